@@ -1,0 +1,66 @@
+"""Memory sizes ("512M", "2G", "1.5GiB", "none") and applying the cap in a child process.
+
+Units are powers of two: K/KB/KiB = 1024, M/MB/MiB = 1024**2, G/GB/GiB = 1024**3,
+T/TB/TiB = 1024**4. A bare integer is bytes. "none" (or "unlimited") means no cap.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
+_NONE_WORDS = {"none", "unlimited", "inf", "infinity"}
+
+EXAMPLE = "use a size like 512M, 2G, 1.5GiB, 1073741824 or none"
+
+LIMIT_KINDS = ("as", "rss")
+
+
+class SizeError(ValueError):
+    """A size string that cannot be parsed; the message says what is accepted."""
+
+
+def parse_size(text: str) -> int | None:
+    """Parse a size into bytes; None means no cap. Raises SizeError with an example."""
+    if not isinstance(text, str):
+        raise SizeError(f"size must be a string, got {type(text).__name__}; {EXAMPLE}")
+    if text.strip().lower() in _NONE_WORDS:
+        return None
+    m = _SIZE_RE.match(text)
+    if not m:
+        raise SizeError(f"cannot read size {text!r}; {EXAMPLE}")
+    number, unit = m.group(1), m.group(2).upper()
+    unit_bytes = _UNITS[unit]
+    if "." in number and unit in ("", "B"):
+        raise SizeError(f"cannot read size {text!r}: fractional bytes; {EXAMPLE}")
+    value = float(number) * unit_bytes if "." in number else int(number) * unit_bytes
+    size = int(value)
+    if size <= 0 or not math.isfinite(value):
+        raise SizeError(f"size {text!r} must be greater than zero; {EXAMPLE}")
+    return size
+
+
+def format_size(size: int | None) -> str:
+    """Shortest exact spelling that parse_size reads back: 2G, 1536M, 123B, none."""
+    if size is None:
+        return "none"
+    for unit in ("T", "G", "M", "K"):
+        if size % _UNITS[unit] == 0:
+            return f"{size // _UNITS[unit]}{unit}"
+    return str(size)
+
+
+def format_bytes(size: int | float | None) -> str:
+    """Human-readable binary size: '1.00 GiB', '512.0 MiB', '-' for None."""
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(value) < 1024 or unit == "GiB":
+            break
+        value /= 1024
+    if unit == "B":
+        return f"{int(value)} B"
+    return f"{value:.2f} {unit}" if abs(value) < 100 else f"{value:.1f} {unit}"

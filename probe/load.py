@@ -1,0 +1,144 @@
+"""Fire N requests at once and record, per request, what happened and when.
+
+The runner knows HTTP and clocks, nothing of statistics or servers: each request gets
+its own thread and connection, all released together by a barrier (the seminar used a
+pool of 10 processes; threads are enough for waiting on sockets).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+import requests
+
+from probe.outcome import Kind, Outcome
+
+SEMINAR_AREAS = tuple(range(10, 101, 10))  # the seminar's script: areas 10, 20, ..., 100
+
+
+@dataclass(frozen=True)
+class Request:
+    """The body of one POST /predict."""
+
+    area: float
+    fn: str
+    n: int | None = None
+
+    def body(self) -> dict:
+        body = {"area": self.area, "fn": self.fn}
+        if self.n is not None:
+            body["n"] = self.n
+        return body
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One request as the client saw it, offsets from the moment the load started."""
+
+    area: float
+    fn: str
+    n: int | None
+    start_s: float
+    end_s: float
+    kind: str  # probe.outcome.Kind value
+    status: int | None
+    body: dict | None  # the parsed JSON answer, if any
+    error: str | None  # what went wrong, if anything
+
+    @property
+    def latency_s(self) -> float:
+        return self.end_s - self.start_s
+
+    @property
+    def outcome(self) -> Outcome:
+        return Outcome(Kind(self.kind), self.status, self.error or "")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["latency_s"] = round(self.latency_s, 6)
+        body = self.body or {}
+        d["price"] = body.get("price")
+        d["pid"] = body.get("pid")
+        d["thread"] = body.get("thread")
+        d["server_elapsed_s"] = body.get("elapsed_s")
+        return d
+
+
+def classify(status: int, body: dict | None) -> tuple[Kind, str | None]:
+    """Kind and error text of an HTTP answer."""
+    if 200 <= status < 300:
+        return Kind.OK, None
+    error = (body or {}).get("error") if isinstance(body, dict) else None
+    if error == "memory_error":
+        detail = (body or {}).get("detail") or "MemoryError"
+        return Kind.MEMORY_ERROR, f"MemoryError: {detail}" if detail != "MemoryError" else detail
+    return Kind.HTTP_ERROR, f"HTTP {status}: {error or 'non-JSON answer'}"
+
+
+def _one(url: str, req: Request, timeout_s: float, headers: dict, t0: float, out: list, i: int):
+    start = time.monotonic()
+    status = body = error = None
+    try:
+        resp = requests.post(f"{url}/predict", json=req.body(), timeout=timeout_s, headers=headers)
+        status = resp.status_code
+        try:
+            body = resp.json()
+        except ValueError:
+            body = None
+        kind, error = classify(status, body)
+    except requests.Timeout:
+        kind, error = Kind.TIMEOUT, f"no answer within {timeout_s:g} s"
+    except requests.RequestException as exc:  # refused, reset, aborted, truncated answer
+        kind, error = Kind.CONNECTION_ERROR, _root_cause(exc)
+    end = time.monotonic()
+    out[i] = RequestRecord(
+        req.area, req.fn, req.n, start - t0, end - t0, kind.value, status, body, error
+    )
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost reason of a requests exception: 'RemoteDisconnected(...)' etc."""
+    seen = exc
+    while seen.__cause__ is not None or (seen.args and isinstance(seen.args[0], BaseException)):
+        seen = seen.__cause__ or seen.args[0]
+    text = str(seen)
+    return f"{type(seen).__name__}: {text}" if text else type(seen).__name__
+
+
+def fire(
+    url: str,
+    requests_: list[Request],
+    timeout_s: float = 60.0,
+    token: str | None = None,
+) -> list[RequestRecord]:
+    """Send all requests at once (one thread each) and return their records in order."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    out: list[RequestRecord | None] = [None] * len(requests_)
+    barrier = threading.Barrier(len(requests_) + 1)
+    t0_box: list[float] = []
+
+    def run(i: int, req: Request) -> None:
+        barrier.wait()
+        _one(url, req, timeout_s, headers, t0_box[0], out, i)
+
+    threads = [
+        threading.Thread(target=run, args=(i, r), name=f"probe-load-{i}", daemon=True)
+        for i, r in enumerate(requests_)
+    ]
+    for t in threads:
+        t.start()
+    t0_box.append(time.monotonic())
+    barrier.wait()
+    for t in threads:
+        t.join()
+    return [r for r in out if r is not None]
+
+
+def body_text(record: RequestRecord) -> str:
+    """The compact JSON answer, or the error, as the seminar's log printed it."""
+    if record.body is not None:
+        return json.dumps(record.body, separators=(", ", ": "))
+    return record.error or ""

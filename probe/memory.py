@@ -1,0 +1,204 @@
+"""Peak memory over a server's process tree: a psutil sampler and the kernel's high-water mark.
+
+Two measurements, reported side by side:
+- sampled: a thread reads every server process's RSS and address-space size (psutil)
+  every few milliseconds and keeps the time series; it can miss a short spike;
+- kernel: `VmHWM` in /proc/PID/status is the exact peak RSS, reset before each measured
+  step by writing "5" to /proc/PID/clear_refs. It is lost with a process that dies.
+
+The sampler doubles as a watchdog for `--limit-kind rss`: a process whose RSS passes
+the cap is sent SIGKILL, as the kernel's OOM killer does in a container with a memory
+limit. How far past the cap it got is recorded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import psutil
+
+_STATUS_KEYS = ("VmHWM", "VmRSS", "VmSize", "VmPeak")
+
+
+def read_status(pid: int) -> dict[str, int] | None:
+    """VmHWM, VmRSS, VmSize, VmPeak of a process in bytes; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            text = fh.read()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    out = {}
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key in _STATUS_KEYS:
+            out[key] = int(rest.split()[0]) * 1024  # the kernel writes kB
+    return out
+
+
+def reset_peak(pid: int) -> bool:
+    """Reset the kernel's VmHWM of a process to its current RSS; False if impossible."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class Kill:
+    """A process the RSS watchdog killed."""
+
+    pid: int
+    t_s: float  # monotonic offset from the monitor's start
+    rss_bytes: int  # RSS seen when killing
+    limit_bytes: int
+
+    @property
+    def over_bytes(self) -> int:
+        return self.rss_bytes - self.limit_bytes
+
+
+@dataclass
+class StepMemory:
+    """Memory of one measured step (e.g. one probe) over the server's processes."""
+
+    peak_rss_sampled_bytes: int | None = None  # max over processes
+    peak_vms_sampled_bytes: int | None = None  # max over processes
+    peak_rss_hwm_bytes: int | None = None  # kernel VmHWM, max over surviving processes
+    per_pid: dict[int, dict[str, int]] = field(default_factory=dict)
+    samples: list[tuple[float, int, int, int]] = field(default_factory=list)  # t, pid, rss, vms
+    kills: list[Kill] = field(default_factory=list)
+
+    @property
+    def peak_rss_bytes(self) -> int | None:
+        """The best peak we have: the kernel's if any process survived, else sampled."""
+        values = [v for v in (self.peak_rss_hwm_bytes, self.peak_rss_sampled_bytes) if v]
+        return max(values) if values else None
+
+
+class Monitor:
+    """Sampler thread over the processes `pids()` returns; optional RSS watchdog."""
+
+    def __init__(
+        self,
+        pids: Callable[[], list[int]],
+        interval_s: float = 0.002,
+        kill_above_bytes: int | None = None,
+        refresh_s: float = 0.05,
+        keep_samples: bool = True,
+    ):
+        self._pids_fn = pids
+        self.interval_s = interval_s
+        self.kill_above_bytes = kill_above_bytes
+        self.refresh_s = refresh_s
+        self.keep_samples = keep_samples
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._t0 = time.monotonic()
+        self._step = StepMemory()
+        self.kills: list[Kill] = []
+        self.error: BaseException | None = None
+
+    def __enter__(self) -> Monitor:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="probe-memory", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def begin_step(self) -> None:
+        """Start a measured step: reset the kernel's peaks and the sampled ones."""
+        for pid in self._pids_fn():
+            reset_peak(pid)
+        with self._lock:
+            self._step = StepMemory()
+
+    def end_step(self) -> StepMemory:
+        """Finish the step: read the kernel's peaks and return everything measured."""
+        self.sample_once()  # the last state counts too
+        hwm = []
+        with self._lock:
+            step, self._step = self._step, StepMemory()
+        for pid in self._pids_fn():
+            status = read_status(pid)
+            if status:
+                step.per_pid.setdefault(pid, {}).update(status)
+                hwm.append(status.get("VmHWM", 0))
+        step.peak_rss_hwm_bytes = max(hwm) if hwm else None
+        return step
+
+    def sample_once(self, procs: list[psutil.Process] | None = None) -> None:
+        """Take one sample of every process (and enforce the RSS cap)."""
+        if procs is None:
+            procs = self._refresh([])
+        t = time.monotonic() - self._t0
+        for proc in procs:
+            try:
+                mem = proc.memory_info()
+            except (psutil.NoSuchProcess, psutil.ZombieProcess, psutil.AccessDenied):
+                continue
+            if self.kill_above_bytes is not None and mem.rss > self.kill_above_bytes:
+                self._kill(proc.pid, t, mem.rss)
+            self._record(t, proc.pid, mem.rss, mem.vms)
+
+    def _record(self, t: float, pid: int, rss: int, vms: int) -> None:
+        with self._lock:
+            step = self._step
+            step.peak_rss_sampled_bytes = max(step.peak_rss_sampled_bytes or 0, rss)
+            step.peak_vms_sampled_bytes = max(step.peak_vms_sampled_bytes or 0, vms)
+            peaks = step.per_pid.setdefault(pid, {})
+            peaks["rss_sampled"] = max(peaks.get("rss_sampled", 0), rss)
+            peaks["vms_sampled"] = max(peaks.get("vms_sampled", 0), vms)
+            if self.keep_samples:
+                step.samples.append((round(t, 4), pid, rss, vms))
+
+    def _kill(self, pid: int, t: float, rss: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            kill = Kill(pid, round(t, 4), rss, self.kill_above_bytes)
+            with self._lock:
+                self.kills.append(kill)
+                self._step.kills.append(kill)
+
+    def _run(self) -> None:
+        procs: list[psutil.Process] = []
+        next_refresh = 0.0
+        try:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if now >= next_refresh:
+                    procs = self._refresh(procs)
+                    next_refresh = now + self.refresh_s
+                self.sample_once(procs)
+                self._stop.wait(self.interval_s)
+        except BaseException as exc:  # noqa: BLE001 - surfaced by the caller via .error
+            self.error = exc
+
+    def _refresh(self, procs: list[psutil.Process]) -> list[psutil.Process]:
+        known = {p.pid: p for p in procs}
+        fresh = []
+        for pid in self._pids_fn():
+            proc = known.get(pid)
+            if proc is None:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc = psutil.Process(pid)
+            if proc is not None:
+                fresh.append(proc)
+        return fresh

@@ -1,0 +1,112 @@
+"""Typed outcomes of one probe: what happened when the server was asked for n."""
+
+from __future__ import annotations
+
+import enum
+import signal as _signal
+from dataclasses import asdict, dataclass, field
+
+
+class Kind(str, enum.Enum):
+    """How one request (or one probe of C requests) ended."""
+
+    OK = "ok"
+    MEMORY_ERROR = "memory_error"  # the app caught MemoryError and answered 507 JSON
+    KILLED = "killed"  # the serving process died by a signal (OOM kill, SIGKILL, abort)
+    TIMEOUT = "timeout"  # no answer within the per-request timeout
+    CONNECTION_ERROR = "connection_error"  # connection refused/reset/aborted
+    HTTP_ERROR = "http_error"  # any other non-2xx answer
+    SERVER_START_FAILED = "server_start_failed"  # the server never became ready
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# When a probe of C requests has several kinds of failure, report the most telling one.
+_SEVERITY = {
+    Kind.OK: 0,
+    Kind.HTTP_ERROR: 1,
+    Kind.CONNECTION_ERROR: 2,
+    Kind.TIMEOUT: 3,
+    Kind.MEMORY_ERROR: 4,
+    Kind.KILLED: 5,
+    Kind.SERVER_START_FAILED: 6,
+}
+
+
+def signal_name(signum: int | None) -> str | None:
+    """'SIGKILL' for 9, None for None; falls back to 'SIG<n>' for unknown numbers."""
+    if signum is None:
+        return None
+    try:
+        return _signal.Signals(signum).name
+    except ValueError:
+        return f"SIG{signum}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The typed result of a request or a probe; never a bare bool."""
+
+    kind: Kind
+    status: int | None = None  # HTTP status when there was an answer
+    detail: str = ""  # human-readable: error text, signal, exception
+    signal: int | None = None  # for KILLED: the signal number
+
+    @property
+    def ok(self) -> bool:
+        return self.kind is Kind.OK
+
+    def to_dict(self) -> dict:
+        return {
+            "kind": self.kind.value,
+            "status": self.status,
+            "detail": self.detail,
+            "signal": signal_name(self.signal),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Outcome:
+        sig = d.get("signal")
+        if isinstance(sig, str):
+            sig = getattr(_signal, sig, None)
+            sig = int(sig) if sig is not None else None
+        return cls(Kind(d["kind"]), d.get("status"), d.get("detail", ""), sig)
+
+
+def worst(outcomes: list[Outcome]) -> Outcome:
+    """The most telling outcome of several (ok only if all are ok)."""
+    if not outcomes:
+        raise ValueError("worst() of no outcomes")
+    return max(outcomes, key=lambda o: _SEVERITY[o.kind])
+
+
+@dataclass(frozen=True)
+class Probe:
+    """One step of a search: C identical requests at size n, and what they cost.
+
+    `model_bytes` is the peak of the quantity the cap limits (address space for
+    RLIMIT_AS, resident memory for the rss watchdog) of the serving process
+    during the probe; the model-guided search fits it against n.
+    """
+
+    n: int
+    outcome: Outcome
+    elapsed_s: float = 0.0
+    peak_rss_bytes: int | None = None  # kernel VmHWM, max over server processes
+    peak_rss_sampled_bytes: int | None = None  # psutil sampler, max over server processes
+    model_bytes: int | None = None
+    restarts: int = 0  # server restarts this probe caused or needed
+    statuses: list[int | None] = field(default_factory=list)  # one per request
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome.ok
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["outcome"] = self.outcome.kind.value
+        d["status"] = self.outcome.status
+        d["detail"] = self.outcome.detail
+        d["signal"] = signal_name(self.outcome.signal)
+        return d

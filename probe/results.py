@@ -1,0 +1,99 @@
+"""Versioned JSON results documents: atomic writes, loading with a version check."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform as _platform
+import sys
+import tempfile
+from pathlib import Path
+
+import psutil
+
+from probe import __version__
+
+# Format history:
+#   1: first version (max-n, matrix, compare documents; keys in shared/design.md).
+SCHEMA_VERSION = 1
+
+
+class ResultsError(Exception):
+    """A results file that cannot be used: missing, corrupt, or of another version."""
+
+
+def now_rfc3339() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def platform_info() -> dict:
+    return {
+        "python": _platform.python_version(),
+        "implementation": sys.implementation.name,
+        "system": _platform.system(),
+        "machine": _platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "total_memory_bytes": psutil.virtual_memory().total,
+    }
+
+
+def new_document(kind: str, **fields) -> dict:
+    """A document with the common header keys, then `fields`."""
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "kind": kind,
+        "probe_version": __version__,
+        "created_at": now_rfc3339(),
+        "platform": platform_info(),
+    }
+    doc.update(fields)
+    return doc
+
+
+def write_atomic(path: str | os.PathLike, doc: dict) -> Path:
+    """Write `doc` as JSON to `path` atomically (temp file, fsync, os.replace)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=2, sort_keys=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def load(path: str | os.PathLike, kind: str | None = None) -> dict:
+    """Load a results document; refuse corrupt files and unknown versions."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: no such results file") from None
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read ({exc.strerror})") from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ResultsError(
+            f"{path}: not valid JSON (line {exc.lineno}); delete it or rerun the command"
+        ) from None
+    if not isinstance(doc, dict) or "schema_version" not in doc:
+        raise ResultsError(f"{path}: not a probe results document (no schema_version)")
+    version = doc["schema_version"]
+    if version != SCHEMA_VERSION:
+        raise ResultsError(
+            f"{path}: schema_version {version!r} is not supported by probe {__version__} "
+            f"(expects {SCHEMA_VERSION}); rerun the command to regenerate it"
+        )
+    if kind is not None and doc.get("kind") != kind:
+        raise ResultsError(f"{path}: a {doc.get('kind')!r} document, expected {kind!r}")
+    return doc
