@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import requests
 
+from probe import interrupt
 from probe.outcome import Kind, Outcome
 
 SEMINAR_AREAS = tuple(range(10, 101, 10))  # the seminar's script: areas 10, 20, ..., 100
@@ -133,7 +134,9 @@ def fire(
     t0_box.append(time.monotonic())
     barrier.wait()
     for t in threads:
-        t.join()
+        while t.is_alive():  # poll, so Ctrl-C / SIGTERM unwinds within a moment
+            t.join(timeout=0.1)
+            interrupt.check()
     return [r for r in out if r is not None]
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import psutil
 import requests
 
+from probe import interrupt
 from probe.limits import format_size
 from probe.outcome import signal_name
 
@@ -61,6 +62,7 @@ class ServerSpec:
 
     server: str = "gunicorn"
     limit_bytes: int | None = None
+    limit_kind: str = "as"  # "as": RLIMIT_AS in every process; "rss": enforced by a watchdog
     host: str = "127.0.0.1"
     port: int = 0  # 0: pick a free port
     workers: int = 1
@@ -71,8 +73,19 @@ class ServerSpec:
     grace_s: float = 3.0
     env: Mapping[str, str] = field(default_factory=dict)  # overrides DEFAULT_SERVER_ENV
 
+    @property
+    def rlimit_as_bytes(self) -> int | None:
+        """The RLIMIT_AS to set, if the cap is of that kind."""
+        return self.limit_bytes if self.limit_kind == "as" else None
+
+    @property
+    def watchdog_bytes(self) -> int | None:
+        """The RSS the watchdog enforces, if the cap is of that kind."""
+        return self.limit_bytes if self.limit_kind == "rss" else None
+
     def describe(self) -> str:
-        opts = f"{self.server}, cap {format_size(self.limit_bytes)} (RLIMIT_AS)"
+        how = "RLIMIT_AS" if self.limit_kind == "as" else "RSS watchdog"
+        opts = f"{self.server}, cap {format_size(self.limit_bytes)} ({how})"
         if self.server == "gunicorn":
             opts += f", {self.workers} {self.worker_class} worker(s)"
             if self.threads > 1:
@@ -88,6 +101,16 @@ class WorkerEvent:
     kind: str  # "signaled" | "exited" | "timeout" | "booted"
     signal: int | None = None
     exit_code: int | None = None
+
+    @property
+    def rlimit_as_bytes(self) -> int | None:
+        """The RLIMIT_AS to set, if the cap is of that kind."""
+        return self.limit_bytes if self.limit_kind == "as" else None
+
+    @property
+    def watchdog_bytes(self) -> int | None:
+        """The RSS the watchdog enforces, if the cap is of that kind."""
+        return self.limit_bytes if self.limit_kind == "rss" else None
 
     def describe(self) -> str:
         if self.kind == "signaled":
@@ -196,7 +219,7 @@ class Server:
     def _spawn(self) -> None:
         self._log.seek(0, os.SEEK_END)
         self.proc = subprocess.Popen(
-            capped_command(self.spec.limit_bytes, build_command(self.spec, self.port)),
+            capped_command(self.spec.rlimit_as_bytes, build_command(self.spec, self.port)),
             env=server_env(self.spec),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -220,7 +243,7 @@ class Server:
                     f"{self.spec.server} did not answer {self.url}/health within "
                     f"{timeout_s or self.spec.ready_timeout_s:.0f} s.\n{self.log_tail()}"
                 )
-            time.sleep(0.05)
+            interrupt.sleep(0.05)
 
     def _expected_workers(self) -> int:
         return self.spec.workers if self.spec.server == "gunicorn" else 1
@@ -234,7 +257,7 @@ class Server:
     def _start_failure_message(self) -> str:
         how = decode_status(self.proc.returncode if self.proc else None)
         hint = ""
-        if self.spec.limit_bytes is not None:
+        if self.spec.rlimit_as_bytes is not None:
             hint = (
                 f"\nhint: the cap {format_size(self.spec.limit_bytes)} may be too small for the "
                 "server to start (importing numpy reserves address space); raise --limit"

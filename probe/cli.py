@@ -1,0 +1,280 @@
+"""The `probe` command line: serve, max-n, matrix, compare, report."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from probe import __version__, interrupt, results
+from probe.limits import LIMIT_KINDS, SizeError, format_size, parse_size
+from probe.server import LOOPBACK, SERVERS, ServerError, ServerSpec
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+# -- shared option groups ----------------------------------------------------------
+class SizeParam(click.ParamType):
+    """A memory size: 512M, 2G, 1.5GiB, 1073741824 or none (powers of two)."""
+
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int):
+            return value
+        try:
+            return parse_size(value)
+        except SizeError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SIZE = SizeParam()
+
+
+def limit_options(default: str = "1G"):
+    """--limit and --limit-kind, shared by every command that measures."""
+
+    def deco(f):
+        f = click.option(
+            "--limit-kind",
+            type=click.Choice(LIMIT_KINDS),
+            default="as",
+            show_default=True,
+            help="as: RLIMIT_AS on every server process (MemoryError inside Python). "
+            "rss: a watchdog SIGKILLs a process whose RSS passes the cap, "
+            "emulating a container's OOM killer.",
+        )(f)
+        return click.option(
+            "--limit",
+            type=SIZE,
+            default=default,
+            show_default=True,
+            help="Memory cap per server process: 512M, 2G, 1.5GiB, bytes, or none. "
+            "K/M/G are powers of two.",
+        )(f)
+
+    return deco
+
+
+def server_options(f):
+    """--server, --workers, --worker-class, --threads, --timeout, --host, --port."""
+    opts = [
+        click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+                     help="Port to bind; 0 picks a free one."),
+        click.option("--host", default="127.0.0.1", show_default=True,
+                     help="Address to bind. Anything but loopback exposes the service."),
+        click.option("--timeout", "worker_timeout", type=click.IntRange(1), default=30,
+                     show_default=True, help="gunicorn's worker timeout, seconds."),
+        click.option("--threads", type=click.IntRange(1), default=1, show_default=True,
+                     help="gunicorn threads per worker (more than 1 means gthread)."),
+        click.option("--worker-class", default="sync", show_default=True,
+                     help="gunicorn worker class (sync, gthread)."),
+        click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+                     help="gunicorn worker processes (each gets the whole cap)."),
+        click.option("--server", type=click.Choice(SERVERS), default="gunicorn",
+                     show_default=True, help="flask: the threaded dev server; "
+                     "gunicorn: the pre-fork server."),
+    ]  # fmt: skip
+    for opt in opts:
+        f = opt(f)
+    return f
+
+
+def format_option(choices=FORMATS, default="table"):
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default=default, show_default=True,
+        help="table for people; json (the whole results document), csv or markdown for programs.",
+    )  # fmt: skip
+
+
+def make_spec(server, limit, host, port, workers, worker_class, threads, worker_timeout,
+              limit_kind="as") -> ServerSpec:  # fmt: skip
+    """Turn the parsed options into a frozen ServerSpec; warn about a non-loopback host."""
+    if host not in LOOPBACK:
+        click.echo(
+            f"warning: binding {host}: the service (and its memory) is reachable from "
+            "other machines; use --host 127.0.0.1 unless you mean it",
+            err=True,
+        )
+    return ServerSpec(
+        server=server,
+        limit_bytes=limit,
+        limit_kind=limit_kind,
+        host=host,
+        port=port,
+        workers=workers,
+        worker_class=worker_class,
+        threads=threads,
+        timeout_s=worker_timeout,
+    )
+
+
+def friendly_errors(f):
+    """Turn the library's user-facing errors into one-line exits; signals into 130/143."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        try:
+            with interrupt.handling():
+                return f(*args, **kwargs)
+        except interrupt.Interrupted as exc:
+            click.echo(f"interrupted by {exc}; servers stopped, results kept", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted; servers stopped, results kept", err=True)
+            sys.exit(130)
+        except (ServerError, results.ResultsError) as exc:
+            raise click.ClickException(str(exc)) from None
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            raise click.ClickException(f"{exc.strerror or exc}:{where}") from None
+
+    return wrapper
+
+
+# -- commands ----------------------------------------------------------------------
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="probe")
+def main():
+    """Find how large an input a Python web service can take before it runs out of memory.
+
+    probe starts the seminar's house-price service under Flask's dev server or gunicorn
+    with a memory cap, searches the critical n exactly, and explains the difference
+    between servers and concurrency from measured data.
+
+    \b
+    Example:
+      probe max-n --fn cpu_bounded --limit 2G
+      probe matrix --n auto --limit 1G && probe report
+    """
+
+
+@main.command()
+@server_options
+@limit_options(default="1G")
+@friendly_errors
+def serve(server, limit, limit_kind, host, port, workers, worker_class, threads,
+          worker_timeout):  # fmt: skip
+    """Run one server under a cap in the foreground until Ctrl-C.
+
+    \b
+    Example:
+      probe serve --server flask --limit 1G --port 5000
+      curl -s -X POST localhost:5000/predict -H 'Content-Type: application/json' \\
+           -d '{"area": 50, "fn": "cpu_bounded", "n": 1000000}'
+    """
+    from probe.memory import Monitor
+    from probe.server import launch
+
+    if limit_kind == "rss" and limit is None:
+        raise click.UsageError("--limit-kind rss needs a --limit; pass e.g. --limit 1G")
+    spec = make_spec(server, limit, host, port, workers, worker_class, threads, worker_timeout,
+                     limit_kind)  # fmt: skip
+    with (
+        launch(spec) as srv,
+        Monitor(srv.pids, kill_above_bytes=spec.watchdog_bytes, keep_samples=False),
+    ):
+        cap = f"{format_size(limit)} ({'RLIMIT_AS' if limit_kind == 'as' else 'RSS watchdog'})"
+        click.echo(f"{server} serving at {srv.url}")
+        click.echo(f"pids: {srv.pids()} (workers: {srv.worker_pids()})")
+        click.echo(f"memory cap: {cap} per process; Ctrl-C stops it")
+        while srv.alive():
+            interrupt.sleep(0.5)
+            for event in srv.new_events():
+                click.echo(f"gunicorn: {event.describe()}", err=True)
+        raise click.ClickException(f"the server stopped by itself ({srv.exits or 'no status'})")
+
+
+@main.command("max-n")
+@click.option("--fn", required=True, type=click.Choice(["cpu_bounded", "cpu_multithread",
+              "io_bounded"]), help="Predictor to probe: cpu_bounded (a Python list of n ints) "
+              "or cpu_multithread (numpy.arange(n)).")  # fmt: skip
+@server_options
+@limit_options(default="1G")
+@click.option("--concurrency", type=click.IntRange(1, 1000), default=1, show_default=True,
+              help="Identical requests fired at once per probe; a probe succeeds only if "
+              "all do.")  # fmt: skip
+@click.option("--precision", type=float, default=0.01, show_default=True,
+              help="Stop when first_failing_n / critical_n - 1 <= this.")
+@click.option("--strategy", type=click.Choice(["model", "bisect"]), default="model",
+              show_default=True, help="model: calibrate memory per element at small n, "
+              "predict, then bracket; bisect: plain doubling then bisection.")  # fmt: skip
+@click.option("--max-probes", type=click.IntRange(2, 500), default=40, show_default=True)
+@click.option("--request-timeout", type=click.FloatRange(0.1), default=120.0,
+              show_default=True, help="Seconds to wait for one answer.")  # fmt: skip
+@click.option("--url", default=None, help="Probe a running server you started yourself "
+              "(no cap, no restarts), e.g. http://127.0.0.1:8000.")  # fmt: skip
+@click.option("--token", envvar="APP_TOKEN", default=None,
+              help="Bearer token for --url servers that require one (env APP_TOKEN).")
+@format_option(choices=("table", "json"))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Results file (default results/max-n/<server>-<fn>-<limit>-c<C>.json).")
+@friendly_errors
+def max_n(fn, server, limit, limit_kind, host, port, workers, worker_class, threads,
+          worker_timeout, concurrency, precision, strategy, max_probes, request_timeout, url,
+          token, fmt, out):  # fmt: skip
+    """Find the largest n the server answers under the cap, exactly and fast.
+
+    Records every probe (n, outcome, status, elapsed, peak RSS, restarts) and rewrites
+    the results file after each one, so an interrupted search keeps what it measured.
+
+    \b
+    Example:
+      probe max-n --fn cpu_bounded --limit 2G
+      probe max-n --fn cpu_multithread --limit 1G --server flask --concurrency 10
+    """
+    from probe import maxn
+    from probe.render import render_maxn
+    from probe.search import SearchConfig
+
+    if fn == "io_bounded":
+        raise click.BadParameter(
+            "io_bounded has no n (it sleeps 1 s); use cpu_bounded or cpu_multithread",
+            param_hint="--fn",
+        )
+    if not 0 < precision < 1:
+        raise click.BadParameter("must be between 0 and 1, e.g. 0.01", param_hint="--precision")
+    if limit is None and url is None:
+        raise click.BadParameter(
+            "max-n needs a cap to find a limit; pass e.g. --limit 1G", param_hint="--limit"
+        )
+    if url and not url.startswith(("http://", "https://")):
+        raise click.BadParameter("use a URL like http://127.0.0.1:8000", param_hint="--url")
+    spec = make_spec(server, limit, host, port, workers, worker_class, threads, worker_timeout,
+                     limit_kind)  # fmt: skip
+    cfg = maxn.MaxNConfig(
+        fn=fn,
+        spec=spec,
+        concurrency=concurrency,
+        search=SearchConfig(
+            strategy=strategy, precision=precision, max_probes=max_probes, limit_bytes=limit
+        ),
+        url=url,
+        timeout_s=request_timeout,
+        token=token,
+    )
+    path = out or maxn.default_path(cfg)
+    check_writable(path)
+    doc = maxn.run(cfg, path)
+    click.echo(render_maxn(doc, fmt))
+    click.echo(f"results: {path}", err=True)
+    if doc.get("critical_n") is None:
+        raise click.ClickException("no n succeeded: even the smallest probe failed (see above)")
+
+
+def check_writable(path: Path) -> None:
+    """Fail early, with the fix, if the results file cannot be written."""
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise click.BadParameter(f"cannot write {path}; choose another path", param_hint="--out")
+    if path.is_dir():
+        raise click.BadParameter(f"{path} is a directory; give a file name", param_hint="--out")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
