@@ -181,6 +181,7 @@ def serve(server, limit, limit_kind, host, port, workers, worker_class, threads,
         click.echo(f"{server} serving at {srv.url}")
         click.echo(f"pids: {srv.pids()} (workers: {srv.worker_pids()})")
         click.echo(f"memory cap: {cap} per process; Ctrl-C stops it")
+        srv.new_events()  # the boot messages of the workers listed above
         while srv.alive():
             interrupt.sleep(0.5)
             for event in srv.new_events():
@@ -197,8 +198,13 @@ def serve(server, limit, limit_kind, host, port, workers, worker_class, threads,
 @click.option("--concurrency", type=click.IntRange(1, 1000), default=1, show_default=True,
               help="Identical requests fired at once per probe; a probe succeeds only if "
               "all do.")  # fmt: skip
-@click.option("--precision", type=float, default=0.01, show_default=True,
-              help="Stop when first_failing_n / critical_n - 1 <= this.")
+@click.option(
+    "--precision",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="Stop when first_failing_n / critical_n - 1 <= this.",
+)
 @click.option("--strategy", type=click.Choice(["model", "bisect"]), default="model",
               show_default=True, help="model: calibrate memory per element at small n, "
               "predict, then bracket; bisect: plain doubling then bisection.")  # fmt: skip
@@ -207,11 +213,19 @@ def serve(server, limit, limit_kind, host, port, workers, worker_class, threads,
               show_default=True, help="Seconds to wait for one answer.")  # fmt: skip
 @click.option("--url", default=None, help="Probe a running server you started yourself "
               "(no cap, no restarts), e.g. http://127.0.0.1:8000.")  # fmt: skip
-@click.option("--token", envvar="APP_TOKEN", default=None,
-              help="Bearer token for --url servers that require one (env APP_TOKEN).")
+@click.option(
+    "--token",
+    envvar="APP_TOKEN",
+    default=None,
+    help="Bearer token for --url servers that require one (env APP_TOKEN).",
+)
 @format_option(choices=("table", "json"))
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Results file (default results/max-n/<server>-<fn>-<limit>-c<C>.json).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Results file (default results/max-n/<server>-<fn>-<limit>-c<C>.json).",
+)
 @friendly_errors
 def max_n(fn, server, limit, limit_kind, host, port, workers, worker_class, threads,
           worker_timeout, concurrency, precision, strategy, max_probes, request_timeout, url,
