@@ -75,6 +75,7 @@ def default_config() -> dict[str, Any]:
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Build the app; `config` overrides the environment-derived defaults."""
     app = Flask(__name__)
+    app.json.sort_keys = False  # answers read price first, as the seminar's did
     app.config.update(default_config())
     app.config.update(config or {})
     _check_config(app.config)

@@ -48,6 +48,20 @@ _GUNICORN_EVENT_RE = re.compile(
 )
 
 
+def _gunicorn_flags() -> tuple[str, ...]:
+    """gunicorn 27 opens a control socket at one fixed path per user; several servers
+    at once would fight over it, and probe does not use it."""
+    try:
+        import gunicorn
+
+        return ("--no-control-socket",) if gunicorn.version_info >= (27,) else ()
+    except ImportError:  # pragma: no cover - gunicorn is a dependency
+        return ()
+
+
+_NO_CONTROL_SOCKET = _gunicorn_flags()
+
+
 class ServerError(Exception):
     """The server could not be started or used; the message says what to do."""
 
@@ -164,6 +178,7 @@ def build_command(spec: ServerSpec, port: int) -> list[str]:
             "--threads", str(spec.threads),
             "--timeout", str(spec.timeout_s),
             "--graceful-timeout", str(max(1, int(spec.grace_s))),
+            *_NO_CONTROL_SOCKET,
             "app.wsgi:app",
         ]  # fmt: skip
     raise ServerError(f"unknown server {spec.server!r}; choose one of {', '.join(SERVERS)}")
