@@ -1,0 +1,528 @@
+"""Renderers: results documents to text (table, json, csv, markdown); they never print.
+
+Every renderer returns a string that ends with one newline. Table and markdown show
+human units (binary byte sizes, n with thousands separators, "-" for a missing
+value); csv and json keep the raw numbers (csv leaves a missing value empty).
+
+The compare document (kind "compare") puts the max-n results of both CPU
+predictors side by side, under one cap:
+
+    {
+      "kind": "compare", "limit_bytes": int | None, "limit_kind": str | None,
+      "rows": [{"server": str, "fn": "cpu_bounded" | "cpu_multithread",
+                "concurrency": int, "critical_n": int | None,
+                "first_failing_n": int | None, "bytes_per_element": float | None,
+                "baseline_rss_bytes": int | None, "peak_rss_bytes": int | None,
+                "seconds_per_million": float | None, "source": str}],
+      "ratios": [{"server": str, "concurrency": int,
+                  "numpy_over_python": float | None}],
+    }
+
+plus the common header keys of every document. `source` says where a row came
+from (the max-n results file it was read from, or "measured"); `ratios` has one
+entry per (server, concurrency): critical n of cpu_multithread (numpy) over
+critical n of cpu_bounded (pure Python), see `compare_ratios`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Sequence
+
+from probe import stats
+
+FORMATS = ("table", "json", "csv", "markdown")
+PYTHON_FN = "cpu_bounded"
+NUMPY_FN = "cpu_multithread"
+_DETAIL_WIDTH = 80
+_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+Cell = str
+Row = Sequence[Cell]
+
+
+# ---------------------------------------------------------------- value formatting
+
+
+def format_bytes(n: float | None) -> str:
+    """Binary units: '512 B', '1.00 GiB', '512.0 MiB'; '-' for None."""
+    if n is None:
+        return "-"
+    if abs(n) < 1024:
+        return f"{int(n)} B"
+    value, unit = float(n), "B"
+    for name in _UNITS:
+        value, unit = value / 1024, name
+        if abs(value) < 1023.95:  # so that 1023.99 MiB shows as 1.00 GiB, not 1024.0 MiB
+            break
+    return f"{value:.2f} {unit}" if abs(value) < 10 else f"{value:.1f} {unit}"
+
+
+def format_n(n: int | None) -> str:
+    """An element count with thousands separators: '12,345,678'; '-' for None."""
+    return "-" if n is None else f"{n:,}"
+
+
+def _num(x: float | None, digits: int, suffix: str = "") -> str:
+    """A float with fixed decimals, or '-' for None."""
+    return "-" if x is None else f"{x:.{digits}f}{suffix}"
+
+
+def _plain(x: object) -> str:
+    """A raw value for csv: empty for None, str() otherwise."""
+    return "" if x is None else str(x)
+
+
+def _dash(x: object) -> str:
+    """str(x), or '-' for None."""
+    return "-" if x is None else str(x)
+
+
+def _one_line(text: str | None, width: int = _DETAIL_WIDTH) -> str:
+    """Text on one line, cut to `width` characters with an ellipsis."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def _limit(doc: dict) -> str:
+    """'1.00 GiB (as)', 'none' when uncapped."""
+    if doc.get("limit_bytes") is None:
+        return "none"
+    kind = doc.get("limit_kind")
+    return format_bytes(doc["limit_bytes"]) + (f" ({kind})" if kind else "")
+
+
+# ---------------------------------------------------------------- table primitives
+
+
+def _text_table(headers: Row, rows: Sequence[Row], right: set[int]) -> str:
+    """Columns padded to width, two spaces apart; columns in `right` right-aligned."""
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
+    lines = []
+    for row in (headers, *rows):
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    """A GFM table cell: pipes escaped, one line."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _md_table(headers: Row, rows: Sequence[Row], right: set[int]) -> str:
+    """A GitHub-flavoured markdown table; columns in `right` right-aligned."""
+    rule = ["---:" if i in right else "---" for i in range(len(headers))]
+    lines = ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in (headers, rule, *rows)]
+    return "\n".join(lines) + "\n"
+
+
+def _csv_text(headers: Row, rows: Sequence[Sequence[object]]) -> str:
+    """CSV via the csv module; None becomes an empty field."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows([[_plain(c) for c in row] for row in rows])
+    return buf.getvalue()
+
+
+def _json_text(doc: dict) -> str:
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def _dispatch(fmt: str, renderers: dict[str, Callable[[], str]]) -> str:
+    if fmt not in renderers:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return renderers[fmt]()
+
+
+# ---------------------------------------------------------------- max-n
+
+_PROBE_HEADERS = (
+    "#",
+    "n",
+    "outcome",
+    "status",
+    "elapsed s",
+    "peak RSS",
+    "sampled RSS",
+    "restarts",
+    "detail",
+)
+_PROBE_RIGHT = {0, 1, 3, 4, 5, 6, 7}
+_MAXN_DOC_KEYS = (
+    "fn",
+    "server",
+    "limit_bytes",
+    "limit_kind",
+    "concurrency",
+    "critical_n",
+    "first_failing_n",
+)
+_MAXN_PROBE_KEYS = (
+    "n",
+    "outcome",
+    "status",
+    "elapsed_s",
+    "peak_rss_bytes",
+    "peak_rss_sampled_bytes",
+    "restarts",
+    "detail",
+)
+
+
+def _failure_text(failure: dict | None) -> str:
+    """'memory_error, HTTP 507: MemoryError' or '-' when nothing failed."""
+    if not failure:
+        return "-"
+    text = failure.get("kind") or "?"
+    if failure.get("status") is not None:
+        text += f", HTTP {failure['status']}"
+    if failure.get("detail"):
+        text += f": {_one_line(failure['detail'])}"
+    return text
+
+
+def _precision_text(critical: int | None, failing: int | None) -> str:
+    """The gap between the largest passing and the smallest failing n, also in %."""
+    if critical is None or failing is None:
+        return "-"
+    gap = failing - critical
+    share = f" ({gap / critical:.1%} of critical n)" if critical > 0 else ""
+    return f"{format_n(gap)}{share}"
+
+
+def _predicted_text(predicted: int | None, found: int | None) -> str:
+    """Predicted n, with found/predicted when both are known."""
+    if predicted is None:
+        return "-"
+    if found is None or predicted <= 0:
+        return format_n(predicted)
+    return f"{format_n(predicted)} (found/predicted {found / predicted:.2f})"
+
+
+def _maxn_summary(doc: dict) -> list[tuple[str, str]]:
+    """The header block of a max-n report as (label, value) pairs."""
+    critical = doc.get("critical_n")
+    return [
+        ("fn", str(doc.get("fn"))),
+        ("server", str(doc.get("server"))),
+        ("concurrency", format_n(doc.get("concurrency"))),
+        ("limit", _limit(doc)),
+        ("critical n", format_n(critical)),
+        ("first failing n", format_n(doc.get("first_failing_n"))),
+        ("precision", _precision_text(critical, doc.get("first_failing_n"))),
+        ("failure", _failure_text(doc.get("failure"))),
+        ("peak RSS at critical n", format_bytes(doc.get("peak_rss_bytes"))),
+        ("baseline RSS", format_bytes(doc.get("baseline_rss_bytes"))),
+        ("bytes per element", _num(doc.get("bytes_per_element"), 1)),
+        ("predicted critical n", _predicted_text(doc.get("predicted_critical_n"), critical)),
+        ("strategy", str(doc.get("strategy") or "-")),
+        ("probes", str(len(doc.get("probes") or []))),
+        ("wall time", _num(doc.get("elapsed_s"), 1, " s")),
+        *_optional_rows(doc, (("stop reason", "stop_reason"), ("status", "status"))),
+    ]
+
+
+def _optional_rows(doc: dict, pairs: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """(label, value) for each key the document has a value for; older documents lack them."""
+    return [(label, str(doc[key])) for label, key in pairs if doc.get(key) is not None]
+
+
+def _probe_rows(doc: dict) -> list[list[str]]:
+    """One display row per probe, in the order the search ran them."""
+    return [
+        [
+            str(i),
+            format_n(p.get("n")),
+            str(p.get("outcome")),
+            "-" if p.get("status") is None else str(p["status"]),
+            _num(p.get("elapsed_s"), 2),
+            format_bytes(p.get("peak_rss_bytes")),
+            format_bytes(p.get("peak_rss_sampled_bytes")),
+            str(p.get("restarts", 0)),
+            _one_line(p.get("detail")) or "-",
+        ]
+        for i, p in enumerate(doc.get("probes") or [], start=1)
+    ]
+
+
+def _maxn_table(doc: dict) -> str:
+    summary = _maxn_summary(doc)
+    width = max(len(label) for label, _ in summary)
+    head = "".join(f"{label.ljust(width)}  {value}\n" for label, value in summary)
+    return head + "\n" + _text_table(_PROBE_HEADERS, _probe_rows(doc), _PROBE_RIGHT)
+
+
+def _maxn_markdown(doc: dict) -> str:
+    summary = _md_table(("quantity", "value"), _maxn_summary(doc), set())
+    return summary + "\n" + _md_table(_PROBE_HEADERS, _probe_rows(doc), _PROBE_RIGHT)
+
+
+def _maxn_csv(doc: dict) -> str:
+    """One row per probe, the document's identifying fields repeated on each."""
+    head = [doc.get(k) for k in _MAXN_DOC_KEYS]
+    rows = [
+        [*head, i, *(p.get(k) for k in _MAXN_PROBE_KEYS)]
+        for i, p in enumerate(doc.get("probes") or [], start=1)
+    ]
+    return _csv_text((*_MAXN_DOC_KEYS, "probe", *_MAXN_PROBE_KEYS), rows)
+
+
+def render_maxn(doc: dict, fmt: str) -> str:
+    """A max-n results document as text in `fmt` (table, json, csv, markdown)."""
+    return _dispatch(
+        fmt,
+        {
+            "table": lambda: _maxn_table(doc),
+            "json": lambda: _json_text(doc),
+            "csv": lambda: _maxn_csv(doc),
+            "markdown": lambda: _maxn_markdown(doc),
+        },
+    )
+
+
+# ---------------------------------------------------------------- matrix
+
+_MATRIX_HEADERS = (
+    "server",
+    "fn",
+    "n",
+    "n source",
+    "wall s",
+    "ok",
+    "failed",
+    "min s",
+    "p50 s",
+    "p95 s",
+    "max s",
+    "mean s",
+    "req/s",
+    "in flight",
+)
+_MATRIX_RIGHT = {2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13}
+_LATENCY_KEYS = ("min", "p50", "p95", "max", "mean")
+_MATRIX_CSV = (
+    "server",
+    "fn",
+    "n",
+    "n_source",
+    "wall_s",
+    "ok",
+    "failed",
+    *(f"latency_{k}_s" for k in _LATENCY_KEYS),
+    "throughput_rps",
+    "max_in_flight",
+    "log",
+)
+
+
+def _variant_row(v: dict) -> list[str]:
+    """One display row of a matrix variant."""
+    latency = v.get("latency_s") or {}
+    return [
+        str(v.get("server")),
+        str(v.get("fn")),
+        format_n(v.get("n")),
+        str(v.get("n_source") or "-"),
+        _num(v.get("wall_s"), 2),
+        format_n(v.get("ok")),
+        format_n(v.get("failed")),
+        *(_num(latency.get(k), 3) for k in _LATENCY_KEYS),
+        _num(v.get("throughput_rps"), 2),
+        format_n(v.get("max_in_flight")),
+    ]
+
+
+def _matrix_heading(doc: dict) -> str:
+    requests, concurrency = format_n(doc.get("requests")), format_n(doc.get("concurrency"))
+    return f"requests={requests}  concurrency={concurrency}  limit={_limit(doc)}\n"
+
+
+def _matrix_table(doc: dict) -> str:
+    rows = [_variant_row(v) for v in doc.get("variants") or []]
+    return _matrix_heading(doc) + "\n" + _text_table(_MATRIX_HEADERS, rows, _MATRIX_RIGHT)
+
+
+def _matrix_markdown(doc: dict) -> str:
+    rows = [_variant_row(v) for v in doc.get("variants") or []]
+    return _matrix_heading(doc) + "\n" + _md_table(_MATRIX_HEADERS, rows, _MATRIX_RIGHT)
+
+
+def _matrix_csv(doc: dict) -> str:
+    """One row per variant; latency flattened into latency_<stat>_s columns."""
+    rows = []
+    for v in doc.get("variants") or []:
+        latency = v.get("latency_s") or {}
+        rows.append(
+            [v.get(k) for k in _MATRIX_CSV[:7]]
+            + [latency.get(k) for k in _LATENCY_KEYS]
+            + [v.get("throughput_rps"), v.get("max_in_flight"), v.get("log")]
+        )
+    return _csv_text(_MATRIX_CSV, rows)
+
+
+def render_matrix(doc: dict, fmt: str) -> str:
+    """A matrix results document as text in `fmt` (table, json, csv, markdown)."""
+    return _dispatch(
+        fmt,
+        {
+            "table": lambda: _matrix_table(doc),
+            "json": lambda: _json_text(doc),
+            "csv": lambda: _matrix_csv(doc),
+            "markdown": lambda: _matrix_markdown(doc),
+        },
+    )
+
+
+# ---------------------------------------------------------------- compare
+
+_COMPARE_HEADERS = (
+    "server",
+    "concurrency",
+    "fn",
+    "critical n",
+    "first failing n",
+    "bytes/element",
+    "baseline RSS",
+    "peak RSS",
+    "s per 1M",
+    "source",
+)
+_COMPARE_RIGHT = {1, 3, 4, 5, 6, 7, 8}
+_COMPARE_CSV = (
+    "server",
+    "concurrency",
+    "fn",
+    "critical_n",
+    "first_failing_n",
+    "bytes_per_element",
+    "baseline_rss_bytes",
+    "peak_rss_bytes",
+    "seconds_per_million",
+    "source",
+    "numpy_over_python",
+)
+
+
+def compare_ratios(rows: Sequence[dict]) -> list[dict]:
+    """Per (server, concurrency): critical n of numpy over pure Python, None if unknown."""
+    groups: dict[tuple, dict[str, int | None]] = {}
+    for r in rows:
+        groups.setdefault((r["server"], r["concurrency"]), {})[r["fn"]] = r.get("critical_n")
+    ratios = []
+    for (server, concurrency), by_fn in groups.items():
+        python, numpy = by_fn.get(PYTHON_FN), by_fn.get(NUMPY_FN)
+        ratio = numpy / python if python and numpy is not None else None
+        ratios.append({"server": server, "concurrency": concurrency, "numpy_over_python": ratio})
+    return ratios
+
+
+def _compare_row(r: dict) -> list[str]:
+    return [
+        str(r.get("server")),
+        format_n(r.get("concurrency")),
+        str(r.get("fn")),
+        format_n(r.get("critical_n")),
+        format_n(r.get("first_failing_n")),
+        _num(r.get("bytes_per_element"), 1),
+        format_bytes(r.get("baseline_rss_bytes")),
+        format_bytes(r.get("peak_rss_bytes")),
+        _num(r.get("seconds_per_million"), 3),
+        str(r.get("source") or "-"),
+    ]
+
+
+def _ratios(doc: dict) -> list[dict]:
+    """The document's ratios, or ones computed from its rows when it has none."""
+    return doc.get("ratios") or compare_ratios(doc.get("rows") or [])
+
+
+def _ratio_rows(doc: dict) -> list[list[str]]:
+    return [
+        [str(x["server"]), format_n(x["concurrency"]), _num(x.get("numpy_over_python"), 2, "x")]
+        for x in _ratios(doc)
+    ]
+
+
+_RATIO_HEADERS = ("server", "concurrency", "numpy / pure Python critical n")
+
+
+def _compare_text(doc: dict, table: Callable[[Row, Sequence[Row], set[int]], str]) -> str:
+    rows = [_compare_row(r) for r in doc.get("rows") or []]
+    return (
+        f"limit={_limit(doc)}\n\n"
+        + table(_COMPARE_HEADERS, rows, _COMPARE_RIGHT)
+        + "\n"
+        + table(_RATIO_HEADERS, _ratio_rows(doc), {1, 2})
+    )
+
+
+def _compare_csv(doc: dict) -> str:
+    """One row per (server, concurrency, fn), with its group's numpy/python ratio."""
+    ratio = {(x["server"], x["concurrency"]): x.get("numpy_over_python") for x in _ratios(doc)}
+    rows = [
+        [r.get(k) for k in _COMPARE_CSV[:-1]] + [ratio.get((r["server"], r["concurrency"]))]
+        for r in doc.get("rows") or []
+    ]
+    return _csv_text(_COMPARE_CSV, rows)
+
+
+def render_compare(doc: dict, fmt: str) -> str:
+    """A compare document as text in `fmt` (table, json, csv, markdown)."""
+    return _dispatch(
+        fmt,
+        {
+            "table": lambda: _compare_text(doc, _text_table),
+            "json": lambda: _json_text(doc),
+            "csv": lambda: _compare_csv(doc),
+            "markdown": lambda: _compare_text(doc, _md_table),
+        },
+    )
+
+
+# ---------------------------------------------------------------- seminar-style log
+
+
+def _log_line(r: dict) -> str:
+    """'Waited 1.13 sec {"price": ...}', or the error text for a failed request."""
+    latency = stats.request_latency(r)
+    waited = "?" if latency is None else f"{latency:.2f}"
+    if r.get("error"):
+        what = _one_line(r["error"], width=1000)
+    elif r.get("body") is not None:
+        what = json.dumps(r["body"])
+    else:
+        what = f"(no body, HTTP {r.get('status')})"
+    return f"Waited {waited} sec {what}"
+
+
+def _log_summary(v: dict) -> list[str]:
+    """The '# key=value' block under a variant's log lines."""
+    requests = v.get("requests") or []
+    latency = v.get("latency_s") or stats.latency_summary(
+        stats.request_latency(r) for r in requests if stats.is_ok(r)
+    )
+    workers = stats.threads_by_pid(requests)
+    threads = sum(len(t) for t in workers.values())
+    ok = v.get("ok", sum(stats.is_ok(r) for r in requests))
+    failed = v.get("failed", len(requests) - ok)
+    flight = v.get("max_in_flight", stats.in_flight_by_process(requests)["overall"])
+    lat = " ".join(f"{k}={_num(latency.get(k), 2)}" for k in ("min", "p50", "p95", "max"))
+    return [
+        "# " + " ".join(f"{k}={_dash(v.get(k))}" for k in ("server", "fn", "n", "n_source")),
+        f"# requests={len(requests)} ok={ok} failed={failed} wall={_num(v.get('wall_s'), 2)} s",
+        f"# latency s: {lat}",
+        f"# max in flight at the server={_dash(flight)} pids={len(workers)} threads={threads}",
+    ]
+
+
+def render_log(variant: dict) -> str:
+    """The seminar-style log of one matrix variant: one 'Waited ...' line per request."""
+    lines = [_log_line(r) for r in stats.send_order(variant.get("requests") or [])]
+    return "\n".join([*lines, "", *_log_summary(variant)]) + "\n"
