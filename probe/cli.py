@@ -273,7 +273,7 @@ def max_n(fn, server, limit, limit_kind, host, port, workers, worker_class, thre
     path = out or maxn.default_path(cfg)
     check_writable(path)
     doc = maxn.run(cfg, path)
-    click.echo(render_maxn(doc, fmt))
+    click.echo(render_maxn(doc, fmt), nl=False)
     click.echo(f"results: {path}", err=True)
     if doc.get("critical_n") is None:
         raise click.ClickException("no n succeeded: even the smallest probe failed (see above)")
