@@ -11,7 +11,7 @@ import click
 
 from probe import __version__, interrupt, results
 from probe.limits import LIMIT_KINDS, SizeError, format_size, parse_size
-from probe.server import LOOPBACK, SERVERS, ServerError, ServerSpec
+from probe.server import SERVERS, ServerError, ServerSpec, is_loopback
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -93,7 +93,7 @@ def format_option(choices=FORMATS, default="table"):
 def make_spec(server, limit, host, port, workers, worker_class, threads, worker_timeout,
               limit_kind="as") -> ServerSpec:  # fmt: skip
     """Turn the parsed options into a frozen ServerSpec; warn about a non-loopback host."""
-    if host not in LOOPBACK:
+    if not is_loopback(host):
         click.echo(
             f"warning: binding {host}: the service (and its memory) is reachable from "
             "other machines; use --host 127.0.0.1 unless you mean it",
@@ -127,6 +127,10 @@ def friendly_errors(f):
             click.echo("interrupted; servers stopped, results kept", err=True)
             sys.exit(130)
         except (ServerError, results.ResultsError) as exc:
+            tail = getattr(exc, "log_tail", "")
+            if tail and click.get_current_context().find_root().params.get("verbose"):
+                click.echo(f"Error: {exc}\n{tail}", err=True)  # the one line first
+                sys.exit(1)
             raise click.ClickException(str(exc)) from None
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""
@@ -135,10 +139,39 @@ def friendly_errors(f):
     return wrapper
 
 
+class OneLineUsageError(click.ClickException):
+    """A usage error shown as its one-line message, without click's usage block."""
+
+    exit_code = 2
+
+
+class ProbeGroup(click.Group):
+    """Prints every usage error as one line "Error: <what is wrong; what to do>", exit 2."""
+
+    def make_context(self, *args, **kwargs):
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line(exc) from None
+
+
+def _one_line(exc: click.UsageError) -> click.ClickException:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # click >= 8.2 shows help for bare `probe`
+        return exc
+    return OneLineUsageError(exc.format_message())
+
+
 # -- commands ----------------------------------------------------------------------
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ProbeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="probe")
-def main():
+@click.option("-v", "--verbose", is_flag=True, help="On errors, also print the server's log.")
+def main(verbose):
     """Find how large an input a Python web service can take before it runs out of memory.
 
     probe starts the seminar's house-price service under Flask's dev server or gunicorn
@@ -284,6 +317,11 @@ def check_writable(path: Path) -> None:
     parent = path.parent
     while not parent.exists():
         parent = parent.parent
+    if not parent.is_dir():
+        raise click.BadParameter(
+            f"cannot write {path}: {parent} is a file, not a folder; choose another path",
+            param_hint="--out",
+        )
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise click.BadParameter(f"cannot write {path}; choose another path", param_hint="--out")
     if path.is_dir():

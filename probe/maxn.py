@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probe import results
+from probe import interrupt, results
 from probe.limits import format_bytes, format_size
 from probe.memory import Monitor
-from probe.oracle import OracleConfig, ServerOracle, health_pid
+from probe.oracle import OracleConfig, ServerOracle, reach
 from probe.outcome import Probe
 from probe.search import SearchConfig, SearchResult, find_critical_n
 from probe.server import ServerSpec, launch
@@ -124,7 +124,7 @@ def progress_line(i: int, probe: Probe, bracket: tuple[int | None, int | None]) 
 def _target(cfg: MaxNConfig) -> Iterator[tuple]:
     """The server (started here, under the cap) or the given URL, with a memory monitor."""
     if cfg.url:
-        pid = health_pid(cfg.url)
+        pid = reach(cfg.url)
         local = [pid] if pid and Path(f"/proc/{pid}").exists() else []
         with Monitor(lambda: local) as monitor:
             yield None, monitor, cfg.url
@@ -147,6 +147,7 @@ def run(
     t0 = time.monotonic()
     probes: list[Probe] = []
     server_box: list = [None]
+    monitor_box: list = [None]
 
     def on_probe(probe: Probe, bracket: tuple[int | None, int | None]) -> None:
         probes.append(probe)
@@ -158,12 +159,14 @@ def run(
             elapsed_s=round(time.monotonic() - t0, 3),
             server_starts=server_box[0].starts if server_box[0] else 0,
         )
+        if monitor_box[0] is not None and cfg.limit_kind == "rss":
+            doc["rss_watchdog_kills"] = [k.to_dict() for k in monitor_box[0].kills]
         results.write_atomic(out, doc)
         log(progress_line(len(probes), probe, bracket))
 
     try:
         with _target(cfg) as (server, monitor, url):
-            server_box[0] = server
+            server_box[0], monitor_box[0] = server, monitor
             if server is not None:
                 log(f"started {server.spec.describe()} at {server.url} pids {server.pids()}")
             oracle = ServerOracle(
@@ -175,10 +178,13 @@ def run(
             res = find_critical_n(oracle, cfg.search, on_probe=on_probe)
             fill_result(doc, res, oracle)
             doc["server_starts"] = server.starts if server else 0
-            doc["rss_watchdog_kills"] = [k.__dict__ for k in monitor.kills]
+            doc["rss_watchdog_kills"] = [k.to_dict() for k in monitor.kills]
         doc["status"] = "complete"
+    except (interrupt.Interrupted, KeyboardInterrupt) as exc:
+        doc["status"] = f"interrupted: {exc if str(exc) else type(exc).__name__}"  # SIGINT
+        raise
     except BaseException as exc:
-        doc["status"] = f"interrupted: {type(exc).__name__}"
+        doc["status"] = f"failed: {type(exc).__name__}: {exc}"
         raise
     finally:
         doc["elapsed_s"] = round(time.monotonic() - t0, 3)

@@ -64,6 +64,16 @@ class Kill:
     def over_bytes(self) -> int:
         return self.rss_bytes - self.limit_bytes
 
+    def to_dict(self) -> dict:
+        """The kill as results record it, with how far past the cap the process got."""
+        return {
+            "pid": self.pid,
+            "t_s": self.t_s,
+            "rss_bytes": self.rss_bytes,
+            "limit_bytes": self.limit_bytes,
+            "over_bytes": self.over_bytes,
+        }
+
 
 @dataclass
 class StepMemory:

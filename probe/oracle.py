@@ -15,16 +15,20 @@ from dataclasses import dataclass
 
 import requests
 
-from probe.load import Request, RequestRecord, fire
+from probe.load import Request, RequestRecord, _root_cause, fire
 from probe.memory import Monitor, StepMemory, read_status
 from probe.outcome import Kind, Outcome, Probe, worst
-from probe.server import Server, ServerError, WorkerEvent
+from probe.server import Server, ServerError, WorkerEvent, decode_status
 
 PROBE_AREA = 10  # price = int(10 * (n-1)/2): exact in floating point for n < 2**53
+IO_FNS = ("io_bounded",)  # predictors without n (app.predictors.IO_PREDICTORS)
+IO_PRICE_PER_AREA = 200_000  # app.predictors.IO_PRICE_PER_AREA; probe does not import app
 
 
-def expected_price(area: float, n: int) -> int:
-    """What the CPU predictors must answer: the mean of 0..n-1 times area."""
+def expected_price(area: float, n: int, fn: str = "cpu_bounded") -> int:
+    """What a predictor must answer: the mean of 0..n-1 times area (io_bounded: area * 200_000)."""
+    if fn in IO_FNS:
+        return int(area * IO_PRICE_PER_AREA)
     return int(area * (sum_range(n) / n))
 
 
@@ -57,6 +61,7 @@ class ServerOracle:
 
     def __call__(self, n: int) -> Probe:
         restarts = self._ensure_up()
+        before = set(self.server.worker_pids()) if self.server is not None else set()
         idle = self._idle_memory()
         if self.server is not None:
             self.server.new_events()  # forget what happened before this probe
@@ -69,8 +74,11 @@ class ServerOracle:
         mem = self.monitor.end_step() if self.monitor is not None else StepMemory()
         self.last_records = records
         outcome = self._classify(n, records, mem)
+        new_pids: list[int] = []
         if not outcome.ok:
             restarts += self._recover()
+            if self.server is not None:
+                new_pids = sorted(set(self.server.worker_pids()) - before)
         return Probe(
             n=n,
             outcome=outcome,
@@ -80,6 +88,7 @@ class ServerOracle:
             model_bytes=self._model_bytes(mem, idle),
             restarts=restarts,
             statuses=[r.status for r in records],
+            new_worker_pids=new_pids,
         )
 
     # -- before and after --------------------------------------------------------
@@ -147,7 +156,7 @@ class ServerOracle:
         outcome = record.outcome
         if outcome.ok:
             price = (record.body or {}).get("price")
-            want = expected_price(record.area, n)
+            want = expected_price(record.area, n, self.config.fn)
             if price != want:
                 return Outcome(Kind.HTTP_ERROR, record.status, f"wrong price {price}, want {want}")
         return outcome
@@ -166,22 +175,32 @@ class ServerOracle:
         if self.server is None:
             return client
         time.sleep(0.2)  # let the arbiter log the worker's fate
-        events = [e for e in self.server.new_events() if e.kind != "booted"]
-        if events:
-            return _from_worker_event(events[0], client)
+        cause = outcome_from_events(self.server.new_events(), client)
+        if cause is not None:
+            return cause
         proc = self.server.proc
         if proc is not None and proc.poll() is not None:
             rc = proc.returncode
+            detail = f"{self.server.spec.server} pid {proc.pid} {decode_status(rc)}"
             if rc < 0:
-                return Outcome(
-                    Kind.KILLED, client.status, f"server killed by signal; {client.detail}", -rc
-                )
-            return Outcome(
-                Kind.CONNECTION_ERROR,
-                client.status,
-                f"server exited with code {rc}; {client.detail}",
-            )
+                return Outcome(Kind.KILLED, client.status, f"{detail}; {client.detail}", -rc)
+            return Outcome(Kind.CONNECTION_ERROR, client.status, f"{detail}; {client.detail}")
         return client
+
+
+def outcome_from_events(events: list[WorkerEvent], client: Outcome) -> Outcome | None:
+    """What gunicorn's log says about a failed probe; None if it logged no worker's end.
+
+    On --timeout gunicorn logs "WORKER TIMEOUT (pid:N)" and sends SIGABRT: the worker's
+    handler raises SystemExit inside the request, so the client gets a 500 and the
+    worker exits; a worker stuck in C code gets SIGKILL next, logged "was sent SIGKILL!
+    Perhaps out of memory?" exactly like an OOM kill. So a timeout line decides.
+    """
+    ends = [e for e in events if e.kind != "booted"]
+    if not ends:
+        return None
+    timeouts = [e for e in ends if e.kind == "timeout"]
+    return _from_worker_event((timeouts or ends)[0], client)
 
 
 def _from_worker_event(event: WorkerEvent, client: Outcome) -> Outcome:
@@ -202,9 +221,16 @@ def _from_worker_event(event: WorkerEvent, client: Outcome) -> Outcome:
     )
 
 
-def health_pid(url: str, timeout_s: float = 5.0) -> int | None:
-    """The pid a server reports on /health, or None."""
+def reach(url: str, timeout_s: float = 5.0) -> int | None:
+    """The pid a server reports on /health; ServerError with the fix if nothing answers."""
     try:
-        return requests.get(f"{url}/health", timeout=timeout_s).json().get("pid")
-    except (requests.RequestException, ValueError, AttributeError):
+        resp = requests.get(f"{url}/health", timeout=timeout_s)
+    except requests.RequestException as exc:
+        raise ServerError(
+            f"cannot reach {url}/health ({_root_cause(exc)}); start the server first or fix --url"
+        ) from None
+    try:
+        pid = resp.json().get("pid")
+    except (ValueError, AttributeError):
         return None
+    return pid if isinstance(pid, int) else None

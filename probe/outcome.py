@@ -98,6 +98,9 @@ class Probe:
     model_bytes: int | None = None
     restarts: int = 0  # server restarts this probe caused or needed
     statuses: list[int | None] = field(default_factory=list)  # one per request
+    # Serving processes that appeared because of this probe: gunicorn's respawned
+    # worker, or the relaunched dev server (empty when nothing died).
+    new_worker_pids: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -10,6 +10,7 @@ arbiter does for its workers.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import re
 import signal
@@ -30,6 +31,17 @@ from probe.outcome import signal_name
 
 SERVERS = ("flask", "gunicorn")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def is_loopback(host: str) -> bool:
+    """True if `host` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host in LOOPBACK:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost may resolve anywhere
+        return False
+
 
 # Pinned for the server unless overridden: the cap counts address space, and each
 # OpenBLAS thread buffer and each glibc malloc arena reserves some (design.md).
@@ -67,7 +79,16 @@ class ServerError(Exception):
 
 
 class ServerStartError(ServerError):
-    """The server died or never answered /health before its deadline."""
+    """The server died or never answered /health before its deadline.
+
+    The message is one line (what happened, the server's last telling log line, what to
+    do); the server's log tail is kept apart, since it may hold a Python traceback that
+    would read as probe's own crash.
+    """
+
+    def __init__(self, message: str, log_tail: str = ""):
+        super().__init__(message)
+        self.log_tail = log_tail
 
 
 @dataclass(frozen=True)
@@ -116,23 +137,13 @@ class WorkerEvent:
     signal: int | None = None
     exit_code: int | None = None
 
-    @property
-    def rlimit_as_bytes(self) -> int | None:
-        """The RLIMIT_AS to set, if the cap is of that kind."""
-        return self.limit_bytes if self.limit_kind == "as" else None
-
-    @property
-    def watchdog_bytes(self) -> int | None:
-        """The RSS the watchdog enforces, if the cap is of that kind."""
-        return self.limit_bytes if self.limit_kind == "rss" else None
-
     def describe(self) -> str:
         if self.kind == "signaled":
             return f"worker {self.pid} was sent {signal_name(self.signal)}"
         if self.kind == "exited":
             return f"worker {self.pid} exited with code {self.exit_code}"
         if self.kind == "timeout":
-            return f"worker {self.pid} passed gunicorn's --timeout (SIGABRT, then SIGKILL)"
+            return f"worker {self.pid} passed gunicorn's --timeout (SIGABRT; SIGKILL if stuck)"
         return f"worker {self.pid} booted"
 
 
@@ -246,19 +257,33 @@ class Server:
 
     def wait_ready(self, timeout_s: float | None = None) -> None:
         """Poll /health against a monotonic deadline; all workers must be up."""
-        deadline = time.monotonic() + (timeout_s or self.spec.ready_timeout_s)
+        wait_s = timeout_s or self.spec.ready_timeout_s
+        deadline = time.monotonic() + wait_s
+        log_offset = len(self.log_text())
         while True:
             if self.proc is None or self.proc.poll() is not None:
-                raise ServerStartError(self._start_failure_message())
+                raise self._start_failure(
+                    decode_status(self.proc.returncode if self.proc else None)
+                )
             if self._healthy() and len(self.worker_pids()) >= self._expected_workers():
                 return
-            if time.monotonic() > deadline:
+            if self._crash_looping(log_offset):
+                failure = self._start_failure("its workers keep dying while they boot")
                 self.stop()
-                raise ServerStartError(
-                    f"{self.spec.server} did not answer {self.url}/health within "
-                    f"{timeout_s or self.spec.ready_timeout_s:.0f} s.\n{self.log_tail()}"
-                )
+                raise failure
+            if time.monotonic() > deadline:
+                failure = self._start_failure(f"no answer on {self.url}/health within {wait_s:g} s")
+                self.stop()
+                raise failure
             interrupt.sleep(0.05)
+
+    def _crash_looping(self, log_offset: int) -> bool:
+        """gunicorn respawns a worker that dies while booting, forever: give up early."""
+        if self.spec.server != "gunicorn":
+            return False
+        events = parse_worker_events(self.log_text()[log_offset:])
+        deaths = sum(e.kind in ("exited", "signaled") for e in events)
+        return deaths >= max(3, 2 * self.spec.workers)
 
     def _expected_workers(self) -> int:
         return self.spec.workers if self.spec.server == "gunicorn" else 1
@@ -269,15 +294,18 @@ class Server:
         except requests.RequestException:
             return False
 
-    def _start_failure_message(self) -> str:
-        how = decode_status(self.proc.returncode if self.proc else None)
-        hint = ""
+    def _start_failure(self, how: str) -> ServerStartError:
+        """One line: what happened, the log's last telling line, and what to do."""
+        cause = last_cause(self.log_text())
+        what = f"{self.spec.server} failed to start"
+        if self.spec.limit_bytes is not None:
+            what += f" under the {format_size(self.spec.limit_bytes)} cap"
+        what += f" ({how}{': ' + cause if cause else ''})"
         if self.spec.rlimit_as_bytes is not None:
-            hint = (
-                f"\nhint: the cap {format_size(self.spec.limit_bytes)} may be too small for the "
-                "server to start (importing numpy reserves address space); raise --limit"
-            )
-        return f"{self.spec.server} failed to start ({how}).\n{self.log_tail()}{hint}"
+            todo = "raise --limit: Python, Flask and numpy alone take about 120M of address space"
+        else:
+            todo = "probe --verbose ... shows the server's log"
+        return ServerStartError(f"{what}; {todo}", self.log_tail())
 
     def restart(self) -> None:
         """Stop whatever is left and start again on the same port."""
@@ -358,6 +386,21 @@ def _is_child_of(p: psutil.Process, ppid: int) -> bool:
         return p.ppid() == ppid
     except psutil.NoSuchProcess:
         return False
+
+
+def last_cause(log: str, width: int = 120) -> str:
+    """The last line of a server log that says why it died, cut to `width` characters.
+
+    gunicorn's own bracketed lines ("[INFO] Shutting down") and traceback frames say
+    where, not why; the exception line after them ("MemoryError", "OpenBLAS error: ...")
+    is what a user needs to see.
+    """
+    for line in reversed(log.splitlines()):
+        text = line.strip()
+        if not text or text.startswith(("[", "Traceback", "File ", "^", "~")):
+            continue
+        return text if len(text) <= width else text[: width - 3] + "..."
+    return ""
 
 
 def parse_worker_events(text: str) -> list[WorkerEvent]:

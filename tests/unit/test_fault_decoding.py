@@ -1,0 +1,94 @@
+"""Process-free fault decoding: gunicorn's timeout vs a kill, start-failure causes, crash loops."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from app.predictors import IO_PRICE_PER_AREA, predict_io_bounded
+from probe.oracle import expected_price, outcome_from_events
+from probe.outcome import Kind, Outcome
+from probe.server import Server, ServerSpec, last_cause, parse_worker_events
+
+CLIENT = Outcome(Kind.CONNECTION_ERROR, None, "RemoteDisconnected")
+
+# A worker stuck in C code ignores SIGABRT until gunicorn's next pass SIGKILLs it; that
+# line is word for word the one an OOM kill leaves (gunicorn 27, arbiter.murder_workers).
+TIMEOUT_THEN_SIGKILL = """\
+[2026-11-26 00:53:28 +0000] [22365] [CRITICAL] WORKER TIMEOUT (pid:22366)
+[2026-11-26 00:53:29 +0000] [22365] [ERROR] Worker (pid:22366) was sent SIGKILL! Perhaps out of memory?
+[2026-11-26 00:53:29 +0000] [22373] [INFO] Booting worker with pid: 22373
+"""  # noqa: E501
+OOM_KILL = """\
+[2026-11-26 00:53:37 +0000] [22485] [ERROR] Worker (pid:22488) was sent SIGKILL! Perhaps out of memory?
+[2026-11-26 00:53:37 +0000] [22496] [INFO] Booting worker with pid: 22496
+"""  # noqa: E501
+
+
+def test_a_timeout_line_makes_the_following_sigkill_a_timeout():
+    """Same SIGKILL line in both logs: only the WORKER TIMEOUT before it tells them apart."""
+    timeout = outcome_from_events(parse_worker_events(TIMEOUT_THEN_SIGKILL), CLIENT)
+    assert timeout.kind is Kind.TIMEOUT and timeout.signal == signal.SIGABRT
+    assert "worker 22366 passed gunicorn's --timeout" in timeout.detail
+    kill = outcome_from_events(parse_worker_events(OOM_KILL), CLIENT)
+    assert kill.kind is Kind.KILLED and kill.signal == signal.SIGKILL
+    assert kill.detail == "worker 22488 was sent SIGKILL; client saw: RemoteDisconnected"
+
+
+def test_boots_alone_say_nothing_and_an_exit_code_is_a_connection_error():
+    """A respawn without a logged death leaves the client's view; exit code 1 is no signal."""
+    boot = "[x] [1] [INFO] Booting worker with pid: 5\n"
+    assert outcome_from_events(parse_worker_events(boot), CLIENT) is None
+    exited = outcome_from_events(
+        parse_worker_events("[x] [1] [ERROR] Worker (pid:5) exited with code 1.\n"), CLIENT
+    )
+    assert exited.kind is Kind.CONNECTION_ERROR and exited.signal is None
+
+
+@pytest.mark.parametrize(
+    ("log", "cause"),
+    [
+        # numpy's import error under a 64M cap: the traceback ends in the shared object
+        ("Traceback (most recent call last):\n  File \"x.py\", line 1\nImportError: boom\n\n"
+         "Original error was: libopenblas.so: failed to map segment from shared object\n\n"
+         "[t] [1] [INFO] Worker exiting (pid: 2)\n[t] [1] [ERROR] Reason: Worker failed to boot.\n",
+         "Original error was: libopenblas.so: failed to map segment from shared object"),
+        ("OpenBLAS error: Memory allocation still failed after 10 retries, giving up.\n"
+         "[t] [1] [ERROR] Worker (pid:3) exited with code 1.\n",
+         "OpenBLAS error: Memory allocation still failed after 10 retries, giving up."),
+        ("[t] [1] [INFO] only gunicorn's own lines\n", ""),
+        ("x" * 300 + "\n", "x" * 117 + "..."),
+    ],
+)  # fmt: skip
+def test_last_cause_is_the_last_line_that_says_why(log, cause):
+    """Real shapes of start failures: the line a user needs is after the traceback and
+    before gunicorn's bracketed shutdown lines; a huge line is cut to 120 characters."""
+    assert last_cause(log) == cause
+
+
+def test_gunicorn_crash_loop_is_detected_after_repeated_worker_deaths():
+    """gunicorn respawns a worker that dies after booting forever (seen at a 100M cap);
+    three deaths since the wait began mean it will not come up; deaths before do not count."""
+    srv = Server(ServerSpec(server="gunicorn", limit_bytes=100 << 20))
+    try:
+        death = "[t] [1] [ERROR] Worker (pid:{}) exited with code 1.\n"
+        with open(srv.log_path, "a") as fh:
+            fh.write(death.format(1) + death.format(2))
+        offset = len(srv.log_text())
+        assert not srv._crash_looping(0)
+        with open(srv.log_path, "a") as fh:
+            fh.write(death.format(3) + death.format(4))
+        assert srv._crash_looping(0) and not srv._crash_looping(offset)
+        with open(srv.log_path, "a") as fh:
+            fh.write(death.format(5))
+        assert srv._crash_looping(offset)
+    finally:
+        srv.close()
+
+
+def test_io_bounded_price_check_matches_the_app():
+    """The oracle does not import the app, so its copy of the io price must match it."""
+    assert expected_price(10, 1, "io_bounded") == predict_io_bounded(10, sleep_s=0)
+    assert expected_price(10, 1, "io_bounded") == 10 * IO_PRICE_PER_AREA
+    assert expected_price(10, 100_001) == 500_000
