@@ -1,0 +1,254 @@
+"""Ctrl-C and SIGTERM at several moments of real `probe` runs (subprocesses).
+
+Every run must exit 130 (SIGINT) or 143 (SIGTERM), leave no server process behind,
+and leave a results file that loads and keeps every probe it reported as done.
+Server processes are found by watching the probe process's descendants while it runs
+(servers run in their own sessions, so process groups would miss them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from probe import results
+from tests.integration.conftest import gone
+
+PROBE = [sys.executable, "-m", "probe.cli"]
+EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
+MiB = 1 << 20
+
+
+class Run:
+    """A probe subprocess, its stderr lines as they come, and every descendant it had."""
+
+    started: list[Run] | None = None  # set by the reap_leftovers fixture
+
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen(
+            [*PROBE, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        self.lines: list[str] = []
+        self.out: list[str] = []
+        self.descendants: dict[int, str] = {}  # pid -> cmdline
+        self.procs: dict[int, psutil.Process] = {}  # remember identity: pids get reused
+        self._new_line = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.lines), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stdout, self.out), daemon=True),
+            threading.Thread(target=self._watch, daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+        if Run.started is not None:
+            Run.started.append(self)
+
+    def _read(self, stream, into: list[str]) -> None:
+        for line in stream:
+            with self._new_line:
+                into.append(line.rstrip("\n"))
+                self._new_line.notify_all()
+        with self._new_line:
+            self._new_line.notify_all()
+
+    def _watch(self) -> None:
+        try:
+            top = psutil.Process(self.proc.pid)
+        except psutil.NoSuchProcess:
+            return
+        while self.proc.poll() is None:
+            try:
+                for child in top.children(recursive=True):
+                    # Read again each time: a child caught between fork and exec still
+                    # shows probe's own command line.
+                    self.procs.setdefault(child.pid, child)
+                    cmd = " ".join(child.cmdline())
+                    if cmd and not self._is_server(self.descendants.get(child.pid, "")):
+                        self.descendants[child.pid] = cmd
+            except psutil.Error:  # a child left between listing and reading it
+                pass
+            time.sleep(0.005)
+
+    def wait_line(self, pattern: str, timeout_s: float = 30) -> re.Match:
+        """Block until a stderr line matches; fail with what was seen if it never does."""
+        deadline = time.monotonic() + timeout_s
+        seen = 0
+        with self._new_line:
+            while True:
+                for line in self.lines[seen:]:
+                    if m := re.search(pattern, line):
+                        return m
+                seen = len(self.lines)
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and not self._reading()):
+                    pytest.fail(f"no line matching {pattern!r}; stderr: {self.lines}")
+                self._new_line.wait(min(left, 0.1))
+
+    def _reading(self) -> bool:
+        return any(t.is_alive() for t in self._threads[:2])
+
+    def wait_until(self, check, timeout_s: float = 30, what: str = "") -> None:
+        deadline = time.monotonic() + timeout_s
+        while not check():
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                pytest.fail(f"never saw {what}; stderr: {self.lines}")
+            time.sleep(0.002)
+
+    def servers(self) -> dict[int, str]:
+        """Descendants that are servers (gunicorn, the dev server), not the capexec shim."""
+        return {pid: cmd for pid, cmd in self.descendants.items() if self._is_server(cmd)}
+
+    @staticmethod
+    def _is_server(cmd: str) -> bool:
+        return "app.wsgi:app" in cmd or " -m app " in cmd
+
+    def finish(self, timeout_s: float = 20) -> int:
+        try:
+            rc = self.proc.wait(timeout=timeout_s)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        for t in self._threads:
+            t.join(timeout=5)
+        return rc
+
+
+@pytest.fixture(autouse=True)
+def reap_leftovers():
+    """A failing test must not leave servers running: kill what any Run left behind."""
+    runs: list[Run] = []
+    Run.started = runs
+    yield
+    Run.started = None
+    for run in runs:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
+        for pid in run.servers():
+            with contextlib.suppress(psutil.Error):
+                run.procs[pid].kill()  # psutil checks it is still the same process
+
+
+def wait_gone(pids, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not gone(list(pids)):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def worker_rss(run: Run) -> int:
+    """The largest RSS among the run's server processes (0 if none is up)."""
+    best = 0
+    for pid in run.servers():
+        with contextlib.suppress(psutil.Error):
+            best = max(best, psutil.Process(pid).memory_info().rss)
+    return best
+
+
+def assert_clean_exit(run: Run, sig: int) -> None:
+    rc = run.finish()
+    assert rc == EXIT[sig], (rc, run.lines)
+    assert f"interrupted by {signal.Signals(sig).name}; servers stopped, results kept" in run.lines
+    assert "Traceback" not in "\n".join(run.lines + run.out)
+    assert run.servers(), "the watcher saw no server process: nothing was tested"
+    assert wait_gone(run.servers()), f"left behind: {run.servers()}"
+
+
+def assert_results_keep_reported_probes(path: Path, run: Run, sig: int) -> dict:
+    doc = results.load(path, kind="max-n")
+    assert doc["status"] == f"interrupted: {signal.Signals(sig).name}"
+    reported = [line for line in run.lines if re.match(r"probe +\d+: n=", line)]
+    assert len(doc["probes"]) == len(reported)
+    for line, probe in zip(reported, doc["probes"], strict=True):
+        assert f"n={probe['n']:,} {probe['outcome']}" in line
+    return doc
+
+
+def max_n(tmp_path: Path, *extra: str) -> tuple[Run, Path]:
+    out = tmp_path / "max-n.json"
+    args = ("max-n", "--fn", "cpu_bounded", "--limit", "512M", "--out", str(out), *extra)
+    return Run(*args), out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_max_n_interrupted_while_the_server_starts(sig, tmp_path):
+    """The signal goes out as soon as a server process exists, well before gunicorn's
+    ~0.5 s boot ends: wait_ready must unwind, stop the half-started tree, and leave a
+    document that loads with no probes."""
+    run, out = max_n(tmp_path)
+    run.wait_until(lambda: run.servers(), what="a server process")
+    run.proc.send_signal(sig)
+    assert_clean_exit(run, sig)
+    assert not any(line.startswith("started ") for line in run.lines), "signal came too late"
+    doc = assert_results_keep_reported_probes(out, run, sig)
+    assert doc["probes"] == []
+
+
+@pytest.mark.parametrize(
+    ("sig", "twice"), [(signal.SIGINT, False), (signal.SIGTERM, False), (signal.SIGINT, True)]
+)
+def test_max_n_interrupted_mid_request(sig, twice, tmp_path):
+    """The worker's RSS passing 200 MiB means it is building a list of millions of ints
+    (idle it holds ~45 MiB; the calibration probes stay under 60 MiB): the signal lands
+    inside a request that takes ~1 s. A second Ctrl-C during cleanup must not cut it
+    short. The calibration probes finished before must all be in the file."""
+    run, out = max_n(tmp_path)
+    started = run.wait_line(r"^started .* at (http://127\.0\.0\.1:\d+) pids \[([\d, ]+)\]")
+    reported_pids = {int(p) for p in started.group(2).split(", ")}
+    run.wait_until(lambda: worker_rss(run) > 200 * MiB, what="a worker past 200 MiB")
+    run.proc.send_signal(sig)
+    if twice:
+        time.sleep(0.05)
+        run.proc.send_signal(sig)
+    t0 = time.monotonic()
+    assert_clean_exit(run, sig)
+    assert time.monotonic() - t0 < 6
+    assert reported_pids <= set(run.servers())
+    doc = assert_results_keep_reported_probes(out, run, sig)
+    assert len(doc["probes"]) >= 3 and all(p["outcome"] == "ok" for p in doc["probes"])
+
+
+def test_max_n_terminated_right_after_a_probe(tmp_path):
+    """SIGTERM as soon as probe 2 is reported: the next probe (n=400,000) lasts tens of
+    ms, so the signal lands between probes or early in the next one; both must keep
+    the two reported probes."""
+    run, out = max_n(tmp_path)
+    run.wait_line(r"^probe +2: n=")
+    run.proc.send_signal(signal.SIGTERM)
+    assert_clean_exit(run, signal.SIGTERM)
+    doc = assert_results_keep_reported_probes(out, run, signal.SIGTERM)
+    assert len(doc["probes"]) >= 2
+
+
+@pytest.mark.parametrize(
+    ("server", "sig"), [("gunicorn", signal.SIGINT), ("flask", signal.SIGTERM)]
+)
+def test_serve_stops_its_server_on_ctrl_c_and_sigterm(server, sig):
+    """`probe serve` runs until a signal; it must then stop the whole tree (arbiter and
+    worker, or the dev server) and exit 130/143."""
+    run = Run("serve", "--server", server, "--limit", "512M")
+    run.wait_until(lambda: any(line.startswith("pids: ") for line in run.out), what="pids")
+    run.proc.send_signal(sig)
+    assert_clean_exit(run, sig)
+    assert len(run.servers()) == (2 if server == "gunicorn" else 1)
+
+
+def test_serve_interrupted_while_the_server_starts():
+    """Ctrl-C before the server answers /health: nothing must outlive probe."""
+    run = Run("serve", "--server", "gunicorn", "--limit", "512M")
+    run.wait_until(lambda: run.servers(), what="a server process")
+    run.proc.send_signal(signal.SIGINT)
+    assert_clean_exit(run, signal.SIGINT)
+    assert not run.out, "signal came too late"
