@@ -10,7 +10,11 @@ import math
 import re
 
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([KMGT]?)(?:I?B)?\s*$", re.IGNORECASE)
+# ASCII digits only (\d would take "٣M"); "iB" only after a unit letter.
+_SIZE_RE = re.compile(
+    r"^\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*(?:([KMGT])(?:I?B)?|B)?\s*$", re.IGNORECASE
+)
+MAX_SIZE = 2**63 - 1  # the largest rlimit the kernel takes as a number
 _NONE_WORDS = {"none", "unlimited", "inf", "infinity"}
 
 EXAMPLE = "use a size like 512M, 2G, 1.5GiB, 1073741824 or none"
@@ -22,6 +26,12 @@ class SizeError(ValueError):
     """A size string that cannot be parsed; the message says what is accepted."""
 
 
+def _quote(text: str) -> str:
+    """The text as a Python literal, cut short so junk cannot flood the one-line error."""
+    shown = repr(text)
+    return shown if len(shown) <= 42 else f"{shown[:38]}...{shown[0]}"
+
+
 def parse_size(text: str) -> int | None:
     """Parse a size into bytes; None means no cap. Raises SizeError with an example."""
     if not isinstance(text, str):
@@ -30,15 +40,17 @@ def parse_size(text: str) -> int | None:
         return None
     m = _SIZE_RE.match(text)
     if not m:
-        raise SizeError(f"cannot read size {text!r}; {EXAMPLE}")
-    number, unit = m.group(1), m.group(2).upper()
+        raise SizeError(f"cannot read size {_quote(text)}; {EXAMPLE}")
+    number, unit = m.group(1), (m.group(2) or "").upper()
     unit_bytes = _UNITS[unit]
-    if "." in number and unit in ("", "B"):
-        raise SizeError(f"cannot read size {text!r}: fractional bytes; {EXAMPLE}")
+    if "." in number and unit == "":
+        raise SizeError(f"cannot read size {_quote(text)}: fractional bytes; {EXAMPLE}")
     value = float(number) * unit_bytes if "." in number else int(number) * unit_bytes
+    if not math.isfinite(value) or value > MAX_SIZE:
+        raise SizeError(f"size {_quote(text)} is too large; use none for no cap")
     size = int(value)
-    if size <= 0 or not math.isfinite(value):
-        raise SizeError(f"size {text!r} must be greater than zero; {EXAMPLE}")
+    if size <= 0:
+        raise SizeError(f"size {_quote(text)} must be greater than zero; {EXAMPLE}")
     return size
 
 

@@ -1,0 +1,87 @@
+"""`--limit-kind rss`: probe's watchdog plays the container OOM killer against real servers."""
+
+from __future__ import annotations
+
+import signal
+import statistics
+import subprocess
+import sys
+
+import pytest
+
+from probe import results
+from probe.limits import parse_size
+from probe.memory import Monitor
+from probe.oracle import OracleConfig, ServerOracle
+from probe.outcome import Kind
+from probe.server import ServerSpec, launch
+
+CAP = parse_size("256M")
+MiB = 1 << 20
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "flask"])
+def test_watchdog_kills_past_the_cap_like_the_oom_killer(server, no_leftovers):
+    """20M Python ints need ~750 MiB of RSS, three times the 256M cap, and no RLIMIT_AS
+    stops them: only the watchdog can. It must SIGKILL the serving process a few ms
+    after RSS passes the cap (so at most a few MiB past it, sampling every ~2 ms),
+    gunicorn must log the kill as the students saw it and respawn the worker, the dev
+    server must be relaunched, and the next probe must succeed."""
+    spec = ServerSpec(server=server, limit_bytes=CAP, limit_kind="rss")
+    with launch(spec) as srv, Monitor(srv.pids, kill_above_bytes=spec.watchdog_bytes) as mon:
+        no_leftovers.extend(srv.pids())
+        steps = []
+        end_step = mon.end_step
+        mon.end_step = lambda: steps.append(end_step()) or steps[-1]  # keep the samples
+        oracle = ServerOracle(OracleConfig("cpu_bounded", limit_kind="rss"), srv, mon, srv.url)
+        (victim,) = srv.worker_pids()
+        probe = oracle(20_000_000)
+        no_leftovers.extend(srv.pids())
+
+        assert probe.outcome.kind is Kind.KILLED and probe.outcome.signal == signal.SIGKILL
+        assert "(emulated OOM kill)" in probe.outcome.detail
+        (kill,) = steps[0].kills
+        assert kill.pid == victim and kill.limit_bytes == CAP
+        assert 0 < kill.over_bytes < 16 * MiB, kill
+        assert kill.to_dict()["over_bytes"] == kill.rss_bytes - CAP
+        times = sorted({t for t, pid, _, _ in steps[0].samples if pid == victim})
+        gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+        assert len(gaps) > 20 and statistics.median(gaps) <= 0.004, gaps[:50]
+        (new,) = probe.new_worker_pids
+        if server == "gunicorn":
+            assert probe.restarts == 0
+            assert f"Worker (pid:{victim}) was sent SIGKILL! Perhaps out of memory?" in (
+                srv.log_text()
+            )
+            assert f"Booting worker with pid: {new}" in srv.log_text()
+        else:
+            assert probe.restarts == 1
+        assert oracle(100_000).ok
+
+
+def test_max_n_with_rss_kind_records_kills_and_how_far_past_the_cap(tmp_path):
+    """The CLI end to end at 256M with a coarse precision and a small probe budget:
+    the search must meet the watchdog (cpu_bounded passes 256 MiB near 5.5M ints);
+    the document must say rss, list each kill with its overshoot, and mark the killed
+    probes with SIGKILL."""
+    out = tmp_path / "rss.json"
+    res = subprocess.run(
+        [sys.executable, "-m", "probe.cli", "max-n", "--fn", "cpu_bounded", "--limit", "256M",
+         "--limit-kind", "rss", "--precision", "0.05", "--max-probes", "8", "--out", str(out)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    doc = results.load(out, kind="max-n")
+    assert doc["limit_kind"] == "rss" and doc["limit_bytes"] == CAP
+    killed = [p for p in doc["probes"] if p["outcome"] == "killed"]
+    assert killed and all(p["signal"] == "SIGKILL" for p in killed)
+    assert all(p["new_worker_pids"] for p in killed)  # gunicorn respawned each time
+    kills = doc["rss_watchdog_kills"]
+    assert len(kills) == len(killed)
+    for k in kills:
+        assert k["over_bytes"] == k["rss_bytes"] - k["limit_bytes"]
+        assert 0 < k["over_bytes"] < 16 * MiB
+    # Near the cap the same n can pass once and be killed once (RSS at the end of the
+    # list varies by a few MiB), so only the bracket's order is certain.
+    assert doc["critical_n"] is not None
+    assert doc["first_failing_n"] is None or doc["first_failing_n"] > doc["critical_n"]

@@ -1,0 +1,157 @@
+"""The CLI's answers to bad input, through CliRunner: exit 2 or 1, one line, no traceback.
+
+No process starts here: every case fails while parsing or checking options, before a
+server would be launched (the one that gets further has `launch` replaced).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from click.testing import CliRunner
+
+from probe import cli
+from probe.server import ServerError
+
+SIZES = "use a size like 512M, 2G, 1.5GiB, 1073741824 or none"
+FNS = "'cpu_bounded', 'cpu_multithread', 'io_bounded'"
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli.main, list(args))
+
+
+def assert_one_line(result, code: int, message: str) -> None:
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output == f"Error: {message}\n"
+
+
+MAX_N = ("max-n", "--fn", "cpu_bounded")
+
+
+BAD = "Invalid value for "
+NEEDS_CAP = f"{BAD}--limit: max-n needs a cap to find a limit; pass e.g. --limit 1G"
+PRECISION = f"{BAD}--precision: must be between 0 and 1, e.g. 0.01"
+SERVERS = "is not one of 'flask', 'gunicorn'."
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        # sizes: an unknown unit, zero, a sign, fractional bytes, not a number, exponent
+        ((*MAX_N, "--limit", "12Q"), f"{BAD}'--limit': cannot read size '12Q'; {SIZES}"),
+        ((*MAX_N, "--limit", "0"),
+         f"{BAD}'--limit': size '0' must be greater than zero; {SIZES}"),
+        ((*MAX_N, "--limit", "-5M"), f"{BAD}'--limit': cannot read size '-5M'; {SIZES}"),
+        ((*MAX_N, "--limit", "1.5"),
+         f"{BAD}'--limit': cannot read size '1.5': fractional bytes; {SIZES}"),
+        ((*MAX_N, "--limit", "nan"), f"{BAD}'--limit': cannot read size 'nan'; {SIZES}"),
+        (("serve", "--limit", "1e9"), f"{BAD}'--limit': cannot read size '1e9'; {SIZES}"),
+        # unknown predictor or server; a predictor without n
+        (("max-n", "--fn", "nope"), f"{BAD}'--fn': 'nope' is not one of {FNS}."),
+        ((*MAX_N, "--server", "uwsgi"), f"{BAD}'--server': 'uwsgi' {SERVERS}"),
+        (("serve", "--server", "uwsgi"), f"{BAD}'--server': 'uwsgi' {SERVERS}"),
+        (("max-n", "--fn", "io_bounded"),
+         f"{BAD}--fn: io_bounded has no n (it sleeps 1 s); use cpu_bounded or cpu_multithread"),
+        # conflicting flags: no cap to search under, an rss watchdog without a cap
+        ((*MAX_N, "--limit", "none"), NEEDS_CAP),
+        ((*MAX_N, "--limit", "none", "--limit-kind", "rss"), NEEDS_CAP),
+        (("serve", "--limit", "none", "--limit-kind", "rss"),
+         "--limit-kind rss needs a --limit; pass e.g. --limit 1G"),
+        ((*MAX_N, "--limit-kind", "cgroup"),
+         f"{BAD}'--limit-kind': 'cgroup' is not one of 'as', 'rss'."),
+        # precision must be in (0, 1)
+        ((*MAX_N, "--precision", "-0.1"), PRECISION),
+        ((*MAX_N, "--precision", "0"), PRECISION),
+        ((*MAX_N, "--precision", "1"), PRECISION),
+        ((*MAX_N, "--precision", "abc"), f"{BAD}'--precision': 'abc' is not a valid float."),
+        # other ranges, shapes and typos
+        ((*MAX_N, "--concurrency", "0"),
+         f"{BAD}'--concurrency': 0 is not in the range 1<=x<=1000."),
+        ((*MAX_N, "--port", "70000"), f"{BAD}'--port': 70000 is not in the range 0<=x<=65535."),
+        ((*MAX_N, "--url", "ftp://x"), f"{BAD}--url: use a URL like http://127.0.0.1:8000"),
+        ((*MAX_N, "--limt", "1G"),
+         "No such option '--limt'. (Did you mean one of: '--limit', '--limit-kind', '--timeout'?)"),
+        (("maxn",), "No such command 'maxn'. Did you mean 'max-n'?"),
+    ],
+)  # fmt: skip
+def test_usage_errors_are_one_line_exit_2(args, message):
+    """One case per kind of mistake the issue names (sizes, names, conflicts, precision)
+    plus click's own range and typo errors: all must be a single "Error:" line."""
+    assert_one_line(invoke(*args), 2, message)
+
+
+def test_out_under_a_file_is_refused_before_anything_runs(tmp_path):
+    """A results path whose folder is a file cannot be written by anyone, root included."""
+    blocker = tmp_path / "results"
+    blocker.write_text("not a folder")
+    out = blocker / "max-n.json"
+    assert_one_line(
+        invoke(*MAX_N, "--out", str(out)),
+        2,
+        f"Invalid value for --out: cannot write {out}: {blocker} is a file, not a folder; "
+        "choose another path",
+    )
+
+
+def test_out_that_is_a_folder_is_refused(tmp_path):
+    """click's own path check names the folder."""
+    assert_one_line(
+        invoke(*MAX_N, "--out", str(tmp_path)),
+        2,
+        f"Invalid value for '--out': File '{tmp_path}' is a directory.",
+    )
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_out_in_a_read_only_folder_is_refused(tmp_path):
+    """Mode 0o500 takes write permission away from the owner (not from root)."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        out = ro / "r.json"
+        assert_one_line(
+            invoke(*MAX_N, "--out", str(out)),
+            2,
+            f"Invalid value for --out: cannot write {out}; choose another path",
+        )
+    finally:
+        ro.chmod(0o700)
+
+
+def test_missing_choice_option_is_still_short():
+    """The one multi-line usage error click has (it lists the choices): exit 2, no usage
+    block, no traceback, and the first line says what is missing."""
+    result = invoke("max-n")
+    assert result.exit_code == 2
+    assert result.output.splitlines()[0] == "Error: Missing option '--fn'. Choose from:"
+    assert "Usage:" not in result.output and "Traceback" not in result.output
+
+
+def test_non_loopback_host_is_warned_about_before_starting(monkeypatch):
+    """--host 0.0.0.0 exposes the service: the warning must come first. `launch` is
+    replaced by a failure so no server starts and no socket opens."""
+
+    def refuse(spec):
+        raise ServerError(f"not started in a unit test (host {spec.host})")
+
+    monkeypatch.setattr("probe.server.launch", refuse)
+    result = invoke("serve", "--host", "0.0.0.0")
+    assert result.exit_code == 1
+    assert result.output.splitlines() == [
+        "warning: binding 0.0.0.0: the service (and its memory) is reachable from other "
+        "machines; use --host 127.0.0.1 unless you mean it",
+        "Error: not started in a unit test (host 0.0.0.0)",
+    ]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
+def test_loopback_hosts_are_not_warned_about(host, monkeypatch):
+    """All of 127.0.0.0/8 and ::1 stay on this machine; warning there would be noise."""
+    monkeypatch.setattr("probe.server.launch", lambda spec: (_ for _ in ()).throw(ServerError("x")))
+    result = invoke("serve", "--host", host)
+    assert result.exit_code == 1 and result.output == "Error: x\n"
