@@ -75,7 +75,7 @@ SERVERS = "is not one of 'flask', 'gunicorn'."
         ((*MAX_N, "--url", "ftp://x"), f"{BAD}--url: use a URL like http://127.0.0.1:8000"),
         ((*MAX_N, "--limt", "1G"),
          "No such option '--limt'. (Did you mean one of: '--limit', '--limit-kind', '--timeout'?)"),
-        (("maxn",), "No such command 'maxn'. Did you mean 'max-n'?"),
+        (("frobnicate",), "No such command 'frobnicate'."),
     ],
 )  # fmt: skip
 def test_usage_errors_are_one_line_exit_2(args, message):
