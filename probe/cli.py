@@ -1,4 +1,4 @@
-"""The `probe` command line: serve, max-n, matrix, compare, report."""
+"""The `probe` command line: serve, max-n, matrix, compare, report, study."""
 
 from __future__ import annotations
 
@@ -181,7 +181,7 @@ def main(verbose):
     \b
     Example:
       probe max-n --fn cpu_bounded --limit 2G
-      probe matrix --n auto --limit 1G && probe report
+      probe study
     """
 
 
@@ -326,6 +326,270 @@ def check_writable(path: Path) -> None:
         raise click.BadParameter(f"cannot write {path}; choose another path", param_hint="--out")
     if path.is_dir():
         raise click.BadParameter(f"{path} is a directory; give a file name", param_hint="--out")
+
+
+# -- the study: matrix, compare, report --------------------------------------------
+# `probe study` at this cap took about 3 minutes on 2 cores (README); every study command
+# shares it, so they find each other's max-n results.
+STUDY_LIMIT = "512M"
+STUDY_FNS = ("io_bounded", "cpu_bounded", "cpu_multithread")
+
+
+def _name_list(allowed: tuple[str, ...], what: str):
+    """A callback reading a comma-separated list of names from `allowed`."""
+
+    def parse(ctx, param, value: str) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(x.strip() for x in value.split(",") if x.strip()))
+        if not names:
+            raise click.BadParameter(f"give at least one {what}: {', '.join(allowed)}")
+        for name in names:
+            if name not in allowed:
+                raise click.BadParameter(
+                    f"unknown {what} {name!r}; choose from {', '.join(allowed)}"
+                )
+        return names
+
+    return parse
+
+
+def _parse_n(ctx, param, value: str) -> int | None:
+    """--n: 'auto' (None) or a whole number >= 1."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        n = int(value.replace("_", ""))
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise click.BadParameter(f"must be 'auto' or a whole number >= 1, not {value!r}")
+    return n
+
+
+def _parse_fraction(ctx, param, value: float) -> float:
+    """--margin: a share of the critical n in (0, 1]."""
+    if not 0 < value <= 1:
+        raise click.BadParameter(f"must be in (0, 1], e.g. 0.9; got {value:g}")
+    return value
+
+
+def _parse_precision(ctx, param, value: float) -> float:
+    if not 0 < value < 1:
+        raise click.BadParameter(f"must be between 0 and 1, e.g. 0.02; got {value:g}")
+    return value
+
+
+def results_option(f):
+    return click.option(
+        "--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
+        default=Path("results"), show_default=True,
+        help="Folder of the results documents (max-n/, matrix.json, compare.json, REPORT.md).",
+    )(f)  # fmt: skip
+
+
+def study_options(f):
+    """--requests, --concurrency, --servers, --margin, --precision, --results, --logs."""
+    opts = [
+        click.option("--logs", "log_dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=Path("log"), show_default=True,
+                     help="Folder of the seminar-style logs <server>_<fn>.txt."),
+        results_option,
+        click.option("--precision", type=float, default=0.02, show_default=True,
+                     callback=_parse_precision,
+                     help="Searches stop when first_failing_n / critical_n - 1 <= this."),
+        click.option("--margin", type=float, default=0.9, show_default=True,
+                     callback=_parse_fraction,
+                     help="--n auto runs each variant at margin x its critical n."),
+        click.option("--servers", default=",".join(SERVERS), show_default=True,
+                     callback=_name_list(SERVERS, "server"), help="Comma-separated servers."),
+        click.option("--concurrency", type=click.IntRange(1, 1000), default=10,
+                     show_default=True, help="Requests in flight at once (at most --requests)."),
+        click.option("--requests", type=click.IntRange(1, 1000), default=10, show_default=True,
+                     help="Requests per variant, with areas 10, 20, 30, ..."),
+    ]  # fmt: skip
+    for opt in opts:
+        f = opt(f)
+    return f
+
+
+def _check_cap(limit: int | None, limit_kind: str, needs_cap: bool) -> None:
+    if limit is None and (needs_cap or limit_kind == "rss"):
+        raise click.BadParameter(
+            "searching the critical n needs a cap; pass e.g. --limit 512M", param_hint="--limit"
+        )
+
+
+def _matrix_config(n, limit, limit_kind, requests, concurrency, servers, fns, margin,
+                   precision, results_dir, log_dir):  # fmt: skip
+    from probe.matrix import MatrixConfig
+
+    return MatrixConfig(
+        limit_bytes=limit, limit_kind=limit_kind, n=n, requests=requests,
+        concurrency=concurrency, servers=servers, fns=fns, margin=margin, precision=precision,
+        results_dir=results_dir, log_dir=log_dir,
+    )  # fmt: skip
+
+
+def _catalog_config(limit, limit_kind, precision, results_dir):
+    from probe.catalog import CatalogConfig
+
+    return CatalogConfig(
+        limit_bytes=limit, limit_kind=limit_kind, precision=precision, results_dir=results_dir
+    )
+
+
+def _run_matrix(cfg) -> dict:
+    from probe import matrix as matrix_mod
+
+    try:
+        doc = matrix_mod.run(cfg, cfg.results_dir / "matrix.json")
+    except matrix_mod.MatrixError as exc:
+        raise click.ClickException(str(exc)) from None
+    failed = sum(v["failed"] for v in doc["variants"])
+    if failed:
+        click.echo(f"warning: {failed} request(s) failed; see the logs in {cfg.log_dir}", err=True)
+    return doc
+
+
+def _run_compare(cfg, concurrency: int, servers: tuple[str, ...]) -> dict:
+    from probe import compare as compare_mod
+
+    levels = tuple(dict.fromkeys((1, concurrency)))
+    ccfg = compare_mod.CompareConfig(cfg, servers=servers, concurrencies=levels)
+    return compare_mod.run(ccfg, cfg.results_dir / "compare.json")
+
+
+@main.command()
+@click.option(
+    "--n",
+    "n",
+    default="auto",
+    show_default=True,
+    callback=_parse_n,
+    help="auto: margin x the critical n of each predictor on each server at this "
+    "concurrency (searched if missing); a number runs every variant at that n.",
+)
+@click.option(
+    "--fns",
+    default=",".join(STUDY_FNS),
+    show_default=True,
+    callback=_name_list(STUDY_FNS, "predictor"),
+    help="Comma-separated predictors.",
+)
+@study_options
+@limit_options(default=STUDY_LIMIT)
+@format_option()
+@friendly_errors
+def matrix(n, fns, requests, concurrency, servers, margin, precision, results_dir, log_dir,
+           limit, limit_kind, fmt):  # fmt: skip
+    """Run the seminar's load (10 requests at once) on every server x predictor.
+
+    Writes log/<server>_<fn>.txt and results/matrix.json after every variant.
+
+    \b
+    Example:
+      probe matrix --n auto --limit 512M
+      probe matrix --n 1000000 --servers flask --fns io_bounded,cpu_bounded --requests 4
+    """
+    from probe.render import render_matrix
+
+    _check_cap(limit, limit_kind, needs_cap=n is None)
+    cfg = _matrix_config(n, limit, limit_kind, requests, concurrency, servers, fns, margin,
+                         precision, results_dir, log_dir)  # fmt: skip
+    doc = _run_matrix(cfg)
+    click.echo(render_matrix(doc, fmt), nl=False)
+    click.echo(f"results: {results_dir / 'matrix.json'}; logs: {log_dir}/", err=True)
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1000),
+    default=10,
+    show_default=True,
+    help="The load's concurrency (the matrix's); the single request is always in.",
+)
+@click.option(
+    "--servers",
+    default=",".join(SERVERS),
+    show_default=True,
+    callback=_name_list(SERVERS, "server"),
+    help="Comma-separated servers.",
+)
+@click.option(
+    "--precision",
+    type=float,
+    default=0.02,
+    show_default=True,
+    callback=_parse_precision,
+    help="Searches stop when first_failing_n / critical_n - 1 <= this.",
+)
+@results_option
+@limit_options(default=STUDY_LIMIT)
+@format_option()
+@friendly_errors
+def compare(concurrency, servers, precision, results_dir, limit, limit_kind, fmt):  # fmt: skip
+    """Compare pure Python with numpy: critical n alone and under the load, per server.
+
+    Reads results/max-n/ and runs the searches it lacks; writes results/compare.json.
+
+    \b
+    Example:
+      probe compare --limit 512M --format markdown
+    """
+    from probe.render import render_compare
+
+    _check_cap(limit, limit_kind, needs_cap=True)
+    cfg = _catalog_config(limit, limit_kind, precision, results_dir)
+    doc = _run_compare(cfg, concurrency, servers)
+    click.echo(render_compare(doc, fmt), nl=False)
+    click.echo(f"results: {results_dir / 'compare.json'}", err=True)
+
+
+@main.command()
+@results_option
+@friendly_errors
+def report(results_dir):
+    """Write results/REPORT.md and its plots from the results, without measuring.
+
+    \b
+    Example:
+      probe report --results results
+    """
+    from probe import report as report_mod
+
+    path, plots = report_mod.run(results_dir)
+    click.echo(f"wrote {path} and {len(plots)} plots in {path.parent / report_mod.PLOTS_DIR}")
+
+
+@main.command()
+@study_options
+@limit_options(default=STUDY_LIMIT)
+@friendly_errors
+def study(requests, concurrency, servers, margin, precision, results_dir, log_dir, limit,
+          limit_kind):  # fmt: skip
+    """Run the whole seminar study: compare, matrix --n auto, then the report.
+
+    \b
+    Example:
+      probe study
+      probe study --limit 1G --results results-1g --logs log-1g
+    """
+    import time
+
+    from probe import report as report_mod
+    from probe.render import render_compare, render_matrix
+
+    _check_cap(limit, limit_kind, needs_cap=True)
+    t0 = time.monotonic()
+    cfg = _catalog_config(limit, limit_kind, precision, results_dir)
+    compared = _run_compare(cfg, min(concurrency, requests), servers)
+    mcfg = _matrix_config(None, limit, limit_kind, requests, concurrency, servers, STUDY_FNS,
+                          margin, precision, results_dir, log_dir)  # fmt: skip
+    doc = _run_matrix(mcfg)
+    path, plots = report_mod.run(results_dir)
+    click.echo(render_matrix(doc, "table"))
+    click.echo(render_compare(compared, "table"))
+    click.echo(f"report: {path} ({len(plots)} plots); study took {time.monotonic() - t0:.0f} s")
 
 
 if __name__ == "__main__":  # pragma: no cover

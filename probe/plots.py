@@ -82,25 +82,30 @@ def plot_timeline(variant: dict, path: str | os.PathLike) -> Path:
     return _save(fig, path)
 
 
-def _probe_points(doc: dict, ok: bool) -> tuple[list[float], list[float]]:
-    """(n in millions, peak RSS in MiB) of the ok (or failed) probes; sampled RSS if no VmHWM."""
+def _probe_points(doc: dict, ok: bool, capped: bool = False) -> tuple[list[float], list[float]]:
+    """(n in millions, peak RSS in MiB) of the ok (or failed) probes; sampled RSS if no VmHWM.
+
+    capped: the peak of the quantity the cap limits instead (`model_bytes`).
+    """
     xs, ys = [], []
     for p in doc.get("probes") or []:
-        rss = p.get("peak_rss_bytes") or p.get("peak_rss_sampled_bytes")
+        rss = p.get("model_bytes") if capped else p.get("peak_rss_bytes")
+        rss = rss or (None if capped else p.get("peak_rss_sampled_bytes"))
         if rss is not None and p.get("n") is not None and (p.get("outcome") == "ok") == ok:
             xs.append(p["n"] / 1e6)
             ys.append(rss / MIB)
     return xs, ys
 
 
-def _draw_maxn(ax, doc: dict, colour: str) -> None:
+def _draw_maxn(ax, doc: dict, colour: str, capped: bool = False) -> None:
     """One max-n document: ok probes as dots, failed ones as crosses, the fitted line dashed."""
     label = f"{doc.get('fn')} ({doc.get('server')}, concurrency {doc.get('concurrency')})"
     for ok, marker, what in ((True, "o", "ok"), (False, "x", "failed")):
-        xs, ys = _probe_points(doc, ok)
+        xs, ys = _probe_points(doc, ok, capped)
         if xs:  # an empty series would still take a legend entry
             ax.plot(xs, ys, marker, color=colour, markersize=7, label=f"{label}: {what}")
-    baseline, per_element = doc.get("baseline_rss_bytes"), doc.get("bytes_per_element")
+    baseline = doc.get("model_baseline_bytes" if capped else "baseline_rss_bytes")
+    per_element = doc.get("bytes_per_element")
     ns = [p["n"] for p in doc.get("probes") or [] if p.get("n") is not None]
     if baseline is not None and per_element is not None and ns:
         top = max(ns) * 1.1
@@ -108,13 +113,22 @@ def _draw_maxn(ax, doc: dict, colour: str) -> None:
         ax.plot([0, top / 1e6], ys, "--", color=colour, linewidth=1, label=f"{label}: fit")
 
 
-def plot_memory(maxn_docs: list[dict], path: str | os.PathLike, limit_bytes: int | None) -> Path:
-    """Peak RSS of every probe against n, per predictor, with its fitted line and the cap."""
+_CAPPED_LABEL = "peak of the capped quantity (MiB): address space (as) or RSS (rss)"
+
+
+def plot_memory(
+    maxn_docs: list[dict], path: str | os.PathLike, limit_bytes: int | None, capped: bool = False
+) -> Path:
+    """Peak RSS of every probe against n, per predictor, with its fitted line and the cap.
+
+    capped=True plots the quantity the cap limits (address space under RLIMIT_AS), whose
+    fitted line crosses the cap where the search predicts the failure.
+    """
     fig = Figure(figsize=(12, 5.5))
     ax = fig.add_subplot()
     colours = ["#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
     for i, doc in enumerate(maxn_docs):
-        _draw_maxn(ax, doc, colours[i % len(colours)])
+        _draw_maxn(ax, doc, colours[i % len(colours)], capped)
     if limit_bytes is not None:
         kind = next((d.get("limit_kind") for d in maxn_docs if d.get("limit_kind")), None)
         cap = f"cap ({kind}) {limit_bytes / MIB:,.0f} MiB" if kind else "cap"
@@ -122,7 +136,7 @@ def plot_memory(maxn_docs: list[dict], path: str | os.PathLike, limit_bytes: int
     if not maxn_docs:
         ax.text(0.5, 0.5, "no max-n results", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("n (millions of elements)")
-    ax.set_ylabel("peak RSS of the server (MiB)")
+    ax.set_ylabel(_CAPPED_LABEL if capped else "peak RSS of the server (MiB)")
     ax.set_title("Memory against n: probes, fitted baseline + bytes/element x n, cap", fontsize=10)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)

@@ -54,13 +54,17 @@ def new_document(kind: str, **fields) -> dict:
 
 def write_atomic(path: str | os.PathLike, doc: dict) -> Path:
     """Write `doc` as JSON to `path` atomically (temp file, fsync, os.replace)."""
+    return write_text_atomic(path, json.dumps(doc, indent=2, sort_keys=False) + "\n")
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `path` atomically (temp file in the same folder, fsync, os.replace)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, indent=2, sort_keys=False)
-            fh.write("\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

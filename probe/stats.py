@@ -108,9 +108,34 @@ def in_flight_by_process(requests: Sequence[dict]) -> dict:
     for r in answered:
         by_pid.setdefault(r["pid"], []).append(r)
     return {
-        "overall": max_in_flight(server_intervals(answered)),
-        "per_pid": {pid: max_in_flight(server_intervals(rs)) for pid, rs in sorted(by_pid.items())},
+        "overall": busy_threads(answered),
+        "per_pid": {pid: busy_threads(rs) for pid, rs in sorted(by_pid.items())},
     }
+
+
+def busy_threads(requests: Sequence[dict]) -> int:
+    """Most server threads busy at one instant, from the approximate server intervals.
+
+    A thread serves one request at a time, so intervals of the same (pid, thread) that
+    overlap by the client clock's noise (a sync worker's next request starts while the
+    previous answer is still on its way to the client) count once. Requests without a
+    reported thread count on their own.
+    """
+    events: list[tuple[float, int, object]] = []
+    for i, r in enumerate(requests):
+        interval = server_interval(r)
+        if interval is not None:
+            key = (r.get("pid"), r["thread"]) if r.get("thread") is not None else i
+            events += [(interval[0], 1, key), (interval[1], -1, key)]
+    events.sort(key=lambda e: (e[0], e[1]))  # close before opening, as in max_in_flight
+    open_by_key: dict[object, int] = {}
+    best = 0
+    for _, delta, key in events:
+        open_by_key[key] = open_by_key.get(key, 0) + delta
+        if not open_by_key[key]:
+            del open_by_key[key]
+        best = max(best, len(open_by_key))
+    return best
 
 
 def threads_by_pid(requests: Iterable[dict]) -> dict[int, list]:

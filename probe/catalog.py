@@ -1,0 +1,148 @@
+"""The max-n results on disk: reuse one that answers the question, or run the search.
+
+`probe matrix --n auto` and `probe compare` both need the critical n of a predictor on a
+server at some concurrency under one cap. A file in results/max-n/ answers that if it
+is complete and was made under the same cap, limit kind and worker count, at least as
+precisely as asked; otherwise the search runs (through `probe.maxn.run`) and rewrites it.
+
+A search at concurrency C > 1 starts from the single-request bracket of the same
+server and predictor: concurrency can only add memory to a process, so the answer is
+at most the single-request critical n. On gunicorn's one sync worker, which serves
+the C requests one after another, the first two probes (at that critical n and at
+its first failing n) usually settle it; each probe there costs C requests in a row,
+so this saves most of the search's time. Where the requests share a process (Flask's
+threads) the first probe fails and the search descends from it as usual.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from probe import maxn, results
+from probe.search import SearchConfig
+from probe.server import ServerSpec
+
+Log = Callable[[str], None]
+CPU_FNS = maxn.CPU_FNS
+
+
+def stderr(line: str) -> None:
+    """Progress goes to stderr, so stdout keeps only the command's output."""
+    print(line, file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """The cap and search settings every max-n result in one study shares."""
+
+    limit_bytes: int
+    limit_kind: str = "as"
+    precision: float = 0.02
+    results_dir: Path = Path("results")
+    timeout_s: float = 120.0
+    confirm: str = "fail"  # re-probe the first failing n: a fluke failure is the usual noise
+
+
+def spec_for(cfg: CatalogConfig, server: str) -> ServerSpec:
+    """The server the study measures: one process for flask, one sync worker for gunicorn."""
+    return ServerSpec(server=server, limit_bytes=cfg.limit_bytes, limit_kind=cfg.limit_kind)
+
+
+def maxn_config(
+    cfg: CatalogConfig, server: str, fn: str, concurrency: int, prior: dict | None = None
+) -> maxn.MaxNConfig:
+    """The max-n run for one (server, fn, concurrency), seeded by a prior result if given."""
+    seed = seed_bounds(prior)
+    bounds = {"n_start": seed[0], "n_max": seed[1]} if seed else {}
+    search = SearchConfig(
+        precision=cfg.precision, limit_bytes=cfg.limit_bytes, confirm=cfg.confirm, **bounds
+    )
+    return maxn.MaxNConfig(
+        fn=fn,
+        spec=spec_for(cfg, server),
+        concurrency=concurrency,
+        search=search,
+        timeout_s=cfg.timeout_s,
+    )
+
+
+def seed_bounds(prior: dict | None) -> tuple[int, int] | None:
+    """(n_start, n_max) from a complete single-request result: its critical and failing n."""
+    if not prior or prior.get("status") != "complete":
+        return None
+    lo, hi = prior.get("critical_n"), prior.get("first_failing_n")
+    if not lo or not hi or hi <= lo:
+        return None
+    return lo, hi
+
+
+def path_for(cfg: CatalogConfig, server: str, fn: str, concurrency: int) -> Path:
+    """results/max-n/<server>-<fn>-<limit>[-rss]-c<C>.json under the configured root."""
+    return maxn.default_path(maxn_config(cfg, server, fn, concurrency), cfg.results_dir)
+
+
+def unusable_reason(
+    doc: dict, cfg: CatalogConfig, server: str, fn: str, concurrency: int
+) -> str | None:
+    """Why a max-n document cannot answer this question, or None if it can."""
+    want = {
+        "server": server,
+        "fn": fn,
+        "concurrency": concurrency,
+        "limit_bytes": cfg.limit_bytes,
+        "limit_kind": cfg.limit_kind,
+    }
+    for key, value in want.items():
+        if doc.get(key) != value:
+            return f"made with {key}={doc.get(key)!r}, not {value!r}"
+    if doc.get("status") != "complete":
+        return f"status {doc.get('status')!r}"
+    if server == "gunicorn" and doc.get("workers") != 1:
+        return f"made with {doc.get('workers')} gunicorn workers, not 1"
+    precision = doc.get("precision")
+    if precision is None or precision > cfg.precision + 1e-12:
+        return f"precision {precision} is coarser than {cfg.precision}"
+    return None
+
+
+def load_usable(
+    path: Path, cfg: CatalogConfig, server: str, fn: str, concurrency: int
+) -> tuple[dict | None, str]:
+    """(the document, "") if the file answers the question, else (None, why not)."""
+    if not path.exists():
+        return None, "missing"
+    try:
+        doc = results.load(path, kind="max-n")
+    except results.ResultsError as exc:
+        return None, str(exc)
+    reason = unusable_reason(doc, cfg, server, fn, concurrency)
+    return (None, reason) if reason else (doc, "")
+
+
+def ensure(
+    cfg: CatalogConfig, server: str, fn: str, concurrency: int, log: Log = stderr
+) -> tuple[Path, dict]:
+    """The max-n result for (server, fn, concurrency): read from disk, or searched now."""
+    path = path_for(cfg, server, fn, concurrency)
+    doc, why = load_usable(path, cfg, server, fn, concurrency)
+    tag = f"[{server} {fn} c{concurrency}]"
+    if doc is not None:
+        log(f"{tag} using {path}: critical n {doc['critical_n']}")
+        return path, doc
+    prior = ensure(cfg, server, fn, 1, log)[1] if concurrency > 1 else None
+    seed = seed_bounds(prior)
+    start = f", starting from the single-request bracket {seed}" if seed else ""
+    log(f"{tag} searching ({why}){start} -> {path}")
+    doc = maxn.run(maxn_config(cfg, server, fn, concurrency, prior), path, log=_prefixed(tag, log))
+    if seed is not None:
+        doc["seeded_from"] = {"concurrency": 1, "n_start": seed[0], "n_max": seed[1]}
+        results.write_atomic(path, doc)
+    log(f"{tag} critical n {doc['critical_n']} in {doc['elapsed_s']:.1f} s")
+    return path, doc
+
+
+def _prefixed(tag: str, log: Log) -> Log:
+    return lambda line: log(f"{tag} {line}")

@@ -1,0 +1,118 @@
+"""`probe compare`: pure Python against numpy under one cap, alone and under the load.
+
+One row per server x predictor x concurrency (a single request, and the matrix's
+10 at once), read from results/max-n/ or searched when missing: the critical n, the
+first failing n, bytes per element, baseline and peak RSS, time per million elements;
+then the numpy / pure-Python ratio of critical n per server and concurrency.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from probe import catalog, results
+from probe.render import compare_ratios
+from probe.server import SERVERS
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """Which rows to build, under which cap."""
+
+    catalog: catalog.CatalogConfig
+    servers: tuple[str, ...] = SERVERS
+    fns: tuple[str, ...] = catalog.CPU_FNS
+    concurrencies: tuple[int, ...] = (1, 10)
+
+
+def seconds_per_million(doc: dict) -> float | None:
+    """Seconds per million elements the server built, at the critical n.
+
+    The fastest ok probe at critical n, divided by the elements it made the server
+    build: n per request times the concurrency (so rows at 1 and 10 compare).
+    """
+    n, c = doc.get("critical_n"), doc.get("concurrency") or 1
+    elapsed = [
+        p["elapsed_s"]
+        for p in doc.get("probes") or []
+        if p.get("n") == n and p.get("outcome") == "ok" and p.get("elapsed_s")
+    ]
+    if not n or not elapsed:
+        return None
+    return min(elapsed) / (n * c) * 1e6
+
+
+MIN_FIT_SPAN = 2.0  # ok probes closer together than this factor in n give a noise-made slope
+
+
+def fitted_bytes_per_element(doc: dict) -> float | None:
+    """The search's fitted slope, if its ok probes span at least MIN_FIT_SPAN in n."""
+    ok = [p["n"] for p in doc.get("probes") or [] if p.get("outcome") == "ok" and p.get("n")]
+    if not ok or max(ok) < MIN_FIT_SPAN * min(ok):
+        return None
+    return doc.get("bytes_per_element")
+
+
+def row(doc: dict, source: Path) -> dict:
+    """One compare row from a max-n document."""
+    failure = doc.get("failure") or {}
+    return {
+        "server": doc["server"],
+        "fn": doc["fn"],
+        "concurrency": doc["concurrency"],
+        "critical_n": doc.get("critical_n"),
+        "first_failing_n": doc.get("first_failing_n"),
+        "failure_kind": failure.get("kind"),
+        "stop_reason": doc.get("stop_reason"),
+        "bytes_per_element": fitted_bytes_per_element(doc),
+        "baseline_rss_bytes": doc.get("baseline_rss_bytes"),
+        "baseline_vms_bytes": doc.get("baseline_vms_bytes"),
+        "peak_rss_bytes": doc.get("peak_rss_bytes"),
+        "seconds_per_million": _round(seconds_per_million(doc), 6),
+        "probes": len(doc.get("probes") or []),
+        "search_s": doc.get("elapsed_s"),
+        "source": str(source),
+    }
+
+
+def _round(x: float | None, digits: int) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def new_doc(cfg: CompareConfig) -> dict:
+    return results.new_document(
+        "compare",
+        limit_bytes=cfg.catalog.limit_bytes,
+        limit_kind=cfg.catalog.limit_kind,
+        precision=cfg.catalog.precision,
+        concurrencies=list(cfg.concurrencies),
+        status="running",
+        rows=[],
+        ratios=[],
+        elapsed_s=0.0,
+    )
+
+
+def run(cfg: CompareConfig, out: Path, log: catalog.Log = catalog.stderr) -> dict:
+    """Build every row (searching where needed); rewrite `out` after each one."""
+    doc = new_doc(cfg)
+    t0 = time.monotonic()
+    try:
+        for concurrency in cfg.concurrencies:
+            for server in cfg.servers:
+                for fn in cfg.fns:
+                    path, maxn_doc = catalog.ensure(cfg.catalog, server, fn, concurrency, log)
+                    doc["rows"].append(row(maxn_doc, path))
+                    doc["ratios"] = compare_ratios(doc["rows"])
+                    doc["elapsed_s"] = round(time.monotonic() - t0, 3)
+                    results.write_atomic(out, doc)
+        doc["status"] = "complete"
+    except BaseException as exc:
+        doc["status"] = f"interrupted: {type(exc).__name__}"
+        raise
+    finally:
+        doc["elapsed_s"] = round(time.monotonic() - t0, 3)
+        results.write_atomic(out, doc)
+    return doc

@@ -1,0 +1,581 @@
+"""The report's discussion: every sentence computed from the measured documents.
+
+Pure: documents in, markdown lines out. Each section reads the numbers it needs,
+decides which statement they support (parallel or queued, the same or smaller, a
+ratio that bytes per element accounts for or not) and words it accordingly; with other
+numbers it says other things, and without the numbers it says what is missing.
+"""
+
+from __future__ import annotations
+
+import statistics
+import struct
+import sys
+from dataclasses import dataclass, field
+
+from probe.render import NUMPY_FN, PYTHON_FN, format_bytes, format_n
+
+IO_FN = "io_bounded"
+SAME_WITHIN = 0.05  # two critical n closer than this (relative) are "the same"
+QUEUE_TOLERANCE = 0.25  # the k-th latency within this share of a sleep of k sleeps: a queue
+POINTER_BYTES = struct.calcsize("P")
+INT_OBJECT_BYTES = sys.getsizeof(10**6)  # a Python int below 2**30: header + one digit
+INT64_BYTES = 8
+
+Lines = list[str]
+
+
+@dataclass(frozen=True)
+class Study:
+    """The documents one report is made from."""
+
+    matrix: dict | None = None
+    compare: dict | None = None
+    maxn: dict[tuple[str, str, int], dict] = field(default_factory=dict)
+    logs: dict[str, str | None] = field(default_factory=dict)  # log path -> text (None: missing)
+
+    def variant(self, server: str, fn: str) -> dict | None:
+        for v in (self.matrix or {}).get("variants") or []:
+            if v.get("server") == server and v.get("fn") == fn:
+                return v
+        return None
+
+    def row(self, server: str, fn: str, concurrency: int) -> dict | None:
+        for r in (self.compare or {}).get("rows") or []:
+            if (r.get("server"), r.get("fn"), r.get("concurrency")) == (server, fn, concurrency):
+                return r
+        return None
+
+    def critical(self, server: str, fn: str, concurrency: int) -> int | None:
+        r = self.row(server, fn, concurrency)
+        return r.get("critical_n") if r else None
+
+    @property
+    def load_concurrency(self) -> int | None:
+        """The concurrency of the load: the matrix's, else compare's largest."""
+        if self.matrix and self.matrix.get("concurrency"):
+            return self.matrix["concurrency"]
+        levels = (self.compare or {}).get("concurrencies") or []
+        return max(levels) if levels else None
+
+    @property
+    def servers(self) -> list[str]:
+        seen: list[str] = []
+        for doc_rows in ((self.matrix or {}).get("variants"), (self.compare or {}).get("rows")):
+            for item in doc_rows or []:
+                if item.get("server") not in seen:
+                    seen.append(item.get("server"))
+        return seen
+
+    @property
+    def cap_name(self) -> str:
+        """What enforces the cap: RLIMIT_AS, or the RSS watchdog."""
+        doc = self.matrix or self.compare or {}
+        return "the RSS watchdog" if doc.get("limit_kind") == "rss" else "RLIMIT_AS"
+
+    @property
+    def limit_text(self) -> str:
+        doc = self.matrix or self.compare or {}
+        return format_bytes(doc.get("limit_bytes")) if doc.get("limit_bytes") else "no cap"
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def times(a: float, b: float) -> str:
+    """'3.4x' for a / b."""
+    return f"{a / b:.1f}x"
+
+
+def relation(new: int, old: int, within: float = SAME_WITHIN) -> str:
+    """How `new` relates to `old`: 'the same within 2%', '6.4x smaller', '1.3x larger'."""
+    change = new / old - 1
+    if abs(change) <= within:
+        return f"the same within {max(abs(change), 0.001):.1%}".replace(".0%", "%")
+    return f"{old / new:.1f}x smaller" if new < old else f"{new / old:.1f}x larger"
+
+
+def io_sleep_s(variant: dict) -> float | None:
+    """How long the predictor itself took per request (the sleep), as the server reported."""
+    values = [r["server_elapsed_s"] for r in ok_requests(variant) if r.get("server_elapsed_s")]
+    return statistics.median(values) if values else None
+
+
+def ok_requests(variant: dict) -> list[dict]:
+    return [r for r in variant.get("requests") or [] if r.get("kind") == "ok"]
+
+
+def latencies(variant: dict) -> list[float]:
+    return sorted(r["latency_s"] for r in ok_requests(variant) if r.get("latency_s") is not None)
+
+
+def is_queue(lats: list[float], unit: float) -> bool:
+    """The k-th fastest latency is about k units: requests served one after another."""
+    return len(lats) > 1 and all(
+        abs(lat - (k + 1) * unit) <= QUEUE_TOLERANCE * unit for k, lat in enumerate(lats)
+    )
+
+
+def is_parallel(lats: list[float], unit: float) -> bool:
+    """Every latency is about one unit: requests served side by side."""
+    return bool(lats) and max(lats) <= (1 + QUEUE_TOLERANCE) * unit
+
+
+def flight(variant: dict | None) -> tuple[int, int, int, int]:
+    """(max in flight at the server, requests, server processes, server threads)."""
+    if not variant:
+        return 0, 0, 0, 0
+    return (
+        variant.get("max_in_flight") or 0,
+        len(variant.get("requests") or []),
+        len(variant.get("server_pids") or []),
+        variant.get("server_threads") or 0,
+    )
+
+
+def reference_variant(study: Study, server: str) -> dict | None:
+    """The variant that shows a server's concurrency best: io_bounded (1 s each), else any."""
+    found = study.variant(server, IO_FN)
+    if found:
+        return found
+    variants = [v for v in (study.matrix or {}).get("variants") or [] if v["server"] == server]
+    return max(variants, key=lambda v: v.get("max_in_flight") or 0, default=None)
+
+
+def shares_one_process(study: Study, server: str) -> bool:
+    """Several requests in flight at once, all in one process: they share one cap."""
+    k, _, pids, _ = flight(reference_variant(study, server))
+    return k > 1 and pids == 1
+
+
+def one_at_a_time(study: Study, server: str) -> bool:
+    k, requests, _, _ = flight(reference_variant(study, server))
+    return k == 1 and requests > 1
+
+
+def ambiguous_range(doc: dict | None) -> tuple[int, int] | None:
+    """(smallest failing n, largest ok n) when a failure came below a success, else None."""
+    probes = (doc or {}).get("probes") or []
+    ok = [p["n"] for p in probes if p.get("outcome") == "ok"]
+    failed = [p["n"] for p in probes if p.get("outcome") != "ok"]
+    if ok and failed and min(failed) < max(ok):
+        return min(failed), max(ok)
+    return None
+
+
+# ---------------------------------------------------------------- sections
+
+
+def in_flight_section(study: Study) -> Lines:
+    """How many requests each server had in flight, from pids, threads and intervals."""
+    if not study.matrix:
+        return ["No matrix results: run `probe matrix` to measure what each server runs at once."]
+    lines = []
+    for server in study.servers:
+        v = reference_variant(study, server)
+        if v is None:
+            continue
+        lines.append("- " + _flight_sentence(server, v) + _other_variants(study, server, v))
+    lines.append("")
+    lines.append(
+        "In flight means being worked on at the server: each request's interval runs from "
+        "its answer's arrival back by the time the server reported spending in the "
+        "predictor, and requests served by the same thread of the same process never "
+        "count twice; waiting in the listening socket's backlog is not in flight."
+    )
+    return lines
+
+
+def _flight_sentence(server: str, v: dict) -> str:
+    k, requests, pids, threads = flight(v)
+    where = f"{_count(threads, 'thread')} of {_count(pids, 'process', 'processes')}"
+    if k >= requests > 1:
+        return (
+            f"**{server}** worked on all {requests} {v['fn']} requests at once ({k} in flight), "
+            f"in {where}."
+        )
+    if k == 1:
+        return (
+            f"**{server}** worked on one {v['fn']} request at a time (at most 1 in flight): "
+            f"all {requests} went through {where}, the rest waited in the socket's backlog."
+        )
+    return f"**{server}** had at most {k} of {requests} {v['fn']} requests in flight, in {where}."
+
+
+def _other_variants(study: Study, server: str, ref: dict) -> str:
+    others = [
+        v for v in (study.matrix or {}).get("variants") or [] if v["server"] == server and v != ref
+    ]
+    if not others:
+        return ""
+    parts = [f"{v['fn']} {v.get('max_in_flight')}" for v in others]
+    lower = [v for v in others if (v.get("max_in_flight") or 0) < (ref.get("max_in_flight") or 0)]
+    text = f" Other predictors: {', '.join(parts)}."
+    for v in lower:
+        overlap = first_end_last_start(v)
+        if overlap and overlap[0] < overlap[1]:
+            text += (
+                f" For {v['fn']} the first answer left the server at {overlap[0]:.2f} s, before "
+                f"the last request entered the predictor at {overlap[1]:.2f} s, so not all "
+                f"overlapped."
+            )
+    return text
+
+
+def first_end_last_start(variant: dict) -> tuple[float, float] | None:
+    """(earliest end, latest start in the predictor) over the ok requests, client clock."""
+    served = [r for r in ok_requests(variant) if r.get("server_elapsed_s") is not None]
+    if not served:
+        return None
+    ends = [r["end_s"] for r in served]
+    starts = [max(r["start_s"], r["end_s"] - r["server_elapsed_s"]) for r in served]
+    return min(ends), max(starts)
+
+
+def _count(k: int, word: str, plural: str | None = None) -> str:
+    return f"{k} {word if k == 1 else plural or word + 's'}"
+
+
+def io_section(study: Study) -> Lines:
+    """Why io_bounded takes about one sleep on one server and 1..N sleeps on the other."""
+    lines = []
+    for server in study.servers:
+        v = study.variant(server, IO_FN)
+        if v is None:
+            continue
+        lines.append("- " + _io_sentence(server, v))
+    if not lines:
+        return ["No io_bounded variant was measured."]
+    return lines
+
+
+def _io_sentence(server: str, v: dict) -> str:
+    lats, sleep = latencies(v), io_sleep_s(v)
+    k, requests, _, _ = flight(v)
+    wall = v.get("wall_s") or 0.0
+    if not lats or sleep is None:
+        return f"**{server}**: no io_bounded request succeeded, so there is no latency to explain."
+    mean = statistics.fmean(lats)
+    if is_parallel(lats, sleep):
+        return (
+            f"**{server}**: every request took {lats[0]:.2f} to {lats[-1]:.2f} s, about the "
+            f"{sleep:.2f} s the predictor sleeps: the {requests} sleeps overlapped ({k} in "
+            f"flight), so the whole load took {wall:.2f} s."
+        )
+    if is_queue(lats, sleep):
+        shown = ", ".join(f"{x:.1f}" for x in lats)
+        return (
+            f"**{server}**: the latencies were {shown} s (mean {mean:.2f} s), about 1, 2, ..., "
+            f"{len(lats)} times the {sleep:.2f} s sleep: with {k} request in flight at a time, "
+            f"each waited for the ones before it, and the load took {wall:.2f} s, about "
+            f"{len(lats)} sleeps. The sleep itself stayed {sleep:.2f} s (as the server "
+            f"reported it); only the queue in front of it grew."
+        )
+    return (
+        f"**{server}**: latencies from {lats[0]:.2f} to {lats[-1]:.2f} s (mean {mean:.2f} s) "
+        f"against a {sleep:.2f} s sleep, with up to {k} in flight: neither all parallel nor "
+        f"a plain queue."
+    )
+
+
+def load_section(study: Study) -> Lines:
+    """Why the threaded server's critical n under load is a fraction of gunicorn's."""
+    c = study.load_concurrency
+    if not study.compare or not c:
+        return ["No compare results: run `probe compare` for the critical n under load."]
+    lines = [_load_sentence(study, fn, c) for fn in (PYTHON_FN, NUMPY_FN)]
+    lines = [line for line in lines if line]
+    if not lines:
+        return [f"The compare results lack the rows at concurrency 1 and {c} of both servers."]
+    return lines + [""] + _idle_gap(study) + _load_why(study, c)
+
+
+def _idle_gap(study: Study) -> Lines:
+    """Why the servers differ for a single request: the idle address space under the cap."""
+    f, g = study.row("flask", NUMPY_FN, 1), study.row("gunicorn", NUMPY_FN, 1)
+    if not f or not g or not f.get("baseline_vms_bytes") or not g.get("baseline_vms_bytes"):
+        return []
+    fv, gv = f["baseline_vms_bytes"], g["baseline_vms_bytes"]
+    if not f.get("critical_n") or not g.get("critical_n") or fv == gv:
+        return []
+    smaller = "flask" if f["critical_n"] < g["critical_n"] else "gunicorn"
+    larger_vms = "flask" if fv > gv else "gunicorn"
+    because = "consistent with" if smaller == larger_vms else "despite"
+    return [
+        f"For a single request {smaller}'s critical n is the smaller one, {because} the "
+        f"idle address space of the serving process: {format_bytes(fv)} for flask against "
+        f"{format_bytes(gv)} for gunicorn's worker, which the cap counts before the first "
+        f"element is built.",
+        "",
+    ]
+
+
+def _load_sentence(study: Study, fn: str, c: int) -> str | None:
+    f1, fc = study.critical("flask", fn, 1), study.critical("flask", fn, c)
+    g1, gc = study.critical("gunicorn", fn, 1), study.critical("gunicorn", fn, c)
+    if not all((f1, fc, g1, gc)):
+        return None
+    return (
+        f"- **{fn}**: alone, flask {format_n(f1)} and gunicorn {format_n(g1)}; with {c} at "
+        f"once, flask {format_n(fc)} ({relation(fc, f1)}) and gunicorn {format_n(gc)} "
+        f"({relation(gc, g1)}). Under the load flask's critical n is 1/{gc / fc:.1f} of "
+        f"gunicorn's."
+    )
+
+
+def _load_why(study: Study, c: int) -> Lines:
+    lines = []
+    if shares_one_process(study, "flask"):
+        _, _, _, threads = flight(reference_variant(study, "flask"))
+        lines.append(
+            f"Why flask: it ran the requests as {threads} threads of one process, and "
+            f"{study.cap_name} caps a whole process, so the {c} lists (or arrays) and "
+            f"the threads' stacks shared one {study.limit_text}: each request can have about "
+            f"1/{c} of what it has alone." + _flask_deviation(study, c)
+        )
+    elif study.matrix:
+        lines.append("The flask variants did not run several requests in one process here.")
+    lines.append("")
+    if one_at_a_time(study, "gunicorn"):
+        lines.append(
+            f"Why gunicorn: its one sync worker ran one request at a time, so each had the "
+            f"whole {study.limit_text} to itself; under the load its critical n was "
+            f"{_gunicorn_change(study, c)}. The cap applies per process (every worker "
+            f"carries its own {study.cap_name} limit): each added worker would get a cap of "
+            f"its own."
+        )
+    elif study.matrix:
+        lines.append("The gunicorn variants did not serve one request at a time here.")
+    return lines
+
+
+def _gunicorn_change(study: Study, c: int) -> str:
+    """'the same within 2% for cpu_bounded, ...' from gunicorn's rows at 1 and c."""
+    parts = []
+    for fn in (PYTHON_FN, NUMPY_FN):
+        one, many = study.critical("gunicorn", fn, 1), study.critical("gunicorn", fn, c)
+        if one and many:
+            parts.append(f"{relation(many, one)} for {fn}")
+    return " and ".join(parts) if parts else "not measured at both concurrencies"
+
+
+def _flask_deviation(study: Study, c: int) -> str:
+    """What the fitted slopes say about how many requests' worth were held at once."""
+    one, many = study.row("flask", PYTHON_FN, 1), study.row("flask", PYTHON_FN, c)
+    if not one or not many:
+        return ""
+    text = ""
+    b1, bc = one.get("bytes_per_element"), many.get("bytes_per_element")
+    f1, fc = one.get("critical_n"), many.get("critical_n")
+    if b1 and bc and f1 and fc:
+        held = bc / b1
+        text += (
+            f" For {PYTHON_FN} the process grew by {bc:.0f} B per unit of n under the load "
+            f"against {b1:.1f} B alone: about {held:.1f} requests' worth held at once"
+        )
+        text += (
+            f", fewer than {c}, which is why its critical n fell {f1 / fc:.1f}x rather "
+            f"than {c}x (threads take turns under the GIL, and a finished request frees its "
+            f"list while others still grow)."
+            if held < 0.8 * c
+            else f", close to all {c}."
+        )
+    fuzzy = ambiguous_range(study.maxn.get(("flask", PYTHON_FN, c)))
+    if fuzzy:
+        text += (
+            f" The boundary is not sharp there: in the search, n from {format_n(fuzzy[0])} "
+            f"to {format_n(fuzzy[1])} both failed and succeeded, depending on how the "
+            f"threads interleaved."
+        )
+    return text
+
+
+def numpy_section(study: Study) -> Lines:
+    """The numpy / pure-Python ratio of critical n and its cause, bytes per element."""
+    ratios = [r for r in (study.compare or {}).get("ratios") or [] if r.get("numpy_over_python")]
+    if not ratios:
+        return ["No compare results with both predictors: run `probe compare`."]
+    values = [r["numpy_over_python"] for r in ratios]
+    listed = "; ".join(
+        f"{r['server']} at concurrency {r['concurrency']}: {r['numpy_over_python']:.1f}x"
+        for r in ratios
+    )
+    lines = [
+        f"numpy's critical n was {min(values):.1f}x to {max(values):.1f}x pure Python's ({listed})."
+    ]
+    cause = _bytes_cause(study)
+    if cause:
+        lines.append("")
+        lines.append(cause)
+    speed = _speed(study)
+    if speed:
+        lines.append("")
+        lines.append(speed)
+    return lines
+
+
+def _single_rows(study: Study) -> tuple[dict, dict] | None:
+    """(pure Python, numpy) rows for one request, on the first server that has both."""
+    for server in study.servers:
+        py, np_ = study.row(server, PYTHON_FN, 1), study.row(server, NUMPY_FN, 1)
+        if py and np_ and py.get("bytes_per_element") and np_.get("bytes_per_element"):
+            return py, np_
+    return None
+
+
+def _bytes_cause(study: Study) -> str | None:
+    pair = _single_rows(study)
+    if pair is None:
+        return None
+    py, np_ = pair
+    b_py, b_np = py["bytes_per_element"], np_["bytes_per_element"]
+    n_ratio = np_["critical_n"] / py["critical_n"]
+    b_ratio = b_py / b_np
+    verdict = (
+        "accounts for the ratio of critical n"
+        if abs(b_ratio / n_ratio - 1) <= 0.2
+        else "explains only part of the ratio of critical n"
+    )
+    return (
+        f"Cause: memory per element. On {py['server']} (one request) the fitted slope was "
+        f"{b_py:.1f} B per element for the list and {b_np:.1f} B for the array. An int64 "
+        f"array stores {INT64_BYTES} B per element; a list stores a pointer of {POINTER_BYTES} B "
+        f"per element to an int object of {INT_OBJECT_BYTES} B (this Python), "
+        f"{POINTER_BYTES + INT_OBJECT_BYTES} B before the allocator's overhead. The ratio "
+        f"of bytes, {b_ratio:.1f}x, {verdict} ({n_ratio:.1f}x); the rest is the fixed "
+        f"baseline both share ({format_bytes(py.get('baseline_rss_bytes'))} RSS at rest)."
+    )
+
+
+def _speed(study: Study) -> str | None:
+    pair = _single_rows(study)
+    if pair is None:
+        return None
+    py, np_ = pair
+    s_py, s_np = py.get("seconds_per_million"), np_.get("seconds_per_million")
+    if not s_py or not s_np:
+        return None
+    faster = "faster" if s_np < s_py else "slower"
+    factor = s_py / s_np if s_np < s_py else s_np / s_py
+    return (
+        f"Time: at its critical n numpy built and averaged its elements {factor:.0f}x "
+        f"{faster} ({s_np:.3f} s against {s_py:.3f} s per million elements on "
+        f"{py['server']})."
+    )
+
+
+def seminar_section(study: Study) -> Lines:
+    """What the seminar's report got wrong, checked against these measurements."""
+    lines = [
+        _claim_parallel(study),
+        _claim_io(study),
+        _claim_flask_n(study),
+        _claim_logs(study),
+    ]
+    return [f"- {line}" for line in lines if line]
+
+
+def _claim_parallel(study: Study) -> str | None:
+    if not study.matrix:
+        return None
+    flask_k, _, _, _ = flight(reference_variant(study, "flask"))
+    gunicorn_k, _, _, _ = flight(reference_variant(study, "gunicorn"))
+    said = (
+        'The report says the requests were "processed sequentially" and, for the same '
+        'run, that gunicorn "processes requests in parallel".'
+    )
+    if flask_k > 1 and gunicorn_k == 1:
+        return (
+            f"{said} Measured: Flask's dev server (threaded) had {flask_k} requests in flight "
+            f"at once; gunicorn with its default one sync worker had 1. The dev server ran "
+            f"them in parallel, gunicorn one after another."
+        )
+    return f"{said} Measured: flask had at most {flask_k}, gunicorn {gunicorn_k} in flight."
+
+
+def _claim_io(study: Study) -> str | None:
+    v = study.variant("gunicorn", IO_FN)
+    sleep = io_sleep_s(v) if v else None
+    if not v or sleep is None:
+        return None
+    lats = latencies(v)
+    if is_queue(lats, sleep):
+        return (
+            f"It calls gunicorn's 1..10 s io_bounded latencies more realistic. Measured: "
+            f"they are a queue ({lats[0]:.1f} to {lats[-1]:.1f} s, each about one more "
+            f"{sleep:.2f} s sleep), the cost of one sync worker, not of realism."
+        )
+    return (
+        f"It calls gunicorn's 1..10 s io_bounded latencies more realistic. Measured here: "
+        f"{lats[0]:.2f} to {lats[-1]:.2f} s, not a plain queue."
+    )
+
+
+def _claim_flask_n(study: Study) -> str | None:
+    c = study.load_concurrency or 0
+    fc, gc = study.critical("flask", PYTHON_FN, c), study.critical("gunicorn", PYTHON_FN, c)
+    if not fc or not gc:
+        return None
+    why = (
+        "the requests ran as threads of one process and shared one cap, while gunicorn's "
+        "worker held one request at a time"
+        if shares_one_process(study, "flask") and one_at_a_time(study, "gunicorn")
+        else "the servers' concurrency as measured above"
+    )
+    return (
+        f"It does not explain why the dev server fails at a much smaller n under the load. "
+        f"Measured: {format_n(fc)} against {format_n(gc)} for {PYTHON_FN} "
+        f"(1/{gc / fc:.1f}); the cause is {why}."
+    )
+
+
+def _claim_logs(study: Study) -> str | None:
+    variants = (study.matrix or {}).get("variants") or []
+    if not variants:
+        return None
+    said = "It links logs of the wrong variant."
+    wrong = [v.get("log") for v in variants if not _log_matches(study, v)]
+    if not wrong:
+        return (
+            f"{said} Here each of the {len(variants)} logs was written by the run it is named "
+            f"after, and its summary names that run's server and predictor (checked now)."
+        )
+    return f"{said} Here too, check: {', '.join(str(w) for w in wrong)} do not match their run."
+
+
+def _log_matches(study: Study, variant: dict) -> bool:
+    """The variant's log exists and its summary names the variant's server and fn."""
+    text = study.logs.get(str(variant.get("log")))
+    return bool(text) and f"# server={variant['server']} fn={variant['fn']} " in text
+
+
+# What the students found (shared/seminar/README.md): machines of a few GB, no cap.
+SEMINAR_GUNICORN_OVER_FLASK = (9.0, 10.0)  # critical n under the 10-request load
+SEMINAR_NUMPY_OVER_PYTHON = (4.5, 5.0)
+
+
+def students_section(study: Study) -> Lines:
+    """The students' ratios against the measured ones (absolute n depends on the cap)."""
+    c = study.load_concurrency or 0
+    lines = []
+    for fn in (PYTHON_FN, NUMPY_FN):
+        fc, gc = study.critical("flask", fn, c), study.critical("gunicorn", fn, c)
+        if fc and gc:
+            lines.append(
+                f"- gunicorn over flask under the load, {fn}: {gc / fc:.1f}x here, "
+                f"{_against(gc / fc, SEMINAR_GUNICORN_OVER_FLASK)}."
+            )
+    for r in (study.compare or {}).get("ratios") or []:
+        if r.get("numpy_over_python") and r.get("concurrency") == 1:
+            x = r["numpy_over_python"]
+            lines.append(
+                f"- numpy over pure Python, {r['server']}, one request: {x:.1f}x here, "
+                f"{_against(x, SEMINAR_NUMPY_OVER_PYTHON)}."
+            )
+    return lines
+
+
+def _against(x: float, band: tuple[float, float]) -> str:
+    lo, hi = band
+    where = "within" if lo <= x <= hi else "below" if x < lo else "above"
+    return f"{where} the students' {lo:g}-{hi:g}x"

@@ -1,0 +1,233 @@
+"""`probe matrix`: the seminar's load (10 requests at once) on every server x predictor.
+
+For each variant a fresh server starts under the cap; the requests (areas 10, 20, ...,
+as in the seminar's script) go out together, and each one's offsets, status, price,
+serving pid and thread are recorded. Prices are checked exactly. After every variant
+the seminar-style log (log/<server>_<fn>.txt) and results/matrix.json are rewritten,
+so an interrupted run keeps what it measured.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from probe import catalog, results, stats
+from probe.load import Request, RequestRecord, fire
+from probe.memory import Monitor
+from probe.oracle import expected_price
+from probe.render import render_log
+from probe.server import SERVERS, Server, ServerSpec, launch
+
+IO_FN = "io_bounded"
+FNS = (IO_FN, *catalog.CPU_FNS)
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*$", re.MULTILINE)
+
+Log = Callable[[str], None]
+
+
+class MatrixError(Exception):
+    """A matrix that cannot run as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class MatrixConfig:
+    """Everything one `probe matrix` run needs."""
+
+    limit_bytes: int | None
+    limit_kind: str = "as"
+    n: int | None = None  # None: --n auto
+    requests: int = 10
+    concurrency: int = 10
+    servers: tuple[str, ...] = SERVERS
+    fns: tuple[str, ...] = FNS
+    margin: float = 0.9
+    precision: float = 0.02
+    results_dir: Path = Path("results")
+    log_dir: Path = Path("log")
+    timeout_s: float = 120.0
+    env: dict[str, str] = field(default_factory=dict)  # extra server environment
+
+    @property
+    def in_flight(self) -> int:
+        """Requests the client keeps in flight at once: --concurrency, at most --requests."""
+        return min(self.concurrency, self.requests)
+
+    def catalog(self) -> catalog.CatalogConfig:
+        if self.limit_bytes is None:
+            raise MatrixError("--n auto needs a cap to search under; pass --limit or --n INT")
+        return catalog.CatalogConfig(
+            limit_bytes=self.limit_bytes,
+            limit_kind=self.limit_kind,
+            precision=self.precision,
+            results_dir=self.results_dir,
+            timeout_s=self.timeout_s,
+        )
+
+
+def areas(requests: int) -> list[int]:
+    """The seminar's areas 10, 20, ..., 100, continued for more requests."""
+    return [10 * (i + 1) for i in range(requests)]
+
+
+def expected(fn: str, area: float, n: int | None) -> int:
+    """The exact price the service must answer."""
+    if n is None and fn != IO_FN:
+        raise ValueError(f"{fn} needs an n")
+    return expected_price(area, n or 1, fn)
+
+
+def choose_n(cfg: MatrixConfig, server: str, fn: str, log: Log) -> tuple[int | None, str]:
+    """The n of one variant and where it came from ("none", "--n", or the max-n file)."""
+    if fn == IO_FN:
+        return None, "none"
+    if cfg.n is not None:
+        return cfg.n, "--n"
+    path, doc = catalog.ensure(cfg.catalog(), server, fn, cfg.in_flight, log)
+    critical = doc.get("critical_n")
+    if not critical:
+        raise MatrixError(
+            f"{path}: no n succeeded for {fn} on {server} under this cap; raise --limit"
+        )
+    return max(1, math.floor(cfg.margin * critical)), f"auto: {path} x {cfg.margin:g}"
+
+
+def fire_in_waves(
+    url: str, reqs: list[Request], in_flight: int, timeout_s: float
+) -> list[RequestRecord]:
+    """Send the requests `in_flight` at a time; offsets count from the first wave's start."""
+    t0 = time.monotonic()
+    out: list[RequestRecord] = []
+    for i in range(0, len(reqs), in_flight):
+        shift = time.monotonic() - t0 if i else 0.0
+        batch = fire(url, reqs[i : i + in_flight], timeout_s=timeout_s)
+        out += [replace(r, start_s=r.start_s + shift, end_s=r.end_s + shift) for r in batch]
+    return out
+
+
+def request_entry(index: int, record: RequestRecord, fn: str, n: int | None) -> dict:
+    """One request of a variant, with its price checked; a wrong price is a failure."""
+    d = record.to_dict()
+    want = expected(fn, record.area, n)
+    entry = {"index": index, **{k: d[k] for k in _REQUEST_KEYS}, "expected_price": want}
+    entry["price_ok"] = None if d["price"] is None else d["price"] == want
+    if entry["kind"] == "ok" and not entry["price_ok"]:
+        entry["kind"] = "http_error"
+        entry["error"] = f"wrong price {d['price']}, want {want}"
+    return entry
+
+
+_REQUEST_KEYS = (
+    "area", "start_s", "end_s", "latency_s", "kind", "status", "price", "pid", "thread",
+    "server_elapsed_s", "error", "body",
+)  # fmt: skip
+
+
+def server_errors(log_text: str) -> dict[str, int]:
+    """Exception lines in the server's log (e.g. "RuntimeError: can't start new thread")."""
+    return dict(Counter(m.group(0).strip() for m in _EXCEPTION_LINE.finditer(log_text)))
+
+
+def _server_side(server: Server) -> dict:
+    """What the server side showed after the load: worker events, log errors, liveness."""
+    time.sleep(0.2)  # let gunicorn's arbiter log a worker's fate
+    events = [e.describe() for e in server.new_events() if e.kind != "booted"]
+    return {
+        "server_events": events,
+        "server_errors": server_errors(server.log_text()),
+        "server_alive_after": server.alive(),
+    }
+
+
+def run_variant(cfg: MatrixConfig, server: str, fn: str, n: int | None, n_source: str) -> dict:
+    """Start the server under the cap, send the load, return the variant's record."""
+    spec = ServerSpec(
+        server=server, limit_bytes=cfg.limit_bytes, limit_kind=cfg.limit_kind, env=cfg.env
+    )
+    reqs = [Request(area, fn, n) for area in areas(cfg.requests)]
+    with (
+        launch(spec) as srv,
+        Monitor(srv.pids, kill_above_bytes=spec.watchdog_bytes, keep_samples=False) as mon,
+    ):
+        srv.new_events()  # the boot messages
+        mon.begin_step()
+        records = fire_in_waves(srv.url, reqs, cfg.in_flight, cfg.timeout_s)
+        peak = mon.end_step().peak_rss_bytes
+        side = _server_side(srv)
+    requests = [request_entry(i, r, fn, n) for i, r in enumerate(records)]
+    wall = max((r["end_s"] for r in requests), default=0.0)
+    variant = {"server": server, "fn": fn, "n": n, "n_source": n_source}
+    variant["wall_s"] = round(wall, 4)
+    variant.update(stats.summarize_requests(requests, wall))
+    threads = stats.threads_by_pid(requests)
+    variant["server_pids"] = sorted(threads)
+    variant["server_threads"] = sum(len(t) for t in threads.values())
+    variant["peak_rss_bytes"] = peak
+    variant.update(side)
+    variant["requests"] = requests
+    return variant
+
+
+def log_path(cfg: MatrixConfig, server: str, fn: str) -> Path:
+    """log/<server>_<fn>.txt: the seminar's file names."""
+    return cfg.log_dir / f"{server}_{fn}.txt"
+
+
+def new_doc(cfg: MatrixConfig) -> dict:
+    return results.new_document(
+        "matrix",
+        limit_bytes=cfg.limit_bytes,
+        limit_kind=cfg.limit_kind,
+        requests=cfg.requests,
+        concurrency=cfg.in_flight,
+        n_requested="auto" if cfg.n is None else cfg.n,
+        margin=cfg.margin if cfg.n is None else None,
+        servers=list(cfg.servers),
+        fns=list(cfg.fns),
+        status="running",
+        variants=[],
+        elapsed_s=0.0,
+    )
+
+
+def progress_line(v: dict) -> str:
+    n = "-" if v["n"] is None else f"{v['n']:,}"
+    lat = v["latency_s"]
+    span = "-" if lat["min"] is None else f"{lat['min']:.2f}..{lat['max']:.2f} s"
+    return (
+        f"[{v['server']} {v['fn']}] n={n}: {v['ok']} ok, {v['failed']} failed, "
+        f"wall {v['wall_s']:.2f} s, latency {span}, max in flight {v['max_in_flight']}"
+    )
+
+
+def run(cfg: MatrixConfig, out: Path, log: Log = catalog.stderr) -> dict:
+    """Run every variant; rewrite `out` and the variant's log after each one."""
+    doc = new_doc(cfg)
+    t0 = time.monotonic()
+    try:
+        for server in cfg.servers:
+            for fn in cfg.fns:
+                n, source = choose_n(cfg, server, fn, log)
+                log(f"[{server} {fn}] n={n} ({source}): {cfg.requests} requests, "
+                    f"{cfg.in_flight} at once")  # fmt: skip
+                variant = run_variant(cfg, server, fn, n, source)
+                path = log_path(cfg, server, fn)
+                variant["log"] = str(path)
+                results.write_text_atomic(path, render_log(variant))
+                doc["variants"].append(variant)
+                doc["elapsed_s"] = round(time.monotonic() - t0, 3)
+                results.write_atomic(out, doc)
+                log(progress_line(variant))
+        doc["status"] = "complete"
+    except BaseException as exc:
+        doc["status"] = f"interrupted: {type(exc).__name__}"
+        raise
+    finally:
+        doc["elapsed_s"] = round(time.monotonic() - t0, 3)
+        results.write_atomic(out, doc)
+    return doc

@@ -1,0 +1,200 @@
+"""Matrix and catalog logic without processes: n auto from max-n files on disk, price checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from probe import catalog, maxn, results
+from probe.load import SEMINAR_AREAS, RequestRecord
+from probe.matrix import (
+    MatrixConfig,
+    MatrixError,
+    areas,
+    choose_n,
+    request_entry,
+    server_errors,
+)
+
+MIB = 1 << 20
+CAP = 512 * MIB
+
+
+def maxn_doc(server: str, fn: str, concurrency: int, critical: int | None, **extra) -> dict:
+    """A complete max-n document as `probe max-n` writes it (only the keys read here)."""
+    doc = results.new_document(
+        "max-n",
+        fn=fn,
+        server=server,
+        workers=1 if server == "gunicorn" else None,
+        limit_bytes=CAP,
+        limit_kind="as",
+        concurrency=concurrency,
+        precision=0.02,
+        status="complete",
+        critical_n=critical,
+        first_failing_n=None if critical is None else critical + critical // 50,
+        probes=[],
+        elapsed_s=1.0,
+    )
+    doc.update(extra)
+    return doc
+
+
+def put(root: Path, doc: dict) -> Path:
+    cfg = catalog.CatalogConfig(limit_bytes=doc["limit_bytes"], results_dir=root)
+    path = catalog.path_for(cfg, doc["server"], doc["fn"], doc["concurrency"])
+    results.write_atomic(path, doc)
+    return path
+
+
+@pytest.fixture
+def no_search(monkeypatch):
+    """Fail the test if a search would start (these tests must be answered from disk)."""
+
+    def refuse(cfg, out, log=None):
+        raise AssertionError(f"unexpected search for {cfg.spec.server} {cfg.fn}")
+
+    monkeypatch.setattr(maxn, "run", refuse)
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+def test_areas_are_the_seminars_then_continue():
+    assert tuple(areas(10)) == SEMINAR_AREAS
+    assert areas(4) == [10, 20, 30, 40]
+
+
+def test_in_flight_is_at_most_the_number_of_requests():
+    """--requests 4 with the default --concurrency 10 puts 4 in flight, not 10."""
+    assert MatrixConfig(limit_bytes=CAP, requests=4).in_flight == 4
+    assert MatrixConfig(limit_bytes=CAP, requests=10, concurrency=3).in_flight == 3
+
+
+def test_auto_n_is_margin_times_critical_n_at_the_matrix_concurrency(tmp_path, no_search):
+    """Flask at 1,000,000 and gunicorn at 9,000,000 under 10 requests: the n differ per
+    server; the single-request files (5M and 9.5M) must not be used for a load of 10."""
+    paths = {
+        ("flask", 10): put(tmp_path, maxn_doc("flask", "cpu_bounded", 10, 1_000_000)),
+        ("gunicorn", 10): put(tmp_path, maxn_doc("gunicorn", "cpu_bounded", 10, 9_000_000)),
+    }
+    put(tmp_path, maxn_doc("flask", "cpu_bounded", 1, 5_000_000))
+    put(tmp_path, maxn_doc("gunicorn", "cpu_bounded", 1, 9_500_000))
+    cfg = MatrixConfig(limit_bytes=CAP, results_dir=tmp_path, margin=0.9)
+    assert choose_n(cfg, "flask", "cpu_bounded", quiet) == (
+        900_000,
+        f"auto: {paths['flask', 10]} x 0.9",
+    )
+    assert choose_n(cfg, "gunicorn", "cpu_bounded", quiet) == (
+        8_100_000,
+        f"auto: {paths['gunicorn', 10]} x 0.9",
+    )
+
+
+def test_io_bounded_has_no_n_and_an_integer_n_is_used_as_given(tmp_path, no_search):
+    auto = MatrixConfig(limit_bytes=CAP, results_dir=tmp_path)
+    assert choose_n(auto, "flask", "io_bounded", quiet) == (None, "none")
+    fixed = MatrixConfig(limit_bytes=CAP, results_dir=tmp_path, n=1234)
+    assert choose_n(fixed, "gunicorn", "cpu_multithread", quiet) == (1234, "--n")
+    assert choose_n(fixed, "gunicorn", "io_bounded", quiet) == (None, "none")
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"limit_bytes": 2 * CAP}, "made with limit_bytes=1073741824, not 536870912"),
+        ({"limit_kind": "rss"}, "made with limit_kind='rss', not 'as'"),
+        ({"status": "interrupted: SIGINT"}, "status 'interrupted: SIGINT'"),
+        ({"workers": 4}, "made with 4 gunicorn workers, not 1"),
+        ({"precision": 0.1}, "precision 0.1 is coarser than 0.02"),
+    ],
+)
+def test_a_file_made_otherwise_is_searched_again(tmp_path, monkeypatch, change, reason):
+    """Another cap, limit kind, an unfinished run, more workers or a coarser search do not
+    answer the question; the search runs, seeded from the single-request bracket."""
+    stale = maxn_doc("gunicorn", "cpu_multithread", 10, 40_000_000)
+    stale.update(change)
+    path = catalog.path_for(
+        catalog.CatalogConfig(limit_bytes=CAP, results_dir=tmp_path),
+        "gunicorn",
+        "cpu_multithread",
+        10,
+    )
+    results.write_atomic(path, stale)
+    put(tmp_path, maxn_doc("gunicorn", "cpu_multithread", 1, 50_000_000))
+    calls = []
+
+    def fake_run(cfg, out, log=None):
+        calls.append(cfg)
+        doc = maxn_doc("gunicorn", "cpu_multithread", cfg.concurrency, 49_000_000)
+        results.write_atomic(out, doc)
+        return doc
+
+    monkeypatch.setattr(maxn, "run", fake_run)
+    lines: list[str] = []
+    cfg = MatrixConfig(limit_bytes=CAP, results_dir=tmp_path)
+    assert choose_n(cfg, "gunicorn", "cpu_multithread", lines.append)[0] == 44_100_000
+    [run] = calls
+    assert (run.concurrency, run.search.n_start, run.search.n_max) == (10, 50_000_000, 51_000_000)
+    assert any(reason in line for line in lines), lines
+    assert results.load(path)["seeded_from"] == {
+        "concurrency": 1,
+        "n_start": 50_000_000,
+        "n_max": 51_000_000,
+    }
+
+
+def test_no_successful_n_is_a_clear_error(tmp_path, no_search):
+    put(tmp_path, maxn_doc("flask", "cpu_bounded", 10, None))
+    cfg = MatrixConfig(limit_bytes=CAP, results_dir=tmp_path)
+    with pytest.raises(MatrixError, match="no n succeeded for cpu_bounded on flask"):
+        choose_n(cfg, "flask", "cpu_bounded", quiet)
+
+
+def test_auto_needs_a_cap():
+    with pytest.raises(MatrixError, match="--n auto needs a cap"):
+        choose_n(MatrixConfig(limit_bytes=None), "flask", "cpu_bounded", quiet)
+
+
+def test_seed_bounds_only_from_a_complete_bracket():
+    assert catalog.seed_bounds(maxn_doc("flask", "cpu_bounded", 1, 100)) == (100, 102)
+    assert catalog.seed_bounds(maxn_doc("flask", "cpu_bounded", 1, None)) is None
+    assert catalog.seed_bounds({"status": "running", "critical_n": 1, "first_failing_n": 2}) is None
+    assert catalog.seed_bounds(None) is None
+
+
+def record(area: float, price: int | None, kind: str = "ok", status: int | None = 200):
+    body = None if price is None else {"price": price, "pid": 7, "thread": "T", "elapsed_s": 0.5}
+    return RequestRecord(area, "cpu_bounded", 11, 0.0, 0.6, kind, status, body, None)
+
+
+def test_prices_are_checked_exactly():
+    """n=11: the mean of 0..10 is 5, so area 10 must give 50; 51 is a failure."""
+    good = request_entry(0, record(10, 50), "cpu_bounded", 11)
+    assert (good["kind"], good["price_ok"], good["expected_price"]) == ("ok", True, 50)
+    bad = request_entry(1, record(10, 51), "cpu_bounded", 11)
+    assert (bad["kind"], bad["price_ok"], bad["error"]) == (
+        "http_error",
+        False,
+        "wrong price 51, want 50",
+    )
+    io = request_entry(2, record(30, 6_000_000), "io_bounded", None)
+    assert io["price_ok"] is True
+    failed = request_entry(3, record(10, None, "connection_error", None), "cpu_bounded", 11)
+    assert (failed["kind"], failed["price_ok"]) == ("connection_error", None)
+
+
+def test_server_errors_counts_exception_lines():
+    log = (
+        "Traceback (most recent call last):\n"
+        '  File "socketserver.py", line 705, in process_request\n'
+        "RuntimeError: can't start new thread\n"
+        "----\n"
+        "MemoryError\n"
+        "RuntimeError: can't start new thread\n"
+        "127.0.0.1 - - [x] POST /predict 507 -\n"
+    )
+    assert server_errors(log) == {"RuntimeError: can't start new thread": 2, "MemoryError": 1}
