@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 import struct
 import sys
+from collections import Counter
 from dataclasses import dataclass, field
 
 from probe.render import NUMPY_FN, PYTHON_FN, format_bytes, format_n
@@ -215,8 +216,8 @@ def _other_variants(study: Study, server: str, ref: dict) -> str:
         overlap = first_end_last_start(v)
         if overlap and overlap[0] < overlap[1]:
             text += (
-                f" For {v['fn']} the first answer left the server at {overlap[0]:.2f} s, before "
-                f"the last request entered the predictor at {overlap[1]:.2f} s, so not all "
+                f" For {v['fn']} the first answer left the server at {overlap[0]:.3f} s, before "
+                f"the last request entered the predictor at {overlap[1]:.3f} s, so not all "
                 f"overlapped."
             )
     return text
@@ -234,6 +235,54 @@ def first_end_last_start(variant: dict) -> tuple[float, float] | None:
 
 def _count(k: int, word: str, plural: str | None = None) -> str:
     return f"{k} {word if k == 1 else plural or word + 's'}"
+
+
+def failures_section(study: Study) -> Lines:
+    """Which requests of the load failed, how, and where their n lay against the search's."""
+    variants = (study.matrix or {}).get("variants") or []
+    if not variants:
+        return []
+    failed = [v for v in variants if v.get("failed")]
+    if not failed:
+        total = sum(len(v.get("requests") or []) for v in variants)
+        return [
+            f"All {total} requests of the {len(variants)} variants succeeded, every price exact."
+        ]
+    return [_failure_sentence(study, v) for v in failed]
+
+
+def _failure_sentence(study: Study, v: dict) -> str:
+    requests = v.get("requests") or []
+    kinds = Counter(r.get("kind") for r in requests if r.get("kind") != "ok")
+    what = ", ".join(f"{kind} x{count}" for kind, count in kinds.most_common())
+    text = f"- **{v['server']} {v['fn']}**: {v['failed']} of {len(requests)} failed ({what})"
+    c = study.load_concurrency or 0
+    crit, n = study.critical(v["server"], v["fn"], c), v.get("n")
+    if crit and n:
+        text += f" at n = {format_n(n)}, {n / crit:.2f} of its critical n under the load"
+        text += _against_search(study, v, n, c)
+    errors = v.get("server_errors") or {}
+    if errors:
+        text += "; the server logged " + ", ".join(f"{e} (x{k})" for e, k in errors.items())
+    return text + "."
+
+
+def _against_search(study: Study, v: dict, n: int, c: int) -> str:
+    probes = (study.maxn.get((v["server"], v["fn"], c)) or {}).get("probes") or []
+    failures = [p["n"] for p in probes if p.get("outcome") != "ok"]
+    if not failures:
+        return ""
+    lowest = min(failures)
+    if n >= lowest:
+        return f", at or above the smallest n its search saw fail ({format_n(lowest)})"
+    text = f", below every n its search saw fail (the smallest {format_n(lowest)})"
+    if shares_one_process(study, v["server"]):
+        text += (
+            ": with the requests sharing one process's cap, whether one fails depends on how "
+            "much the others hold at that moment, so the margin lowers the risk but does not "
+            "remove it"
+        )
+    return text
 
 
 def io_section(study: Study) -> Lines:

@@ -173,6 +173,7 @@ def discussion_part(study: Study) -> Lines:
     sections = (
         ("Requests in flight per server", discussion.in_flight_section),
         ("io_bounded latency per server", discussion.io_section),
+        ("Failures under the load", discussion.failures_section),
         ("Critical n under the load, per server", discussion.load_section),
         ("numpy against pure Python", discussion.numpy_section),
         ("What the seminar's report got wrong", discussion.seminar_section),

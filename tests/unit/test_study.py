@@ -188,6 +188,24 @@ def test_students_band_within_below_above():
     )
 
 
+def test_failures_under_the_load_follow_the_requests():
+    """No failure: one sentence saying so; one MemoryError at 0.9 of the critical n under
+    threads that share a cap: the sentence names it and places n against the search."""
+    assert text(discussion.failures_section(study())) == (
+        "All 20 requests of the 2 variants succeeded, every price exact."
+    )
+    doc = matrix_doc()
+    cpu = make_variant("flask", "cpu_bounded", PARALLEL, [f"T{i}" for i in range(10)])
+    cpu["requests"][5].update(kind="memory_error", status=507, error="MemoryError")
+    cpu.update(n=900_000, failed=1, ok=9)
+    doc["variants"].append(cpu)
+    out = text(discussion.failures_section(study(matrix=doc)))
+    assert out.startswith(
+        "- **flask cpu_bounded**: 1 of 10 failed (memory_error x1) at n = 900,000, 0.90 of "
+        "its critical n under the load."
+    )
+
+
 def test_relation_wording():
     assert discussion.relation(100, 100) == "the same within 0.1%"
     assert discussion.relation(98, 100) == "the same within 2%"
