@@ -2,8 +2,9 @@
 
 `probe matrix --n auto` and `probe compare` both need the critical n of a predictor on a
 server at some concurrency under one cap. A file in results/max-n/ answers that if it
-is complete and was made under the same cap, limit kind and worker count, at least as
-precisely as asked; otherwise the search runs (through `probe.maxn.run`) and rewrites it.
+is complete and was made under the same cap, limit kind and worker count, on the same
+Python and architecture, at least as precisely as asked; otherwise the search runs
+(through `probe.maxn.run`) and rewrites it.
 
 A search at concurrency C > 1 starts from the single-request bracket of the same
 server and predictor: concurrency can only add memory to a process, so the answer is
@@ -100,12 +101,26 @@ def unusable_reason(
             return f"made with {key}={doc.get(key)!r}, not {value!r}"
     if doc.get("status") != "complete":
         return f"status {doc.get('status')!r}"
+    other = _other_platform(doc.get("platform") or {})
+    if other:
+        return f"made on {other}, not here"
     if server == "gunicorn" and doc.get("workers") != 1:
         return f"made with {doc.get('workers')} gunicorn workers, not 1"
     precision = doc.get("precision")
     if precision is None or precision > cfg.precision + 1e-12:
         return f"precision {precision} is coarser than {cfg.precision}"
     return None
+
+
+PLATFORM_KEYS = ("implementation", "python", "system", "machine")  # what sizes objects
+
+
+def _other_platform(made_on: dict) -> str | None:
+    """How the platform a result was measured on differs from this one, or None."""
+    here = results.platform_info()
+    if all(made_on.get(k) == here[k] for k in PLATFORM_KEYS):
+        return None
+    return " ".join(str(made_on.get(k)) for k in PLATFORM_KEYS)
 
 
 def load_usable(

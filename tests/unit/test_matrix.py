@@ -110,11 +110,23 @@ def test_io_bounded_has_no_n_and_an_integer_n_is_used_as_given(tmp_path, no_sear
         ({"status": "interrupted: SIGINT"}, "status 'interrupted: SIGINT'"),
         ({"workers": 4}, "made with 4 gunicorn workers, not 1"),
         ({"precision": 0.1}, "precision 0.1 is coarser than 0.02"),
+        (
+            {
+                "platform": {
+                    "implementation": "cpython",
+                    "python": "3.9.0",
+                    "system": "Linux",
+                    "machine": "aarch64",
+                }
+            },
+            "made on cpython 3.9.0 Linux aarch64, not here",
+        ),
     ],
 )
 def test_a_file_made_otherwise_is_searched_again(tmp_path, monkeypatch, change, reason):
-    """Another cap, limit kind, an unfinished run, more workers or a coarser search do not
-    answer the question; the search runs, seeded from the single-request bracket."""
+    """Another cap, limit kind, an unfinished run, more workers, a coarser search or
+    another Python do not answer the question; the search runs, seeded from the
+    single-request bracket."""
     stale = maxn_doc("gunicorn", "cpu_multithread", 10, 40_000_000)
     stale.update(change)
     path = catalog.path_for(
