@@ -11,7 +11,7 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from probe import cli
+from probe import __version__, cli
 from probe.server import ServerError
 
 SIZES = "use a size like 512M, 2G, 1.5GiB, 1073741824 or none"
@@ -155,3 +155,32 @@ def test_loopback_hosts_are_not_warned_about(host, monkeypatch):
     monkeypatch.setattr("probe.server.launch", lambda spec: (_ for _ in ()).throw(ServerError("x")))
     result = invoke("serve", "--host", host)
     assert result.exit_code == 1 and result.output == "Error: x\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ('{"schema_version": 1, "kind": "matrix", "variants": [',
+         "not valid JSON (line 1); delete it or rerun the command"),
+        ("", "not valid JSON (line 1); delete it or rerun the command"),
+        ('{"schema_version": 99, "kind": "matrix"}',
+         f"schema_version 99 is not supported by probe {__version__} (expects 1); "
+         "rerun the command to regenerate it"),
+        ('["a", "list"]', "not a probe results document (no schema_version)"),
+        ('{"schema_version": 1, "kind": "max-n"}', "a 'max-n' document, expected 'matrix'"),
+    ],
+)  # fmt: skip
+def test_report_refuses_a_bad_results_file_in_one_line(tmp_path, content, problem):
+    """A run cut short mid-write (impossible with atomic writes, possible by hand), an
+    empty file, a file from a future probe, some other JSON, and a document of the
+    wrong kind in the matrix's place: probe report must name the file and the fix."""
+    (tmp_path / "matrix.json").write_text(content)
+    result = invoke("report", "--results", str(tmp_path))
+    assert_one_line(result, 1, f"{tmp_path / 'matrix.json'}: {problem}")
+
+
+def test_report_without_results_says_what_to_run(tmp_path):
+    """An empty results folder: nothing to report, and the fix is `probe study`."""
+    result = invoke("report", "--results", str(tmp_path))
+    assert_one_line(result, 1, f"{tmp_path}: neither matrix.json nor compare.json; "
+                    "run `probe study` first")  # fmt: skip
