@@ -60,6 +60,7 @@ def new_doc(cfg: MaxNConfig) -> dict:
         limit_kind=cfg.limit_kind,
         concurrency=cfg.concurrency,
         strategy=cfg.search.strategy,
+        confirm=cfg.search.confirm_policy,
         precision=cfg.search.precision,
         status="running",
         critical_n=None,

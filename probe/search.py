@@ -18,15 +18,24 @@ search needs at least 2 units: one success at critical_n and one failure just ab
   about 0.75 unit each: ~7 units at 1 %. Total ~9 units (+ confirmation).
 - model: calibration at n_start, 2 n_start, 4 n_start (a few % of a unit), at most one
   refinement probe at a quarter of the prediction (0.25 unit) when the calibration would
-  have to extrapolate more than 8x, then one probe just below the prediction (expected
-  ok) and one just above (expected fail): ~2.3 units (+ confirmation) when the model is
-  right to within precision / 2. Every success refits the line on the ok probes within
-  4x of the largest one (the slope near the cap is what counts). A wrong guess costs ~1
-  unit per probe while the search gallops away from it with steps that double (never
-  past the bracket's geometric midpoint, never faster than doubling n); a prediction
-  that the bracket contradicts by more than 25 %, lies beyond n_max, or that has no
-  model_bytes / no limit_bytes / slope <= 0 behind it gives way to plain doubling and
-  bisection, so the model strategy is then probe for probe the bisect strategy.
+  have to extrapolate more than 8x, then one probe half a precision above the
+  prediction, expected to fail: a failure costs about the same wherever it is above the
+  boundary, and its *reach* (its peak RSS read off the RSS line of the ok probes: a
+  list that runs out of memory has touched what a success of that length touches)
+  locates the boundary to a few tenths of a percent, far better than the model does
+  (a CPython list's address space is a sawtooth around the line: each resize adds 1/8
+  of the slots at once, so the line misses the boundary by up to ~2 %). Then the lowest
+  n whose success would close the bracket, unless the estimate says it fails; then just
+  below the estimate. ~2-3 units (+ confirmation); measured on the list profile over
+  16 caps: median 1.13 lower bounds, bisect 4.6 (tests/unit/test_search.py).
+  A failure that fails at once (numpy: one allocation) reaches nothing; its reach
+  contradicts the bracket and the model line (exact there) is used instead. Every
+  success refits the line on the ok probes within 4x of the largest one. A wrong guess
+  doubles the margin of the next one (never past the bracket's geometric midpoint after
+  two in a row); after four wrong guesses in all, or when a prediction is contradicted
+  by the bracket by more than 25 %, lies beyond n_max, or has no model_bytes / no
+  limit_bytes / slope <= 0 behind it, the search gallops and bisects without guesses,
+  so without any model the model strategy is probe for probe the bisect strategy.
 - confirmation: "both" re-probes critical_n and first_failing_n (+2 units), "fail" only
   first_failing_n (+1 unit; the realistic noise is a fluke failure, and a success is
   already proof), "none" adds nothing. The policy is the same for both strategies, so
@@ -54,6 +63,8 @@ _REFINE_ABOVE = 8.0  # extrapolating further than this factor beyond lo: refine 
 _REFINE_AT = 0.25  # ...with one probe at this fraction of the prediction
 _CONTRADICTED = 1.25  # a prediction further than this factor outside the bracket is ignored
 _LOCAL = 4.0  # predict from the ok probes within this factor of the largest one
+_MARGIN = 0.5  # aim this many precisions beyond the estimate (doubling with each miss)
+_TRUSTED_MISSES = 4  # after this many wrong guesses in all, search without estimates
 
 
 @dataclass(frozen=True)
@@ -145,6 +156,7 @@ def find_critical_n(
     """Search for the largest n the oracle survives; on_probe(probe, bracket) after each."""
     probes: list[Probe] = []
     misses, down = 0, False  # consecutive wrong model guesses, and whether they were too high
+    wrong = 0  # wrong guesses in all: past _TRUSTED_MISSES the estimates are ignored
     while True:
         lo, hi = bracket(probes)
         stop = _terminal(lo, hi, config)
@@ -153,12 +165,14 @@ def find_critical_n(
             if n is None:
                 return _result(probes, config, stop)
         else:
-            n, expect = _next_n(probes, lo, hi, config, misses, down)
+            trusted = wrong < _TRUSTED_MISSES
+            n, expect = _next_n(probes, lo, hi, config, misses, down, trusted)
         if len(probes) >= config.max_probes:
             return _result(probes, config, "max_probes")
         probe = oracle(n)
         probes.append(probe)
         misses, down = _track_misses(expect, probe.ok, misses, down)
+        wrong += expect is not None and expect != probe.ok
         if on_probe is not None:
             on_probe(probe, bracket(probes))
 
@@ -208,15 +222,16 @@ def _next_n(
     cfg: SearchConfig,
     misses: int,
     down: bool,
+    trusted: bool = True,
 ) -> tuple[int, bool | None]:
     """The next search probe and the outcome expected there (True: ok; None: no guess)."""
     if lo is None:
         return (_start(cfg) if hi is None else _descend(hi, cfg)), None
+    q = _estimate(probes, lo, hi, cfg) if trusted else None
+    if q is not None:
+        return _aim(q, lo, hi, cfg, misses, down)
     if misses and (hi is not None or not down):
         return _gallop(lo, hi, cfg, misses, down)
-    p = _prediction(probes, cfg)
-    if p is not None and _usable(p, lo, hi, cfg):
-        return _guided(p, lo, hi, cfg)
     if hi is None:
         return min(max(2 * lo, lo + 1), cfg.n_max), None
     return _mid(lo, hi), None
@@ -263,6 +278,42 @@ def _model_points(probes: Sequence[Probe]) -> list[tuple[int, int]]:
     return [(p.n, p.model_bytes) for p in probes if p.ok and p.model_bytes is not None]
 
 
+def _estimate(probes: Sequence[Probe], lo: int, hi: int | None, cfg: SearchConfig) -> float | None:
+    """Where the boundary probably is: a failure's reach if it has one, else the model."""
+    if cfg.strategy != "model":
+        return None
+    r = _reach(probes, lo, hi, cfg.precision)
+    if r is not None:
+        return r
+    p = _prediction(probes, cfg)
+    return p if p is not None and _usable(p, lo, hi, cfg) else None
+
+
+def _reach(probes: Sequence[Probe], lo: int, hi: int | None, precision: float) -> float | None:
+    """The n a failing probe at hi got to before it failed, from its peak RSS.
+
+    A list that runs out of memory has touched as much memory as a successful request of
+    that many elements does: reading the failure's peak off the RSS line of the ok probes
+    locates the boundary to a few tenths of a percent (measured). A failure that fails
+    at once (one big allocation, numpy) reaches no further than the idle process; that
+    reach contradicts the bracket and is ignored, as is one past hi (it reached further
+    than a failure can).
+    """
+    if hi is None:
+        return None
+    peak = next((p.peak_rss_bytes for p in reversed(probes) if p.n == hi), None)
+    points = [(p.n, p.peak_rss_bytes) for p in probes if p.ok and p.peak_rss_bytes]
+    if peak is None or len({n for n, _ in points}) < _CALIBRATION_PROBES:
+        return None
+    base, slope = fit_line(_local(points))
+    if not slope > 0:
+        return None
+    r = (peak - base) / slope
+    if not math.isfinite(r) or r * _CONTRADICTED < lo or r > hi * (1 + precision):
+        return None
+    return min(max(r, lo), hi)
+
+
 def _prediction(probes: Sequence[Probe], cfg: SearchConfig) -> float | None:
     """n at which the fitted model_bytes line reaches the cap, once calibrated."""
     if cfg.strategy != "model" or cfg.limit_bytes is None:
@@ -294,24 +345,42 @@ def _usable(p: float, lo: int, hi: int | None, cfg: SearchConfig) -> bool:
     return hi is None or p <= hi * _CONTRADICTED
 
 
-def _guided(p: float, lo: int, hi: int | None, cfg: SearchConfig) -> tuple[int, bool]:
-    """Aim a pair of probes one precision apart around the prediction p.
+def _aim(
+    q: float, lo: int, hi: int | None, cfg: SearchConfig, misses: int, down: bool
+) -> tuple[int, bool | None]:
+    """The next probe around the estimate q of the boundary.
 
-    Below p (expected ok) first: a success there also refits the model near the cap.
-    If lo is within half a precision of that probe, close the bracket from above
-    (expected fail) instead of creeping up; likewise from below when hi is that close.
-    A far extrapolation is refined at p / 4 first.
+    No failure yet: refine a far extrapolation at q / 4 (expected ok), else try to fail
+    just above q (a failure costs no more far above the boundary than just above it, and
+    its reach then locates the boundary). With a failure: the lowest n whose success
+    would close the bracket, unless q says that fails; then just below q. The margin
+    around q starts at half a precision and doubles with each consecutive miss.
     """
-    ceiling = cfg.n_max if hi is None else hi - 1
-    if p > _REFINE_ABOVE * lo:
-        return min(max(math.floor(p * _REFINE_AT), lo + 1), ceiling), True
-    e, half = cfg.precision, math.sqrt(1 + cfg.precision)
-    below = math.floor(p / half)
-    if below <= lo * half:
-        return min(max(math.floor(lo * (1 + e)), lo + 1), ceiling), False
-    if hi is not None and below * (1 + e) >= hi / half:
-        return max(min(math.ceil(hi / (1 + e)), hi - 1), lo + 1), True
-    return below, True
+    e = cfg.precision
+    m_down = _margin(e, misses if down else 0)  # below q, for an expected success
+    m_up = _margin(e, 0 if down else misses)  # above q or lo, for an expected failure
+    if hi is None:
+        if q > _REFINE_ABOVE * lo:
+            return min(max(math.floor(q * _REFINE_AT), 2 * lo), cfg.n_max), True
+        closing = math.floor(lo * (1 + max(e, m_up)))  # a failure here converges
+        n = closing if q < closing else math.ceil(q * (1 + m_up))
+        return min(max(n, lo + 1), cfg.n_max), False
+    close = max(math.ceil(hi / (1 + e)), lo + 1)  # a success here converges
+    missed_high = misses > 0 and down
+    a = close if q >= close and not missed_high else math.floor(min(q, close) / (1 + m_down))
+    if a > lo:
+        if misses >= 2 and a < _mid(lo, hi):
+            return _mid(lo, hi), None
+        return min(a, hi - 1), True
+    n = min(math.floor(lo * (1 + max(e, m_up))), hi - 1)
+    if misses >= 2 and n > _mid(lo, hi):
+        return _mid(lo, hi), None
+    return max(n, lo + 1), False
+
+
+def _margin(precision: float, misses: int) -> float:
+    """Half a precision, doubling with each miss (one precision after one), at most 100 %."""
+    return min(precision * _MARGIN * 2.0 ** min(misses, 60), 1.0)
 
 
 def _result(probes: Sequence[Probe], cfg: SearchConfig, stop: str) -> SearchResult:
