@@ -5,7 +5,12 @@ from __future__ import annotations
 import psutil
 import pytest
 
-pytestmark = pytest.mark.integration
+
+def pytest_collection_modifyitems(items):
+    """Mark every test under tests/integration, so `-m "not integration"` runs units only."""
+    for item in items:
+        if "tests/integration/" in item.nodeid:
+            item.add_marker(pytest.mark.integration)
 
 
 def gone(pids: list[int]) -> bool:
