@@ -497,20 +497,37 @@ def _bytes_cause(study: Study) -> str | None:
 
 
 def _speed(study: Study) -> str | None:
-    pair = _single_rows(study)
-    if pair is None:
+    """Seconds per million elements, numpy against pure Python, per server (one request)."""
+    parts, factors = [], []
+    for server in study.servers:
+        py, np_ = study.row(server, PYTHON_FN, 1), study.row(server, NUMPY_FN, 1)
+        s_py = (py or {}).get("seconds_per_million")
+        s_np = (np_ or {}).get("seconds_per_million")
+        if s_py and s_np:
+            factors.append(s_py / s_np)
+            parts.append(f"{server}: {s_np:.3f} s against {s_py:.3f} s")
+    if not factors:
         return None
-    py, np_ = pair
-    s_py, s_np = py.get("seconds_per_million"), np_.get("seconds_per_million")
-    if not s_py or not s_np:
-        return None
-    faster = "faster" if s_np < s_py else "slower"
-    factor = s_py / s_np if s_np < s_py else s_np / s_py
+    span = _speed_span(min(factors), max(factors))
     return (
-        f"Time: at its critical n numpy built and averaged its elements {factor:.0f}x "
-        f"{faster} ({s_np:.3f} s against {s_py:.3f} s per million elements on "
-        f"{py['server']})."
+        f"Time: at its critical n numpy built and averaged its elements {span} "
+        f"({'; '.join(parts)} per million elements)."
     )
+
+
+def _speed_span(lo: float, hi: float) -> str:
+    """'19x to 51x faster than pure Python', '... slower than ...', '... as fast as ...'."""
+    if lo >= 1.5:
+        return f"{_span(lo, hi, 0)} faster than pure Python"
+    if hi <= 1 / 1.5:
+        return f"{_span(1 / hi, 1 / lo, 0)} slower than pure Python"
+    return f"{_span(lo, hi, 1)} as fast as pure Python"
+
+
+def _span(lo: float, hi: float, digits: int) -> str:
+    """'19x to 51x', or '20x' when both round alike."""
+    a, b = f"{lo:.{digits}f}x", f"{hi:.{digits}f}x"
+    return a if a == b else f"{a} to {b}"
 
 
 def seminar_section(study: Study) -> Lines:
@@ -566,10 +583,10 @@ def _claim_flask_n(study: Study) -> str | None:
     if not fc or not gc:
         return None
     why = (
-        "the requests ran as threads of one process and shared one cap, while gunicorn's "
-        "worker held one request at a time"
+        "that the requests ran as threads of one process and shared one cap, while "
+        "gunicorn's worker held one request at a time"
         if shares_one_process(study, "flask") and one_at_a_time(study, "gunicorn")
-        else "the servers' concurrency as measured above"
+        else "in the servers' concurrency as measured above"
     )
     return (
         f"It does not explain why the dev server fails at a much smaller n under the load. "

@@ -134,7 +134,9 @@ def compare_part(study: Study) -> Lines:
         "",
         render_compare(study.compare, "markdown").rstrip("\n"),
         "",
-        "critical n: the largest n at which every request of a probe succeeded; s per 1M: "
+        "critical n: the largest n at which every request of a probe succeeded; "
+        "bytes/element: the slope fitted over the search's ok probes (- when they span less "
+        "than 2x in n, too close for a slope); s per 1M: "
         "seconds per million elements the server built (the fastest ok probe at critical n "
         "over n x concurrency); source: the max-n results file.",
         "",

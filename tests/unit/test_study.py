@@ -168,6 +168,19 @@ def test_numpy_ratio_and_its_cause():
     assert "The ratio of bytes, 10.0x, explains only part of the ratio of critical n" in out
 
 
+def test_speed_wording_follows_seconds_per_million():
+    """0.1 s against 0.005 s per million: 20x faster; swap them and numpy is 20x slower."""
+    assert "elements 20x faster than pure Python (flask: 0.005 s against 0.100 s" in text(
+        discussion.numpy_section(study())
+    )
+    slow = compare_doc()
+    for r in slow["rows"]:
+        r["seconds_per_million"] = 0.005 if r["fn"] == "cpu_bounded" else 0.1
+    assert "elements 20x slower than pure Python" in text(
+        discussion.numpy_section(study(compare=slow))
+    )
+
+
 def test_seminar_claims_are_checked_against_the_data():
     out = text(discussion.seminar_section(study()))
     assert "Flask's dev server (threaded) had 10 requests in flight at once" in out
