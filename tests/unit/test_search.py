@@ -84,24 +84,26 @@ CAPACITIES = list_capacities()
 class ListOracle:
     """cpu_bounded as measured under RLIMIT_AS on gunicorn (bench/search.py, 1G).
 
-    Address space: 124 MB idle, +1 MB for each of the first four requests (the worker's
-    lazy imports: this drift biases a fit over tiny n), 32.6 B per int object (pymalloc)
-    and 8 B per slot of the list's capacity, which jumps by 1/8 at each resize: a
-    sawtooth around 41 B per element that puts the boundary up to ~2 % away from a
-    straight line. The boundary is the first n whose address space passes the cap.
-    RSS grows smoothly (40.6 B per element: only touched slots count), and a failure
-    reaches the RSS of the boundary. Cost: a success costs n, a failure the boundary.
+    Address space: 124 MB idle, 32.6 B per int object (pymalloc) and 8 B per slot of the
+    list's capacity, which jumps by 1/8 at each resize: a sawtooth around 41 B per
+    element that puts the boundary up to ~2 % away from a straight line. The boundary
+    is the first n whose address space passes the cap. RSS grows smoothly (40.6 B per
+    element: only touched slots count), and a failure reaches the RSS of the boundary.
+    `drift` adds that much idle address space for each of the first four requests, as
+    a server without probe's pinned MALLOC_MMAP_THRESHOLD_ shows (1 MB measured): it
+    biases a fit over tiny n low. Cost: a success costs n, a failure the boundary.
     """
 
-    def __init__(self, limit: int):
+    def __init__(self, limit: int, drift: float = 0.0):
         self.limit = limit
+        self.drift = drift
         self.calls = 0
         self.cost = 0
         self.boundary = self._boundary()
 
     def address_space(self, n: int, calls: int) -> float:
         capacity = CAPACITIES[bisect.bisect_left(CAPACITIES, n)]
-        return 124e6 + 1e6 * min(calls, 4) + 32.6 * n + 8 * capacity
+        return 124e6 + self.drift * min(calls, 4) + 32.6 * n + 8 * capacity
 
     def _boundary(self) -> int:
         lo, hi = 1, 10**10  # address_space grows with n: bisect for the last n that fits
@@ -182,11 +184,11 @@ def test_model_reports_the_fitted_line():
 LIST_CAPS = [round(256 * 2**20 * 1.25**k) for k in range(16)]  # 256M .. 7.1G
 
 
-def list_costs(strategy: str, confirm: str) -> list[float]:
+def list_costs(strategy: str, confirm: str, drift: float = 0.0) -> list[float]:
     """Search cost over the lower bound on the list profile, one figure per cap."""
     ratios = []
     for cap in LIST_CAPS:
-        oracle = ListOracle(cap)
+        oracle = ListOracle(cap, drift)
         cfg = SearchConfig(strategy=strategy, confirm=confirm, limit_bytes=cap)
         result = find_critical_n(oracle, cfg)
         assert_brackets(result, oracle.boundary, 0.01)
@@ -194,22 +196,26 @@ def list_costs(strategy: str, confirm: str) -> list[float]:
     return ratios
 
 
-def test_list_profile_costs_little_more_than_the_lower_bound():
+@pytest.mark.parametrize(("drift", "median", "worst"), [(0.0, 1.75, 2.3), (1e6, 1.3, 2.3)])
+def test_list_profile_costs_little_more_than_the_lower_bound(drift, median, worst):
     """Sixteen caps put the boundary at every phase of the list's resize sawtooth.
 
-    The straight line through the calibration misses the boundary by up to ~2 %, so
-    aiming a failure just above the prediction and reading the boundary off its reach
-    is what brings the median to ~1.13 lower bounds (the previous search, which bracketed
-    the prediction with an ok probe first and galloped without the reach: 1.62).
+    The line misses the boundary by up to ~2 %, so the first aimed probe is usually
+    outside the 1 % window: ~3 probes near the boundary (median 1.64 lower bounds, worst
+    2.13; the previous search, which probed below the prediction first and galloped
+    without reading a failure's reach: 1.63, worst 2.64). With drift the line is biased
+    low; aiming a failure above it and reading the boundary off its reach gives 1.13
+    (previous search: 1.62).
     """
-    ratios = list_costs("model", "none")
-    assert statistics.median(ratios) <= 1.3
-    assert max(ratios) <= 2.5
+    ratios = list_costs("model", "none", drift)
+    assert statistics.median(ratios) <= median
+    assert max(ratios) <= worst
 
 
-@pytest.mark.parametrize(("confirm", "speedup"), [("none", 3.5), ("both", 2.4)])
+@pytest.mark.parametrize(("confirm", "speedup"), [("none", 2.6), ("fail", 2.2), ("both", 2.0)])
 def test_list_profile_model_beats_bisect(confirm, speedup):
-    """Bisect pays ~4.6 lower bounds on the same profile; confirmation adds ~1 to both."""
+    """Bisect pays ~4.6 lower bounds on the same profile; each confirmed side adds ~1 to
+    both, which is why no policy but "none" reaches 2.5x here (2.81, 2.39, 2.13)."""
     model, baseline = list_costs("model", confirm), list_costs("bisect", confirm)
     assert statistics.median(b / m for m, b in zip(model, baseline, strict=True)) >= speedup
 
