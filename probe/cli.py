@@ -337,8 +337,8 @@ def check_writable(path: Path) -> None:
 
 
 # -- the study: matrix, compare, report --------------------------------------------
-# `probe study` at this cap took about 3 minutes on 2 cores (README); every study command
-# shares it, so they find each other's max-n results.
+# `probe study` at this cap took 105 s on 2 cores, 223 s at 1G (README); every study
+# command shares it, so they find each other's max-n results.
 STUDY_LIMIT = "512M"
 STUDY_FNS = ("io_bounded", "cpu_bounded", "cpu_multithread")
 

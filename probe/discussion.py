@@ -89,8 +89,10 @@ def times(a: float, b: float) -> str:
 
 
 def relation(new: int, old: int, within: float = SAME_WITHIN) -> str:
-    """How `new` relates to `old`: 'the same within 2%', '6.4x smaller', '1.3x larger'."""
+    """How `new` relates to `old`: 'exactly the same', 'the same within 2%', '6.4x smaller'."""
     change = new / old - 1
+    if new == old:
+        return "exactly the same"
     if abs(change) <= within:
         return f"the same within {max(abs(change), 0.001):.1%}".replace(".0%", "%")
     return f"{old / new:.1f}x smaller" if new < old else f"{new / old:.1f}x larger"

@@ -220,7 +220,8 @@ def test_failures_under_the_load_follow_the_requests():
 
 
 def test_relation_wording():
-    assert discussion.relation(100, 100) == "the same within 0.1%"
+    assert discussion.relation(100, 100) == "exactly the same"
+    assert discussion.relation(1000, 1001) == "the same within 0.1%"
     assert discussion.relation(98, 100) == "the same within 2%"
     assert discussion.relation(50, 100) == "2.0x smaller"
     assert discussion.relation(300, 100) == "3.0x larger"
