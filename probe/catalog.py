@@ -24,7 +24,7 @@ from pathlib import Path
 
 from probe import maxn, results
 from probe.search import SearchConfig
-from probe.server import ServerSpec
+from probe.server import ServerSpec, pinned_env
 
 Log = Callable[[str], None]
 CPU_FNS = maxn.CPU_FNS
@@ -104,6 +104,8 @@ def unusable_reason(
     other = _other_platform(doc.get("platform") or {})
     if other:
         return f"made on {other}, not here"
+    if doc.get("server_env") != pinned_env(spec_for(cfg, server)):
+        return "made with other pinned server variables (server_env); memory use differs"
     if server == "gunicorn" and doc.get("workers") != 1:
         return f"made with {doc.get('workers')} gunicorn workers, not 1"
     precision = doc.get("precision")

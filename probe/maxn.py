@@ -15,7 +15,7 @@ from probe.memory import Monitor
 from probe.oracle import OracleConfig, ServerOracle, reach
 from probe.outcome import Probe
 from probe.search import SearchConfig, SearchResult, find_critical_n
-from probe.server import ServerSpec, launch
+from probe.server import ServerSpec, launch, pinned_env
 
 CPU_FNS = ("cpu_bounded", "cpu_multithread")
 
@@ -56,6 +56,7 @@ def new_doc(cfg: MaxNConfig) -> dict:
         server="url" if cfg.url else cfg.spec.server,
         url=cfg.url,
         workers=cfg.spec.workers if cfg.spec.server == "gunicorn" else None,
+        server_env=None if cfg.url else pinned_env(cfg.spec),
         limit_bytes=cfg.limit_bytes,
         limit_kind=cfg.limit_kind,
         concurrency=cfg.concurrency,

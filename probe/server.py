@@ -206,6 +206,11 @@ def capped_command(limit_bytes: int | None, argv: list[str]) -> list[str]:
     return [sys.executable, "-m", "probe.capexec", cap, "--", *argv]
 
 
+def pinned_env(spec: ServerSpec) -> dict[str, str]:
+    """The variables probe pins for the server, after the spec's overrides."""
+    return {**DEFAULT_SERVER_ENV, **spec.env}
+
+
 def server_env(spec: ServerSpec) -> dict[str, str]:
     env = dict(os.environ)
     env.update(DEFAULT_SERVER_ENV)

@@ -16,6 +16,7 @@ from probe.matrix import (
     request_entry,
     server_errors,
 )
+from probe.server import ServerSpec, pinned_env
 
 MIB = 1 << 20
 CAP = 512 * MIB
@@ -28,6 +29,7 @@ def maxn_doc(server: str, fn: str, concurrency: int, critical: int | None, **ext
         fn=fn,
         server=server,
         workers=1 if server == "gunicorn" else None,
+        server_env=pinned_env(ServerSpec(server=server)),
         limit_bytes=CAP,
         limit_kind="as",
         concurrency=concurrency,
@@ -109,6 +111,10 @@ def test_io_bounded_has_no_n_and_an_integer_n_is_used_as_given(tmp_path, no_sear
         ({"limit_kind": "rss"}, "made with limit_kind='rss', not 'as'"),
         ({"status": "interrupted: SIGINT"}, "status 'interrupted: SIGINT'"),
         ({"workers": 4}, "made with 4 gunicorn workers, not 1"),
+        (
+            {"server_env": {"MALLOC_ARENA_MAX": "8"}},
+            "made with other pinned server variables (server_env); memory use differs",
+        ),
         ({"precision": 0.1}, "precision 0.1 is coarser than 0.02"),
         (
             {
