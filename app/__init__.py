@@ -12,8 +12,10 @@ Status codes (every error body is JSON {"error": message, "field": name or null,
     401  APP_TOKEN is set and the Authorization: Bearer header is missing or wrong
     404  unknown path;  405  wrong method;  413  body over MAX_CONTENT_LENGTH
     415  Content-Type is not application/json
-    500  unexpected exception: {"error": "internal_error", "detail", "fn", "n", "pid"}
-    507  MemoryError while predicting: {"error": "memory_error", "detail", "fn", "n", "pid"};
+    500  unexpected exception: {"error": "internal_error", "detail", "fn", "n", "pid",
+         "thread"}
+    507  MemoryError while predicting: {"error": "memory_error", "detail", "fn", "n", "pid",
+         "thread"};
          the server keeps serving.
 """
 
@@ -103,6 +105,7 @@ def health() -> Response:
 def predict() -> Response | tuple[Response, int]:
     """Validate the request, run the chosen predictor, report who served it and how long."""
     _check_token()
+    g.thread = threading.current_thread().name  # recorded on entry, for error answers
     area, fn, n = _parse_request()
     g.fn, g.n = fn, n
     start = time.perf_counter()
@@ -112,7 +115,7 @@ def predict() -> Response | tuple[Response, int]:
         detail = str(exc) or "MemoryError"
         current_app.logger.warning("MemoryError in %s n=%s: %s", fn, n, detail)
         return _failure(507, "memory_error", detail)
-    thread = threading.current_thread()
+    thread = threading.current_thread()  # again: the answer says who finished it
     return jsonify(
         price=price,
         fn=fn,
@@ -225,7 +228,13 @@ def _got(value: Any) -> str:
 
 def _failure(status: int, error: str, detail: str) -> tuple[Response, int]:
     """Build the body for a server-side failure, with what was being computed."""
-    body = {"error": error, "field": None, "detail": detail, "pid": os.getpid()}
+    body = {
+        "error": error,
+        "field": None,
+        "detail": detail,
+        "pid": os.getpid(),
+        "thread": g.get("thread"),
+    }
     body.update(fn=g.get("fn"), n=g.get("n"))
     return jsonify(body), status
 

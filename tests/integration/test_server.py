@@ -70,8 +70,9 @@ def test_every_gunicorn_process_carries_the_cap(workers, no_leftovers):
 def test_tiny_cap_gives_a_clear_start_error(server):
     """64M cannot hold Python + Flask + numpy's OpenBLAS buffers: the server dies while
     starting, and the error must say so, show its log, and hint to raise the cap."""
-    with pytest.raises(ServerStartError) as info, launch(
-        ServerSpec(server=server, limit_bytes=parse_size("64M"), ready_timeout_s=20)
+    with (
+        pytest.raises(ServerStartError) as info,
+        launch(ServerSpec(server=server, limit_bytes=parse_size("64M"), ready_timeout_s=20)),
     ):
         pass
     msg = str(info.value)
@@ -81,9 +82,10 @@ def test_tiny_cap_gives_a_clear_start_error(server):
 
 def test_shutdown_leaves_no_process_even_on_exception(no_leftovers):
     """An exception inside the with-block must still stop the arbiter and all workers."""
-    with pytest.raises(RuntimeError), launch(
-        ServerSpec(server="gunicorn", limit_bytes=CAP, workers=2)
-    ) as srv:
+    with (
+        pytest.raises(RuntimeError),
+        launch(ServerSpec(server="gunicorn", limit_bytes=CAP, workers=2)) as srv,
+    ):
         no_leftovers.extend(srv.pids())
         raise RuntimeError("boom")
     assert gone(no_leftovers)

@@ -287,6 +287,7 @@ def test_memory_error_is_507_and_server_keeps_serving(client, monkeypatch, exc, 
         "fn": "cpu_bounded",
         "n": 1000,
         "pid": os.getpid(),
+        "thread": "MainThread",
     }
     monkeypatch.setitem(PREDICTORS, "cpu_bounded", predict_cpu_bounded)
     assert_good_request_succeeds(client)
@@ -306,6 +307,7 @@ def test_unexpected_exception_is_500_json(monkeypatch):
         "fn": "cpu_multithread",
         "n": 5,
         "pid": os.getpid(),
+        "thread": "MainThread",
     }
     assert_good_request_succeeds(client)
 
@@ -313,7 +315,16 @@ def test_unexpected_exception_is_500_json(monkeypatch):
 def test_memory_error_outside_predictor_is_still_507(monkeypatch):
     """Near the cap, even building the answer can fail: here the call after the predictor."""
     client = make_client(PROPAGATE_EXCEPTIONS=False)
-    monkeypatch.setattr("app.threading", SimpleNamespace(current_thread=raising(MemoryError())))
+    calls = []
+
+    def current_thread():
+        """The first call (on entry) works; the one after the predictor runs out of memory."""
+        calls.append(1)
+        if len(calls) > 1:
+            raise MemoryError()
+        return threading.current_thread()
+
+    monkeypatch.setattr("app.threading", SimpleNamespace(current_thread=current_thread))
     response = client.post("/predict", json=GOOD)
     assert response.status_code == 507
     assert response.get_json() == {
@@ -323,6 +334,7 @@ def test_memory_error_outside_predictor_is_still_507(monkeypatch):
         "fn": "cpu_bounded",
         "n": 1000,
         "pid": os.getpid(),
+        "thread": "MainThread",
     }
 
 
