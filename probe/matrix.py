@@ -225,7 +225,7 @@ def run(cfg: MatrixConfig, out: Path, log: Log = catalog.stderr) -> dict:
                 log(progress_line(variant))
         doc["status"] = "complete"
     except BaseException as exc:
-        doc["status"] = f"interrupted: {type(exc).__name__}"
+        doc["status"] = results.ended_by(exc)
         raise
     finally:
         doc["elapsed_s"] = round(time.monotonic() - t0, 3)

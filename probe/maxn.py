@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from probe import interrupt, results
+from probe import results
 from probe.limits import format_bytes, format_size
 from probe.memory import Monitor
 from probe.oracle import OracleConfig, ServerOracle, reach
@@ -55,10 +55,12 @@ def new_doc(cfg: MaxNConfig) -> dict:
         fn=cfg.fn,
         server="url" if cfg.url else cfg.spec.server,
         url=cfg.url,
-        workers=cfg.spec.workers if cfg.spec.server == "gunicorn" else None,
+        workers=None if cfg.url or cfg.spec.server != "gunicorn" else cfg.spec.workers,
         server_env=None if cfg.url else pinned_env(cfg.spec),
-        limit_bytes=cfg.limit_bytes,
-        limit_kind=cfg.limit_kind,
+        # A --url server runs under whatever cap its owner gave it, not ours.
+        limit_bytes=None if cfg.url else cfg.limit_bytes,
+        limit_kind=None if cfg.url else cfg.limit_kind,
+        model_limit_bytes=cfg.search.limit_bytes,
         concurrency=cfg.concurrency,
         strategy=cfg.search.strategy,
         confirm=cfg.search.confirm_policy,
@@ -182,11 +184,8 @@ def run(
             doc["server_starts"] = server.starts if server else 0
             doc["rss_watchdog_kills"] = [k.to_dict() for k in monitor.kills]
         doc["status"] = "complete"
-    except (interrupt.Interrupted, KeyboardInterrupt) as exc:
-        doc["status"] = f"interrupted: {exc if str(exc) else type(exc).__name__}"  # SIGINT
-        raise
     except BaseException as exc:
-        doc["status"] = f"failed: {type(exc).__name__}: {exc}"
+        doc["status"] = results.ended_by(exc)
         raise
     finally:
         doc["elapsed_s"] = round(time.monotonic() - t0, 3)

@@ -14,6 +14,7 @@ from pathlib import Path
 import psutil
 
 from probe import __version__
+from probe.interrupt import Interrupted
 
 # Format history:
 #   1: first version (max-n, matrix, compare documents; keys in shared/design.md).
@@ -50,6 +51,15 @@ def new_document(kind: str, **fields) -> dict:
     }
     doc.update(fields)
     return doc
+
+
+def ended_by(exc: BaseException) -> str:
+    """The status of a run that ended by an exception: 'interrupted: SIGINT', 'failed: ...'."""
+    if isinstance(exc, Interrupted):
+        return f"interrupted: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted: SIGINT"
+    return f"failed: {type(exc).__name__}: {exc}"
 
 
 def write_atomic(path: str | os.PathLike, doc: dict) -> Path:
