@@ -359,9 +359,11 @@ def _aim(
 
     No failure yet: refine a far extrapolation at q / 4 (expected ok), else try to fail
     just above q (a failure costs no more far above the boundary than just above it, and
-    its reach then locates the boundary). With a failure: the lowest n whose success
-    would close the bracket, unless q says that fails; then just below q. The margin
-    around q starts at half a precision and doubles with each consecutive miss.
+    its reach then locates the boundary). With a failure: if q is within a precision
+    above lo, a failure one precision above lo (it would converge); else the lowest n
+    whose success would close the bracket, unless q says that fails; then just below q.
+    The margin around q starts at half a precision and doubles with each consecutive
+    miss.
     """
     e = cfg.precision
     up = 0 if down else misses  # consecutive failures expected but not seen
@@ -374,13 +376,14 @@ def _aim(
             return min(max(math.floor(q * _REFINE_AT), 2 * lo), cfg.n_max), True
         n = closing if q < closing else math.ceil(q * (1 + m_up))
         return min(max(n, lo + 1), cfg.n_max), False
-    close = max(math.ceil(hi / (1 + e)), lo + 1)  # a success here converges
-    missed_high = misses > 0 and down
-    a = close if q >= close and not missed_high else math.floor(min(q, close) / (1 + m_down))
-    if a > lo:
-        if misses >= 2 and a < _mid(lo, hi):
-            return _mid(lo, hi), None
-        return min(a, hi - 1), True
+    if q >= closing:  # else q says a failure at `closing` converges: probe that
+        close = max(math.ceil(hi / (1 + e)), lo + 1)  # a success here converges
+        missed_high = misses > 0 and down
+        a = close if q >= close and not missed_high else math.floor(min(q, close) / (1 + m_down))
+        if a > lo * (1 + e / 4):  # a success barely above lo would not be worth a probe
+            if misses >= 2 and a < _mid(lo, hi):
+                return _mid(lo, hi), None
+            return min(a, hi - 1), True
     if closing >= hi or (misses >= 2 and closing > _mid(lo, hi)):
         return _mid(lo, hi), None
     return closing, False
