@@ -244,7 +244,7 @@ def serve(server, limit, limit_kind, host, port, workers, worker_class, threads,
 @click.option("--confirm", type=click.Choice(["both", "fail", "none"]), default="both",
               show_default=True, help="Re-probe the answer before reporting it: both (the "
               "critical n succeeds again, the first failing n fails again), fail (only the "
-              "failure; about a third faster on pure Python), none.")  # fmt: skip
+              "failure: one probe less, about a fifth faster on pure Python), none.")  # fmt: skip
 @click.option("--max-probes", type=click.IntRange(2, 500), default=40, show_default=True)
 @click.option("--request-timeout", type=click.FloatRange(0.1), default=120.0,
               show_default=True, help="Seconds to wait for one answer.")  # fmt: skip
