@@ -225,7 +225,9 @@ def _maxn_summary(doc: dict) -> list[tuple[str, str]]:
         ("strategy", str(doc.get("strategy") or "-")),
         ("probes", str(len(doc.get("probes") or []))),
         ("wall time", _num(doc.get("elapsed_s"), 1, " s")),
-        *_optional_rows(doc, (("stop reason", "stop_reason"), ("status", "status"))),
+        *_optional_rows(
+            doc, (("confirm", "confirm"), ("stop reason", "stop_reason"), ("status", "status"))
+        ),
     ]
 
 
