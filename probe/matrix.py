@@ -209,7 +209,7 @@ def run(cfg: MatrixConfig, out: Path, log: Log = catalog.stderr) -> dict:
     """Run every variant; rewrite `out` and the variant's log after each one."""
     doc = new_doc(cfg)
     t0 = time.monotonic()
-    try:
+    with results.recording(out, doc, t0):
         for server in cfg.servers:
             for fn in cfg.fns:
                 n, source = choose_n(cfg, server, fn, log)
@@ -223,11 +223,4 @@ def run(cfg: MatrixConfig, out: Path, log: Log = catalog.stderr) -> dict:
                 doc["elapsed_s"] = round(time.monotonic() - t0, 3)
                 results.write_atomic(out, doc)
                 log(progress_line(variant))
-        doc["status"] = "complete"
-    except BaseException as exc:
-        doc["status"] = results.ended_by(exc)
-        raise
-    finally:
-        doc["elapsed_s"] = round(time.monotonic() - t0, 3)
-        results.write_atomic(out, doc)
     return doc

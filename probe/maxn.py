@@ -168,26 +168,18 @@ def run(
         results.write_atomic(out, doc)
         log(progress_line(len(probes), probe, bracket))
 
-    try:
-        with _target(cfg) as (server, monitor, url):
-            server_box[0], monitor_box[0] = server, monitor
-            if server is not None:
-                log(f"started {server.spec.describe()} at {server.url} pids {server.pids()}")
-            oracle = ServerOracle(
-                OracleConfig(cfg.fn, cfg.concurrency, cfg.timeout_s, cfg.limit_kind, cfg.token),
-                server,
-                monitor,
-                url,
-            )
-            res = find_critical_n(oracle, cfg.search, on_probe=on_probe)
-            fill_result(doc, res, oracle)
-            doc["server_starts"] = server.starts if server else 0
-            doc["rss_watchdog_kills"] = [k.to_dict() for k in monitor.kills]
-        doc["status"] = "complete"
-    except BaseException as exc:
-        doc["status"] = results.ended_by(exc)
-        raise
-    finally:
-        doc["elapsed_s"] = round(time.monotonic() - t0, 3)
-        results.write_atomic(out, doc)
+    with results.recording(out, doc, t0), _target(cfg) as (server, monitor, url):
+        server_box[0], monitor_box[0] = server, monitor
+        if server is not None:
+            log(f"started {server.spec.describe()} at {server.url} pids {server.pids()}")
+        oracle = ServerOracle(
+            OracleConfig(cfg.fn, cfg.concurrency, cfg.timeout_s, cfg.limit_kind, cfg.token),
+            server,
+            monitor,
+            url,
+        )
+        res = find_critical_n(oracle, cfg.search, on_probe=on_probe)
+        fill_result(doc, res, oracle)
+        doc["server_starts"] = server.starts if server else 0
+        doc["rss_watchdog_kills"] = [k.to_dict() for k in monitor.kills]
     return doc

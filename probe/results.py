@@ -9,6 +9,8 @@ import os
 import platform as _platform
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -60,6 +62,21 @@ def ended_by(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted: SIGINT"
     return f"failed: {type(exc).__name__}: {exc}"
+
+
+@contextlib.contextmanager
+def recording(path: str | os.PathLike, doc: dict, t0: float) -> Iterator[dict]:
+    """Run a measurement that fills `doc`; whatever happens, stamp how it ended and how
+    long it took (monotonic, from t0) and write it, so an interrupted run keeps its data."""
+    try:
+        yield doc
+        doc["status"] = "complete"
+    except BaseException as exc:
+        doc["status"] = ended_by(exc)
+        raise
+    finally:
+        doc["elapsed_s"] = round(time.monotonic() - t0, 3)
+        write_atomic(path, doc)
 
 
 def write_atomic(path: str | os.PathLike, doc: dict) -> Path:
