@@ -20,7 +20,7 @@ from pathlib import Path
 from probe import catalog, results, stats
 from probe.load import Request, RequestRecord, fire
 from probe.memory import Monitor
-from probe.oracle import expected_price
+from probe.oracle import expected_price, price_matches
 from probe.render import render_log
 from probe.server import SERVERS, Server, ServerSpec, launch
 
@@ -115,7 +115,8 @@ def request_entry(index: int, record: RequestRecord, fn: str, n: int | None) -> 
     d = record.to_dict()
     want = expected(fn, record.area, n)
     entry = {"index": index, **{k: d[k] for k in _REQUEST_KEYS}, "expected_price": want}
-    entry["price_ok"] = None if d["price"] is None else d["price"] == want
+    ok = d["price"] is not None and price_matches(d["price"], record.area, n or 1, fn)
+    entry["price_ok"] = None if d["price"] is None else ok
     if entry["kind"] == "ok" and not entry["price_ok"]:
         entry["kind"] = "http_error"
         entry["error"] = f"wrong price {d['price']}, want {want}"

@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from app.predictors import IO_PRICE_PER_AREA, predict_io_bounded
-from probe.oracle import expected_price, outcome_from_events
+from probe.oracle import expected_price, outcome_from_events, price_matches
 from probe.outcome import Kind, Outcome
 from probe.server import Server, ServerSpec, last_cause, parse_worker_events
 
@@ -92,3 +92,21 @@ def test_io_bounded_price_check_matches_the_app():
     assert expected_price(10, 1, "io_bounded") == predict_io_bounded(10, sleep_s=0)
     assert expected_price(10, 1, "io_bounded") == 10 * IO_PRICE_PER_AREA
     assert expected_price(10, 100_001) == 500_000
+
+
+@pytest.mark.parametrize(
+    ("fn", "price", "ok"),
+    [
+        ("cpu_bounded", 1_258_477_255, True),
+        ("cpu_bounded", 1_258_477_254, False),  # the list's sum is exact: no slack
+        ("cpu_multithread", 1_258_477_254, True),  # what numpy really answered at this n
+        ("cpu_multithread", 1_258_477_256, True),
+        ("cpu_multithread", 1_258_477_253, False),  # two units off is a wrong answer
+        ("cpu_multithread", True, False),  # a bool is not a price
+        ("cpu_multithread", None, False),
+    ],
+)
+def test_price_check_allows_numpy_one_rounding_step_and_nothing_else(fn, price, ok):
+    """n = 251,695,452 at area 10: numpy's float64 mean came out 125847725.49999999, so
+    int() gave 1 less than the exact 1258477255 and a correct answer was called wrong."""
+    assert price_matches(price, 10, 251_695_452, fn) is ok
