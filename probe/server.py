@@ -195,6 +195,7 @@ def build_command(spec: ServerSpec, port: int) -> list[str]:
             "--timeout", str(spec.timeout_s),
             "--graceful-timeout", str(max(1, int(spec.grace_s))),
             *_NO_CONTROL_SOCKET,
+            "--config", "python:probe.gunicorn_conf",  # workers die with their arbiter
             "app.wsgi:app",
         ]  # fmt: skip
     raise ServerError(f"unknown server {spec.server!r}; choose one of {', '.join(SERVERS)}")
@@ -218,6 +219,7 @@ def server_env(spec: ServerSpec) -> dict[str, str]:
     # The app package must be importable by the server wherever probe runs from.
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+    env["PROBE_PARENT_PID"] = str(os.getpid())  # probe.capexec: die with probe
     return env
 
 

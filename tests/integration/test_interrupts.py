@@ -330,3 +330,17 @@ def test_matrix_terminated_mid_request(tmp_path):
     assert_clean_exit(run, sig)
     doc = assert_matrix_keeps_reported_variants(out, run)
     assert doc["variants"] == []
+
+
+def test_servers_die_with_probe_even_when_it_is_sigkilled():
+    """SIGKILL leaves probe no chance to clean up; the kernel's parent-death signal
+    (set by probe.capexec) must still take the arbiter down, and gunicorn's worker must
+    follow it, so a killed probe does not leave a capped server running."""
+    run = Run("serve", "--server", "gunicorn", "--limit", "512M")
+    run.wait_until(lambda: any(line.startswith("pids: ") for line in run.out), what="pids")
+    servers = run.servers()
+    assert len(servers) == 2, servers
+    run.proc.kill()
+    run.proc.wait(timeout=10)
+    assert wait_gone(servers, timeout_s=15), f"left behind: {run.servers()}"
+    assert not run.marked(), f"left behind: {run.marked()}"
