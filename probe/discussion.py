@@ -83,11 +83,6 @@ class Study:
 # ---------------------------------------------------------------- small helpers
 
 
-def times(a: float, b: float) -> str:
-    """'3.4x' for a / b."""
-    return f"{a / b:.1f}x"
-
-
 def relation(new: int, old: int, within: float = SAME_WITHIN) -> str:
     """How `new` relates to `old`: 'exactly the same', 'the same within 2%', '6.4x smaller'."""
     change = new / old - 1

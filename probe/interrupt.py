@@ -45,10 +45,6 @@ def sleep(seconds: float) -> None:
         check()
 
 
-def requested() -> bool:
-    return _EVENT.is_set()
-
-
 @contextmanager
 def handling() -> Iterator[None]:
     """Install the recording handlers for SIGINT and SIGTERM (main thread only)."""

@@ -7,7 +7,6 @@ pool of 10 processes; threads are enough for waiting on sockets).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -138,10 +137,3 @@ def fire(
             t.join(timeout=0.1)
             interrupt.check()
     return [r for r in out if r is not None]
-
-
-def body_text(record: RequestRecord) -> str:
-    """The compact JSON answer, or the error, as the seminar's log printed it."""
-    if record.body is not None:
-        return json.dumps(record.body, separators=(", ", ": "))
-    return record.error or ""

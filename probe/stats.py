@@ -91,11 +91,6 @@ def server_interval(request: dict) -> Interval | None:
     return (max(start, end - elapsed), end)
 
 
-def server_intervals(requests: Iterable[dict]) -> list[Interval]:
-    """Approximate server-side intervals of the requests that have timestamps."""
-    return [iv for iv in (server_interval(r) for r in requests) if iv is not None]
-
-
 def in_flight_by_process(requests: Sequence[dict]) -> dict:
     """Most requests in flight at the server at once: overall and per pid.
 
