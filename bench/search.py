@@ -32,19 +32,21 @@ from collections.abc import Iterator
 
 from probe.limits import parse_size
 from probe.memory import Monitor
-from probe.oracle import OracleConfig, ServerOracle
-from probe.search import SearchConfig, find_critical_n
-from probe.server import ServerSpec, launch
+from probe.oracle import LaneOracle, OracleConfig, ServerOracle
+from probe.search import SearchConfig, search_rounds
+from probe.server import ServerSpec, launch_many
 
 
 @contextlib.contextmanager
-def target(spec: ServerSpec, fn: str) -> Iterator[tuple[ServerOracle, object]]:
-    """A fresh capped server with its memory monitor, and the oracle probing it."""
-    with (
-        launch(spec) as server,
-        Monitor(server.pids, kill_above_bytes=spec.watchdog_bytes) as monitor,
-    ):
-        yield ServerOracle(OracleConfig(fn), server, monitor, server.url), server
+def target(spec: ServerSpec, fn: str, lanes: int = 1) -> Iterator[LaneOracle]:
+    """Fresh capped servers (one per lane) with their monitors, and the oracle over them."""
+    with launch_many(spec, lanes) as servers, contextlib.ExitStack() as stack:
+        oracles = []
+        for server in servers:
+            monitor = Monitor(server.pids, kill_above_bytes=spec.watchdog_bytes)
+            stack.enter_context(monitor)
+            oracles.append(ServerOracle(OracleConfig(fn), server, monitor, server.url))
+        yield LaneOracle(oracles)
 
 
 def timed(oracle: ServerOracle, n: int) -> tuple[float, bool]:
@@ -71,14 +73,15 @@ def lower_bound(oracle: ServerOracle, ok_n: int, fail_n: int, times: int) -> dic
     }
 
 
-def one_run(oracle: ServerOracle, cfg: SearchConfig, lb_times: int) -> dict:
-    """One search and its lower bound on the same server."""
+def one_run(lanes: LaneOracle, cfg: SearchConfig, lb_times: int) -> dict:
+    """One search and its lower bound on the first lane's server, probed alone."""
     t0 = time.monotonic()
-    res = find_critical_n(oracle, cfg)
+    res = search_rounds(lanes, cfg)
     wall = time.monotonic() - t0
     out = {
         "strategy": cfg.strategy,
         "confirm": cfg.confirm_policy,
+        "lanes": cfg.lanes,
         "probes": len(res.probes),
         "wall_s": round(wall, 3),
         "critical_n": res.critical_n,
@@ -87,12 +90,12 @@ def one_run(oracle: ServerOracle, cfg: SearchConfig, lb_times: int) -> dict:
         "predicted_critical_n": res.predicted_critical_n,
         "stop_reason": res.stop_reason,
         "sequence": [
-            [p.n, p.outcome.kind.value, p.elapsed_s, p.model_bytes, p.peak_rss_bytes]
+            [p.n, p.outcome.kind.value, p.elapsed_s, p.lane, p.model_bytes, p.peak_rss_bytes]
             for p in res.probes
         ],
     }
     if res.critical_n and res.first_failing_n:
-        lb = lower_bound(oracle, res.critical_n, res.first_failing_n, lb_times)
+        lb = lower_bound(lanes.oracles[0], res.critical_n, res.first_failing_n, lb_times)
         out["lower_bound"] = lb
         out["ratio_to_lower_bound"] = round(wall / lb["lower_bound_s"], 3)
     return out
@@ -107,7 +110,7 @@ def summarize(runs: list[dict]) -> dict:
     """Medians per strategy:confirm, the model/bisect speed-up, the repeat spread."""
     by: dict[str, list[dict]] = {}
     for r in runs:
-        by.setdefault(f"{r['strategy']}:{r['confirm']}", []).append(r)
+        by.setdefault(f"{r['strategy']}:{r['confirm']}:{r['lanes']}", []).append(r)
     out: dict = {}
     for key, rs in by.items():
         ratios = [r["ratio_to_lower_bound"] for r in rs if "ratio_to_lower_bound" in r]
@@ -122,12 +125,13 @@ def summarize(runs: list[dict]) -> dict:
             "critical_n": crit,
             "critical_n_spread": spread(crit),
         }
-    for confirm in ("both", "fail", "none"):
-        m, b = out.get(f"model:{confirm}"), out.get(f"bisect:{confirm}")
-        if m and b:
+    pairs = [(m, b) for m in out for b in out if m.startswith("model:") and b.startswith("bisect:")]
+    for mk, bk in pairs:
+        m, b = out[mk], out[bk]
+        if mk.split(":")[1] == bk.split(":")[1]:  # the same confirmation policy
             speedup = round(b["wall_s_median"] / m["wall_s_median"], 3)
-            out[f"speedup_{confirm}"] = speedup
-            out[f"targets_{confirm}"] = {
+            out[f"speedup {mk} over {bk}"] = speedup
+            out[f"targets {mk} against {bk}"] = {
                 "ratio_within_1.5": m["ratio_median"] is not None and m["ratio_median"] <= 1.5,
                 "speedup_at_least_2.5": speedup >= 2.5,
                 "spread_within_1pct": (m["critical_n_spread"] or 0) <= 0.01,
@@ -142,15 +146,15 @@ def main() -> None:
     ap.add_argument("--precision", type=float, default=0.01)
     ap.add_argument("--repeat", type=int, default=1, help="runs of every config")
     ap.add_argument("--lb-times", type=int, default=3, help="lower-bound probes per side")
-    ap.add_argument("--configs", default="model:both,bisect:both,model:fail",
-                    help="comma-separated strategy:confirm pairs")  # fmt: skip
+    ap.add_argument("--configs", default="model:both:2,bisect:both:1,model:both:1,bisect:both:2",
+                    help="comma-separated strategy:confirm[:lanes]")  # fmt: skip
     ap.add_argument("--same-server", action="store_true", help="one server for every run")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
                     help="server environment, e.g. MALLOC_MMAP_THRESHOLD_=131072")  # fmt: skip
     args = ap.parse_args()
     env = dict(kv.split("=", 1) for kv in args.env)
     spec = ServerSpec(server="gunicorn", limit_bytes=parse_size(args.limit), env=env)
-    configs = [tuple(c.split(":")) for c in args.configs.split(",")]
+    configs = [(c.split(":") + ["1"])[:3] for c in args.configs.split(",")]
     doc: dict = {
         "fn": args.fn,
         "server": "gunicorn",
@@ -161,23 +165,28 @@ def main() -> None:
         "server_env": env,
         "runs": [],
     }
-    shared = target(spec, args.fn) if args.same_server else contextlib.nullcontext()
+    most = max(int(lanes) for *_, lanes in configs)
+    shared = target(spec, args.fn, most) if args.same_server else contextlib.nullcontext()
     with shared as same:
         for i in range(args.repeat):
-            for strategy, confirm in configs:
+            for strategy, confirm, lanes in configs:
                 cfg = SearchConfig(
                     strategy=strategy,
                     confirm=confirm,
                     precision=args.precision,
                     limit_bytes=spec.limit_bytes,
+                    lanes=int(lanes),
                 )
-                fresh = contextlib.nullcontext(same) if same else target(spec, args.fn)
-                with fresh as (oracle, _):
+                if same:
+                    fresh = contextlib.nullcontext(LaneOracle(same.oracles[: int(lanes)]))
+                else:
+                    fresh = target(spec, args.fn, int(lanes))
+                with fresh as oracle:
                     run = one_run(oracle, cfg, args.lb_times)
                 run["repeat"] = i
                 doc["runs"].append(run)
                 print(
-                    f"{strategy}:{confirm} #{i}: {run['probes']} probes {run['wall_s']} s "
+                    f"{strategy}:{confirm}:{lanes} #{i}: {run['probes']} probes {run['wall_s']} s "
                     f"n={run['critical_n']} ratio={run.get('ratio_to_lower_bound')}",
                     file=sys.stderr,
                     flush=True,

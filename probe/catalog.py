@@ -45,6 +45,7 @@ class CatalogConfig:
     results_dir: Path = Path("results")
     timeout_s: float = 120.0
     confirm: str = "fail"  # re-probe the first failing n: a fluke failure is the usual noise
+    lanes: int | None = None  # servers probed side by side; None: maxn.auto_lanes
 
 
 def spec_for(cfg: CatalogConfig, server: str) -> ServerSpec:
@@ -58,12 +59,17 @@ def maxn_config(
     """The max-n run for one (server, fn, concurrency), seeded by a prior result if given."""
     seed = seed_bounds(prior)
     bounds = {"n_start": seed[0], "n_max": seed[1]} if seed else {}
+    spec = spec_for(cfg, server)
     search = SearchConfig(
-        precision=cfg.precision, limit_bytes=cfg.limit_bytes, confirm=cfg.confirm, **bounds
+        precision=cfg.precision,
+        limit_bytes=cfg.limit_bytes,
+        confirm=cfg.confirm,
+        lanes=maxn.auto_lanes(spec, concurrency) if cfg.lanes is None else cfg.lanes,
+        **bounds,
     )
     return maxn.MaxNConfig(
         fn=fn,
-        spec=spec_for(cfg, server),
+        spec=spec,
         concurrency=concurrency,
         search=search,
         timeout_s=cfg.timeout_s,

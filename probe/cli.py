@@ -245,6 +245,11 @@ def serve(server, limit, limit_kind, host, port, workers, worker_class, threads,
               show_default=True, help="Re-probe the answer before reporting it: both (the "
               "critical n succeeds again, the first failing n fails again), fail (only the "
               "failure: one probe less, about a fifth faster on pure Python), none.")  # fmt: skip
+@click.option("--lanes", type=click.IntRange(1, 8), default=None,
+              help="Servers probed side by side, each its own process under its own cap "
+              "(they share CPU, not memory); a round probes one n per lane and the "
+              "confirmation re-probes on the other lane. Default: 2 when there are 2 "
+              "cores and the load is not threaded concurrency, else 1.")  # fmt: skip
 @click.option("--max-probes", type=click.IntRange(2, 500), default=40, show_default=True)
 @click.option("--request-timeout", type=click.FloatRange(0.1), default=120.0,
               show_default=True, help="Seconds to wait for one answer.")  # fmt: skip
@@ -265,7 +270,7 @@ def serve(server, limit, limit_kind, host, port, workers, worker_class, threads,
 )
 @friendly_errors
 def max_n(fn, server, limit, limit_kind, host, port, workers, worker_class, threads,
-          worker_timeout, concurrency, precision, strategy, confirm, max_probes,
+          worker_timeout, concurrency, precision, strategy, confirm, lanes, max_probes,
           request_timeout, url, token, fmt, out):  # fmt: skip
     """Find the largest n the server answers under the cap, exactly and fast.
 
@@ -296,6 +301,18 @@ def max_n(fn, server, limit, limit_kind, host, port, workers, worker_class, thre
         raise click.BadParameter("use a URL like http://127.0.0.1:8000", param_hint="--url")
     spec = make_spec(server, limit, host, port, workers, worker_class, threads, worker_timeout,
                      limit_kind)  # fmt: skip
+    if lanes is not None and lanes > 1 and url:
+        raise click.BadParameter(
+            "a --url server is one server; drop --lanes or let probe start the servers",
+            param_hint="--lanes",
+        )
+    if lanes is not None and lanes > 1 and port:
+        raise click.BadParameter(
+            f"{lanes} servers cannot share --port {port}; drop --port or pass --lanes 1",
+            param_hint="--lanes",
+        )
+    if lanes is None:
+        lanes = maxn.auto_lanes(spec, concurrency, url)
     cfg = maxn.MaxNConfig(
         fn=fn,
         spec=spec,
@@ -306,6 +323,7 @@ def max_n(fn, server, limit, limit_kind, host, port, workers, worker_class, thre
             max_probes=max_probes,
             limit_bytes=limit,
             confirm=confirm,
+            lanes=lanes,
         ),
         url=url,
         timeout_s=request_timeout,

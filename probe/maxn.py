@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from probe import results
 from probe.limits import format_bytes, format_size
 from probe.memory import Monitor
-from probe.oracle import OracleConfig, ServerOracle, reach
+from probe.oracle import LaneOracle, OracleConfig, ServerOracle, reach
 from probe.outcome import Probe
-from probe.search import SearchConfig, SearchResult, find_critical_n
-from probe.server import ServerSpec, launch, pinned_env
+from probe.search import SearchConfig, SearchResult, search_rounds
+from probe.server import ServerSpec, launch_many, pinned_env
 
 CPU_FNS = ("cpu_bounded", "cpu_multithread")
 
@@ -40,6 +43,29 @@ class MaxNConfig:
     def limit_kind(self) -> str:
         return self.spec.limit_kind
 
+    @property
+    def lanes(self) -> int:
+        """Servers probed side by side (one for a --url server, which probe does not start)."""
+        return 1 if self.url else self.search.lanes
+
+
+def auto_lanes(spec: ServerSpec, concurrency: int, url: str | None = None) -> int:
+    """How many servers to probe side by side when the user does not say: 2 if it helps
+    and cannot change the answer, else 1.
+
+    Two lanes need two cores, a free choice of ports, memory for two capped servers, and
+    a probe whose requests do not share a process's time: with concurrency > 1 on a
+    threaded server (flask, gunicorn with threads) how many inputs coexist depends on
+    scheduling, which a second busy lane would change.
+    """
+    if url or spec.port or (os.cpu_count() or 1) < 2:
+        return 1
+    threaded = spec.server == "flask" or spec.threads > 1 or spec.worker_class != "sync"
+    if concurrency > 1 and threaded:
+        return 1
+    need = 2 * (spec.limit_bytes or 0) * (spec.workers if spec.server == "gunicorn" else 1)
+    return 2 if need <= psutil.virtual_memory().available else 1
+
 
 def default_path(cfg: MaxNConfig, root: Path = Path("results")) -> Path:
     """results/max-n/<server>-<fn>-<limit>[-rss]-c<C>.json"""
@@ -62,6 +88,7 @@ def new_doc(cfg: MaxNConfig) -> dict:
         limit_kind=None if cfg.url else cfg.limit_kind,
         model_limit_bytes=cfg.search.limit_bytes,
         concurrency=cfg.concurrency,
+        lanes=cfg.lanes,
         strategy=cfg.search.strategy,
         confirm=cfg.search.confirm_policy,
         precision=cfg.search.precision,
@@ -88,7 +115,7 @@ def _peak_at(probes: list[Probe], n: int | None) -> int | None:
 
 
 def fill_result(doc: dict, res: SearchResult, oracle: ServerOracle) -> None:
-    """Copy the search's answer into the document."""
+    """Copy the search's answer into the document (baselines from the first lane)."""
     doc.update(
         critical_n=res.critical_n,
         first_failing_n=res.first_failing_n,
@@ -125,19 +152,22 @@ def progress_line(i: int, probe: Probe, bracket: tuple[int | None, int | None]) 
 
 
 @contextlib.contextmanager
-def _target(cfg: MaxNConfig) -> Iterator[tuple]:
-    """The server (started here, under the cap) or the given URL, with a memory monitor."""
+def _targets(cfg: MaxNConfig) -> Iterator[list[tuple]]:
+    """One (server, monitor, url) per lane: servers started here under the cap, or the
+    given URL (one lane, no server of ours)."""
     if cfg.url:
         pid = reach(cfg.url)
         local = [pid] if pid and Path(f"/proc/{pid}").exists() else []
         with Monitor(lambda: local) as monitor:
-            yield None, monitor, cfg.url
+            yield [(None, monitor, cfg.url)]
         return
-    with (
-        launch(cfg.spec) as server,
-        Monitor(server.pids, kill_above_bytes=cfg.spec.watchdog_bytes) as monitor,
-    ):
-        yield server, monitor, server.url
+    with contextlib.ExitStack() as stack:
+        servers = stack.enter_context(launch_many(cfg.spec, cfg.lanes))
+        yield [
+            (s, stack.enter_context(Monitor(s.pids, kill_above_bytes=cfg.spec.watchdog_bytes)),
+             s.url)
+            for s in servers
+        ]  # fmt: skip
 
 
 def run(
@@ -150,8 +180,13 @@ def run(
     results.write_atomic(out, doc)
     t0 = time.monotonic()
     probes: list[Probe] = []
-    server_box: list = [None]
-    monitor_box: list = [None]
+    lanes_box: list[list[tuple]] = [[]]
+
+    def starts() -> int:
+        return sum(server.starts for server, _, _ in lanes_box[0] if server is not None)
+
+    def kills() -> list[dict]:
+        return [k.to_dict() for _, monitor, _ in lanes_box[0] for k in monitor.kills]
 
     def on_probe(probe: Probe, bracket: tuple[int | None, int | None]) -> None:
         probes.append(probe)
@@ -161,25 +196,25 @@ def run(
             first_failing_n=hi,
             probes=[p.to_dict() for p in probes],
             elapsed_s=round(time.monotonic() - t0, 3),
-            server_starts=server_box[0].starts if server_box[0] else 0,
+            server_starts=starts(),
         )
-        if monitor_box[0] is not None and cfg.limit_kind == "rss":
-            doc["rss_watchdog_kills"] = [k.to_dict() for k in monitor_box[0].kills]
+        if cfg.limit_kind == "rss":
+            doc["rss_watchdog_kills"] = kills()
         results.write_atomic(out, doc)
-        log(progress_line(len(probes), probe, bracket))
+        lane = f"[lane {probe.lane}] " if cfg.lanes > 1 else ""
+        log(lane + progress_line(len(probes), probe, bracket))
 
-    with results.recording(out, doc, t0), _target(cfg) as (server, monitor, url):
-        server_box[0], monitor_box[0] = server, monitor
-        if server is not None:
-            log(f"started {server.spec.describe()} at {server.url} pids {server.pids()}")
-        oracle = ServerOracle(
-            OracleConfig(cfg.fn, cfg.concurrency, cfg.timeout_s, cfg.limit_kind, cfg.token),
-            server,
-            monitor,
-            url,
-        )
-        res = find_critical_n(oracle, cfg.search, on_probe=on_probe)
-        fill_result(doc, res, oracle)
-        doc["server_starts"] = server.starts if server else 0
-        doc["rss_watchdog_kills"] = [k.to_dict() for k in monitor.kills]
+    with results.recording(out, doc, t0), _targets(cfg) as targets:
+        lanes_box[0] = targets
+        for i, (server, _, _) in enumerate(targets):
+            if server is not None:
+                lane = f" (lane {i})" if cfg.lanes > 1 else ""
+                log(f"started {server.spec.describe()} at {server.url}{lane} pids {server.pids()}")
+        oracle_cfg = OracleConfig(cfg.fn, cfg.concurrency, cfg.timeout_s, cfg.limit_kind, cfg.token)
+        oracles = [ServerOracle(oracle_cfg, s, m, url) for s, m, url in targets]
+        search = SearchConfig(**{**cfg.search.__dict__, "lanes": len(oracles)})
+        res = search_rounds(LaneOracle(oracles), search, on_probe=on_probe)
+        fill_result(doc, res, oracles[0])
+        doc["server_starts"] = starts()
+        doc["rss_watchdog_kills"] = kills()
     return doc

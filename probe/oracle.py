@@ -9,12 +9,16 @@ side shows: a dead Flask process (its exit status), gunicorn's arbiter log (a wo
 
 from __future__ import annotations
 
+import itertools
 import signal
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import requests
 
+from probe import interrupt
 from probe.load import Request, RequestRecord, _root_cause, fire
 from probe.memory import Monitor, StepMemory, read_status
 from probe.outcome import Kind, Outcome, Probe, worst
@@ -59,6 +63,19 @@ class OracleConfig:
     token: str | None = None
 
 
+@dataclass
+class _Pending:
+    """A probe between its steps."""
+
+    n: int
+    restarts: int
+    before: set[int]
+    idle: dict[int, dict[str, int]]
+    records: list[RequestRecord] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    mem: StepMemory = field(default_factory=StepMemory)
+
+
 class ServerOracle:
     """Probes a server this run controls (restarting it when it dies) or a given URL."""
 
@@ -74,6 +91,14 @@ class ServerOracle:
         self.last_records: list[RequestRecord] = []
 
     def __call__(self, n: int) -> Probe:
+        return self.finish(self.measure(self.prepare(n)))
+
+    # A probe in three steps, so that a LaneOracle can run several at once: prepare and
+    # finish may start servers, so they run on the main thread (the parent-death signal
+    # that ties a server to probe fires when the thread that spawned it ends); measure
+    # only sends requests and reads /proc, on any thread.
+    def prepare(self, n: int) -> _Pending:
+        """Restart a dead server, note the idle memory, start the measured step."""
         restarts = self._ensure_up()
         before = set(self.server.worker_pids()) if self.server is not None else set()
         idle = self._idle_memory()
@@ -81,25 +106,37 @@ class ServerOracle:
             self.server.new_events()  # forget what happened before this probe
         if self.monitor is not None:
             self.monitor.begin_step()
+        return _Pending(n, restarts, before, idle)
+
+    def measure(self, pending: _Pending) -> _Pending:
+        """Fire the C requests and end the measured step."""
         t0 = time.monotonic()
-        reqs = [Request(PROBE_AREA, self.config.fn, n)] * self.config.concurrency
-        records = fire(self.url, reqs, timeout_s=self.config.timeout_s, token=self.config.token)
-        elapsed = time.monotonic() - t0
-        mem = self.monitor.end_step() if self.monitor is not None else StepMemory()
+        reqs = [Request(PROBE_AREA, self.config.fn, pending.n)] * self.config.concurrency
+        pending.records = fire(
+            self.url, reqs, timeout_s=self.config.timeout_s, token=self.config.token
+        )
+        pending.elapsed_s = time.monotonic() - t0
+        pending.mem = self.monitor.end_step() if self.monitor is not None else StepMemory()
+        return pending
+
+    def finish(self, pending: _Pending) -> Probe:
+        """Classify what happened, recover the server after a failure, make the Probe."""
+        n, mem, records = pending.n, pending.mem, pending.records
         self.last_records = records
         outcome = self._classify(n, records, mem)
+        restarts = pending.restarts
         new_pids: list[int] = []
         if not outcome.ok:
             restarts += self._recover()
             if self.server is not None:
-                new_pids = sorted(set(self.server.worker_pids()) - before)
+                new_pids = sorted(set(self.server.worker_pids()) - pending.before)
         return Probe(
             n=n,
             outcome=outcome,
-            elapsed_s=round(elapsed, 4),
+            elapsed_s=round(pending.elapsed_s, 4),
             peak_rss_bytes=mem.peak_rss_bytes,
             peak_rss_sampled_bytes=mem.peak_rss_sampled_bytes,
-            model_bytes=self._model_bytes(mem, idle),
+            model_bytes=self._model_bytes(mem, pending.idle),
             restarts=restarts,
             statuses=[r.status for r in records],
             new_worker_pids=new_pids,
@@ -200,6 +237,86 @@ class ServerOracle:
                 return Outcome(Kind.KILLED, client.status, f"{detail}; {client.detail}", -rc)
             return Outcome(Kind.CONNECTION_ERROR, client.status, f"{detail}; {client.detail}")
         return client
+
+
+class LaneOracle:
+    """Several servers, one probe each at a time: a round of probes runs at once.
+
+    Each lane is its own server process under its own cap (RLIMIT_AS is per process,
+    so lanes share no memory budget; they share the CPU). A probe goes to a free lane
+    that has probed that n least often, so a re-probe, the search's confirmation, runs
+    on a different process than the probe it confirms.
+    """
+
+    def __init__(self, oracles: Sequence[ServerOracle]):
+        if not oracles:
+            raise ValueError("LaneOracle needs at least one lane")
+        self.oracles = list(oracles)
+        self._seen: dict[int, list[tuple[int, bool]]] = {}  # n -> (lane, ok) of its probes
+
+    @property
+    def lanes(self) -> int:
+        return len(self.oracles)
+
+    def __call__(self, ns: Sequence[int]) -> list[Probe]:
+        if len(ns) > self.lanes:
+            raise ValueError(f"{len(ns)} probes for {self.lanes} lanes")
+        lanes = self.assign(ns)
+        pending = [self.oracles[lane].prepare(n) for n, lane in zip(ns, lanes, strict=True)]
+        if len(pending) == 1:
+            self.oracles[lanes[0]].measure(pending[0])
+        else:
+            self._measure_together(pending, lanes)
+        probes = []
+        for p, lane in zip(pending, lanes, strict=True):
+            probe = replace(self.oracles[lane].finish(p), lane=lane)
+            self._seen.setdefault(probe.n, []).append((lane, probe.ok))
+            probes.append(probe)
+        return probes
+
+    def assign(self, ns: Sequence[int]) -> list[int]:
+        """A lane for each n, all different: where n succeeded least, then was probed
+        least (a fresh process, or the one that failed: is its failure a fluke?), over
+        the whole round; ties go to the lowest lanes."""
+
+        def cost(n: int, lane: int) -> tuple[int, int]:
+            mine = [ok for i, ok in self._seen.get(n, []) if i == lane]
+            return sum(mine), len(mine)
+
+        def total(lanes: tuple[int, ...]) -> tuple[int, int, tuple[int, ...]]:
+            costs = [cost(n, lane) for n, lane in zip(ns, lanes, strict=True)]
+            return sum(c[0] for c in costs), sum(c[1] for c in costs), lanes
+
+        if self.lanes <= 5:
+            return list(min(itertools.permutations(range(self.lanes), len(ns)), key=total))
+        free, out = list(range(self.lanes)), []
+        for n in ns:  # greedy beyond 5 lanes (5! = 120 orders)
+            lane = min(free, key=lambda i, n=n: (*cost(n, i), i))
+            free.remove(lane)
+            out.append(lane)
+        return out
+
+    def _measure_together(self, pending: list[_Pending], lanes: list[int]) -> None:
+        errors: list[BaseException] = []
+
+        def run(p: _Pending, lane: int) -> None:
+            try:
+                self.oracles[lane].measure(p)
+            except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=run, args=(p, lane), name=f"probe-lane-{lane}", daemon=True)
+            for p, lane in zip(pending, lanes, strict=True)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            while t.is_alive():  # poll, so Ctrl-C / SIGTERM unwinds within a moment
+                t.join(timeout=0.1)
+                interrupt.check()
+        if errors:
+            raise errors[0]
 
 
 def outcome_from_events(events: list[WorkerEvent], client: Outcome) -> Outcome | None:

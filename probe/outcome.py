@@ -101,6 +101,7 @@ class Probe:
     # Serving processes that appeared because of this probe: gunicorn's respawned
     # worker, or the relaunched dev server (empty when nothing died).
     new_worker_pids: list[int] = field(default_factory=list)
+    lane: int = 0  # which server process answered (probe max-n --lanes)
 
     @property
     def ok(self) -> bool:

@@ -63,6 +63,9 @@ STOP_REASONS = ("converged", "max_probes", "n_max_ok", "all_failed")
 
 Bracket = tuple[int | None, int | None]
 Oracle = Callable[[int], Probe]
+# Several probes at once, one per lane (server process); the i-th probe answers ns[i].
+BatchOracle = Callable[[Sequence[int]], Sequence[Probe]]
+Plan = list[tuple[int, bool | None]]  # (n, expected outcome: True ok, False fail, None)
 OnProbe = Callable[[Probe, Bracket], None]
 
 _CALIBRATION_PROBES = 3  # ok probes with model_bytes at distinct n before the model is used
@@ -89,6 +92,7 @@ class SearchConfig:
     max_probes: int = 40
     limit_bytes: int | None = None
     confirm: bool | str = True
+    lanes: int = 1  # probes per round (each on its own capped server process)
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -101,6 +105,8 @@ class SearchConfig:
             raise ValueError(f"max_probes must be >= 1, not {self.max_probes}")
         if self.limit_bytes is not None and self.limit_bytes <= 0:
             raise ValueError(f"limit_bytes must be positive or None, not {self.limit_bytes}")
+        if self.lanes < 1:
+            raise ValueError(f"lanes must be >= 1, not {self.lanes}")
         if not isinstance(self.confirm, bool) and self.confirm not in CONFIRM_POLICIES:
             raise ValueError(f"confirm must be a bool or one of {CONFIRM_POLICIES}")
 
@@ -142,14 +148,36 @@ def fit_line(points: Sequence[tuple[int, int]]) -> tuple[float, float]:
 
 
 def bracket(probes: Sequence[Probe]) -> Bracket:
-    """(lo, hi) from the latest outcome at each n; see the module docstring."""
-    latest = {p.n: p.ok for p in probes}
+    """(lo, hi) from the latest outcome at each n on each lane; see the module docstring."""
+    latest = _ok_by_n(probes)
     lo = max((n for n, ok in latest.items() if ok), default=None)
     hi = min(
         (n for n, ok in latest.items() if not ok and (lo is None or n > lo)),
         default=None,
     )
     return lo, hi
+
+
+def _runs(probes: Sequence[Probe], n: int) -> dict[int, list[bool]]:
+    """The outcomes at n, per lane, in order."""
+    by_lane: dict[int, list[bool]] = {}
+    for p in probes:
+        if p.n == n:
+            by_lane.setdefault(p.lane, []).append(p.ok)
+    return by_lane
+
+
+def _ok_by_n(probes: Sequence[Probe]) -> dict[int, bool]:
+    """n -> whether its latest probe on every lane that probed it succeeded.
+
+    Within one lane (one server process) a later probe overrides an earlier one, so a
+    fluke failure is forgiven by a success after it; across lanes a failure on any one
+    process keeps n failing, so critical_n holds on every process probed.
+    """
+    ok: dict[int, bool] = {}
+    for n in {p.n for p in probes}:
+        ok[n] = all(runs[-1] for runs in _runs(probes, n).values())
+    return ok
 
 
 def cost_units(result: SearchResult) -> int:
@@ -160,7 +188,24 @@ def cost_units(result: SearchResult) -> int:
 def find_critical_n(
     oracle: Oracle, config: SearchConfig, on_probe: OnProbe | None = None
 ) -> SearchResult:
-    """Search for the largest n the oracle survives; on_probe(probe, bracket) after each."""
+    """Search for the largest n the oracle survives, one probe at a time (lanes ignored)."""
+    one = SearchConfig(**{**config.__dict__, "lanes": 1})
+    return search_rounds(lambda ns: [oracle(n) for n in ns], one, on_probe)
+
+
+def search_rounds(
+    batch: BatchOracle, config: SearchConfig, on_probe: OnProbe | None = None
+) -> SearchResult:
+    """Search in rounds of up to config.lanes probes answered together by `batch`.
+
+    With one lane this is the sequential search. With k lanes a round probes k points at
+    once: a ladder around the estimate (adjacent points one precision apart, so the round
+    converges if the boundary falls between two of them), a k-section of a bracket
+    narrow enough to converge in one round, or a doubling ladder. Both re-probes of the
+    confirmation go in one round, and the oracle runs each on a lane that has not probed
+    that n, so the answer is confirmed on a second process. on_probe(probe, bracket)
+    runs after each probe, in the order of the round.
+    """
     probes: list[Probe] = []
     misses, down = 0, False  # consecutive wrong model guesses, and whether they were too high
     wrong = 0  # wrong guesses in all: past _TRUSTED_MISSES the estimates are ignored
@@ -168,20 +213,30 @@ def find_critical_n(
         lo, hi = bracket(probes)
         stop = _terminal(lo, hi, config)
         if stop is not None:
-            n, expect = _confirmation(probes, lo, hi, config.confirm_policy), None
-            if n is None:
+            todo = _confirmations(probes, lo, hi, config.confirm_policy)
+            if not todo:
                 return _result(probes, config, stop)
+            plan: Plan = [(n, None) for n in todo[: config.lanes]]
         else:
             trusted = wrong < _TRUSTED_MISSES
-            n, expect = _next_n(probes, lo, hi, config, misses, down, trusted)
-        if len(probes) >= config.max_probes:
+            if config.lanes == 1:
+                plan = [_next_n(probes, lo, hi, config, misses, down, trusted)]
+            else:
+                plan = _next_round(probes, lo, hi, config, misses, down, trusted)
+        room = config.max_probes - len(probes)
+        if room <= 0:
             return _result(probes, config, "max_probes")
-        probe = oracle(n)
-        probes.append(probe)
-        misses, down = _track_misses(expect, probe.ok, misses, down)
-        wrong += expect is not None and expect != probe.ok
-        if on_probe is not None:
-            on_probe(probe, bracket(probes))
+        plan = plan[:room]
+        got = list(batch([n for n, _ in plan]))
+        if len(got) != len(plan):
+            raise ValueError(f"batch oracle answered {len(got)} probes for {len(plan)}")
+        for probe in got:
+            probes.append(probe)
+            if on_probe is not None:
+                on_probe(probe, bracket(probes))
+        verdicts = [(e, p.ok) for (_, e), p in zip(plan, got, strict=True) if e is not None]
+        misses, down = _track_round(verdicts, misses, down)
+        wrong += any(e != ok for e, ok in verdicts)
 
 
 def _terminal(lo: int | None, hi: int | None, cfg: SearchConfig) -> str | None:
@@ -193,32 +248,61 @@ def _terminal(lo: int | None, hi: int | None, cfg: SearchConfig) -> str | None:
     return "converged" if hi - lo <= 1 or hi <= lo * (1 + cfg.precision) else None
 
 
-def _confirmation(
+def _confirmations(
     probes: Sequence[Probe], lo: int | None, hi: int | None, policy: str
-) -> int | None:
-    """The n to re-probe before reporting, or None once the policy is satisfied.
+) -> list[int]:
+    """The n to re-probe before reporting (empty once the policy is satisfied).
 
-    An n is settled when its last two probes agree; the failing side goes first because
-    a fluke failure is the realistic noise (and its re-probe may move the bracket).
+    The failing side goes first because a fluke failure is the realistic noise (and
+    its re-probe may move the bracket).
     """
+    todo = []
     if policy != "none" and hi is not None and not _settled(probes, hi):
-        return hi
+        todo.append(hi)
     if policy == "both" and lo is not None and not _settled(probes, lo):
-        return lo
-    return None
+        todo.append(lo)
+    return todo
 
 
 def _settled(probes: Sequence[Probe], n: int) -> bool:
-    oks = [p.ok for p in probes if p.n == n]
-    return len(oks) >= 2 and oks[-1] == oks[-2]
+    """Whether n's outcome is confirmed: the same outcome twice, counting on each lane
+    that shows it the latest run of it (at most 2 per lane).
+
+    One lane: the last two probes agree. Several: n succeeded last on two lanes, or
+    twice in a row on one; n failed last on two lanes, or twice in a row on one. The
+    LaneOracle puts a re-probe on the lane where n succeeded least, so a success is
+    confirmed on a second process and a failure on the other process first.
+    """
+    runs = _runs(probes, n)
+    if not runs:
+        return False
+    ok = all(r[-1] for r in runs.values())
+    return sum(min(_tail(r), 2) for r in runs.values() if r[-1] == ok) >= 2
 
 
-def _track_misses(expect: bool | None, ok: bool, misses: int, down: bool) -> tuple[int, bool]:
-    """Count consecutive guesses on the wrong side; down=True: the guess was too high."""
-    if expect is None:
+def _tail(run: list[bool]) -> int:
+    """How many of the last outcomes equal the last one."""
+    k = 1
+    while k < len(run) and run[-k - 1] == run[-1]:
+        k += 1
+    return k
+
+
+def _track_round(
+    verdicts: Sequence[tuple[bool, bool]], misses: int, down: bool
+) -> tuple[int, bool]:
+    """Count consecutive rounds that guessed wrong; down=True: the guess was too high.
+
+    verdicts: (expected ok, was ok) for every probe of the round that had a guess. A
+    round is wrong if any guess was: an expected success that failed means the guesses
+    were too high, an expected failure that succeeded too low.
+    """
+    if not verdicts:
         return misses, down
-    if ok == expect:
+    bad = [e for e, ok in verdicts if e != ok]
+    if not bad:
         return 0, False
+    expect = bad[0]
     return (misses + 1 if misses and down == expect else 1), expect
 
 
@@ -242,6 +326,86 @@ def _next_n(
     if hi is None:
         return min(max(2 * lo, lo + 1), cfg.n_max), None
     return _mid(lo, hi), None
+
+
+def _next_round(
+    probes: Sequence[Probe],
+    lo: int | None,
+    hi: int | None,
+    cfg: SearchConfig,
+    misses: int,
+    down: bool,
+    trusted: bool,
+) -> Plan:
+    """The next round of up to cfg.lanes probes (distinct n, each inside the bracket)."""
+    k = cfg.lanes
+    if lo is None:
+        if hi is not None:
+            return [(_descend(hi, cfg), None)]
+        start = _start(cfg)
+        return _distinct([(min(start * 2**j, cfg.n_max), None) for j in range(k)], k)
+    q = _estimate(probes, lo, hi, cfg) if trusted else None
+    if hi is not None and hi <= lo * (1 + cfg.precision) ** (k + 1):
+        return _section(lo, hi, k)  # narrow enough to converge in this round
+    if q is not None:
+        if hi is None and q > _REFINE_ABOVE * lo:
+            # Far extrapolation: refine the line and try to fail above it, in one round.
+            refine = min(max(math.floor(q * _REFINE_AT), 2 * lo), cfg.n_max)
+            scout = min(max(math.ceil(q * (1 + cfg.precision)), refine + 1), cfg.n_max)
+            return _distinct([(refine, True), (scout, False)], k)
+        plan = _ladder(q, lo, hi, cfg, misses)
+        if plan:
+            return plan
+    if hi is None:
+        return _distinct([(min(lo * 2 ** (j + 1), cfg.n_max), None) for j in range(k)], k)
+    return _section(lo, hi, k)
+
+
+def _ladder(q: float, lo: int, hi: int | None, cfg: SearchConfig, misses: int) -> Plan:
+    """k points around the estimate q, adjacent ones one precision apart (the spacing
+    doubling in log(n) with each wrong round), kept strictly inside the bracket.
+
+    Points below q are expected to succeed, the others to fail. Points that fall outside
+    the bracket are replaced by the nearest point that would close it.
+    """
+    k, e = cfg.lanes, cfg.precision
+    top = cfg.n_max if hi is None else hi - 1
+    if misses == 0:
+        first = math.ceil(q / (1 + e) ** ((k - 1) / 2))
+        pts = [first]
+        for _ in range(k - 1):
+            pts.append(max(math.floor(pts[-1] * (1 + e)), pts[-1] + 1))
+    else:
+        g = math.log1p(e) * 2.0 ** min(misses, 30)
+        pts = [round(q * math.exp(g * (j - (k - 1) / 2))) for j in range(k)]
+    closing = max(math.floor(lo * (1 + e)), lo + 1)
+    inside = []
+    for n in pts:
+        if n <= lo:
+            n = closing
+        elif n > top:
+            n = top if hi is None else max(math.ceil(hi / (1 + e)), lo + 1)
+        if lo < n <= top:
+            inside.append(n)
+    return _distinct([(n, n < q) for n in sorted(inside)], k)
+
+
+def _section(lo: int, hi: int, k: int) -> Plan:
+    """k points splitting log(hi / lo) into k + 1 equal parts (bisection for k = 1)."""
+    r = math.log(hi / lo)
+    pts = [round(lo * math.exp(r * j / (k + 1))) for j in range(1, k + 1)]
+    return _distinct([(min(max(n, lo + 1), hi - 1), None) for n in pts if hi - lo > 1], k)
+
+
+def _distinct(plan: Plan, k: int) -> Plan:
+    """The plan without repeated n, at most k probes, in the given order."""
+    seen: set[int] = set()
+    out: Plan = []
+    for n, expect in plan:
+        if n not in seen:
+            seen.add(n)
+            out.append((n, expect))
+    return out[:k]
 
 
 def _start(cfg: SearchConfig) -> int:

@@ -245,14 +245,18 @@ class Server:
 
     def start(self) -> None:
         """Spawn the server and wait until /health answers; raise ServerStartError if not."""
+        self.claim_port()
+        self._spawn()
+        self.wait_ready()
+
+    def claim_port(self) -> None:
+        """The spec's port if it is free (else ServerError with the fix), or a free one."""
         if self.spec.port and not port_is_free(self.spec.host, self.spec.port):
             raise ServerError(
                 f"port {self.spec.port} on {self.spec.host} is in use; "
                 "pass --port 0 to pick a free one"
             )
         self.port = self.spec.port or free_port(self.spec.host)
-        self._spawn()
-        self.wait_ready()
 
     def _spawn(self) -> None:
         self._log.seek(0, os.SEEK_END)
@@ -445,3 +449,22 @@ def launch(spec: ServerSpec) -> Iterator[Server]:
         yield server
     finally:
         server.close()
+
+
+@contextlib.contextmanager
+def launch_many(spec: ServerSpec, count: int) -> Iterator[list[Server]]:
+    """Start `count` servers of one spec (each on its own free port, under its own cap)
+    side by side: all spawn first, then each is waited for; on exit stop them all."""
+    if count > 1 and spec.port:
+        raise ServerError(f"{count} servers cannot share port {spec.port}; pass --port 0")
+    servers = [Server(spec) for _ in range(count)]
+    try:
+        for server in servers:
+            server.claim_port()
+            server._spawn()
+        for server in servers:
+            server.wait_ready()
+        yield servers
+    finally:
+        for server in servers:
+            server.close()
