@@ -201,15 +201,15 @@ def run(
         if cfg.limit_kind == "rss":
             doc["rss_watchdog_kills"] = kills()
         results.write_atomic(out, doc)
-        lane = f"[lane {probe.lane}] " if cfg.lanes > 1 else ""
-        log(lane + progress_line(len(probes), probe, bracket))
+        lane = f" (lane {probe.lane})" if cfg.lanes > 1 else ""
+        log(progress_line(len(probes), probe, bracket) + lane)
 
     with results.recording(out, doc, t0), _targets(cfg) as targets:
         lanes_box[0] = targets
         for i, (server, _, _) in enumerate(targets):
             if server is not None:
                 lane = f" (lane {i})" if cfg.lanes > 1 else ""
-                log(f"started {server.spec.describe()} at {server.url}{lane} pids {server.pids()}")
+                log(f"started {server.spec.describe()} at {server.url} pids {server.pids()}{lane}")
         oracle_cfg = OracleConfig(cfg.fn, cfg.concurrency, cfg.timeout_s, cfg.limit_kind, cfg.token)
         oracles = [ServerOracle(oracle_cfg, s, m, url) for s, m, url in targets]
         search = SearchConfig(**{**cfg.search.__dict__, "lanes": len(oracles)})

@@ -152,9 +152,10 @@ _PROBE_HEADERS = (
     "peak RSS",
     "sampled RSS",
     "restarts",
+    "lane",
     "detail",
 )
-_PROBE_RIGHT = {0, 1, 3, 4, 5, 6, 7}
+_PROBE_RIGHT = {0, 1, 3, 4, 5, 6, 7, 8}
 _MAXN_DOC_KEYS = (
     "fn",
     "server",
@@ -172,6 +173,7 @@ _MAXN_PROBE_KEYS = (
     "peak_rss_bytes",
     "peak_rss_sampled_bytes",
     "restarts",
+    "lane",
     "detail",
 )
 
@@ -224,6 +226,7 @@ def _maxn_summary(doc: dict) -> list[tuple[str, str]]:
         ("predicted critical n", _predicted_text(doc.get("predicted_critical_n"), critical)),
         ("strategy", str(doc.get("strategy") or "-")),
         ("probes", str(len(doc.get("probes") or []))),
+        *_optional_rows(doc, (("lanes", "lanes"),)),
         ("wall time", _num(doc.get("elapsed_s"), 1, " s")),
         *_optional_rows(
             doc, (("confirm", "confirm"), ("stop reason", "stop_reason"), ("status", "status"))
@@ -248,6 +251,7 @@ def _probe_rows(doc: dict) -> list[list[str]]:
             format_bytes(p.get("peak_rss_bytes")),
             format_bytes(p.get("peak_rss_sampled_bytes")),
             str(p.get("restarts", 0)),
+            "-" if p.get("lane") is None else str(p["lane"]),
             _one_line(p.get("detail")) or "-",
         ]
         for i, p in enumerate(doc.get("probes") or [], start=1)

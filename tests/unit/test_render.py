@@ -30,19 +30,20 @@ bytes per element       40.5
 predicted critical n    2,100,000 (found/predicted 0.95)
 strategy                model
 probes                  3
+lanes                   2
 wall time               12.3 s
 
-#          n  outcome       status  elapsed s   peak RSS  sampled RSS  restarts  detail
-1  1,000,000  ok               200       0.50  500.0 MiB    480.0 MiB         0  -
-2  2,500,000  memory_error     507       1.25          -   1000.0 MiB         1  MemoryError | x
-3  2,000,000  ok               200       1.00  900.0 MiB            -         0  -
+#          n  outcome       status  elapsed s   peak RSS  sampled RSS  restarts  lane  detail
+1  1,000,000  ok               200       0.50  500.0 MiB    480.0 MiB         0     0  -
+2  2,500,000  memory_error     507       1.25          -   1000.0 MiB         1     1  MemoryError | x
+3  2,000,000  ok               200       1.00  900.0 MiB            -         0     0  -
 """[1:]
 
 MAXN_CSV = r"""
-fn,server,limit_bytes,limit_kind,concurrency,critical_n,first_failing_n,probe,n,outcome,status,elapsed_s,peak_rss_bytes,peak_rss_sampled_bytes,restarts,detail
-cpu_bounded,flask,1073741824,as,10,2000000,2500000,1,1000000,ok,200,0.5,524288000,503316480,0,
-cpu_bounded,flask,1073741824,as,10,2000000,2500000,2,2500000,memory_error,507,1.25,,1048576000,1,MemoryError | x
-cpu_bounded,flask,1073741824,as,10,2000000,2500000,3,2000000,ok,200,1.0,943718400,,0,
+fn,server,limit_bytes,limit_kind,concurrency,critical_n,first_failing_n,probe,n,outcome,status,elapsed_s,peak_rss_bytes,peak_rss_sampled_bytes,restarts,lane,detail
+cpu_bounded,flask,1073741824,as,10,2000000,2500000,1,1000000,ok,200,0.5,524288000,503316480,0,0,
+cpu_bounded,flask,1073741824,as,10,2000000,2500000,2,2500000,memory_error,507,1.25,,1048576000,1,1,MemoryError | x
+cpu_bounded,flask,1073741824,as,10,2000000,2500000,3,2000000,ok,200,1.0,943718400,,0,0,
 """[1:]
 
 MAXN_MARKDOWN = r"""
@@ -62,13 +63,14 @@ MAXN_MARKDOWN = r"""
 | predicted critical n | 2,100,000 (found/predicted 0.95) |
 | strategy | model |
 | probes | 3 |
+| lanes | 2 |
 | wall time | 12.3 s |
 
-| # | n | outcome | status | elapsed s | peak RSS | sampled RSS | restarts | detail |
-| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |
-| 1 | 1,000,000 | ok | 200 | 0.50 | 500.0 MiB | 480.0 MiB | 0 | - |
-| 2 | 2,500,000 | memory_error | 507 | 1.25 | - | 1000.0 MiB | 1 | MemoryError \| x |
-| 3 | 2,000,000 | ok | 200 | 1.00 | 900.0 MiB | - | 0 | - |
+| # | n | outcome | status | elapsed s | peak RSS | sampled RSS | restarts | lane | detail |
+| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |
+| 1 | 1,000,000 | ok | 200 | 0.50 | 500.0 MiB | 480.0 MiB | 0 | 0 | - |
+| 2 | 2,500,000 | memory_error | 507 | 1.25 | - | 1000.0 MiB | 1 | 1 | MemoryError \| x |
+| 3 | 2,000,000 | ok | 200 | 1.00 | 900.0 MiB | - | 0 | 0 | - |
 """[1:]
 
 MATRIX_TABLE = r"""
@@ -155,7 +157,7 @@ Waited 0.41 sec {"price": 2000000, "fn": "cpu_bounded", "n": 2000000, "pid": 7, 
 """[1:]
 
 
-def _probe(n, outcome, status, elapsed, peak, sampled, restarts, detail) -> dict:
+def _probe(n, outcome, status, elapsed, peak, sampled, restarts, detail, lane=0) -> dict:
     return {
         "n": n,
         "outcome": outcome,
@@ -164,6 +166,7 @@ def _probe(n, outcome, status, elapsed, peak, sampled, restarts, detail) -> dict
         "peak_rss_bytes": peak,
         "peak_rss_sampled_bytes": sampled,
         "restarts": restarts,
+        "lane": lane,
         "detail": detail,
     }
 
@@ -186,9 +189,10 @@ def _maxn_doc() -> dict:
         "bytes_per_element": 40.5,
         "predicted_critical_n": 2_100_000,
         "strategy": "model",
+        "lanes": 2,
         "probes": [
             _probe(1_000_000, "ok", 200, 0.5, 500 * MIB, 480 * MIB, 0, ""),
-            _probe(2_500_000, "memory_error", 507, 1.25, None, 1000 * MIB, 1, "MemoryError | x"),
+            _probe(2_500_000, "memory_error", 507, 1.25, None, 1000 * MIB, 1, "MemoryError | x", 1),
             _probe(2_000_000, "ok", 200, 1.0, 900 * MIB, None, 0, ""),
         ],
         "elapsed_s": 12.34,
@@ -463,5 +467,5 @@ def test_maxn_without_failure_or_probes():
     assert "precision               -\n" in text
     assert "failure                 -\n" in text
     assert text.endswith(
-        "#  n  outcome  status  elapsed s  peak RSS  sampled RSS  restarts  detail\n"
+        "#  n  outcome  status  elapsed s  peak RSS  sampled RSS  restarts  lane  detail\n"
     )
