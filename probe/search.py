@@ -47,6 +47,18 @@ search needs at least 2 units: one success at critical_n and one failure just ab
   costs as much as a success, so "both" can never be faster than 2 lower bounds and
   "fail" than 1.5: the CLI defaults to "both" (the issue asks for it) and offers the
   others (probe max-n --confirm).
+- lanes (search_rounds): k server processes, each under its own cap, answer a round of
+  up to k probes at once. The model's rounds: a ladder of points one precision apart
+  around the estimate (after calibration the first is a refinement plus a failure
+  above the prediction, whose reach locates the boundary), then the confirmation of
+  both ends in one round, each re-probe on the other process. That is 3 boundary-
+  sized rounds where one lane needs ~5 probes, and the answer holds on two
+  processes. An n counts as ok only if its latest probe on every lane succeeded (the
+  list's boundary differs by ~0.5 % between processes, so an n can fail on one and
+  not the other); a later success on the same lane still forgives a fluke. On the
+  list profile (tests/unit/test_search_rounds.py) 2 lanes give median 1.53 lower
+  bounds against 2.64 for one; on this machine the two lanes slow each other by about
+  a quarter (shared cores and memory bandwidth; bench/search.py).
 """
 
 from __future__ import annotations
