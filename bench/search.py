@@ -16,8 +16,12 @@ one server) gave 22.80M, 22.85M, 22.82M in a row: no drop, only the list boundar
 jitter of ~1 % (most likely where pymalloc's arenas land), which also makes the lower bound's
 re-probes disagree with the search now and then ("as_expected": false).
 
+Each config is strategy:confirm[:lanes]; with lanes > 1 the search runs on that many
+servers side by side (probe max-n --lanes) and the lower bound is measured on the
+first of them alone, after the search.
+
     python bench/search.py [--fn cpu_bounded] [--limit 1G] [--repeat 3]
-        [--configs model:both,bisect:both,model:fail] [--same-server]
+        [--configs model:both:2,bisect:both:1,model:both:1,bisect:both:2] [--same-server]
 """
 
 from __future__ import annotations
