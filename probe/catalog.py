@@ -45,7 +45,6 @@ class CatalogConfig:
     results_dir: Path = Path("results")
     timeout_s: float = 120.0
     confirm: str = "fail"  # re-probe the first failing n: a fluke failure is the usual noise
-    lanes: int | None = None  # servers probed side by side; None: maxn.auto_lanes
 
 
 def spec_for(cfg: CatalogConfig, server: str) -> ServerSpec:
@@ -64,7 +63,7 @@ def maxn_config(
         precision=cfg.precision,
         limit_bytes=cfg.limit_bytes,
         confirm=cfg.confirm,
-        lanes=maxn.auto_lanes(spec, concurrency) if cfg.lanes is None else cfg.lanes,
+        lanes=maxn.auto_lanes(spec, concurrency),
         **bounds,
     )
     return maxn.MaxNConfig(

@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psutil
@@ -180,39 +180,37 @@ def run(
     results.write_atomic(out, doc)
     t0 = time.monotonic()
     probes: list[Probe] = []
-    lanes_box: list[list[tuple]] = [[]]
-
-    def starts() -> int:
-        return sum(server.starts for server, _, _ in lanes_box[0] if server is not None)
-
-    def kills() -> list[dict]:
-        return [k.to_dict() for _, monitor, _ in lanes_box[0] for k in monitor.kills]
-
-    def on_probe(probe: Probe, bracket: tuple[int | None, int | None]) -> None:
-        probes.append(probe)
-        lo, hi = bracket
-        doc.update(
-            critical_n=lo,
-            first_failing_n=hi,
-            probes=[p.to_dict() for p in probes],
-            elapsed_s=round(time.monotonic() - t0, 3),
-            server_starts=starts(),
-        )
-        if cfg.limit_kind == "rss":
-            doc["rss_watchdog_kills"] = kills()
-        results.write_atomic(out, doc)
-        lane = f" (lane {probe.lane})" if cfg.lanes > 1 else ""
-        log(progress_line(len(probes), probe, bracket) + lane)
-
     with results.recording(out, doc, t0), _targets(cfg) as targets:
-        lanes_box[0] = targets
+
+        def starts() -> int:
+            return sum(server.starts for server, _, _ in targets if server is not None)
+
+        def kills() -> list[dict]:
+            return [k.to_dict() for _, monitor, _ in targets for k in monitor.kills]
+
+        def on_probe(probe: Probe, bracket: tuple[int | None, int | None]) -> None:
+            probes.append(probe)
+            lo, hi = bracket
+            doc.update(
+                critical_n=lo,
+                first_failing_n=hi,
+                probes=[p.to_dict() for p in probes],
+                elapsed_s=round(time.monotonic() - t0, 3),
+                server_starts=starts(),
+            )
+            if cfg.limit_kind == "rss":
+                doc["rss_watchdog_kills"] = kills()
+            results.write_atomic(out, doc)
+            lane = f" (lane {probe.lane})" if cfg.lanes > 1 else ""
+            log(progress_line(len(probes), probe, bracket) + lane)
+
         for i, (server, _, _) in enumerate(targets):
             if server is not None:
                 lane = f" (lane {i})" if cfg.lanes > 1 else ""
                 log(f"started {server.spec.describe()} at {server.url} pids {server.pids()}{lane}")
         oracle_cfg = OracleConfig(cfg.fn, cfg.concurrency, cfg.timeout_s, cfg.limit_kind, cfg.token)
         oracles = [ServerOracle(oracle_cfg, s, m, url) for s, m, url in targets]
-        search = SearchConfig(**{**cfg.search.__dict__, "lanes": len(oracles)})
+        search = replace(cfg.search, lanes=len(oracles))
         res = search_rounds(LaneOracle(oracles), search, on_probe=on_probe)
         fill_result(doc, res, oracles[0])
         doc["server_starts"] = starts()

@@ -243,9 +243,9 @@ class LaneOracle:
     """Several servers, one probe each at a time: a round of probes runs at once.
 
     Each lane is its own server process under its own cap (RLIMIT_AS is per process,
-    so lanes share no memory budget; they share the CPU). A probe goes to a free lane
-    that has probed that n least often, so a re-probe, the search's confirmation, runs
-    on a different process than the probe it confirms.
+    so lanes share no memory budget; they share the CPU). `assign` places each probe of
+    a round so that a re-probe, the search's confirmation, runs on a different process
+    than the success it confirms.
     """
 
     def __init__(self, oracles: Sequence[ServerOracle]):

@@ -65,7 +65,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from probe.outcome import Outcome, Probe
 
@@ -186,9 +186,10 @@ def _ok_by_n(probes: Sequence[Probe]) -> dict[int, bool]:
     fluke failure is forgiven by a success after it; across lanes a failure on any one
     process keeps n failing, so critical_n holds on every process probed.
     """
+    latest = {(p.n, p.lane): p.ok for p in probes}
     ok: dict[int, bool] = {}
-    for n in {p.n for p in probes}:
-        ok[n] = all(runs[-1] for runs in _runs(probes, n).values())
+    for (n, _), lane_ok in latest.items():
+        ok[n] = ok.get(n, True) and lane_ok
     return ok
 
 
@@ -201,7 +202,7 @@ def find_critical_n(
     oracle: Oracle, config: SearchConfig, on_probe: OnProbe | None = None
 ) -> SearchResult:
     """Search for the largest n the oracle survives, one probe at a time (lanes ignored)."""
-    one = SearchConfig(**{**config.__dict__, "lanes": 1})
+    one = replace(config, lanes=1)
     return search_rounds(lambda ns: [oracle(n) for n in ns], one, on_probe)
 
 

@@ -243,12 +243,6 @@ class Server:
         host = f"[{self.spec.host}]" if ":" in self.spec.host else self.spec.host
         return f"http://{host}:{self.port}"
 
-    def start(self) -> None:
-        """Spawn the server and wait until /health answers; raise ServerStartError if not."""
-        self.claim_port()
-        self._spawn()
-        self.wait_ready()
-
     def claim_port(self) -> None:
         """The spec's port if it is free (else ServerError with the fix), or a free one."""
         if self.spec.port and not port_is_free(self.spec.host, self.spec.port):
@@ -443,12 +437,8 @@ def parse_worker_events(text: str) -> list[WorkerEvent]:
 @contextlib.contextmanager
 def launch(spec: ServerSpec) -> Iterator[Server]:
     """Start a server under its cap; on exit (also Ctrl-C, exceptions) stop the whole tree."""
-    server = Server(spec)
-    try:
-        server.start()
+    with launch_many(spec, 1) as (server,):
         yield server
-    finally:
-        server.close()
 
 
 @contextlib.contextmanager
