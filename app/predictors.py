@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 import numpy
 
+from app.pricing import IO_PRICE_PER_AREA
+
 IO_SLEEP_S = 1.0
 DEFAULT_N = 5_000_000
-IO_PRICE_PER_AREA = 200_000
 
 
 def predict_io_bounded(area: float, sleep_s: float | None = None) -> int:

@@ -25,6 +25,7 @@ from pathlib import Path
 from probe import maxn, results
 from probe.search import SearchConfig
 from probe.server import ServerSpec, pinned_env
+from probe.workload import Workload
 
 Log = Callable[[str], None]
 CPU_FNS = maxn.CPU_FNS
@@ -44,34 +45,40 @@ class CatalogConfig:
     precision: float = 0.02
     results_dir: Path = Path("results")
     timeout_s: float = 120.0
-    confirm: str = "fail"  # re-probe the first failing n: a fluke failure is the usual noise
+    confirm: str = "auto"  # cold, fixed-layout outcomes are facts: re-probe only the rest
+    band: int | None = None  # K layouts for the single-request searches' band
 
 
-def spec_for(cfg: CatalogConfig, server: str) -> ServerSpec:
+def spec_for(cfg: CatalogConfig, server: str, workload: Workload) -> ServerSpec:
     """The server the study measures: one process for flask, one sync worker for gunicorn."""
-    return ServerSpec(server=server, limit_bytes=cfg.limit_bytes, limit_kind=cfg.limit_kind)
+    return ServerSpec(
+        server=server, limit_bytes=cfg.limit_bytes, limit_kind=cfg.limit_kind,
+        app=workload.app, chdir=workload.chdir,
+    )  # fmt: skip
 
 
 def maxn_config(
-    cfg: CatalogConfig, server: str, fn: str, concurrency: int, prior: dict | None = None
-) -> maxn.MaxNConfig:
-    """The max-n run for one (server, fn, concurrency), seeded by a prior result if given."""
+    cfg: CatalogConfig, server: str, workload: Workload, concurrency: int,
+    prior: dict | None = None,
+) -> maxn.MaxNConfig:  # fmt: skip
+    """The max-n run for one (server, workload, concurrency), seeded by a prior result."""
     seed = seed_bounds(prior)
     bounds = {"n_start": seed[0], "n_max": seed[1]} if seed else {}
-    spec = spec_for(cfg, server)
+    spec = spec_for(cfg, server, workload)
     search = SearchConfig(
         precision=cfg.precision,
         limit_bytes=cfg.limit_bytes,
-        confirm=cfg.confirm,
+        confirm=maxn.confirm_policy(cfg.confirm, True, spec.layout),
         lanes=maxn.auto_lanes(spec, concurrency),
         **bounds,
     )
     return maxn.MaxNConfig(
-        fn=fn,
+        workload=workload,
         spec=spec,
         concurrency=concurrency,
         search=search,
         timeout_s=cfg.timeout_s,
+        band=cfg.band if concurrency == 1 else None,
     )
 
 
@@ -85,37 +92,49 @@ def seed_bounds(prior: dict | None) -> tuple[int, int] | None:
     return lo, hi
 
 
-def path_for(cfg: CatalogConfig, server: str, fn: str, concurrency: int) -> Path:
-    """results/max-n/<server>-<fn>-<limit>[-rss]-c<C>.json under the configured root."""
-    return maxn.default_path(maxn_config(cfg, server, fn, concurrency), cfg.results_dir)
+def path_for(cfg: CatalogConfig, server: str, workload: Workload, concurrency: int) -> Path:
+    """results/max-n/<server>-<workload>-<limit>[-rss]-c<C>.json under the configured root."""
+    return maxn.default_path(maxn_config(cfg, server, workload, concurrency), cfg.results_dir)
+
+
+def _same_workload(recorded: dict | None, workload: Workload) -> bool:
+    """The same app, request and n placement (the folder it was imported from aside)."""
+    if not recorded:
+        return False
+    want = workload.to_dict()
+    return all(recorded.get(k) == want[k] for k in want if k not in ("chdir",))
 
 
 def unusable_reason(
-    doc: dict, cfg: CatalogConfig, server: str, fn: str, concurrency: int
+    doc: dict, cfg: CatalogConfig, server: str, workload: Workload, concurrency: int
 ) -> str | None:
     """Why a max-n document cannot answer this question, or None if it can."""
+    mcfg = maxn_config(cfg, server, workload, concurrency)
     want = {
-        "server": server,
-        "fn": fn,
+        **mcfg.spec.config(),
         "concurrency": concurrency,
         "limit_bytes": cfg.limit_bytes,
         "limit_kind": cfg.limit_kind,
+        "cold": True,
+        "layout": mcfg.spec.layout,
     }
     for key, value in want.items():
         if doc.get(key) != value:
             return f"made with {key}={doc.get(key)!r}, not {value!r}"
+    if not _same_workload(doc.get("workload"), workload):
+        return "made for another workload (app, request or n placement)"
     if doc.get("status") != "complete":
         return f"status {doc.get('status')!r}"
     other = _other_platform(doc.get("platform") or {})
     if other:
         return f"made on {other}, not here"
-    if doc.get("server_env") != pinned_env(spec_for(cfg, server)):
+    if doc.get("server_env") != pinned_env(mcfg.spec):
         return "made with other pinned server variables (server_env); memory use differs"
-    if server == "gunicorn" and doc.get("workers") != 1:
-        return f"made with {doc.get('workers')} gunicorn workers, not 1"
     precision = doc.get("precision")
     if precision is None or precision > cfg.precision + 1e-12:
         return f"precision {precision} is coarser than {cfg.precision}"
+    if mcfg.band_layouts and not (doc.get("band") or {}).get("layouts", 0) >= mcfg.band_layouts:
+        return f"has no band over {mcfg.band_layouts} layouts"
     return None
 
 
@@ -131,7 +150,7 @@ def _other_platform(made_on: dict) -> str | None:
 
 
 def load_usable(
-    path: Path, cfg: CatalogConfig, server: str, fn: str, concurrency: int
+    path: Path, cfg: CatalogConfig, server: str, workload: Workload, concurrency: int
 ) -> tuple[dict | None, str]:
     """(the document, "") if the file answers the question, else (None, why not)."""
     if not path.exists():
@@ -140,25 +159,26 @@ def load_usable(
         doc = results.load(path, kind="max-n")
     except results.ResultsError as exc:
         return None, str(exc)
-    reason = unusable_reason(doc, cfg, server, fn, concurrency)
+    reason = unusable_reason(doc, cfg, server, workload, concurrency)
     return (None, reason) if reason else (doc, "")
 
 
 def ensure(
-    cfg: CatalogConfig, server: str, fn: str, concurrency: int, log: Log = stderr
+    cfg: CatalogConfig, server: str, workload: Workload, concurrency: int, log: Log = stderr
 ) -> tuple[Path, dict]:
-    """The max-n result for (server, fn, concurrency): read from disk, or searched now."""
-    path = path_for(cfg, server, fn, concurrency)
-    doc, why = load_usable(path, cfg, server, fn, concurrency)
-    tag = f"[{server} {fn} c{concurrency}]"
+    """The max-n result for (server, workload, concurrency): read from disk, or searched."""
+    path = path_for(cfg, server, workload, concurrency)
+    doc, why = load_usable(path, cfg, server, workload, concurrency)
+    tag = f"[{server} {workload.name} c{concurrency}]"
     if doc is not None:
         log(f"{tag} using {path}: critical n {doc['critical_n']}")
         return path, doc
-    prior = ensure(cfg, server, fn, 1, log)[1] if concurrency > 1 else None
+    prior = ensure(cfg, server, workload, 1, log)[1] if concurrency > 1 else None
     seed = seed_bounds(prior)
     start = f", starting from the single-request bracket {seed}" if seed else ""
     log(f"{tag} searching ({why}){start} -> {path}")
-    doc = maxn.run(maxn_config(cfg, server, fn, concurrency, prior), path, log=_prefixed(tag, log))
+    mcfg = maxn_config(cfg, server, workload, concurrency, prior)
+    doc = maxn.run(mcfg, path, log=_prefixed(tag, log))
     if seed is not None:
         doc["seeded_from"] = {"concurrency": 1, "n_start": seed[0], "n_max": seed[1]}
         results.write_atomic(path, doc)

@@ -10,8 +10,12 @@ from pathlib import Path
 import click
 
 from probe import __version__, interrupt, results
+from probe.capexec import LAYOUTS
+from probe.kinds import KINDS, SERVERS
 from probe.limits import LIMIT_KINDS, SizeError, format_size, parse_size
-from probe.server import SERVERS, ServerError, ServerSpec, is_loopback
+from probe.memory import MonitorError
+from probe.server import ServerError, ServerSpec, is_loopback
+from probe.workload import BUILTIN_FNS, WorkloadError
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -60,7 +64,8 @@ def limit_options(default: str = "1G"):
 
 
 def server_options(f):
-    """--server, --workers, --worker-class, --threads, --timeout, --host, --port."""
+    """--server, --preload, --layout, --workers, --worker-class, --threads, --timeout,
+    --host, --port."""
     opts = [
         click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
                      help="Port to bind; 0 picks a free one."),
@@ -74,9 +79,15 @@ def server_options(f):
                      help="gunicorn worker class (sync, gthread)."),
         click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
                      help="gunicorn worker processes (each gets the whole cap)."),
+        click.option("--layout", type=click.Choice(LAYOUTS), default="fixed",
+                     show_default=True, help="fixed: start the server with address-space "
+                     "randomization off (as setarch -R), so a boundary repeats exactly; "
+                     "random: the kernel's randomized layout, as a production server runs."),
+        click.option("--preload", is_flag=True,
+                     help="gunicorn --preload: import the app in the arbiter before forking."),
         click.option("--server", type=click.Choice(SERVERS), default="gunicorn",
-                     show_default=True, help="flask: the threaded dev server; "
-                     "gunicorn: the pre-fork server."),
+                     show_default=True, help="; ".join(f"{k.name}: {k.help}"
+                                                        for k in KINDS.values())),
     ]  # fmt: skip
     for opt in opts:
         f = opt(f)
@@ -91,7 +102,8 @@ def format_option(choices=FORMATS, default="table"):
 
 
 def make_spec(server, limit, host, port, workers, worker_class, threads, worker_timeout,
-              limit_kind="as") -> ServerSpec:  # fmt: skip
+              limit_kind="as", layout="fixed", preload=False, workload=None
+              ) -> ServerSpec:  # fmt: skip
     """Turn the parsed options into a frozen ServerSpec; warn about a non-loopback host."""
     if not is_loopback(host):
         click.echo(
@@ -109,7 +121,119 @@ def make_spec(server, limit, host, port, workers, worker_class, threads, worker_
         worker_class=worker_class,
         threads=threads,
         timeout_s=worker_timeout,
+        layout=layout,
+        preload=preload,
+        **({"app": workload.app, "chdir": workload.chdir} if workload is not None else {}),
     )
+
+
+def workload_options(f):
+    """--fn | --app (--chdir, --request, --json, --header, --n-env, --expect) |
+    --workloads FILE --workload NAME: what to probe."""
+    opts = [
+        click.option("--workload", "workload_name", default=None, metavar="NAME",
+                     help="The workload of --workloads to probe."),
+        click.option("--workloads", "workloads_file", default=None, metavar="FILE",
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="A workload file: probe.toml ([workloads.NAME] tables) or a "
+                     "pyproject.toml ([tool.probe.workloads.NAME])."),
+        click.option("--expect", default=None, metavar="TEXT",
+                     help="The answer body must contain TEXT ({n} filled in), e.g. "
+                     "'size={n} '. Default: any 2xx answer is right."),
+        click.option("--n-env", default=None, metavar="NAME",
+                     help="n reaches the app at start-up as environment variable NAME: "
+                     "each probe starts its server with NAME=n."),
+        click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'",
+                     help="A request header; {n} and {env:VAR} are filled in (a token "
+                     "as {env:APP_TOKEN} is read from probe's environment, never recorded)."),
+        click.option("--json", "json_body", default=None, metavar="TEMPLATE",
+                     help="JSON body template, e.g. '{\"area\": 50, \"n\": {n}}'."),
+        click.option("--request", "request_line", default=None, metavar="'METHOD /PATH'",
+                     help="The request, with {n} where n goes, e.g. 'GET /predict?batch={n}'."),
+        click.option("--chdir", default=None, metavar="DIR",
+                     type=click.Path(file_okay=False, path_type=Path),
+                     help="Folder to import --app from (default: the current folder)."),
+        click.option("--app", default=None, metavar="MODULE:ATTR",
+                     help="Your WSGI app, named as gunicorn names it, e.g. mymodel.wsgi:app."),
+        click.option("--fn", default=None, type=click.Choice(BUILTIN_FNS),
+                     help="A built-in workload: the seminar's predictor cpu_bounded (a "
+                     "Python list of n ints), cpu_multithread (numpy.arange(n)) or "
+                     "io_bounded (a 1 s sleep, no n)."),
+    ]  # fmt: skip
+    for opt in opts:
+        f = opt(f)
+    return f
+
+
+def make_workload(fn, app, chdir, request_line, json_body, headers, n_env, expect,
+                  workloads_file, workload_name):  # fmt: skip
+    """The Workload the options name; a one-line usage error if they name none or two."""
+    from probe import workload as wl
+
+    custom = any(x for x in (app, chdir, request_line, json_body, headers, n_env, expect))
+    given = [x for x in (fn and "--fn", app and "--app", workloads_file and "--workloads") if x]
+    if len(given) > 1:
+        raise click.UsageError(f"{' and '.join(given)} both name a workload; pass one of them")
+    try:
+        if workloads_file is not None or workload_name is not None:
+            return _from_file(workloads_file, workload_name)
+        if fn is not None:
+            if custom:
+                raise click.UsageError(
+                    "--fn is a built-in workload; --request, --json, --header, --n-env, "
+                    "--expect and --chdir describe your own --app"
+                )
+            return wl.builtin(fn)
+        if app is None:
+            raise click.UsageError(
+                "say what to probe: --fn cpu_bounded, --app MODULE:ATTR --request "
+                "'GET /path?n={n}', or --workloads probe.toml --workload NAME"
+            )
+        where = (chdir or Path.cwd()).resolve()
+        return wl.Workload(
+            name=app.partition(":")[0],
+            app=app,
+            chdir=str(where),
+            request=request_line or "GET /",
+            json=json_body,
+            headers=tuple(wl.parse_header(h) for h in headers),
+            n_env=n_env,
+            expect=expect,
+        )
+    except wl.WorkloadError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _from_file(path, name):
+    from probe import workload as wl
+
+    path = path or wl.find_workloads_file(Path.cwd())
+    if path is None:
+        raise click.UsageError(
+            "--workload needs a workload file: pass --workloads probe.toml, or put probe.toml here"
+        )
+    found = load_workload_file(path)
+    if name is None:
+        if len(found) == 1:
+            return next(iter(found.values()))
+        raise click.UsageError(f"{path} has workloads {', '.join(found)}; pass --workload NAME")
+    if name not in found:
+        raise click.UsageError(f"{path} has no workload {name!r}; it has {', '.join(found)}")
+    return found[name]
+
+
+def load_workload_file(path: Path) -> dict:
+    from probe import workload as wl
+
+    if not path.is_file():
+        raise click.UsageError(f"{path}: no such workload file; pass --workloads FILE")
+    try:
+        found = wl.load_workloads(path)
+    except wl.WorkloadError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not found:
+        raise click.UsageError(f"{path} defines no workloads; add a [workloads.NAME] table")
+    return found
 
 
 def friendly_errors(f):
@@ -126,7 +250,7 @@ def friendly_errors(f):
         except KeyboardInterrupt:
             click.echo("interrupted; servers stopped, results kept", err=True)
             sys.exit(130)
-        except (ServerError, results.ResultsError) as exc:
+        except (ServerError, results.ResultsError, MonitorError, WorkloadError) as exc:
             tail = getattr(exc, "log_tail", "")
             if tail and click.get_current_context().find_root().params.get("verbose"):
                 click.echo(f"Error: {exc}\n{tail}", err=True)  # the one line first
@@ -186,46 +310,94 @@ def main(verbose):
 
 
 @main.command()
+@click.option(
+    "--env",
+    "env_pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a variable in the server's environment, e.g. a workload's n at "
+    "start-up: --env CACHE_ENTRIES=1000000.",
+)
+@click.option(
+    "--chdir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to import --app from (default: the current folder).",
+)
+@click.option(
+    "--app",
+    default=None,
+    metavar="MODULE:ATTR",
+    help="Your WSGI app (default: the seminar's service, app.wsgi:app).",
+)
 @server_options
 @limit_options(default="1G")
 @friendly_errors
-def serve(server, limit, limit_kind, host, port, workers, worker_class, threads,
-          worker_timeout):  # fmt: skip
+def serve(env_pairs, chdir, app, server, preload, layout, limit, limit_kind, host, port, workers,
+          worker_class, threads, worker_timeout):  # fmt: skip
     """Run one server under a cap in the foreground until Ctrl-C.
+
+    It starts exactly as max-n starts each probe's server (same cap, layout and
+    environment), and prints the command, so a person can check any probe by hand: start
+    it, send the first request at the reported n.
 
     \b
     Example:
       probe serve --server flask --limit 1G --port 5000
       curl -s -X POST localhost:5000/predict -H 'Content-Type: application/json' \\
            -d '{"area": 50, "fn": "cpu_bounded", "n": 1000000}'
+      probe serve --app cache:app --env CACHE_ENTRIES=1000000 --limit 512M --port 8000
     """
     from probe.memory import Monitor
-    from probe.server import launch
+    from probe.server import Server
 
     if limit_kind == "rss" and limit is None:
         raise click.UsageError("--limit-kind rss needs a --limit; pass e.g. --limit 1G")
+    extra = {}
+    for pair in env_pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--env")
+        extra[name] = value
     spec = make_spec(server, limit, host, port, workers, worker_class, threads, worker_timeout,
-                     limit_kind)  # fmt: skip
-    with (
-        launch(spec) as srv,
-        Monitor(srv.pids, kill_above_bytes=spec.watchdog_bytes, keep_samples=False),
-    ):
-        cap = f"{format_size(limit)} ({'RLIMIT_AS' if limit_kind == 'as' else 'RSS watchdog'})"
-        click.echo(f"{server} serving at {srv.url}")
-        click.echo(f"pids: {srv.pids()} (workers: {srv.worker_pids()})")
-        click.echo(f"memory cap: {cap} per process; Ctrl-C stops it")
-        srv.new_events()  # the boot messages of the workers listed above
-        while srv.alive():
-            interrupt.sleep(0.5)
-            for event in srv.new_events():
-                click.echo(f"gunicorn: {event.describe()}", err=True)
-        raise click.ClickException(f"the server stopped by itself ({srv.exits or 'no status'})")
+                     limit_kind, layout, preload)  # fmt: skip
+    if app is not None:
+        from dataclasses import replace
+
+        spec = replace(spec, app=app, chdir=str((chdir or Path.cwd()).resolve()))
+    srv = Server(spec, extra)
+    try:
+        srv.start()
+        with Monitor(srv.pids, kill_above_bytes=spec.watchdog_bytes, keep_samples=False):
+            how = "RLIMIT_AS" if limit_kind == "as" else "RSS watchdog"
+            click.echo(f"{server} serving {spec.app} at {srv.url} (layout {srv.layout})")
+            click.echo(f"pids: {srv.pids()} (workers: {srv.worker_pids()})")
+            click.echo(f"memory cap: {format_size(limit)} ({how}) per process; Ctrl-C stops it")
+            click.echo(f"command: {shell_command(srv)}")
+            srv.new_events()  # the boot messages of the workers listed above
+            while srv.alive():
+                interrupt.sleep(0.5)
+                for event in srv.new_events():
+                    click.echo(f"{server}: {event.describe()}", err=True)
+            raise click.ClickException(f"the server stopped by itself ({srv.exits or 'no status'})")
+    finally:
+        srv.close()
+
+
+def shell_command(srv) -> str:
+    """The server's command line as a shell would run it, with the variables probe sets."""
+    import shlex
+
+    from probe.server import pinned_env
+
+    env = {**pinned_env(srv.spec), **srv.extra_env}
+    env["PYTHONPATH"] = srv.env()["PYTHONPATH"]
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    return f"env {assigns} {shlex.join(srv.argv())}"
 
 
 @main.command("max-n")
-@click.option("--fn", required=True, type=click.Choice(["cpu_bounded", "cpu_multithread",
-              "io_bounded"]), help="Predictor to probe: cpu_bounded (a Python list of n ints) "
-              "or cpu_multithread (numpy.arange(n)).")  # fmt: skip
+@workload_options
 @server_options
 @limit_options(default="1G")
 @click.option("--concurrency", type=click.IntRange(1, 1000), default=1, show_default=True,
@@ -241,20 +413,37 @@ def serve(server, limit, limit_kind, host, port, workers, worker_class, threads,
 @click.option("--strategy", type=click.Choice(["model", "bisect"]), default="model",
               show_default=True, help="model: calibrate memory per element at small n, "
               "predict, then bracket; bisect: plain doubling then bisection.")  # fmt: skip
-@click.option("--confirm", type=click.Choice(["both", "fail", "none"]), default="both",
-              show_default=True, help="Re-probe the answer before reporting it: both (the "
-              "critical n succeeds again, the first failing n fails again), fail (only the "
-              "failure: one probe less, about a fifth faster on pure Python), none.")  # fmt: skip
+@click.option("--confirm", type=click.Choice(["auto", "both", "fail", "none"]), default="auto",
+              show_default=True, help="Re-probe the answer before reporting it. auto: on "
+              "fresh fixed-layout servers an outcome is a fact, so only a failure that was "
+              "not a memory outcome (timeout, dropped connection, start failure) is "
+              "re-probed; elsewhere both. both: the critical n succeeds again and the "
+              "first failing n fails again; fail: only the failure; none.")  # fmt: skip
+@click.option(
+    "--no-fresh",
+    "warm",
+    is_flag=True,
+    help="Keep one long-lived server per lane (a warm server's answer, which "
+    "depends on what it served before) instead of a fresh server per probe.",
+)
+@click.option(
+    "--band",
+    type=click.IntRange(2, 50),
+    default=None,
+    metavar="K",
+    help="After the search, measure where the boundary lies under randomized "
+    "layouts: candidate n each on K fresh servers with the kernel's layout, "
+    "until the largest n ok on all K and the smallest failing on all K are known.",
+)
 @click.option("--lanes", type=click.IntRange(1, 8), default=None,
               help="Servers probed side by side, each its own process under its own cap "
-              "(they share CPU, not memory); a round probes one n per lane and the "
-              "confirmation re-probes on the other lane. Default: 2 when there are 2 "
-              "cores and the load is not threaded concurrency, else 1.")  # fmt: skip
+              "(they share CPU, not memory). Default: 2 when there are 2 cores and the "
+              "load is not threaded concurrency, else 1.")  # fmt: skip
 @click.option("--max-probes", type=click.IntRange(2, 500), default=40, show_default=True)
 @click.option("--request-timeout", type=click.FloatRange(0.1), default=120.0,
               show_default=True, help="Seconds to wait for one answer.")  # fmt: skip
 @click.option("--url", default=None, help="Probe a running server you started yourself "
-              "(no cap, no restarts), e.g. http://127.0.0.1:8000.")  # fmt: skip
+              "(no cap, no fresh servers, no restarts), e.g. http://127.0.0.1:8000.")  # fmt: skip
 @click.option(
     "--token",
     envvar="APP_TOKEN",
@@ -266,27 +455,35 @@ def serve(server, limit, limit_kind, host, port, workers, worker_class, threads,
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Results file (default results/max-n/<server>-<fn>-<limit>-c<C>.json).",
+    help="Results file (default results/max-n/<server>-<workload>-<limit>-c<C>.json).",
 )
 @friendly_errors
-def max_n(fn, server, limit, limit_kind, host, port, workers, worker_class, threads,
-          worker_timeout, concurrency, precision, strategy, confirm, lanes, max_probes,
-          request_timeout, url, token, fmt, out):  # fmt: skip
+def max_n(fn, app, chdir, request_line, json_body, headers, n_env, expect, workloads_file,
+          workload_name, server, preload, layout, limit, limit_kind, host, port, workers,
+          worker_class, threads, worker_timeout, concurrency, precision, strategy, confirm,
+          warm, band, lanes, max_probes, request_timeout, url, token, fmt, out):  # fmt: skip
     """Find the largest n the server answers under the cap, exactly and fast.
 
-    Records every probe (n, outcome, status, elapsed, peak RSS, restarts) and rewrites
-    the results file after each one, so an interrupted search keeps what it measured.
+    Each probe runs on a fresh server (started while the previous probe ran) with a
+    fixed address-space layout, so the answer holds on the next server started the
+    same way (probe serve). Records every probe and rewrites the results file after
+    each one, so an interrupted search keeps what it measured.
 
     \b
     Example:
       probe max-n --fn cpu_bounded --limit 2G
-      probe max-n --fn cpu_multithread --limit 1G --server flask --concurrency 10
+      probe max-n --fn cpu_bounded --limit 512M --band 3
+      probe max-n --app mymodel.wsgi:app --request 'GET /predict?batch={n}' --limit 2G
+      probe max-n --app cache:app --n-env CACHE_ENTRIES --request 'GET /get?key=1'
+      probe max-n --workloads probe.toml --workload alloc --server flask --concurrency 10
     """
     from probe import maxn
     from probe.render import render_maxn
     from probe.search import SearchConfig
 
-    if fn == "io_bounded":
+    workload = make_workload(fn, app, chdir, request_line, json_body, headers, n_env, expect,
+                             workloads_file, workload_name)  # fmt: skip
+    if not workload.takes_n:
         raise click.BadParameter(
             "io_bounded has no n (it sleeps 1 s); use cpu_bounded or cpu_multithread",
             param_hint="--fn",
@@ -299,12 +496,26 @@ def max_n(fn, server, limit, limit_kind, host, port, workers, worker_class, thre
         )
     if url and not url.startswith(("http://", "https://")):
         raise click.BadParameter("use a URL like http://127.0.0.1:8000", param_hint="--url")
+    if workload.n_placement == "env" and (url or warm):
+        raise click.UsageError(
+            f"n at start-up ({workload.n_env}) needs a fresh server per probe, which probe "
+            "starts; drop " + ("--url" if url else "--no-fresh")
+        )
+    if band is not None and (url or warm):
+        raise click.UsageError("--band measures fresh servers that probe starts; drop "
+                               + ("--url" if url else "--no-fresh"))  # fmt: skip
     spec = make_spec(server, limit, host, port, workers, worker_class, threads, worker_timeout,
-                     limit_kind)  # fmt: skip
+                     limit_kind, layout, preload, workload)  # fmt: skip
     if lanes is not None and lanes > 1 and url:
         raise click.BadParameter(
             "a --url server is one server; drop --lanes or let probe start the servers",
             param_hint="--lanes",
+        )
+    if port and not url and not warm:
+        raise click.BadParameter(
+            f"a fresh server per probe cannot keep --port {port}; drop --port, or pass "
+            "--no-fresh to probe one server on that port",
+            param_hint="--port",
         )
     if lanes is not None and lanes > 1 and port:
         raise click.BadParameter(
@@ -313,8 +524,9 @@ def max_n(fn, server, limit, limit_kind, host, port, workers, worker_class, thre
         )
     if lanes is None:
         lanes = maxn.auto_lanes(spec, concurrency, url)
+    cold = not warm and not url
     cfg = maxn.MaxNConfig(
-        fn=fn,
+        workload=workload,
         spec=spec,
         concurrency=concurrency,
         search=SearchConfig(
@@ -322,12 +534,14 @@ def max_n(fn, server, limit, limit_kind, host, port, workers, worker_class, thre
             precision=precision,
             max_probes=max_probes,
             limit_bytes=limit,
-            confirm=confirm,
+            confirm=maxn.confirm_policy(confirm, cold, layout),
             lanes=lanes,
         ),
         url=url,
         timeout_s=request_timeout,
         token=token,
+        fresh=not warm,
+        band=band,
     )
     path = out or maxn.default_path(cfg)
     check_writable(path)
@@ -359,6 +573,7 @@ def check_writable(path: Path) -> None:
 # command shares it, so they find each other's max-n results.
 STUDY_LIMIT = "512M"
 STUDY_FNS = ("io_bounded", "cpu_bounded", "cpu_multithread")
+STUDY_BAND = 3  # layouts per n of the band of the study's single-request searches
 
 
 def _name_list(allowed: tuple[str, ...], what: str):
@@ -376,6 +591,16 @@ def _name_list(allowed: tuple[str, ...], what: str):
         return names
 
     return parse
+
+
+def _names(value: str | None) -> tuple[str, ...] | None:
+    """A comma-separated list of names (None if not given)."""
+    if value is None:
+        return None
+    names = tuple(dict.fromkeys(x.strip() for x in value.split(",") if x.strip()))
+    if not names:
+        raise click.BadParameter("give at least one name")
+    return names
 
 
 def _parse_n(ctx, param, value: str) -> int | None:
@@ -444,23 +669,49 @@ def _check_cap(limit: int | None, limit_kind: str, needs_cap: bool) -> None:
         )
 
 
-def _matrix_config(n, limit, limit_kind, requests, concurrency, servers, fns, margin,
+def workloads_option(f):
+    return click.option(
+        "--workloads", "workloads_file", default=None, metavar="FILE",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Run the workloads of this file (probe.toml, or a pyproject.toml with "
+        "[tool.probe.workloads.NAME]) instead of the seminar's predictors.",
+    )(f)  # fmt: skip
+
+
+def chosen_workloads(workloads_file, names, default: tuple[str, ...]) -> tuple:
+    """The workloads to run: the file's (all, or --fns NAMES of them), else built-ins."""
+    from probe.workload import builtin
+
+    if workloads_file is None:
+        return tuple(builtin(fn) for fn in (names or default))
+    found = load_workload_file(workloads_file)
+    for name in names or ():
+        if name not in found:
+            raise click.BadParameter(
+                f"{workloads_file} has no workload {name!r}; it has {', '.join(found)}",
+                param_hint="--fns",
+            )
+    return tuple(found[name] for name in (names or found))
+
+
+def _matrix_config(n, limit, limit_kind, requests, concurrency, servers, workloads, margin,
                    precision, results_dir, log_dir):  # fmt: skip
     from probe.matrix import MatrixConfig
 
     return MatrixConfig(
         limit_bytes=limit, limit_kind=limit_kind, n=n, requests=requests,
-        concurrency=concurrency, servers=servers, fns=fns, margin=margin, precision=precision,
-        results_dir=results_dir, log_dir=log_dir,
+        concurrency=concurrency, servers=servers, workloads=workloads, margin=margin,
+        precision=precision, results_dir=results_dir, log_dir=log_dir,
     )  # fmt: skip
 
 
-def _catalog_config(limit, limit_kind, precision, results_dir):
+def _catalog_config(limit, limit_kind, precision, results_dir, band=None):
     from probe.catalog import CatalogConfig
 
     return CatalogConfig(
-        limit_bytes=limit, limit_kind=limit_kind, precision=precision, results_dir=results_dir
-    )
+        limit_bytes=limit, limit_kind=limit_kind, precision=precision, results_dir=results_dir,
+        band=band,
+    )  # fmt: skip
 
 
 def _run_matrix(cfg) -> dict:
@@ -476,11 +727,12 @@ def _run_matrix(cfg) -> dict:
     return doc
 
 
-def _run_compare(cfg, concurrency: int, servers: tuple[str, ...]) -> dict:
+def _run_compare(cfg, concurrency: int, servers: tuple[str, ...], workloads=None) -> dict:
     from probe import compare as compare_mod
 
     levels = tuple(dict.fromkeys((1, concurrency)))
-    ccfg = compare_mod.CompareConfig(cfg, servers=servers, concurrencies=levels)
+    extra = {"workloads": workloads} if workloads else {}
+    ccfg = compare_mod.CompareConfig(cfg, servers=servers, concurrencies=levels, **extra)
     return compare_mod.run(ccfg, cfg.results_dir / "compare.json")
 
 
@@ -496,31 +748,37 @@ def _run_compare(cfg, concurrency: int, servers: tuple[str, ...]) -> dict:
 )
 @click.option(
     "--fns",
-    default=",".join(STUDY_FNS),
-    show_default=True,
-    callback=_name_list(STUDY_FNS, "predictor"),
-    help="Comma-separated predictors.",
+    default=None,
+    callback=lambda ctx, param, value: _names(value),
+    help="Comma-separated workloads: the seminar's predictors (default: "
+    f"{','.join(STUDY_FNS)}), or names of the --workloads file (default: all of them).",
 )
+@workloads_option
 @study_options
 @limit_options(default=STUDY_LIMIT)
 @format_option()
 @friendly_errors
-def matrix(n, fns, requests, concurrency, servers, margin, precision, results_dir, log_dir,
-           limit, limit_kind, fmt):  # fmt: skip
-    """Run the seminar's load (10 requests at once) on every server x predictor.
+def matrix(n, fns, workloads_file, requests, concurrency, servers, margin, precision,
+           results_dir, log_dir, limit, limit_kind, fmt):  # fmt: skip
+    """Run the seminar's load (10 requests at once) on every server x workload.
 
-    Writes log/<server>_<fn>.txt and results/matrix.json after every variant.
+    Each server starts as a probe's does (fresh, same cap and layout). Writes
+    log/<server>_<workload>.txt and results/matrix.json after every variant.
 
     \b
     Example:
       probe matrix --n auto --limit 512M
       probe matrix --n 1000000 --servers flask --fns io_bounded,cpu_bounded --requests 4
+      probe matrix --workloads probe.toml --n auto --limit 512M
     """
     from probe.render import render_matrix
 
     _check_cap(limit, limit_kind, needs_cap=n is None)
-    cfg = _matrix_config(n, limit, limit_kind, requests, concurrency, servers, fns, margin,
-                         precision, results_dir, log_dir)  # fmt: skip
+    if workloads_file is None and fns:
+        _name_list(STUDY_FNS, "predictor")(None, None, ",".join(fns))
+    workloads = chosen_workloads(workloads_file, fns, STUDY_FNS)
+    cfg = _matrix_config(n, limit, limit_kind, requests, concurrency, servers, workloads,
+                         margin, precision, results_dir, log_dir)  # fmt: skip
     doc = _run_matrix(cfg)
     click.echo(render_matrix(doc, fmt), nl=False)
     click.echo(f"results: {results_dir / 'matrix.json'}; logs: {log_dir}/", err=True)
@@ -549,11 +807,13 @@ def matrix(n, fns, requests, concurrency, servers, margin, precision, results_di
     callback=_parse_precision,
     help="Searches stop when first_failing_n / critical_n - 1 <= this.",
 )
+@workloads_option
 @results_option
 @limit_options(default=STUDY_LIMIT)
 @format_option()
 @friendly_errors
-def compare(concurrency, servers, precision, results_dir, limit, limit_kind, fmt):  # fmt: skip
+def compare(concurrency, servers, precision, workloads_file, results_dir, limit, limit_kind,
+            fmt):  # fmt: skip
     """Compare pure Python with numpy: critical n alone and under the load, per server.
 
     Reads results/max-n/ and runs the searches it lacks; writes results/compare.json.
@@ -566,7 +826,8 @@ def compare(concurrency, servers, precision, results_dir, limit, limit_kind, fmt
 
     _check_cap(limit, limit_kind, needs_cap=True)
     cfg = _catalog_config(limit, limit_kind, precision, results_dir)
-    doc = _run_compare(cfg, concurrency, servers)
+    workloads = chosen_workloads(workloads_file, None, ()) if workloads_file else None
+    doc = _run_compare(cfg, concurrency, servers, workloads)
     click.echo(render_compare(doc, fmt), nl=False)
     click.echo(f"results: {results_dir / 'compare.json'}", err=True)
 
@@ -588,11 +849,12 @@ def report(results_dir):
 
 
 @main.command()
+@workloads_option
 @study_options
 @limit_options(default=STUDY_LIMIT)
 @friendly_errors
-def study(requests, concurrency, servers, margin, precision, results_dir, log_dir, limit,
-          limit_kind):  # fmt: skip
+def study(workloads_file, requests, concurrency, servers, margin, precision, results_dir,
+          log_dir, limit, limit_kind):  # fmt: skip
     """Run the whole seminar study: compare, matrix --n auto, then the report.
 
     \b
@@ -607,9 +869,11 @@ def study(requests, concurrency, servers, margin, precision, results_dir, log_di
 
     _check_cap(limit, limit_kind, needs_cap=True)
     t0 = time.monotonic()
-    cfg = _catalog_config(limit, limit_kind, precision, results_dir)
-    compared = _run_compare(cfg, min(concurrency, requests), servers)
-    mcfg = _matrix_config(None, limit, limit_kind, requests, concurrency, servers, STUDY_FNS,
+    cfg = _catalog_config(limit, limit_kind, precision, results_dir, band=STUDY_BAND)
+    workloads = chosen_workloads(workloads_file, None, STUDY_FNS)
+    searched = [w for w in workloads if w.takes_n]
+    compared = _run_compare(cfg, min(concurrency, requests), servers, tuple(searched) or None)
+    mcfg = _matrix_config(None, limit, limit_kind, requests, concurrency, servers, workloads,
                           margin, precision, results_dir, log_dir)  # fmt: skip
     doc = _run_matrix(mcfg)
     path, plots = report_mod.run(results_dir)

@@ -15,6 +15,7 @@ from pathlib import Path
 from probe import catalog, results
 from probe.render import compare_ratios
 from probe.server import SERVERS
+from probe.workload import Workload, builtin
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,7 @@ class CompareConfig:
 
     catalog: catalog.CatalogConfig
     servers: tuple[str, ...] = SERVERS
-    fns: tuple[str, ...] = catalog.CPU_FNS
+    workloads: tuple[Workload, ...] = tuple(builtin(fn) for fn in catalog.CPU_FNS)
     concurrencies: tuple[int, ...] = (1, 10)
 
 
@@ -60,7 +61,7 @@ def row(doc: dict, source: Path) -> dict:
     failure = doc.get("failure") or {}
     return {
         "server": doc["server"],
-        "fn": doc["fn"],
+        "fn": (doc.get("workload") or {}).get("name") or doc["fn"],
         "concurrency": doc["concurrency"],
         "critical_n": doc.get("critical_n"),
         "first_failing_n": doc.get("first_failing_n"),
@@ -102,8 +103,8 @@ def run(cfg: CompareConfig, out: Path, log: catalog.Log = catalog.stderr) -> dic
     try:
         for concurrency in cfg.concurrencies:
             for server in cfg.servers:
-                for fn in cfg.fns:
-                    path, maxn_doc = catalog.ensure(cfg.catalog, server, fn, concurrency, log)
+                for w in cfg.workloads:
+                    path, maxn_doc = catalog.ensure(cfg.catalog, server, w, concurrency, log)
                     doc["rows"].append(row(maxn_doc, path))
                     doc["ratios"] = compare_ratios(doc["rows"])
                     doc["elapsed_s"] = round(time.monotonic() - t0, 3)

@@ -15,31 +15,17 @@ import requests
 
 from probe import interrupt
 from probe.outcome import Kind, Outcome
+from probe.workload import HttpRequest
 
 SEMINAR_AREAS = tuple(range(10, 101, 10))  # the seminar's script: areas 10, 20, ..., 100
-
-
-@dataclass(frozen=True)
-class Request:
-    """The body of one POST /predict."""
-
-    area: float
-    fn: str
-    n: int | None = None
-
-    def body(self) -> dict:
-        body = {"area": self.area, "fn": self.fn}
-        if self.n is not None:
-            body["n"] = self.n
-        return body
 
 
 @dataclass(frozen=True)
 class RequestRecord:
     """One request as the client saw it, offsets from the moment the load started."""
 
-    area: float
-    fn: str
+    area: float | None
+    fn: str  # the workload's name (a built-in's is its predictor)
     n: int | None
     start_s: float
     end_s: float
@@ -47,6 +33,7 @@ class RequestRecord:
     status: int | None
     body: dict | None  # the parsed JSON answer, if any
     error: str | None  # what went wrong, if anything
+    text: str = ""  # the answer body as text (first MAX_TEXT characters), for judging
 
     @property
     def latency_s(self) -> float:
@@ -58,6 +45,7 @@ class RequestRecord:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        del d["text"]
         d["latency_s"] = round(self.latency_s, 6)
         body = self.body or {}
         d["price"] = body.get("price")
@@ -78,12 +66,21 @@ def classify(status: int, body: dict | None) -> tuple[Kind, str | None]:
     return Kind.HTTP_ERROR, f"HTTP {status}: {error or 'non-JSON answer'}"
 
 
-def _one(url: str, req: Request, timeout_s: float, headers: dict, t0: float, out: list, i: int):
+MAX_TEXT = 65536
+
+
+def _one(url: str, req: HttpRequest, name: str, timeout_s: float, headers: dict, t0: float,
+         out: list, i: int) -> None:  # fmt: skip
     start = time.monotonic()
     status = body = error = None
+    text = ""
     try:
-        resp = requests.post(f"{url}/predict", json=req.body(), timeout=timeout_s, headers=headers)
+        resp = requests.request(
+            req.method, f"{url}{req.path}", data=req.body, timeout=timeout_s,
+            headers={**dict(req.headers), **headers},
+        )  # fmt: skip
         status = resp.status_code
+        text = resp.text[:MAX_TEXT]
         try:
             body = resp.json()
         except ValueError:
@@ -95,8 +92,9 @@ def _one(url: str, req: Request, timeout_s: float, headers: dict, t0: float, out
         kind, error = Kind.CONNECTION_ERROR, _root_cause(exc)
     end = time.monotonic()
     out[i] = RequestRecord(
-        req.area, req.fn, req.n, start - t0, end - t0, kind.value, status, body, error
-    )
+        req.area, name, req.n, start - t0, end - t0, kind.value, status,
+        body if isinstance(body, dict) else None, error, text,
+    )  # fmt: skip
 
 
 def _root_cause(exc: BaseException) -> str:
@@ -110,19 +108,21 @@ def _root_cause(exc: BaseException) -> str:
 
 def fire(
     url: str,
-    requests_: list[Request],
+    requests_: list[HttpRequest],
     timeout_s: float = 60.0,
     token: str | None = None,
+    name: str = "",
 ) -> list[RequestRecord]:
-    """Send all requests at once (one thread each) and return their records in order."""
+    """Send all requests at once (one thread each) and return their records in order;
+    `name` (the workload's) labels the records."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     out: list[RequestRecord | None] = [None] * len(requests_)
     barrier = threading.Barrier(len(requests_) + 1)
     t0_box: list[float] = []
 
-    def run(i: int, req: Request) -> None:
+    def run(i: int, req: HttpRequest) -> None:
         barrier.wait()
-        _one(url, req, timeout_s, headers, t0_box[0], out, i)
+        _one(url, req, name, timeout_s, headers, t0_box[0], out, i)
 
     threads = [
         threading.Thread(target=run, args=(i, r), name=f"probe-load-{i}", daemon=True)

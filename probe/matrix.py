@@ -18,14 +18,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from probe import catalog, results, stats
-from probe.load import Request, RequestRecord, fire
+from probe.load import RequestRecord, fire
 from probe.memory import Monitor
-from probe.oracle import expected_price, price_matches
 from probe.render import render_log
-from probe.server import SERVERS, Server, ServerSpec, launch
+from probe.server import SERVERS, Server
+from probe.workload import HttpRequest, Workload, builtin
 
 IO_FN = "io_bounded"
 FNS = (IO_FN, *catalog.CPU_FNS)
+SEMINAR = tuple(builtin(fn) for fn in FNS)  # the seminar's three predictors
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*$", re.MULTILINE)
 
 Log = Callable[[str], None]
@@ -45,7 +46,7 @@ class MatrixConfig:
     requests: int = 10
     concurrency: int = 10
     servers: tuple[str, ...] = SERVERS
-    fns: tuple[str, ...] = FNS
+    workloads: tuple[Workload, ...] = SEMINAR
     margin: float = 0.9
     precision: float = 0.02
     results_dir: Path = Path("results")
@@ -58,16 +59,22 @@ class MatrixConfig:
         """Requests the client keeps in flight at once: --concurrency, at most --requests."""
         return min(self.concurrency, self.requests)
 
+    def catalog_or_cap(self) -> catalog.CatalogConfig:
+        """The catalog settings, also when --n is given (then only the cap is used)."""
+        return catalog.CatalogConfig(
+            limit_bytes=self.limit_bytes, limit_kind=self.limit_kind,
+            precision=self.precision, results_dir=self.results_dir, timeout_s=self.timeout_s,
+        )  # fmt: skip
+
     def catalog(self) -> catalog.CatalogConfig:
         if self.limit_bytes is None:
             raise MatrixError("--n auto needs a cap to search under; pass --limit or --n INT")
-        return catalog.CatalogConfig(
-            limit_bytes=self.limit_bytes,
-            limit_kind=self.limit_kind,
-            precision=self.precision,
-            results_dir=self.results_dir,
-            timeout_s=self.timeout_s,
-        )
+        return self.catalog_or_cap()
+
+    @property
+    def fns(self) -> list[str]:
+        """The workloads' names (a built-in's is its predictor)."""
+        return [w.name for w in self.workloads]
 
 
 def areas(requests: int) -> list[int]:
@@ -75,51 +82,64 @@ def areas(requests: int) -> list[int]:
     return [10 * (i + 1) for i in range(requests)]
 
 
-def expected(fn: str, area: float, n: int | None) -> int:
-    """The exact price the service must answer."""
-    if n is None and fn != IO_FN:
-        raise ValueError(f"{fn} needs an n")
-    return expected_price(area, n or 1, fn)
-
-
-def choose_n(cfg: MatrixConfig, server: str, fn: str, log: Log) -> tuple[int | None, str]:
+def choose_n(cfg: MatrixConfig, server: str, w: Workload, log: Log) -> tuple[int | None, str]:
     """The n of one variant and where it came from ("none", "--n", or the max-n file)."""
-    if fn == IO_FN:
+    if not w.takes_n:
         return None, "none"
     if cfg.n is not None:
         return cfg.n, "--n"
-    path, doc = catalog.ensure(cfg.catalog(), server, fn, cfg.in_flight, log)
-    critical = doc.get("critical_n")
+    path, doc = catalog.ensure(cfg.catalog(), server, w, cfg.in_flight, log)
+    critical = safe_edge(doc)
     if not critical:
         raise MatrixError(
-            f"{path}: no n succeeded for {fn} on {server} under this cap; raise --limit"
+            f"{path}: no n succeeded for {w.name} on {server} under this cap; raise --limit"
         )
-    return max(1, math.floor(cfg.margin * critical)), f"auto: {path} x {cfg.margin:g}"
+    source = "always-ok edge of the band" if critical != doc.get("critical_n") else "critical n"
+    return max(1, math.floor(cfg.margin * critical)), f"auto: {path} ({source}) x {cfg.margin:g}"
+
+
+def safe_edge(doc: dict) -> int | None:
+    """The n the load builds on: the band's always-ok edge where a band was measured
+    (threads at concurrency > 1, or --band), else the critical n."""
+    band = doc.get("band") or {}
+    edge = band.get("always_ok_n")
+    critical = doc.get("critical_n")
+    if edge is not None and critical is not None:
+        return min(edge, critical)
+    return critical
 
 
 def fire_in_waves(
-    url: str, reqs: list[Request], in_flight: int, timeout_s: float
+    url: str, reqs: list[HttpRequest], in_flight: int, timeout_s: float, name: str = ""
 ) -> list[RequestRecord]:
     """Send the requests `in_flight` at a time; offsets count from the first wave's start."""
     t0 = time.monotonic()
     out: list[RequestRecord] = []
     for i in range(0, len(reqs), in_flight):
         shift = time.monotonic() - t0 if i else 0.0
-        batch = fire(url, reqs[i : i + in_flight], timeout_s=timeout_s)
+        batch = fire(url, reqs[i : i + in_flight], timeout_s=timeout_s, name=name)
         out += [replace(r, start_s=r.start_s + shift, end_s=r.end_s + shift) for r in batch]
     return out
 
 
-def request_entry(index: int, record: RequestRecord, fn: str, n: int | None) -> dict:
-    """One request of a variant, with its price checked; a wrong price is a failure."""
+def request_entry(index: int, record: RequestRecord, w: Workload, n: int | None) -> dict:
+    """One request of a variant, judged by its workload; a wrong answer is a failure."""
     d = record.to_dict()
-    want = expected(fn, record.area, n)
-    entry = {"index": index, **{k: d[k] for k in _REQUEST_KEYS}, "expected_price": want}
-    ok = d["price"] is not None and price_matches(d["price"], record.area, n or 1, fn)
-    entry["price_ok"] = None if d["price"] is None else ok
-    if entry["kind"] == "ok" and not entry["price_ok"]:
-        entry["kind"] = "http_error"
-        entry["error"] = f"wrong price {d['price']}, want {want}"
+    entry = {"index": index, **{k: d[k] for k in _REQUEST_KEYS}}
+    if w.fn is not None:  # the seminar's predictors: the exact price, for the logs
+        from app.pricing import expected_price
+
+        entry["expected_price"] = expected_price(w.fn, record.area, n or 1)
+    if record.status is not None:
+        outcome = w.judge(record.status, record.text, record.body, n, record.area)
+        entry["answer_ok"] = outcome.ok
+        if w.fn is not None:
+            entry["price_ok"] = None if d["price"] is None else outcome.ok
+        if entry["kind"] == "ok" and not outcome.ok:
+            entry["kind"] = outcome.kind.value
+            entry["error"] = outcome.detail
+    elif w.fn is not None:
+        entry["price_ok"] = None
     return entry
 
 
@@ -145,30 +165,35 @@ def _server_side(server: Server) -> dict:
     }
 
 
-def run_variant(cfg: MatrixConfig, server: str, fn: str, n: int | None, n_source: str) -> dict:
-    """Start the server under the cap, send the load, return the variant's record."""
-    spec = ServerSpec(
-        server=server, limit_bytes=cfg.limit_bytes, limit_kind=cfg.limit_kind, env=cfg.env
-    )
-    reqs = [Request(area, fn, n) for area in areas(cfg.requests)]
-    with (
-        launch(spec) as srv,
-        Monitor(srv.pids, kill_above_bytes=spec.watchdog_bytes, keep_samples=False) as mon,
-    ):
-        srv.new_events()  # the boot messages
-        mon.begin_step()
-        records = fire_in_waves(srv.url, reqs, cfg.in_flight, cfg.timeout_s)
-        peak = mon.end_step().peak_rss_bytes
-        side = _server_side(srv)
-    requests = [request_entry(i, r, fn, n) for i, r in enumerate(records)]
+def run_variant(cfg: MatrixConfig, server: str, w: Workload, n: int | None,
+                n_source: str) -> dict:  # fmt: skip
+    """Start the server under the cap as a probe would, send the load, return the record."""
+    spec = catalog.spec_for(cfg.catalog_or_cap(), server, w)
+    if cfg.env:
+        spec = replace(spec, env=cfg.env)
+    env = w.server_env(n) if w.n_placement == "env" else w.server_env(None)
+    reqs = [w.render(n, area) for area in areas(cfg.requests)]
+    srv = Server(spec, env)
+    try:
+        srv.start()
+        with Monitor(srv.pids, kill_above_bytes=spec.watchdog_bytes, keep_samples=False) as mon:
+            srv.new_events()  # the boot messages
+            mon.begin_step()
+            records = fire_in_waves(srv.url, reqs, cfg.in_flight, cfg.timeout_s, w.name)
+            peak = mon.end_step().peak_rss_bytes
+            side = _server_side(srv)
+    finally:
+        srv.close()
+    requests = [request_entry(i, r, w, n) for i, r in enumerate(records)]
     wall = max((r["end_s"] for r in requests), default=0.0)
-    variant = {"server": server, "fn": fn, "n": n, "n_source": n_source}
+    variant = {"workload": w.name, "server": server, "fn": w.name, "n": n, "n_source": n_source}
     variant["wall_s"] = round(wall, 4)
     variant.update(stats.summarize_requests(requests, wall))
     threads = stats.threads_by_pid(requests)
     variant["server_pids"] = sorted(threads)
     variant["server_threads"] = sum(len(t) for t in threads.values())
     variant["peak_rss_bytes"] = peak
+    variant["layout"] = srv.layout
     variant.update(side)
     variant["requests"] = requests
     return variant
@@ -190,6 +215,7 @@ def new_doc(cfg: MatrixConfig) -> dict:
         margin=cfg.margin if cfg.n is None else None,
         servers=list(cfg.servers),
         fns=list(cfg.fns),
+        workloads=[w.to_dict() for w in cfg.workloads],
         status="running",
         variants=[],
         elapsed_s=0.0,
@@ -212,12 +238,12 @@ def run(cfg: MatrixConfig, out: Path, log: Log = catalog.stderr) -> dict:
     t0 = time.monotonic()
     with results.recording(out, doc, t0):
         for server in cfg.servers:
-            for fn in cfg.fns:
-                n, source = choose_n(cfg, server, fn, log)
-                log(f"[{server} {fn}] n={n} ({source}): {cfg.requests} requests, "
+            for w in cfg.workloads:
+                n, source = choose_n(cfg, server, w, log)
+                log(f"[{server} {w.name}] n={n} ({source}): {cfg.requests} requests, "
                     f"{cfg.in_flight} at once")  # fmt: skip
-                variant = run_variant(cfg, server, fn, n, source)
-                path = log_path(cfg, server, fn)
+                variant = run_variant(cfg, server, w, n, source)
+                path = log_path(cfg, server, w.name)
                 variant["log"] = str(path)
                 results.write_text_atomic(path, render_log(variant))
                 doc["variants"].append(variant)

@@ -1,8 +1,22 @@
-"""`probe max-n`: find the critical n under a cap, recording every probe as it goes."""
+"""`probe max-n`: find the critical n under a cap, recording every probe as it goes.
+
+A run has up to three phases, each written to the results file as it goes:
+1. the search (probe.search) on cold servers with a fixed layout (by default): every
+   probe on a fresh server that has served nothing, started while the previous probe
+   ran, so the answer is a property of the code and the cap, not of a process's history;
+2. for threads at concurrency > 1: the bytes per element of one request (three small
+   single-request probes), for `safe_n_full_overlap`, the n at which C requests fit
+   even if all of them overlap;
+3. the band (`--band K`, and by default for threads at concurrency > 1): candidate n
+   around the answer, each on K fresh servers with randomized layouts (threads: on the
+   same layout, where scheduling is what varies), until the largest n that succeeded
+   on all K and the smallest that failed on all K are known (probe.band).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 import time
@@ -13,27 +27,36 @@ from pathlib import Path
 import psutil
 
 from probe import results
+from probe.band import BandConfig, band_search
 from probe.limits import format_bytes, format_size
-from probe.memory import Monitor
 from probe.oracle import LaneOracle, OracleConfig, ServerOracle, reach
 from probe.outcome import Probe
-from probe.search import SearchConfig, SearchResult, search_rounds
-from probe.server import ServerSpec, launch_many, pinned_env
+from probe.search import SearchConfig, SearchResult, fit_line, search_rounds
+from probe.server import ServerSpec, pinned_env, pools
+from probe.workload import Workload, builtin, is_builtin
 
 CPU_FNS = ("cpu_bounded", "cpu_multithread")
+THREADS_BAND_LAYOUTS = 3  # repeats per n of the band for threads at concurrency > 1
+Log = Callable[[str], None]
 
 
 @dataclass(frozen=True)
 class MaxNConfig:
     """Everything one `max-n` run needs."""
 
-    fn: str
+    workload: Workload
     spec: ServerSpec
     concurrency: int = 1
     search: SearchConfig = field(default_factory=SearchConfig)
     url: str | None = None  # probe a server we do not control
     timeout_s: float = 120.0
     token: str | None = None
+    fresh: bool = True  # each probe on a fresh server (cold)
+    band: int | None = None  # K: measure the band on K randomized layouts per n
+
+    @property
+    def fn(self) -> str | None:
+        return self.workload.fn
 
     @property
     def limit_bytes(self) -> int | None:
@@ -44,50 +67,120 @@ class MaxNConfig:
         return self.spec.limit_kind
 
     @property
+    def cold(self) -> bool:
+        return self.fresh and not self.url
+
+    @property
     def lanes(self) -> int:
         """Servers probed side by side (one for a --url server, which probe does not start)."""
         return 1 if self.url else self.search.lanes
+
+    @property
+    def threads_race(self) -> bool:
+        """Concurrent requests share one process's threads: scheduling moves the outcome."""
+        return self.concurrency > 1 and self.spec.threaded and not self.url
+
+    @property
+    def band_layouts(self) -> int | None:
+        """K of the band phase (None: no band)."""
+        if self.url or not self.fresh:
+            return None
+        if self.band is None and self.threads_race:
+            return THREADS_BAND_LAYOUTS
+        return self.band
+
+    @property
+    def band_spec(self) -> ServerSpec:
+        """Servers of the band: randomized layouts, or the search's layout for threads."""
+        return self.spec if self.threads_race else replace(self.spec, layout="random")
+
+
+def for_fn(fn: str, spec: ServerSpec, **kw) -> MaxNConfig:
+    """A run of a built-in workload (one of the seminar's predictors)."""
+    return MaxNConfig(workload=builtin(fn), spec=spec, **kw)
+
+
+def confirm_policy(requested: str, cold: bool, layout: str) -> str:
+    """--confirm auto: re-probe only non-memory failures where outcomes are facts (cold
+    servers, fixed layout); elsewhere re-probe both ends, as a warm or randomized server
+    can answer differently the next time."""
+    if requested != "auto":
+        return requested
+    return "auto" if cold and layout == "fixed" else "both"
 
 
 def auto_lanes(spec: ServerSpec, concurrency: int, url: str | None = None) -> int:
     """How many servers to probe side by side when the user does not say: 2 if it helps
     and cannot change the answer, else 1.
 
-    Two lanes need two cores, a free choice of ports, memory for two capped servers, and
-    a probe whose requests do not share a process's time: with concurrency > 1 on a
-    threaded server (flask, gunicorn with threads) how many inputs coexist depends on
-    scheduling, which a second busy lane would change.
+    Two lanes need two cores, a free choice of ports, memory for two capped servers (and
+    their spares), and a probe whose requests do not share a process's time: with
+    concurrency > 1 on a threaded server how many inputs coexist depends on scheduling,
+    which a second busy lane would change.
     """
     if url or spec.port or (os.cpu_count() or 1) < 2:
         return 1
-    threaded = spec.server == "flask" or spec.threads > 1 or spec.worker_class != "sync"
-    if concurrency > 1 and threaded:
+    if concurrency > 1 and spec.threaded:
         return 1
-    need = 2 * (spec.limit_bytes or 0) * (spec.workers if spec.server == "gunicorn" else 1)
-    return 2 if need <= psutil.virtual_memory().available else 1
+    per_server = (spec.limit_bytes or 0) * spec.kind.expected_workers(spec)
+    return 2 if 2 * per_server <= psutil.virtual_memory().available else 1
+
+
+def workload_tag(workload: Workload) -> str:
+    """A built-in's predictor name; a user workload's name and identity hash."""
+    return workload.fn if is_builtin(workload) else f"{workload.name}-{workload.identity()}"
+
+
+def config_tag(spec: ServerSpec, fresh: bool = True) -> str:
+    """What differs from the default server configuration, for file names ('' if nothing)."""
+    parts = []
+    if spec.kind.role == "prefork":
+        defaults = ServerSpec(server=spec.server)
+        if spec.workers != defaults.workers:
+            parts.append(f"w{spec.workers}")
+        if spec.worker_class != defaults.worker_class:
+            parts.append(spec.worker_class)
+        if spec.threads != defaults.threads:
+            parts.append(f"t{spec.threads}")
+        if spec.timeout_s != defaults.timeout_s:
+            parts.append(f"timeout{spec.timeout_s}")
+        if spec.preload:
+            parts.append("preload")
+    if spec.layout != "fixed":
+        parts.append(spec.layout)
+    if not fresh:
+        parts.append("warm")
+    return "".join(f"-{p}" for p in parts)
 
 
 def default_path(cfg: MaxNConfig, root: Path = Path("results")) -> Path:
-    """results/max-n/<server>-<fn>-<limit>[-rss]-c<C>.json"""
+    """results/max-n/<server>-<workload>-<limit>[-rss]-c<C>[-<config>].json"""
     kind = "" if cfg.limit_kind == "as" else f"-{cfg.limit_kind}"
     server = "url" if cfg.url else cfg.spec.server
-    name = f"{server}-{cfg.fn}-{format_size(cfg.limit_bytes)}{kind}-c{cfg.concurrency}.json"
+    tag = "" if cfg.url else config_tag(cfg.spec, cfg.fresh)
+    name = (
+        f"{server}-{workload_tag(cfg.workload)}-{format_size(cfg.limit_bytes)}{kind}"
+        f"-c{cfg.concurrency}{tag}.json"
+    )
     return root / "max-n" / name
 
 
 def new_doc(cfg: MaxNConfig) -> dict:
+    server_config = cfg.spec.config() if not cfg.url else {"server": "url", "role": None}
     return results.new_document(
         "max-n",
+        workload=cfg.workload.to_dict(),
         fn=cfg.fn,
-        server="url" if cfg.url else cfg.spec.server,
+        **server_config,
         url=cfg.url,
-        workers=None if cfg.url or cfg.spec.server != "gunicorn" else cfg.spec.workers,
         server_env=None if cfg.url else pinned_env(cfg.spec),
         # A --url server runs under whatever cap its owner gave it, not ours.
         limit_bytes=None if cfg.url else cfg.limit_bytes,
         limit_kind=None if cfg.url else cfg.limit_kind,
         model_limit_bytes=cfg.search.limit_bytes,
         concurrency=cfg.concurrency,
+        cold=cfg.cold,
+        layout=None if cfg.url else cfg.spec.layout,
         lanes=cfg.lanes,
         strategy=cfg.search.strategy,
         confirm=cfg.search.confirm_policy,
@@ -96,6 +189,9 @@ def new_doc(cfg: MaxNConfig) -> dict:
         critical_n=None,
         first_failing_n=None,
         failure=None,
+        band=None,
+        safe_n_full_overlap=None,
+        bytes_per_element_single=None,
         peak_rss_bytes=None,
         baseline_rss_bytes=None,
         baseline_vms_bytes=None,
@@ -151,68 +247,190 @@ def progress_line(i: int, probe: Probe, bracket: tuple[int | None, int | None]) 
     )
 
 
+def layout_seen(layouts: list[str | None]) -> str | None:
+    """The layout the probed servers had: 'fixed' only if every one had it."""
+    seen = {x for x in layouts if x is not None}
+    if not seen:
+        return None
+    return "fixed" if seen == {"fixed"} else "random"
+
+
 @contextlib.contextmanager
-def _targets(cfg: MaxNConfig) -> Iterator[list[tuple]]:
-    """One (server, monitor, url) per lane: servers started here under the cap, or the
-    given URL (one lane, no server of ours)."""
-    if cfg.url:
-        pid = reach(cfg.url)
-        local = [pid] if pid and Path(f"/proc/{pid}").exists() else []
-        with Monitor(lambda: local) as monitor:
-            yield [(None, monitor, cfg.url)]
-        return
+def _oracles(cfg: MaxNConfig, spec: ServerSpec, lanes: int, concurrency: int | None = None
+             ) -> Iterator[list[ServerOracle]]:  # fmt: skip
+    """One oracle per lane: on pools of fresh servers of `spec`, or on the --url server."""
+    ocfg = OracleConfig(
+        cfg.workload, concurrency or cfg.concurrency, cfg.timeout_s, cfg.limit_kind,
+        cfg.token, cfg.fresh,
+    )  # fmt: skip
     with contextlib.ExitStack() as stack:
-        servers = stack.enter_context(launch_many(cfg.spec, cfg.lanes))
-        yield [
-            (s, stack.enter_context(Monitor(s.pids, kill_above_bytes=cfg.spec.watchdog_bytes)),
-             s.url)
-            for s in servers
-        ]  # fmt: skip
+        if cfg.url:
+            pid = reach(cfg.url)
+            local = [pid] if pid and Path(f"/proc/{pid}").exists() else []
+            made = [ServerOracle(ocfg, None, cfg.url, monitor_pids=local)]
+        else:
+            w = cfg.workload
+            base = w.server_env(None) if w.n_placement != "env" else {}
+            ahead = cfg.fresh and w.n_placement != "env"  # n at start-up: no server ahead
+            ps = stack.enter_context(pools(spec, lanes, ahead=ahead, base_env=base))
+            made = [ServerOracle(ocfg, p, watchdog_bytes=spec.watchdog_bytes) for p in ps]
+        for oracle in made:
+            stack.callback(oracle.close)
+        yield made
+
+
+class _Run:
+    """The document of one run and the bookkeeping every phase shares."""
+
+    def __init__(self, cfg: MaxNConfig, out: Path, log: Log):
+        self.cfg, self.out, self.log = cfg, out, log
+        self.doc = new_doc(cfg)
+        self.t0 = time.monotonic()
+        self.probes: list[Probe] = []
+        self.oracles: list[ServerOracle] = []  # every oracle of every phase
+        self.current: list[ServerOracle] = []  # the oracles of the phase that runs
+        self._warned_layout = False
+
+    def starts(self) -> int:
+        return sum(o.starts for o in self.oracles)
+
+    def write(self) -> None:
+        self.doc["elapsed_s"] = round(time.monotonic() - self.t0, 3)
+        self.doc["server_starts"] = self.starts()
+        kills = [k.to_dict() for o in self.oracles for k in o.monitor.kills]
+        if self.cfg.limit_kind == "rss" or kills:
+            self.doc["rss_watchdog_kills"] = kills
+        results.write_atomic(self.out, self.doc)
+
+    def check_layout(self, oracle: ServerOracle, wanted: str) -> None:
+        """Say once, in one line, if the kernel refused the fixed layout."""
+        got = oracle.layouts[-1] if oracle.layouts else None
+        if wanted == "fixed" and got == "random" and not self._warned_layout:
+            self._warned_layout = True
+            self.log(
+                "warning: the kernel refused to turn off layout randomization for the "
+                "server (personality ADDR_NO_RANDOMIZE); going on with its randomized "
+                "layout, recorded as layout: random"
+            )
+
+    def on_probe(self, probe: Probe, bracket: tuple[int | None, int | None]) -> None:
+        self.probes.append(probe)
+        lo, hi = bracket
+        if probe.lane < len(self.current):
+            self.check_layout(self.current[probe.lane], self.cfg.spec.layout)
+        self.doc.update(
+            critical_n=lo,
+            first_failing_n=hi,
+            probes=[p.to_dict() for p in self.probes],
+            layout=self._layout(self.oracles) or self.doc["layout"],
+        )
+        self.write()
+        tag = f" (lane {probe.lane})" if self.cfg.lanes > 1 else ""
+        self.log(progress_line(len(self.probes), probe, bracket) + tag)
+
+    def _layout(self, oracles: list[ServerOracle]) -> str | None:
+        return layout_seen([x for o in oracles for x in o.layouts])
 
 
 def run(
     cfg: MaxNConfig,
     out: Path,
-    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+    log: Log = lambda s: print(s, file=sys.stderr, flush=True),
 ) -> dict:
-    """Run the search; rewrite `out` after every probe; return the final document."""
-    doc = new_doc(cfg)
-    results.write_atomic(out, doc)
-    t0 = time.monotonic()
-    probes: list[Probe] = []
-    with results.recording(out, doc, t0), _targets(cfg) as targets:
+    """Run the search (then the band); rewrite `out` after every probe; return the document."""
+    state = _Run(cfg, out, log)
+    results.write_atomic(out, state.doc)
+    with results.recording(out, state.doc, state.t0):
+        res = _search(state)
+        if res.critical_n is not None and cfg.threads_race:
+            _full_overlap(state)
+        if res.critical_n is not None and cfg.band_layouts:
+            _band(state, res)
+        state.doc["server_starts"] = state.starts()
+    return state.doc
 
-        def starts() -> int:
-            return sum(server.starts for server, _, _ in targets if server is not None)
 
-        def kills() -> list[dict]:
-            return [k.to_dict() for _, monitor, _ in targets for k in monitor.kills]
+def _describe_start(cfg: MaxNConfig, spec: ServerSpec) -> str:
+    if cfg.url:
+        return f"probing {cfg.url} (no cap of ours, no restarts)"
+    how = "a fresh server per probe" if cfg.fresh else "one long-lived server per lane"
+    lanes = f", {cfg.lanes} lanes" if cfg.lanes > 1 else ""
+    return f"{spec.describe()}, layout {spec.layout}, {how}{lanes}; app {spec.app}"
 
-        def on_probe(probe: Probe, bracket: tuple[int | None, int | None]) -> None:
-            probes.append(probe)
-            lo, hi = bracket
-            doc.update(
-                critical_n=lo,
-                first_failing_n=hi,
-                probes=[p.to_dict() for p in probes],
-                elapsed_s=round(time.monotonic() - t0, 3),
-                server_starts=starts(),
-            )
-            if cfg.limit_kind == "rss":
-                doc["rss_watchdog_kills"] = kills()
-            results.write_atomic(out, doc)
-            lane = f" (lane {probe.lane})" if cfg.lanes > 1 else ""
-            log(progress_line(len(probes), probe, bracket) + lane)
 
-        for i, (server, _, _) in enumerate(targets):
-            if server is not None:
-                lane = f" (lane {i})" if cfg.lanes > 1 else ""
-                log(f"started {server.spec.describe()} at {server.url} pids {server.pids()}{lane}")
-        oracle_cfg = OracleConfig(cfg.fn, cfg.concurrency, cfg.timeout_s, cfg.limit_kind, cfg.token)
-        oracles = [ServerOracle(oracle_cfg, s, m, url) for s, m, url in targets]
+def _search(state: _Run) -> SearchResult:
+    cfg = state.cfg
+    state.log(_describe_start(cfg, cfg.spec))
+    with _oracles(cfg, cfg.spec, cfg.lanes) as oracles:
+        state.oracles += oracles
+        state.current = oracles
         search = replace(cfg.search, lanes=len(oracles))
-        res = search_rounds(LaneOracle(oracles), search, on_probe=on_probe)
-        fill_result(doc, res, oracles[0])
-        doc["server_starts"] = starts()
-        doc["rss_watchdog_kills"] = kills()
-    return doc
+        res = search_rounds(LaneOracle(oracles), search, on_probe=state.on_probe)
+        fill_result(state.doc, res, oracles[0])
+        state.doc["layout"] = state._layout(oracles) or state.doc["layout"]
+        state.write()
+    return res
+
+
+def _full_overlap(state: _Run) -> None:
+    """safe_n_full_overlap = (cap - idle address space) / (C x bytes per element of one
+    request): the n at which C requests fit even if every one of them is in memory at
+    once. The bytes per element come from three small single-request probes."""
+    cfg, doc = state.cfg, state.doc
+    critical = doc["critical_n"]
+    base = max(1000, critical // 16)
+    ns = [base, 2 * base, 4 * base]
+    with _oracles(cfg, cfg.spec, 1, concurrency=1) as (oracle,):
+        state.oracles.append(oracle)
+        probes = [oracle(n) for n in ns]
+    points = [(p.n, p.model_bytes) for p in probes if p.ok and p.model_bytes]
+    doc["single_request_probes"] = [p.to_dict() for p in probes]
+    if len(points) < 2 or cfg.limit_bytes is None or doc.get("baseline_vms_bytes") is None:
+        return
+    _, slope = fit_line(points)
+    if slope <= 0:
+        return
+    room = cfg.limit_bytes - (doc["baseline_vms_bytes"] if cfg.limit_kind == "as"
+                              else doc["baseline_rss_bytes"])  # fmt: skip
+    doc["bytes_per_element_single"] = round(slope, 3)
+    doc["safe_n_full_overlap"] = max(0, math.floor(room / (cfg.concurrency * slope)))
+    state.write()
+    state.log(
+        f"full overlap: {cfg.concurrency} requests x {slope:.1f} B/element fit under the cap "
+        f"up to n={doc['safe_n_full_overlap']:,}"
+    )
+
+
+def _band(state: _Run, res: SearchResult) -> None:
+    """Where the boundary lies under randomized layouts (threads: under scheduling)."""
+    cfg, doc = state.cfg, state.doc
+    k = cfg.band_layouts
+    spec = cfg.band_spec
+    lanes = 1 if cfg.threads_race else cfg.lanes
+    what = "repeats on fresh servers" if cfg.threads_race else "randomized layouts"
+    state.log(f"band: each n on {k} {what}")
+    t0 = time.monotonic()
+    count = [0]
+    band_doc: dict = {"layouts": k, "layout": spec.layout, "what": what}
+
+    def on_probe(probe: Probe) -> None:
+        count[0] += 1
+        band_doc.setdefault("probes", []).append(probe.to_dict())
+        doc["band"] = band_doc
+        state.write()
+        state.log(f"band {count[0]:2d}: n={probe.n:,} {probe.outcome.kind.value} "
+                  f"{probe.elapsed_s:.2f}s")  # fmt: skip
+
+    with _oracles(cfg, spec, lanes) as oracles:
+        state.oracles += oracles
+        bcfg = BandConfig(layouts=k, precision=cfg.search.precision, lanes=len(oracles))
+        band = band_search(LaneOracle(oracles), res.critical_n, res.first_failing_n, bcfg, on_probe)
+        band_doc.update(band.to_dict())
+        band_doc["layout"] = state._layout(oracles) or spec.layout
+    band_doc["probes"] = [p.to_dict() for p in band.probes]
+    band_doc["elapsed_s"] = round(time.monotonic() - t0, 3)
+    doc["band"] = band_doc
+    state.write()
+    lo, hi = band.always_ok_n, band.never_ok_n
+    state.log(f"band: ok on all {k} up to n={lo:,}; fails on all {k} from n={hi:,}"
+              if lo and hi else f"band: {band.stop_reason}")  # fmt: skip

@@ -93,8 +93,17 @@ class StepMemory:
         return max(values) if values else None
 
 
+class MonitorError(Exception):
+    """The sampler thread died: peaks are no longer measured and an RSS cap no longer
+    enforced, so nothing measured from now on could be trusted."""
+
+
 class Monitor:
-    """Sampler thread over the processes `pids()` returns; optional RSS watchdog."""
+    """Sampler thread over the processes `pids()` returns; optional RSS watchdog.
+
+    If the thread dies, `check()` (called by begin_step and end_step) raises
+    MonitorError: a probe must never run without the cap it claims.
+    """
 
     def __init__(
         self,
@@ -133,15 +142,30 @@ class Monitor:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def begin_step(self) -> None:
-        """Start a measured step: reset the kernel's peaks and the sampled ones."""
-        for pid in self._pids_fn():
-            reset_peak(pid)
+    def check(self) -> None:
+        """Raise MonitorError if the sampler thread has died (it was started and is gone)."""
+        if self.error is not None:
+            raise MonitorError(
+                f"the memory sampler stopped ({type(self.error).__name__}: {self.error}); "
+                "peaks and the rss cap are not measured any more, so the run stops; rerun it"
+            )
+        if self._thread is not None and not self._thread.is_alive() and not self._stop.is_set():
+            raise MonitorError(
+                "the memory sampler stopped without an error; the run stops; rerun it"
+            )
+
+    def begin_step(self, reset: bool = True) -> None:
+        """Start a measured step: reset the sampled peaks and (reset=True) the kernel's."""
+        self.check()
+        if reset:
+            for pid in self._pids_fn():
+                reset_peak(pid)
         with self._lock:
             self._step = StepMemory()
 
     def end_step(self) -> StepMemory:
         """Finish the step: read the kernel's peaks and return everything measured."""
+        self.check()
         self.sample_once()  # the last state counts too
         hwm = []
         with self._lock:

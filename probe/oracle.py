@@ -1,10 +1,16 @@
 """One probe against a real server: n -> Probe (outcome, elapsed, peak memory, restarts).
 
 This is where HTTP, processes and memory meet; the search sees only the callable.
-A probe fires C identical requests at once and succeeds only if all succeed with the
-exact price. Failures are classified from what the client saw *and* what the server
-side shows: a dead Flask process (its exit status), gunicorn's arbiter log (a worker
-"was sent SIGKILL!" or "WORKER TIMEOUT"), the RSS watchdog's kills.
+A probe fires C identical requests of the workload at once and succeeds only if the
+workload judges every answer right. Failures are classified from what the client saw
+*and* what the server side shows: a MemoryError traceback in the server's log (an app
+that lets it escape answers a bare 500), a dead dev server (its exit status), the
+worker events a pre-fork kind logs (gunicorn's "was sent SIGKILL!", "WORKER TIMEOUT"),
+the RSS watchdog's kills, a server that could not start at this n.
+
+Cold probes (the default): every probe runs on a fresh server from a ServerPool, one
+that has served nothing, started while the previous probe ran; after its probe it is
+killed. Warm (`--no-fresh`): one long-lived server, restarted when it dies.
 """
 
 from __future__ import annotations
@@ -19,48 +25,22 @@ from dataclasses import dataclass, field, replace
 import requests
 
 from probe import interrupt
-from probe.load import Request, RequestRecord, _root_cause, fire
+from probe.kinds import WorkerEvent
+from probe.load import RequestRecord, _root_cause, fire
 from probe.memory import Monitor, StepMemory, read_status
 from probe.outcome import Kind, Outcome, Probe, worst
-from probe.server import Server, ServerError, WorkerEvent, decode_status
-
-PROBE_AREA = 10  # price = int(10 * (n-1)/2): exact in floating point for n < 2**53
-IO_FNS = ("io_bounded",)  # predictors without n (app.predictors.IO_PREDICTORS)
-IO_PRICE_PER_AREA = 200_000  # app.predictors.IO_PRICE_PER_AREA; probe does not import app
-
-
-def expected_price(area: float, n: int, fn: str = "cpu_bounded") -> int:
-    """What a predictor must answer: the mean of 0..n-1 times area (io_bounded: area * 200_000)."""
-    if fn in IO_FNS:
-        return int(area * IO_PRICE_PER_AREA)
-    return int(area * (sum_range(n) / n))
-
-
-def price_matches(price: object, area: float, n: int, fn: str) -> bool:
-    """Is `price` what the predictor must answer?
-
-    Exact for the Python list (an exact int sum, one correctly rounded division) and for
-    io_bounded. numpy's mean is a float64 pairwise sum: above about 1e8 elements it can
-    land a rounding step below (n-1)/2, and int() then truncates one lower (seen at
-    n = 251,695,452: 1258477254 for 1258477255), so one unit either way is accepted.
-    """
-    if isinstance(price, bool) or not isinstance(price, int):
-        return False
-    want = expected_price(area, n, fn)
-    return abs(price - want) <= 1 if fn == "cpu_multithread" else price == want
-
-
-def sum_range(n: int) -> int:
-    return n * (n - 1) // 2
+from probe.server import Server, ServerError, ServerPool, ServerStartError, decode_status
+from probe.workload import PROBE_AREA, Workload
 
 
 @dataclass(frozen=True)
 class OracleConfig:
-    fn: str
+    workload: Workload
     concurrency: int = 1
     timeout_s: float = 120.0
     limit_kind: str = "as"  # "as": model the address space; "rss": resident memory
     token: str | None = None
+    fresh: bool = True  # each probe on a fresh server (cold), else one long-lived server
 
 
 @dataclass
@@ -74,21 +54,55 @@ class _Pending:
     records: list[RequestRecord] = field(default_factory=list)
     elapsed_s: float = 0.0
     mem: StepMemory = field(default_factory=StepMemory)
+    wait_start: bool = False  # n is in the server's start-up env: its start is measured
+    start_error: ServerStartError | None = None
 
 
 class ServerOracle:
-    """Probes a server this run controls (restarting it when it dies) or a given URL."""
+    """Probes servers from a pool (fresh per probe, or one kept), or a given URL."""
 
     def __init__(
-        self, config: OracleConfig, server: Server | None, monitor: Monitor | None, url: str
+        self,
+        config: OracleConfig,
+        pool: ServerPool | None,
+        url: str | None = None,
+        watchdog_bytes: int | None = None,
+        monitor_pids: list[int] | None = None,
     ):
         self.config = config
-        self.server = server
-        self.monitor = monitor
-        self.url = url
+        self.pool = pool
+        self.server: Server | None = None
+        self._url = url
         self.baseline_rss_bytes: int | None = None
         self.baseline_vms_bytes: int | None = None
         self.last_records: list[RequestRecord] = []
+        self.layouts: list[str | None] = []  # the layout of each server probed
+        self.starts = 0
+        if pool is None:  # a --url server: watch its pid if it is a local process
+            local = list(monitor_pids or [])
+            self.monitor = Monitor(lambda: local)
+        else:
+            self.monitor = Monitor(self._pids, kill_above_bytes=watchdog_bytes)
+        self.monitor.start()
+
+    @property
+    def url(self) -> str:
+        return self.server.url if self.server is not None else (self._url or "")
+
+    @property
+    def cold(self) -> bool:
+        return self.pool is not None and self.config.fresh
+
+    def _pids(self) -> list[int]:
+        server = self.server
+        return server.pids() if server is not None else []
+
+    def close(self) -> None:
+        """Stop the sampler and the server this oracle holds."""
+        self.monitor.stop()
+        if self.server is not None:
+            self.server.close(grace_s=0 if self.cold else None)
+            self.server = None
 
     def __call__(self, n: int) -> Probe:
         return self.finish(self.measure(self.prepare(n)))
@@ -96,40 +110,74 @@ class ServerOracle:
     # A probe in three steps, so that a LaneOracle can run several at once: prepare and
     # finish may start servers, so they run on the main thread (the parent-death signal
     # that ties a server to probe fires when the thread that spawned it ends); measure
-    # only sends requests and reads /proc, on any thread.
+    # only waits, sends requests and reads /proc, on any thread.
     def prepare(self, n: int) -> _Pending:
-        """Restart a dead server, note the idle memory, start the measured step."""
-        restarts = self._ensure_up()
+        """Get the server (fresh, or restarted if dead), note idle memory, start the step."""
+        self.monitor.check()
+        restarts, wait_start = 0, False
+        if self.cold:
+            env = self.config.workload.server_env(n) if self._n_at_start else None
+            wait_start = bool(env)
+            self.server = self.pool.take(env, wait=not wait_start)
+            self.starts += 1
+        elif self.pool is not None and self.server is None:
+            self.server = self.pool.take()
+            self.starts += 1
+        else:
+            restarts = self._ensure_up()
         before = set(self.server.worker_pids()) if self.server is not None else set()
-        idle = self._idle_memory()
+        idle = {} if wait_start else self._idle_memory()
         if self.server is not None:
-            self.server.new_events()  # forget what happened before this probe
-        if self.monitor is not None:
+            self.server.new_log()  # forget what happened before this probe
+        if not wait_start:  # a server started for this n: its whole life is the step
             self.monitor.begin_step()
-        return _Pending(n, restarts, before, idle)
+        else:
+            self.monitor.begin_step(reset=False)
+        return _Pending(n, restarts, before, idle, wait_start=wait_start)
+
+    @property
+    def _n_at_start(self) -> bool:
+        return self.config.workload.n_placement == "env"
 
     def measure(self, pending: _Pending) -> _Pending:
-        """Fire the C requests and end the measured step."""
+        """(Wait for a server started at this n,) fire the C requests, end the step."""
         t0 = time.monotonic()
-        reqs = [Request(PROBE_AREA, self.config.fn, pending.n)] * self.config.concurrency
-        pending.records = fire(
-            self.url, reqs, timeout_s=self.config.timeout_s, token=self.config.token
-        )
+        if pending.wait_start:
+            try:
+                self.server.wait_ready()
+            except ServerStartError as exc:
+                pending.start_error = exc
+        if pending.start_error is None:
+            w = self.config.workload
+            reqs = [w.render(pending.n, PROBE_AREA)] * self.config.concurrency
+            pending.records = fire(
+                self.url, reqs, timeout_s=self.config.timeout_s, token=self.config.token,
+                name=w.name,
+            )  # fmt: skip
         pending.elapsed_s = time.monotonic() - t0
-        pending.mem = self.monitor.end_step() if self.monitor is not None else StepMemory()
+        pending.mem = self.monitor.end_step()
         return pending
 
     def finish(self, pending: _Pending) -> Probe:
-        """Classify what happened, recover the server after a failure, make the Probe."""
+        """Classify what happened, recover or retire the server, make the Probe."""
         n, mem, records = pending.n, pending.mem, pending.records
         self.last_records = records
-        outcome = self._classify(n, records, mem)
+        if pending.start_error is not None:
+            outcome = self._start_outcome(pending.start_error)
+        else:
+            outcome = self._classify(n, records, mem)
         restarts = pending.restarts
         new_pids: list[int] = []
-        if not outcome.ok:
+        if self.server is not None:
+            self.layouts.append(self.server.layout)
+        if self.cold:
+            self.server.close(grace_s=0)  # it has served its one probe
+            self.server = None
+        elif not outcome.ok:
             restarts += self._recover()
             if self.server is not None:
                 new_pids = sorted(set(self.server.worker_pids()) - pending.before)
+        self.monitor.check()
         return Probe(
             n=n,
             outcome=outcome,
@@ -166,7 +214,7 @@ class ServerOracle:
 
     def _idle_memory(self) -> dict[int, dict[str, int]]:
         """Address space and RSS of each serving process before the probe."""
-        if self.server is None or self.monitor is None:
+        if self.server is None:
             return {}
         idle = {}
         for pid in self.server.worker_pids():
@@ -184,6 +232,7 @@ class ServerOracle:
         For RLIMIT_AS: the serving process's idle address space plus its RSS growth
         (the kernel's exact VmHWM minus idle RSS): the growth is freshly touched memory,
         so it counts the same in both; the sampled address space can miss a short spike.
+        A server started at this n has no idle state: its sampled peak is used.
         """
         if self.config.limit_kind == "rss":
             return mem.peak_rss_bytes
@@ -196,21 +245,22 @@ class ServerOracle:
         return best
 
     # -- classification ----------------------------------------------------------
+    def _start_outcome(self, exc: ServerStartError) -> Outcome:
+        """A server that could not start at this n: a memory error if its log says so."""
+        log = self.server.log_since_spawn() if self.server is not None else ""
+        kind = Kind.MEMORY_ERROR if "MemoryError" in log else Kind.SERVER_START_FAILED
+        return Outcome(kind, None, f"server did not start at this n: {exc}")
+
     def _classify(self, n: int, records: list[RequestRecord], mem: StepMemory) -> Outcome:
-        outcomes = [self._check_price(n, r) for r in records]
+        w = self.config.workload
+        outcomes = [
+            w.judge(r.status, r.text, r.body, n, r.area) if r.status is not None else r.outcome
+            for r in records
+        ]
         result = worst(outcomes)
         if result.ok or result.kind is Kind.MEMORY_ERROR:
             return result
         return self._server_side_cause(result, mem)
-
-    def _check_price(self, n: int, record: RequestRecord) -> Outcome:
-        outcome = record.outcome
-        if outcome.ok:
-            price = (record.body or {}).get("price")
-            if not price_matches(price, record.area, n, self.config.fn):
-                want = expected_price(record.area, n, self.config.fn)
-                return Outcome(Kind.HTTP_ERROR, record.status, f"wrong price {price}, want {want}")
-        return outcome
 
     def _server_side_cause(self, client: Outcome, mem: StepMemory) -> Outcome:
         """Refine a client-side failure with what the server side shows."""
@@ -226,7 +276,13 @@ class ServerOracle:
         if self.server is None:
             return client
         time.sleep(0.2)  # let the arbiter log the worker's fate
-        cause = outcome_from_events(self.server.new_events(), client)
+        log = self.server.new_log()
+        if "MemoryError" in log:  # the app let it escape; the server logged the traceback
+            return Outcome(
+                Kind.MEMORY_ERROR, client.status,
+                f"MemoryError in the server's log; client saw: {client.detail}",
+            )  # fmt: skip
+        cause = outcome_from_events(self.server.spec.kind.events(log), client)
         if cause is not None:
             return cause
         proc = self.server.proc
@@ -353,7 +409,8 @@ def _from_worker_event(event: WorkerEvent, client: Outcome) -> Outcome:
 
 
 def reach(url: str, timeout_s: float = 5.0) -> int | None:
-    """The pid a server reports on /health; ServerError with the fix if nothing answers."""
+    """The pid a server reports on /health (None if it reports none: any HTTP answer
+    proves it is up); ServerError with the fix if nothing answers."""
     try:
         resp = requests.get(f"{url}/health", timeout=timeout_s)
     except requests.RequestException as exc:

@@ -1,4 +1,5 @@
-"""PNG plots of results documents: a request timeline per load variant, memory against n.
+"""PNG plots of results documents: a request timeline per load variant, memory against n
+(one panel per server x predictor, zoomed to the boundary and the cap).
 
 Figures are built with matplotlib's object API on the Agg canvas (no pyplot, no
 screen, no global state) and saved without a timestamp or software tag, so the
@@ -7,11 +8,15 @@ same document gives the same image on the same matplotlib.
 
 from __future__ import annotations
 
+import itertools
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from probe import stats
 
@@ -82,63 +87,428 @@ def plot_timeline(variant: dict, path: str | os.PathLike) -> Path:
     return _save(fig, path)
 
 
-def _probe_points(doc: dict, ok: bool, capped: bool = False) -> tuple[list[float], list[float]]:
-    """(n in millions, peak RSS in MiB) of the ok (or failed) probes; sampled RSS if no VmHWM.
+# Memory against n: one panel per server x predictor, zoomed to the cap and the boundary.
 
-    capped: the peak of the quantity the cap limits instead (`model_bytes`).
+NEAR_FACTOR = 1.25  # probes within this factor of the boundary are drawn, the others counted
+SAFE_FACTOR = 2.0  # the full-overlap safe n widens the window if it is at most this far off
+_M_OK, _M_FAILED = "#0072B2", "#D55E00"  # Okabe-Ito blue and vermillion: colour-blind safe
+_M_BAND, _M_SAFE, _M_FIT = "#E69F00", "#CC79A7", "#555555"
+_STRIP = 0.14  # axes fraction kept free of data below the probes for the band's samples
+
+
+@dataclass(frozen=True)
+class Zoom:
+    """The n range a memory panel shows and how many probes lie left / right of it."""
+
+    lo: float
+    hi: float
+    below: int = 0
+    above: int = 0
+
+
+def _probe_ns(doc: dict) -> list[int]:
+    return [p["n"] for p in doc.get("probes") or [] if p.get("n") is not None]
+
+
+def _boundary_ns(doc: dict) -> list[int]:
+    """What a reader comes for: critical and first failing n, the band's edges."""
+    band = doc.get("band") or {}
+    ns = [doc.get("critical_n"), doc.get("first_failing_n")]
+    ns += [band.get("always_ok_n"), band.get("never_ok_n")]
+    return [n for n in ns if n]
+
+
+def _sample_ns(doc: dict) -> list[int]:
+    return [s["n"] for s in (doc.get("band") or {}).get("samples") or [] if s.get("n")]
+
+
+def zoom_window(doc: dict, factor: float = NEAR_FACTOR) -> Zoom | None:
+    """The n window of a max-n document's panel, None when it has no n at all.
+
+    It spans the boundary values, the probes and band samples within `factor` of them and
+    the full-overlap safe n if within SAFE_FACTOR, padded a little; far calibration probes
+    (and doubling overshoots) are left out and counted. Without a boundary it spans every
+    probe (or band sample).
     """
-    xs, ys = [], []
+    probes = _probe_ns(doc)
+    anchors = _boundary_ns(doc) or probes or _sample_ns(doc)
+    if not anchors:
+        return None
+    a_lo, a_hi = min(anchors), max(anchors)
+    near = [n for n in probes + _sample_ns(doc) if a_lo / factor <= n <= a_hi * factor]
+    shown = anchors + near
+    safe = doc.get("safe_n_full_overlap")
+    if safe and a_lo / SAFE_FACTOR <= safe <= a_hi * SAFE_FACTOR:
+        shown.append(safe)
+    lo, hi = min(shown), max(shown)
+    pad = max(0.06 * (hi - lo), 0.01 * hi, 1.0)
+    lo, hi = max(0.0, lo - pad), hi + pad
+    return Zoom(lo, hi, below=sum(n < lo for n in probes), above=sum(n > hi for n in probes))
+
+
+def y_window(
+    ok: list[float], failed: list[float], fit: list[float], cap: float | None
+) -> tuple[float, float]:
+    """The MiB range of a panel: the cap, the ok probes, the fitted line, the failures near them.
+
+    A failure far below all of these (one that died before its memory grew) is left out; the
+    panel pins it to the bottom edge.
+    """
+    base = ok + fit + ([cap] if cap is not None else []) or failed
+    if not base:
+        return 0.0, 1.0
+    lo, hi = min(base), max(base)
+    slack = max(0.25 * (hi - lo), 0.05 * hi)
+    near = [y for y in failed if y >= lo - slack]
+    lo, hi = min([lo, *near]), max([hi, *near])
+    pad = max(0.08 * (hi - lo), 0.004 * hi, 0.5)
+    return lo - pad, hi + pad
+
+
+def _peak_mib(p: dict, capped: bool) -> float | None:
+    """A probe's peak in MiB: the capped quantity (`model_bytes`), or RSS (sampled if no VmHWM)."""
+    peak = p.get("model_bytes") if capped else p.get("peak_rss_bytes")
+    peak = peak or (None if capped else p.get("peak_rss_sampled_bytes"))
+    return None if peak is None else peak / MIB
+
+
+def _points(doc: dict, zoom: Zoom, capped: bool) -> tuple[list, list]:
+    """(n in millions, peak in MiB) of the ok and of the failed probes inside the window."""
+    ok, failed = [], []
     for p in doc.get("probes") or []:
-        rss = p.get("model_bytes") if capped else p.get("peak_rss_bytes")
-        rss = rss or (None if capped else p.get("peak_rss_sampled_bytes"))
-        if rss is not None and p.get("n") is not None and (p.get("outcome") == "ok") == ok:
-            xs.append(p["n"] / 1e6)
-            ys.append(rss / MIB)
-    return xs, ys
+        n, peak = p.get("n"), _peak_mib(p, capped)
+        if n is not None and peak is not None and zoom.lo <= n <= zoom.hi:
+            (ok if p.get("outcome") == "ok" else failed).append((n / 1e6, peak))
+    return ok, failed
 
 
-def _draw_maxn(ax, doc: dict, colour: str, capped: bool = False) -> None:
-    """One max-n document: ok probes as dots, failed ones as crosses, the fitted line dashed."""
-    label = f"{doc.get('fn')} ({doc.get('server')}, concurrency {doc.get('concurrency')})"
-    for ok, marker, what in ((True, "o", "ok"), (False, "x", "failed")):
-        xs, ys = _probe_points(doc, ok, capped)
-        if xs:  # an empty series would still take a legend entry
-            ax.plot(xs, ys, marker, color=colour, markersize=7, label=f"{label}: {what}")
+def _fit_line(doc: dict, zoom: Zoom, capped: bool) -> tuple[list, list] | None:
+    """baseline + bytes/element x n over the document's probed n range (inside the window)."""
     baseline = doc.get("model_baseline_bytes" if capped else "baseline_rss_bytes")
-    per_element = doc.get("bytes_per_element")
-    ns = [p["n"] for p in doc.get("probes") or [] if p.get("n") is not None]
-    if baseline is not None and per_element is not None and ns:
-        top = max(ns) * 1.1
-        ys = [baseline / MIB, (baseline + per_element * top) / MIB]
-        ax.plot([0, top / 1e6], ys, "--", color=colour, linewidth=1, label=f"{label}: fit")
+    per_element, ns = doc.get("bytes_per_element"), _probe_ns(doc)
+    if baseline is None or per_element is None or not ns:
+        return None
+    lo, hi = max(min(ns), zoom.lo), min(max(ns), zoom.hi)
+    if lo >= hi:
+        return None
+    return [lo / 1e6, hi / 1e6], [(baseline + per_element * n) / MIB for n in (lo, hi)]
 
 
-_CAPPED_LABEL = "peak of the capped quantity (MiB): address space (as) or RSS (rss)"
+def _millions(n: float) -> str:
+    """'0.4 M', '8.66 M', '51.1 M': an n for a note, three significant digits."""
+    return f"{n / 1e6:.3g} M"
+
+
+def _mark_n(ax, n: float, text: str, style: tuple[str, str], right: bool, at: float) -> None:
+    """A vertical line at n, its label written along it beside the line, from `at` (axes
+    fraction: near 1 hangs down from the top, otherwise rises from there)."""
+    colour, dash = style
+    ax.axvline(n / 1e6, color=colour, linestyle=dash, linewidth=1.3)
+    ax.annotate(
+        text,
+        xy=(n / 1e6, at),
+        xycoords=("data", "axes fraction"),
+        xytext=(3 if right else -3, 0),
+        textcoords="offset points",
+        rotation=90,
+        ha="left" if right else "right",
+        va="top" if at > 0.5 else "bottom",
+        fontsize=8,
+        color=colour,
+        bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 0.5},
+    )
+
+
+def label_at(x: float, points: list[tuple[float, float]], floor: float = 0.03) -> float:
+    """Where a vertical line's label starts (axes fraction): the top, unless the probes near
+    the line (x, y in axes fractions) leave more room below them than above (down to floor)."""
+    near = [y for px, y in points if abs(px - x) <= 0.04]
+    if not near or 1 - max(near) >= min(near) - floor:
+        return 0.97
+    return floor
+
+
+def _band_samples(band: dict | None, zoom: Zoom) -> list[tuple[float, str]]:
+    """(n in millions, 'ok/tries') of the band's samples inside the window."""
+    samples = (band or {}).get("samples") or []
+    return sorted(
+        (s["n"] / 1e6, f"{s.get('ok')}/{s['tries']}")
+        for s in samples
+        if s.get("n") is not None and s.get("tries") is not None and zoom.lo <= s["n"] <= zoom.hi
+    )
+
+
+def _draw_band(ax, band: dict | None, zoom: Zoom, samples: list) -> tuple[bool, int]:
+    """The n range where the outcome depends on the layout, shaded; the samples' ok/tries
+    along the bottom strip, a label left out where it would touch the previous one.
+    Returns (whether there was a band to shade, how many labels were left out)."""
+    band = band or {}
+    lo, hi = band.get("always_ok_n"), band.get("never_ok_n")
+    if lo is not None or hi is not None:
+        lo, hi = (zoom.lo if lo is None else lo) / 1e6, (zoom.hi if hi is None else hi) / 1e6
+        ax.axvspan(lo, hi, color=_M_BAND, alpha=0.25, linewidth=0)
+    width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+    gap = 14 / width_pt * (zoom.hi - zoom.lo) / 1e6  # about one 'ok/tries' label wide
+    last, dropped = None, 0
+    for x, text in samples:
+        ax.plot(x, 0.03, "|", color="black", markersize=6, transform=ax.get_xaxis_transform())
+        if last is None or x - last >= gap:
+            ax.annotate(text, xy=(x, 0.03), xycoords=("data", "axes fraction"), xytext=(0, 5),
+                        textcoords="offset points", ha="center", fontsize=7)  # fmt: skip
+            last = x
+        else:
+            dropped += 1
+    return lo is not None or hi is not None, dropped
+
+
+def _draw_probes(ax, ok: list, failed: list, y_lo: float, bottom: float) -> set[str]:
+    """Ok probes as dots, failures as crosses; failures below y_lo as triangles on the bottom
+    edge (at `bottom`)."""
+    used = set()
+    low = [(x, y) for x, y in failed if y < y_lo]
+    shown = [(x, y) for x, y in failed if y >= y_lo]
+    series = (("ok", ok, "o", _M_OK), ("failed", shown, "x", _M_FAILED))
+    for key, points, marker, colour in series + (("low", low, "v", _M_FAILED),):
+        if points:
+            ys = [bottom] * len(points) if key == "low" else [y for _, y in points]
+            ax.plot([x for x, _ in points], ys, marker, color=colour, markersize=7,
+                    markeredgewidth=1.6, clip_on=False, zorder=3)  # fmt: skip
+            used.add(key)
+    return used
+
+
+def _band_notes(band: dict, zoom: Zoom, dropped: int) -> list[str]:
+    """The band's edges and how to read its samples' labels."""
+    lo, hi = band.get("always_ok_n"), band.get("never_ok_n")
+    if lo is None and hi is None:
+        return []
+    lo = "no sampled n always ok" if lo is None else f"always ok to {lo:,}"
+    hi = "no sampled n never ok" if hi is None else f"never ok from {hi:,}"
+    notes = [f"band ({band.get('layouts')} layouts): {lo}, {hi}"]
+    if band.get("samples"):
+        off = sum(not zoom.lo <= n <= zoom.hi for n in _sample_ns({"band": band}))
+        extra = [f"{dropped} crowded ticks unlabelled"] if dropped else []
+        extra += [f"{off} off the window"] if off else []
+        extra = f" ({', '.join(extra)})" if extra else ""
+        notes.append(f"along the bottom: ok / tries at each sampled n{extra}")
+    return notes
+
+
+def _low_note(low: list) -> str:
+    """'3 failures at 2 n peaked at only 189 MiB (before growing): ▼'."""
+    at = len({x for x, _ in low})
+    what = f"{len(low)} failure{'s' if len(low) > 1 else ''}"
+    what += "" if at == len(low) else f" at {at} n"
+    lo, hi = (f"{f(y for _, y in low):,.0f}" for f in (min, max))
+    return f"{what} peaked at only {lo if lo == hi else f'{lo}-{hi}'} MiB (before growing): \u25bc"
+
+
+def _panel_notes(doc: dict, zoom: Zoom, low: list, dropped: int = 0) -> list[str]:
+    """The numbers behind the band and the fit, and what the panel leaves out or off-scale."""
+    notes = _band_notes(doc.get("band") or {}, zoom, dropped)
+    ns = _probe_ns(doc)
+    if not ns:
+        notes.append("no probes recorded")
+    elif doc.get("bytes_per_element") is not None:
+        per_element = doc["bytes_per_element"]
+        notes.append(
+            f"fit: {per_element:.1f} B/element, probed {_millions(min(ns))} to {_millions(max(ns))}"
+        )
+    hidden = [f"{zoom.below} below {_millions(zoom.lo)}"] if zoom.below else []
+    hidden += [f"{zoom.above} above {_millions(zoom.hi)}"] if zoom.above else []
+    if hidden:
+        notes.append(f"probes not shown: {', '.join(hidden)}")
+    if low:
+        notes.append(_low_note(low))
+    safe = doc.get("safe_n_full_overlap")
+    if safe and not zoom.lo <= safe <= zoom.hi:
+        notes.append(f"safe n if all {doc.get('concurrency')} overlap: {safe:,} (off the window)")
+    how = _how_note(doc)
+    return notes + [how] if how else notes
+
+
+def _panel_title(doc: dict) -> str:
+    title = f"{doc.get('server') or '?'} / {doc.get('fn') or '?'}"
+    conc = doc.get("concurrency") or 1
+    return title if conc == 1 else f"{title}, concurrency {conc}"
+
+
+def _how_note(doc: dict) -> str | None:
+    """How the probes ran, from the keys newer documents carry."""
+    layout = {"fixed": "fixed layout (ASLR off)", "random": "random layouts (ASLR on)"}
+    parts = [layout.get(doc.get("layout"))]
+    parts.append(
+        {True: "each on a fresh process", False: "on a reused process"}.get(doc.get("cold"))
+    )
+    parts = [p for p in parts if p]
+    return f"probes: {', '.join(parts)}" if parts else None
+
+
+def _axes_fractions(points: list, zoom: Zoom, y_lo: float, y_hi: float) -> list:
+    """(n in millions, MiB) -> axes fractions, off-scale peaks on the edge they are drawn at."""
+    span = (zoom.hi - zoom.lo) / 1e6
+    return [
+        ((x - zoom.lo / 1e6) / span, min(1.0, max(0.0, (y - y_lo) / (y_hi - y_lo))))
+        for x, y in points
+    ]
+
+
+def _draw_cap(ax, cap: float) -> None:
+    """The cap line, its size written just outside the right edge (where no probe can be)."""
+    ax.axhline(cap, color="black", linewidth=1.2)
+    ax.annotate(f"cap\n{cap:,.0f} MiB", xy=(1, cap), xycoords=("axes fraction", "data"),
+                xytext=(4, 0), textcoords="offset points", va="center", fontsize=8)  # fmt: skip
+
+
+def _draw_marks(ax, doc: dict, zoom: Zoom, points: list, floor: float) -> set[str]:
+    """critical n, first failing n and the full-overlap safe n as labelled vertical lines;
+    points: the drawn probes in axes fractions, which the labels keep clear of."""
+    used = set()
+    marks = (
+        ("critical", doc.get("critical_n"), "critical n {:,}", (_M_OK, ":"), False),
+        ("failing", doc.get("first_failing_n"), "first failing n {:,}", (_M_FAILED, ":"), True),
+        ("safe", doc.get("safe_n_full_overlap"), "safe n {:,}", (_M_SAFE, "-."), False),
+    )
+    for key, n, text, style, right in marks:
+        if n and zoom.lo <= n <= zoom.hi:
+            x = (n - zoom.lo) / (zoom.hi - zoom.lo)
+            _mark_n(ax, n, text.format(n), style, right, label_at(x, points, floor))
+            used.add(key)
+    return used
+
+
+def _draw_panel(ax, doc: dict, cap: float | None, capped: bool) -> set[str]:
+    """One max-n document zoomed to its boundary; returns the legend entries it used."""
+    ax.set_title(_panel_title(doc), fontsize=10)
+    zoom = zoom_window(doc)
+    if zoom is None:
+        ax.text(0.5, 0.5, "no probes recorded", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return set()
+    ok, failed = _points(doc, zoom, capped)
+    fit = _fit_line(doc, zoom, capped)
+    y_lo, y_hi = y_window([y for _, y in ok], [y for _, y in failed], fit[1] if fit else [], cap)
+    samples = _band_samples(doc.get("band"), zoom)
+    bottom = y_lo - _STRIP / (1 - _STRIP) * (y_hi - y_lo) if samples else y_lo
+    ax.set_xlim(zoom.lo / 1e6, zoom.hi / 1e6)
+    ax.set_ylim(bottom, y_hi)
+    shaded, dropped = _draw_band(ax, doc.get("band"), zoom, samples)
+    used = {"band"} if shaded else set()
+    if fit:
+        ax.plot(*fit, "--", color=_M_FIT, linewidth=1.2)
+        used.add("fit")
+    if cap is not None:
+        _draw_cap(ax, cap)
+    used |= _draw_probes(ax, ok, failed, y_lo, bottom)
+    fractions = _axes_fractions(ok + failed, zoom, bottom, y_hi)
+    used |= _draw_marks(ax, doc, zoom, fractions, _STRIP + 0.01 if samples else 0.03)
+    notes = _panel_notes(doc, zoom, [(x, y) for x, y in failed if y < y_lo], dropped)
+    _caption(ax, notes + ([] if ok or failed else ["no probe here recorded a peak"]))
+    return used
+
+
+def _caption(ax, notes: list[str]) -> None:
+    """The panel's notes under its x axis; the axes' labels and ticks."""
+    ax.annotate("\n".join(notes), xy=(0, 0), xycoords="axes fraction", xytext=(0, -36),
+                textcoords="offset points", va="top", fontsize=8)  # fmt: skip
+    ax.set_xlabel("n (millions of elements)", fontsize=9)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=7, steps=[1, 2, 5, 10]))
+    ax.tick_params(labelsize=8)
+
+
+def _grid(docs: list[dict]) -> tuple[list, list, dict]:
+    """Rows (servers), columns (predictor, concurrency) and the document of each cell."""
+    rows = sorted({str(d.get("server")) for d in docs})
+    cols = sorted({(str(d.get("fn")), d.get("concurrency") or 1) for d in docs})
+    cells: dict = {}
+    for d in docs:
+        cells.setdefault((str(d.get("server")), (str(d.get("fn")), d.get("concurrency") or 1)), d)
+    return rows, cols, cells
+
+
+def _limit_kind(docs: list[dict]) -> str | None:
+    return next((d.get("limit_kind") for d in docs if d.get("limit_kind")), None)
+
+
+def _quantity(docs: list[dict], capped: bool) -> str:
+    """The plotted quantity, for the y axis."""
+    if not capped:
+        return "peak RSS of the server (MiB)"
+    what = {"as": "peak address space (MiB)", "rss": "peak RSS (MiB)"}
+    return what.get(_limit_kind(docs), "peak of the capped quantity (MiB)")
+
+
+def _suptitle(docs: list[dict], limit_bytes: int | None, capped: bool) -> tuple[str, str]:
+    """What is plotted (the capped quantity or RSS) and how the panels are laid out."""
+    kind = _limit_kind(docs)
+    if capped:
+        what = {"as": "address space (what RLIMIT_AS caps)", "rss": "RSS (what the watchdog caps)"}
+        head = f"Peak {what.get(kind, 'capped quantity')} against n"
+    else:
+        head = "Peak RSS against n" + (" (the cap limits address space)" if kind == "as" else "")
+    cap = f", near the {limit_bytes / MIB:,.0f} MiB cap" if limit_bytes else ""
+    return f"{head}{cap}", "one panel per server and predictor"
+
+
+def _legend(used: set[str], docs: list[dict], limit_bytes: int | None) -> tuple[list, list]:
+    """Handles and labels of the figure's legend: the entries some panel used, and the cap."""
+    layouts = sorted({str((d.get("band") or {}).get("layouts")) for d in docs if d.get("band")})
+    k = f" ({layouts[0]} layouts)" if len(layouts) == 1 else ""
+    kind = _limit_kind(docs)
+    cap = f"cap{f' ({kind})' if kind else ''}: {limit_bytes / MIB:,.0f} MiB" if limit_bytes else ""
+    entries = [
+        ("ok", Line2D([], [], marker="o", ls="none", color=_M_OK), "ok probe"),
+        ("failed", Line2D([], [], marker="x", ls="none", color=_M_FAILED, mew=1.6), "failed probe"),
+        ("low", Line2D([], [], marker="v", ls="none", color=_M_FAILED), "failed, peak off-scale"),
+        (
+            "fit",
+            Line2D([], [], ls="--", color=_M_FIT),
+            "fit over the probed n: baseline + B/element × n",
+        ),
+        ("cap", Line2D([], [], color="black"), cap),
+        ("band", Patch(color=_M_BAND, alpha=0.25), f"band under random layouts{k}"),
+        ("critical", Line2D([], [], ls=":", color=_M_OK), "critical n (largest all-ok)"),
+        ("failing", Line2D([], [], ls=":", color=_M_FAILED), "first failing n"),
+        ("safe", Line2D([], [], ls="-.", color=_M_SAFE), "safe n if all requests overlap"),
+    ]
+    used = used | ({"cap"} if limit_bytes else set())
+    kept = [(h, label) for key, h, label in entries if key in used]
+    return [h for h, _ in kept], [label for _, label in kept]
 
 
 def plot_memory(
     maxn_docs: list[dict], path: str | os.PathLike, limit_bytes: int | None, capped: bool = False
 ) -> Path:
-    """Peak RSS of every probe against n, per predictor, with its fitted line and the cap.
+    """A grid of panels (rows: servers, columns: predictors), each one max-n document near
+    its boundary: probes, the fitted line over the probed n, the cap, critical and first
+    failing n, the band under random layouts and the full-overlap safe n where known.
 
     capped=True plots the quantity the cap limits (address space under RLIMIT_AS), whose
-    fitted line crosses the cap where the search predicts the failure.
+    fitted line crosses the cap where the search predicts the failure; RSS otherwise.
     """
-    fig = Figure(figsize=(12, 5.5))
-    ax = fig.add_subplot()
-    colours = ["#1f77b4", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
-    for i, doc in enumerate(maxn_docs):
-        _draw_maxn(ax, doc, colours[i % len(colours)], capped)
-    if limit_bytes is not None:
-        kind = next((d.get("limit_kind") for d in maxn_docs if d.get("limit_kind")), None)
-        cap = f"cap ({kind}) {limit_bytes / MIB:,.0f} MiB" if kind else "cap"
-        ax.axhline(limit_bytes / MIB, color="black", linewidth=1, label=cap)
+    rows, cols, cells = _grid(maxn_docs)
+    fig = Figure(figsize=(0.6 + 6.2 * max(1, len(cols)), 1.6 + 4.6 * max(1, len(rows))),
+                 layout="constrained")  # fmt: skip
     if not maxn_docs:
-        ax.text(0.5, 0.5, "no max-n results", ha="center", va="center", transform=ax.transAxes)
-    ax.set_xlabel("n (millions of elements)")
-    ax.set_ylabel(_CAPPED_LABEL if capped else "peak RSS of the server (MiB)")
-    ax.set_title("Memory against n: probes, fitted baseline + bytes/element x n, cap", fontsize=10)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
-    fig.tight_layout()
+        fig.text(0.5, 0.5, "no max-n results", ha="center", va="center")
+    axes = fig.subplots(len(rows), len(cols), squeeze=False) if maxn_docs else []
+    cap = None if limit_bytes is None else limit_bytes / MIB
+    used: set[str] = set()
+    for (i, server), (j, col) in itertools.product(enumerate(rows), enumerate(cols)):
+        ax, doc = axes[i][j], cells.get((server, col))
+        if doc is None:
+            ax.set_axis_off()
+            ax.set_title(f"{server} / {col[0]}: no result", fontsize=10)
+            continue
+        used |= _draw_panel(ax, doc, cap, capped)
+        if j == 0:
+            ax.set_ylabel(_quantity(maxn_docs, capped), fontsize=9)
+    wide = len(cols) > 1  # a single column has room for fewer words a line
+    title = ("; " if wide else "\n").join(_suptitle(maxn_docs, limit_bytes, capped))
+    fig.suptitle(title, fontsize=11)
+    handles, labels = _legend(used, maxn_docs, limit_bytes)
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=5 if wide else 2,
+                   fontsize=8, frameon=False)  # fmt: skip
     return _save(fig, path)

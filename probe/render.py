@@ -212,14 +212,16 @@ def _maxn_summary(doc: dict) -> list[tuple[str, str]]:
     """The header block of a max-n report as (label, value) pairs."""
     critical = doc.get("critical_n")
     return [
-        ("fn", str(doc.get("fn"))),
-        ("server", str(doc.get("server"))),
+        ("workload", _workload_text(doc)),
+        ("server", _server_text(doc)),
+        ("servers", _servers_text(doc)),
         ("concurrency", format_n(doc.get("concurrency"))),
         ("limit", _limit(doc)),
         ("critical n", format_n(critical)),
         ("first failing n", format_n(doc.get("first_failing_n"))),
         ("precision", _precision_text(critical, doc.get("first_failing_n"))),
         ("failure", _failure_text(doc.get("failure"))),
+        *_band_rows(doc),
         ("peak RSS at critical n", format_bytes(doc.get("peak_rss_bytes"))),
         ("baseline RSS", format_bytes(doc.get("baseline_rss_bytes"))),
         ("bytes per element", _num(doc.get("bytes_per_element"), 1)),
@@ -232,6 +234,59 @@ def _maxn_summary(doc: dict) -> list[tuple[str, str]]:
             doc, (("confirm", "confirm"), ("stop reason", "stop_reason"), ("status", "status"))
         ),
     ]
+
+
+def _workload_text(doc: dict) -> str:
+    """'cpu_bounded' for a built-in; 'name: app, request (n in ...)' for a user's workload."""
+    w = doc.get("workload") or {}
+    if doc.get("fn") or not w:
+        return str(doc.get("fn"))
+    where = f"n in env {w['n_env']}" if w.get("n_env") else "n in the request"
+    return f"{w.get('name')}: {w.get('app')}, {w.get('request')} ({where})"
+
+
+def _server_text(doc: dict) -> str:
+    """'gunicorn (1 sync worker)' or 'flask (threads of one process)'."""
+    server = str(doc.get("server"))
+    if doc.get("role") == "prefork":
+        text = f"{server} ({doc.get('workers')} {doc.get('worker_class')} worker(s)"
+        if (doc.get("threads") or 1) > 1:
+            text += f" x {doc['threads']} threads"
+        return text + (", preload)" if doc.get("preload") else ")")
+    if doc.get("role") == "threads":
+        return f"{server} (threads of one process)"
+    return server
+
+
+def _servers_text(doc: dict) -> str:
+    """How the probed servers were started: fresh or warm, which layout."""
+    if doc.get("server") == "url" or doc.get("url"):
+        return "a server you started (--url): history and layout unknown"
+    cold = doc.get("cold")
+    if cold is None:
+        return "-"
+    how = "a fresh server per probe" if cold else "long-lived (warm) servers"
+    layout = doc.get("layout") or "unknown"
+    return f"{how}, layout {layout}"
+
+
+def _band_rows(doc: dict) -> list[tuple[str, str]]:
+    """The band in one line, and the full-overlap bound, when measured."""
+    rows = []
+    band = doc.get("band")
+    if band:
+        lo, hi, k = band.get("always_ok_n"), band.get("never_ok_n"), band.get("layouts")
+        what = band.get("what") or "randomized layouts"
+        if lo is not None and hi is not None:
+            text = f"ok on all {k} {what} up to {format_n(lo)}, fails on all from {format_n(hi)}"
+            if critical := doc.get("critical_n"):
+                text += f" ({(lo / critical - 1):+.2%} .. {(hi / critical - 1):+.2%} of critical n)"
+        else:
+            text = f"not found ({band.get('stop_reason') or 'incomplete'})"
+        rows.append(("band", text))
+    if doc.get("safe_n_full_overlap") is not None:
+        rows.append(("safe n, all overlapping", format_n(doc["safe_n_full_overlap"])))
+    return rows
 
 
 def _optional_rows(doc: dict, pairs: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:

@@ -40,7 +40,10 @@ search needs at least 2 units: one success at critical_n and one failure just ab
   by the bracket by more than 25 %, lies beyond n_max, or has no model_bytes / no
   limit_bytes / slope <= 0 behind it, the search gallops and bisects without guesses,
   so without any model the model strategy is probe for probe the bisect strategy.
-- confirmation: "both" re-probes critical_n and first_failing_n (+2 units), "fail" only
+- confirmation: "auto" (probe max-n's default on cold, fixed-layout servers, where an
+  outcome is a fact) re-probes only a failure that was not a memory outcome (a timeout,
+  a dropped connection, a start failure): +0 units in the usual case. "both" re-probes
+  critical_n and first_failing_n (+2 units), "fail" only
   first_failing_n (+1 unit; the realistic noise is a fluke failure, and a success is
   already proof), "none" adds nothing. The policy is the same for both strategies, so
   comparing them compares the searches, not the confirmation. On pure Python a failure
@@ -67,10 +70,12 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from probe.outcome import Outcome, Probe
+from probe.outcome import Kind, Outcome, Probe
 
 STRATEGIES = ("model", "bisect")
-CONFIRM_POLICIES = ("both", "fail", "none")
+CONFIRM_POLICIES = ("auto", "both", "fail", "none")
+# Outcomes that say "out of memory": on a cold, fixed-layout server they are facts.
+MEMORY_KINDS = (Kind.MEMORY_ERROR, Kind.KILLED)
 STOP_REASONS = ("converged", "max_probes", "n_max_ok", "all_failed")
 
 Bracket = tuple[int | None, int | None]
@@ -267,9 +272,16 @@ def _confirmations(
     """The n to re-probe before reporting (empty once the policy is satisfied).
 
     The failing side goes first because a fluke failure is the realistic noise (and
-    its re-probe may move the bracket).
+    its re-probe may move the bracket). "auto": a success is a fact and so is a memory
+    outcome (on a cold, fixed-layout server nothing else moves the boundary); only a
+    failure of another kind (timeout, dropped connection, start failure) is re-probed.
     """
     todo = []
+    if policy == "auto":
+        last = next((p for p in reversed(probes) if p.n == hi), None)
+        if last is not None and last.outcome.kind not in MEMORY_KINDS and not _settled(probes, hi):
+            todo.append(hi)
+        return todo
     if policy != "none" and hi is not None and not _settled(probes, hi):
         todo.append(hi)
     if policy == "both" and lo is not None and not _settled(probes, lo):

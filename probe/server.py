@@ -1,4 +1,5 @@
-"""Start Flask's dev server or gunicorn under a memory cap, watch it, stop the whole tree.
+"""Start a server of some kind under a memory cap, watch it, stop the whole tree; a pool of
+fresh ones.
 
 Each server runs in its own session (process group) with RLIMIT_AS set in the child
 before exec, so gunicorn's arbiter and every worker inherit the cap. Stopping sends
@@ -23,13 +24,15 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import psutil
-import requests
 
 from probe import interrupt
+from probe.capexec import LAYOUTS
+from probe.kinds import KINDS, SERVERS, ServerKind, WorkerEvent, parse_worker_events, ready_pids  # noqa: F401 - re-exported
 from probe.limits import format_size
 from probe.outcome import signal_name
 
-SERVERS = ("flask", "gunicorn")
+BUILTIN_APP = "app.wsgi:app"  # the seminar's service (probe.workload's built-ins)
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -57,27 +60,6 @@ DEFAULT_SERVER_ENV = {
     "PYTHONUNBUFFERED": "1",
 }
 
-_GUNICORN_EVENT_RE = re.compile(
-    r"Worker \(pid:(?P<pid>\d+)\) was sent (?P<sig>SIG\w+|signal \d+)!"
-    r"|Worker \(pid:(?P<pid2>\d+)\) exited with code (?P<code>\d+)"
-    r"|WORKER TIMEOUT \(pid:(?P<pid3>\d+)\)"
-    r"|Booting worker with pid: (?P<pid4>\d+)"
-)
-
-
-def _gunicorn_flags() -> tuple[str, ...]:
-    """gunicorn 27 opens a control socket at one fixed path per user; several servers
-    at once would fight over it, and probe does not use it."""
-    try:
-        import gunicorn
-
-        return ("--no-control-socket",) if gunicorn.version_info >= (27,) else ()
-    except ImportError:  # pragma: no cover - gunicorn is a dependency
-        return ()
-
-
-_NO_CONTROL_SOCKET = _gunicorn_flags()
-
 
 class ServerError(Exception):
     """The server could not be started or used; the message says what to do."""
@@ -98,9 +80,11 @@ class ServerStartError(ServerError):
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """What to run: which server, under which cap, with which options."""
+    """What to run: which server kind, which app, under which cap and layout, with which
+    options. The whole configuration: a result's identity includes every field but the
+    port and the timings of probe's own waiting."""
 
-    server: str = "gunicorn"
+    server: str = "gunicorn"  # a key of probe.kinds.KINDS
     limit_bytes: int | None = None
     limit_kind: str = "as"  # "as": RLIMIT_AS in every process; "rss": enforced by a watchdog
     host: str = "127.0.0.1"
@@ -109,9 +93,23 @@ class ServerSpec:
     worker_class: str = "sync"
     threads: int = 1
     timeout_s: int = 30  # gunicorn's worker timeout
+    preload: bool = False  # gunicorn --preload: import the app in the arbiter
+    app: str = BUILTIN_APP  # MODULE:ATTR
+    chdir: str | None = None  # where the app is imported from
+    layout: str = "fixed"  # "fixed": no address-space randomization; "random": the kernel's
     ready_timeout_s: float = 30.0
     grace_s: float = 3.0
     env: Mapping[str, str] = field(default_factory=dict)  # overrides DEFAULT_SERVER_ENV
+
+    def __post_init__(self) -> None:
+        if self.server not in KINDS:
+            raise ServerError(f"unknown server {self.server!r}; choose one of {', '.join(KINDS)}")
+        if self.layout not in LAYOUTS:
+            raise ServerError(f"unknown layout {self.layout!r}; choose one of {', '.join(LAYOUTS)}")
+
+    @property
+    def kind(self) -> ServerKind:
+        return KINDS[self.server]
 
     @property
     def rlimit_as_bytes(self) -> int | None:
@@ -123,33 +121,26 @@ class ServerSpec:
         """The RSS the watchdog enforces, if the cap is of that kind."""
         return self.limit_bytes if self.limit_kind == "rss" else None
 
+    @property
+    def threaded(self) -> bool:
+        """Whether requests can run at once as threads of one process."""
+        return self.kind.threaded(self)
+
+    def config(self) -> dict:
+        """The server configuration as results record it (design.md's keys)."""
+        return {
+            "server": self.server,
+            "role": self.kind.role,
+            "workers": self.workers if self.kind.role == "prefork" else None,
+            "worker_class": self.worker_class if self.kind.role == "prefork" else None,
+            "threads": self.threads if self.kind.role == "prefork" else None,
+            "timeout_s": self.timeout_s if self.kind.role == "prefork" else None,
+            "preload": self.preload if self.kind.role == "prefork" else None,
+        }
+
     def describe(self) -> str:
         how = "RLIMIT_AS" if self.limit_kind == "as" else "RSS watchdog"
-        opts = f"{self.server}, cap {format_size(self.limit_bytes)} ({how})"
-        if self.server == "gunicorn":
-            opts += f", {self.workers} {self.worker_class} worker(s)"
-            if self.threads > 1:
-                opts += f" x {self.threads} threads"
-        return opts
-
-
-@dataclass(frozen=True)
-class WorkerEvent:
-    """A worker's fate as gunicorn's arbiter logged it (it alone can waitpid a worker)."""
-
-    pid: int
-    kind: str  # "signaled" | "exited" | "timeout" | "booted"
-    signal: int | None = None
-    exit_code: int | None = None
-
-    def describe(self) -> str:
-        if self.kind == "signaled":
-            return f"worker {self.pid} was sent {signal_name(self.signal)}"
-        if self.kind == "exited":
-            return f"worker {self.pid} exited with code {self.exit_code}"
-        if self.kind == "timeout":
-            return f"worker {self.pid} passed gunicorn's --timeout (SIGABRT; SIGKILL if stuck)"
-        return f"worker {self.pid} booted"
+        return f"{self.kind.describe(self)}, cap {format_size(self.limit_bytes)} ({how})"
 
 
 def decode_status(returncode: int | None) -> str:
@@ -182,29 +173,13 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 def build_command(spec: ServerSpec, port: int) -> list[str]:
     """The argv that runs the server (no shell anywhere)."""
-    if spec.server == "flask":
-        return [sys.executable, "-m", "app", "--host", spec.host, "--port", str(port)]
-    if spec.server == "gunicorn":
-        bind = f"[{spec.host}]:{port}" if ":" in spec.host else f"{spec.host}:{port}"
-        return [
-            sys.executable, "-m", "gunicorn",
-            "--bind", bind,
-            "--workers", str(spec.workers),
-            "--worker-class", spec.worker_class,
-            "--threads", str(spec.threads),
-            "--timeout", str(spec.timeout_s),
-            "--graceful-timeout", str(max(1, int(spec.grace_s))),
-            *_NO_CONTROL_SOCKET,
-            "--config", "python:probe.gunicorn_conf",  # workers die with their arbiter
-            "app.wsgi:app",
-        ]  # fmt: skip
-    raise ServerError(f"unknown server {spec.server!r}; choose one of {', '.join(SERVERS)}")
+    return spec.kind.argv(spec, port)
 
 
-def capped_command(limit_bytes: int | None, argv: list[str]) -> list[str]:
-    """Wrap argv so RLIMIT_AS is set in the child before it execs the server."""
+def capped_command(limit_bytes: int | None, argv: list[str], layout: str = "fixed") -> list[str]:
+    """Wrap argv so RLIMIT_AS and the layout are set in the child before it execs the server."""
     cap = "none" if limit_bytes is None else str(limit_bytes)
-    return [sys.executable, "-m", "probe.capexec", cap, "--", *argv]
+    return [sys.executable, "-m", "probe.capexec", cap, "--layout", layout, "--", *argv]
 
 
 def pinned_env(spec: ServerSpec) -> dict[str, str]:
@@ -224,10 +199,16 @@ def server_env(spec: ServerSpec) -> dict[str, str]:
 
 
 class Server:
-    """A running server: its URL, its processes, its log, its fate."""
+    """A running server: its URL, its processes, its log, its fate.
 
-    def __init__(self, spec: ServerSpec):
+    `extra_env` is this server's own environment on top of the spec's (a workload's n at
+    start-up). Readiness is the ready line of every serving process in the log (see
+    probe.kinds), never a request: the first request the server sees is the caller's.
+    """
+
+    def __init__(self, spec: ServerSpec, extra_env: Mapping[str, str] | None = None):
         self.spec = spec
+        self.extra_env = dict(extra_env or {})
         self.proc: subprocess.Popen | None = None
         self.port: int = spec.port
         self.starts = 0
@@ -236,6 +217,7 @@ class Server:
         fd, self.log_path = tempfile.mkstemp(prefix="probe-server-", suffix=".log")
         self._log = os.fdopen(fd, "wb")
         self._events_offset = 0
+        self._spawn_offset = 0
 
     # -- lifecycle ---------------------------------------------------------------
     @property
@@ -252,11 +234,23 @@ class Server:
             )
         self.port = self.spec.port or free_port(self.spec.host)
 
-    def _spawn(self) -> None:
+    def argv(self) -> list[str]:
+        """The full command: probe.capexec (cap, layout) wrapping the server's argv."""
+        inner = build_command(self.spec, self.port)
+        return capped_command(self.spec.rlimit_as_bytes, inner, self.spec.layout)
+
+    def env(self) -> dict[str, str]:
+        return {**server_env(self.spec), **self.extra_env}
+
+    def spawn(self) -> None:
+        """Start the process (from the main thread: see probe.capexec); do not wait."""
+        if not self.port:
+            self.claim_port()
         self._log.seek(0, os.SEEK_END)
+        self._spawn_offset = self._events_offset = self._log.tell()
         self.proc = subprocess.Popen(
-            capped_command(self.spec.rlimit_as_bytes, build_command(self.spec, self.port)),
-            env=server_env(self.spec),
+            self.argv(),
+            env=self.env(),
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -265,78 +259,79 @@ class Server:
         )
         self.starts += 1
 
+    def ready(self) -> bool:
+        """Every serving process has printed its ready line (and the server lives)."""
+        serving = set(self.worker_pids())
+        want = self.spec.kind.expected_workers(self.spec)
+        return len(serving & ready_pids(self.log_since_spawn())) >= want
+
     def wait_ready(self, timeout_s: float | None = None) -> None:
-        """Poll /health against a monotonic deadline; all workers must be up."""
+        """Wait for the ready lines against a monotonic deadline; ServerStartError if the
+        server dies, its workers keep dying while they boot, or the deadline passes."""
         wait_s = timeout_s or self.spec.ready_timeout_s
         deadline = time.monotonic() + wait_s
-        log_offset = len(self.log_text())
         while True:
             if self.proc is None or self.proc.poll() is not None:
                 raise self._start_failure(
                     decode_status(self.proc.returncode if self.proc else None)
                 )
-            if self._healthy() and len(self.worker_pids()) >= self._expected_workers():
+            if self.ready():
                 return
-            if self._crash_looping(log_offset):
+            if self._crash_looping():
                 failure = self._start_failure("its workers keep dying while they boot")
                 self.stop()
                 raise failure
             if time.monotonic() > deadline:
-                failure = self._start_failure(f"no answer on {self.url}/health within {wait_s:g} s")
+                failure = self._start_failure(f"not ready on {self.url} within {wait_s:g} s")
                 self.stop()
                 raise failure
-            interrupt.sleep(0.05)
+            interrupt.sleep(0.01)
 
-    def _crash_looping(self, log_offset: int) -> bool:
+    def _crash_looping(self) -> bool:
         """gunicorn respawns a worker that dies while booting, forever: give up early."""
-        if self.spec.server != "gunicorn":
-            return False
-        events = parse_worker_events(self.log_text()[log_offset:])
+        events = self.spec.kind.events(self.log_since_spawn())
         deaths = sum(e.kind in ("exited", "signaled") for e in events)
-        return deaths >= max(3, 2 * self.spec.workers)
-
-    def _expected_workers(self) -> int:
-        return self.spec.workers if self.spec.server == "gunicorn" else 1
-
-    def _healthy(self) -> bool:
-        try:
-            return requests.get(f"{self.url}/health", timeout=1.0).status_code == 200
-        except requests.RequestException:
-            return False
+        return bool(events) and deaths >= max(3, 2 * self.spec.workers)
 
     def _start_failure(self, how: str) -> ServerStartError:
         """One line: what happened, the log's last telling line, and what to do."""
-        cause = last_cause(self.log_text())
+        cause = last_cause(self.log_since_spawn())
         what = f"{self.spec.server} failed to start"
         if self.spec.limit_bytes is not None:
             what += f" under the {format_size(self.spec.limit_bytes)} cap"
         what += f" ({how}{': ' + cause if cause else ''})"
-        if self.spec.rlimit_as_bytes is not None:
-            todo = "raise --limit: Python, Flask and numpy alone take about 120M of address space"
-        else:
+        if "MemoryError" in self.log_since_spawn() or self.spec.rlimit_as_bytes is None:
             todo = "probe --verbose ... shows the server's log"
+        else:
+            todo = "raise --limit: Python, Flask and numpy alone take about 120M of address space"
         return ServerStartError(f"{what}; {todo}", self.log_tail())
+
+    def start(self) -> None:
+        """Spawn and wait until ready."""
+        self.spawn()
+        self.wait_ready()
 
     def restart(self) -> None:
         """Stop whatever is left and start again on the same port."""
         self.stop()
-        self._spawn()
-        self.wait_ready()
+        self.start()
 
-    def stop(self) -> None:
+    def stop(self, grace_s: float | None = None) -> None:
         """SIGTERM the process group, wait the grace period, SIGKILL what is left, reap."""
         if self.proc is None:
             return
+        grace = self.spec.grace_s if grace_s is None else grace_s
         procs = self.processes()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        _, alive = psutil.wait_procs(procs, timeout=self.spec.grace_s)
-        for p in alive:
+        if grace > 0:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            _, procs = psutil.wait_procs(procs, timeout=grace)
+        for p in procs:
             with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        psutil.wait_procs(alive, timeout=self.spec.grace_s)
+        _wait_gone([p for p in procs if p.pid != self.proc.pid], self.spec.grace_s)
         try:
             self.proc.wait(timeout=self.spec.grace_s)
         except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL cannot be ignored
@@ -345,8 +340,12 @@ class Server:
         self.exits.append(decode_status(self.proc.returncode))
         self.proc = None
 
-    def close(self) -> None:
-        self.stop()
+    def kill(self) -> None:
+        """Stop at once (SIGKILL the whole tree): for a server that has done its one probe."""
+        self.stop(grace_s=0)
+
+    def close(self, grace_s: float | None = None) -> None:
+        self.stop(grace_s)
         self._log.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.log_path)
@@ -370,32 +369,118 @@ class Server:
         return [p.pid for p in self.processes()]
 
     def worker_pids(self) -> list[int]:
-        """Processes that serve requests: gunicorn's workers, or Flask's one process."""
-        procs = self.processes()
-        if self.spec.server == "gunicorn" and procs:
-            return sorted(p.pid for p in procs[1:] if _is_child_of(p, procs[0].pid))
-        return [p.pid for p in procs[:1]]
+        """Processes that serve requests: gunicorn's workers, or the dev server's one."""
+        return self.spec.kind.serving(self.processes())
+
+    @property
+    def layout(self) -> str | None:
+        """The layout this server really got, as probe.capexec printed it."""
+        m = _LAYOUT_RE.search(self.log_since_spawn())
+        return m.group(1) if m else None
 
     def log_text(self) -> str:
         with open(self.log_path, encoding="utf-8", errors="replace") as fh:
             return fh.read()
 
+    def log_since_spawn(self) -> str:
+        with open(self.log_path, "rb") as fh:
+            fh.seek(self._spawn_offset)
+            return fh.read().decode("utf-8", errors="replace")
+
     def log_tail(self, lines: int = 15) -> str:
         tail = self.log_text().splitlines()[-lines:]
         return "server log (last lines):\n  " + "\n  ".join(tail) if tail else "(server log empty)"
 
+    def new_log(self) -> str:
+        """The log written since the last call (or the spawn)."""
+        with open(self.log_path, "rb") as fh:
+            fh.seek(self._events_offset)
+            chunk = fh.read()
+        self._events_offset += len(chunk)
+        return chunk.decode("utf-8", errors="replace")
+
     def new_events(self) -> list[WorkerEvent]:
-        """Worker events gunicorn logged since the last call (empty for flask)."""
-        text = self.log_text()
-        chunk, self._events_offset = text[self._events_offset :], len(text)
-        return parse_worker_events(chunk)
+        """Worker events the server logged since the last call (none for a one-process kind)."""
+        return self.spec.kind.events(self.new_log())
 
 
-def _is_child_of(p: psutil.Process, ppid: int) -> bool:
-    try:
-        return p.ppid() == ppid
-    except psutil.NoSuchProcess:
-        return False
+_LAYOUT_RE = re.compile(r"probe\.capexec: layout (fixed|random)")
+
+
+class ServerPool:
+    """Fresh servers of one spec, one started ahead: `take()` hands out a server that has
+    served nothing and spawns the next one, so that it boots while the caller probes.
+
+    A server whose environment depends on n (`take(extra_env)`) cannot be started ahead:
+    it is spawned then, and the caller waits for it (its start is part of the probe).
+    Call from the main thread only (probe.capexec's parent-death signal).
+    """
+
+    def __init__(
+        self, spec: ServerSpec, ahead: bool = True, base_env: Mapping[str, str] | None = None
+    ):
+        if spec.port:
+            raise ServerError(f"fresh servers cannot share port {spec.port}; pass --port 0")
+        self.spec = spec
+        self.ahead = ahead
+        self.base_env = dict(base_env or {})  # every server's (a workload's fixed env)
+        self.started = 0
+        self.layouts: list[str | None] = []  # the layout each handed-out server got
+        self._spare: Server | None = None
+
+    def _new(self, extra_env: Mapping[str, str] | None = None) -> Server:
+        server = Server(self.spec, {**self.base_env, **(extra_env or {})})
+        server.spawn()
+        self.started += 1
+        return server
+
+    def prime(self) -> None:
+        """Spawn the first spare now (so several pools boot side by side)."""
+        if self._spare is None and self.ahead:
+            self._spare = self._new()
+
+    def take(self, extra_env: Mapping[str, str] | None = None, wait: bool = True) -> Server:
+        """A fresh server: the spare (waited for), or a new one with `extra_env` (spawned;
+        waited for only if `wait`)."""
+        if extra_env:
+            server = self._new(extra_env)
+        else:
+            server = self._spare or self._new()
+            self._spare = self._new() if self.ahead else None
+        if wait:
+            try:
+                server.wait_ready()
+            except BaseException:
+                server.close(grace_s=0)
+                raise
+        return server
+
+    def note_layout(self, server: Server) -> None:
+        self.layouts.append(server.layout)
+
+    def close(self) -> None:
+        if self._spare is not None:
+            self._spare.close(grace_s=0)
+            self._spare = None
+
+
+def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> None:
+    """Wait until each process is gone or a zombie. A killed server's workers are not our
+    children: their zombies wait for whoever reaps orphans, which may be never in a
+    container, so psutil.wait_procs would sit out its whole timeout."""
+    deadline = time.monotonic() + timeout_s
+    alive = list(procs)
+    while alive and time.monotonic() < deadline:
+        still = []
+        for p in alive:
+            try:
+                if p.status() != psutil.STATUS_ZOMBIE:
+                    still.append(p)
+            except psutil.NoSuchProcess:
+                pass
+        alive = still
+        if alive:
+            time.sleep(0.005)
 
 
 def last_cause(log: str, width: int = 120) -> str:
@@ -411,27 +496,6 @@ def last_cause(log: str, width: int = 120) -> str:
             continue
         return text if len(text) <= width else text[: width - 3] + "..."
     return ""
-
-
-def parse_worker_events(text: str) -> list[WorkerEvent]:
-    """Worker deaths, timeouts and boots from gunicorn's error log, in order."""
-    events = []
-    for m in _GUNICORN_EVENT_RE.finditer(text):
-        if m.group("pid"):
-            sig = m.group("sig")
-            signum = (
-                int(sig.split()[1]) if sig.startswith("signal ") else getattr(signal, sig, None)
-            )
-            events.append(WorkerEvent(int(m.group("pid")), "signaled", signal=int(signum)))
-        elif m.group("pid2"):
-            events.append(
-                WorkerEvent(int(m.group("pid2")), "exited", exit_code=int(m.group("code")))
-            )
-        elif m.group("pid3"):
-            events.append(WorkerEvent(int(m.group("pid3")), "timeout"))
-        else:
-            events.append(WorkerEvent(int(m.group("pid4")), "booted"))
-    return events
 
 
 @contextlib.contextmanager
@@ -451,10 +515,25 @@ def launch_many(spec: ServerSpec, count: int) -> Iterator[list[Server]]:
     try:
         for server in servers:
             server.claim_port()
-            server._spawn()
+            server.spawn()
         for server in servers:
             server.wait_ready()
         yield servers
     finally:
         for server in servers:
             server.close()
+
+
+@contextlib.contextmanager
+def pools(
+    spec: ServerSpec, count: int, ahead: bool = True, base_env: Mapping[str, str] | None = None
+) -> Iterator[list[ServerPool]]:
+    """`count` pools of fresh servers, their first spares booting side by side."""
+    made = [ServerPool(spec, ahead, base_env) for _ in range(count)]
+    try:
+        for pool in made:
+            pool.prime()
+        yield made
+    finally:
+        for pool in made:
+            pool.close()

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from probe.cli import main
-from probe.oracle import expected_price
+from app.pricing import expected_price
 from tests.integration.conftest import gone
 
 N = 100_001  # mean 50_000 exactly: every price is an integer multiple of it
@@ -44,7 +44,7 @@ def test_small_matrix_exact_prices_logs_and_document(tmp_path):
         assert (v["ok"], v["failed"]) == (4, 0)
         assert [r["area"] for r in v["requests"]] == [10, 20, 30, 40]
         for r in v["requests"]:
-            assert r["price"] == expected_price(r["area"], N, v["fn"]) == r["expected_price"]
+            assert r["price"] == expected_price(v["fn"], r["area"], N) == r["expected_price"]
             assert r["price_ok"] and r["pid"] in v["server_pids"] and r["thread"]
             assert 0 <= r["start_s"] < r["end_s"] <= v["wall_s"] + 1e-4  # wall_s is rounded
         assert set(v["latency_s"]) == {"min", "p50", "p95", "max", "mean"}

@@ -22,7 +22,7 @@ import probe.server
 from probe import maxn
 from probe.cli import main
 from probe.limits import parse_size
-from probe.oracle import expected_price
+from app.pricing import expected_price
 from probe.search import SearchConfig
 from probe.server import ServerSpec, launch
 
@@ -89,7 +89,7 @@ def assert_holds_on_a_fresh_server(fn: str, doc: dict, jitter: float = 0.0) -> N
     with launch(ServerSpec(server="gunicorn", limit_bytes=CAP)) as srv:
         ok = predict(srv.url, fn, critical)
         assert ok.status_code == 200, ok.text
-        assert ok.json()["price"] == expected_price(10, critical)
+        assert ok.json()["price"] == expected_price("cpu_bounded", 10, critical)
         fail = predict(srv.url, fn, failing)
         assert fail.status_code == 507 and fail.json()["error"] == "memory_error", fail.text
 

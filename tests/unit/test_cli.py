@@ -123,12 +123,15 @@ def test_out_in_a_read_only_folder_is_refused(tmp_path):
         ro.chmod(0o700)
 
 
-def test_missing_choice_option_is_still_short():
-    """The one multi-line usage error click has (it lists the choices): exit 2, no usage
-    block, no traceback, and the first line says what is missing."""
+def test_missing_workload_is_one_line():
+    """max-n without anything to probe: exit 2, no usage block, no traceback, and the one
+    line names the three ways to say what to probe."""
     result = invoke("max-n")
     assert result.exit_code == 2
-    assert result.output.splitlines()[0] == "Error: Missing option '--fn'. Choose from:"
+    assert result.output.splitlines() == [
+        "Error: say what to probe: --fn cpu_bounded, --app MODULE:ATTR --request "
+        "'GET /path?n={n}', or --workloads probe.toml --workload NAME"
+    ]
     assert "Usage:" not in result.output and "Traceback" not in result.output
 
 

@@ -7,7 +7,8 @@ import signal
 import pytest
 
 from app.predictors import IO_PRICE_PER_AREA, predict_io_bounded
-from probe.oracle import expected_price, outcome_from_events, price_matches
+from app.pricing import expected_price, price_matches
+from probe.oracle import outcome_from_events
 from probe.outcome import Kind, Outcome
 from probe.server import Server, ServerSpec, last_cause, parse_worker_events
 
@@ -88,10 +89,10 @@ def test_gunicorn_crash_loop_is_detected_after_repeated_worker_deaths():
 
 
 def test_io_bounded_price_check_matches_the_app():
-    """The oracle does not import the app, so its copy of the io price must match it."""
-    assert expected_price(10, 1, "io_bounded") == predict_io_bounded(10, sleep_s=0)
-    assert expected_price(10, 1, "io_bounded") == 10 * IO_PRICE_PER_AREA
-    assert expected_price(10, 100_001) == 500_000
+    """The price check and the predictor are separate code: they must agree."""
+    assert expected_price("io_bounded", 10, 1) == predict_io_bounded(10, sleep_s=0)
+    assert expected_price("io_bounded", 10, 1) == 10 * IO_PRICE_PER_AREA
+    assert expected_price("cpu_bounded", 10, 100_001) == 500_000
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,202 @@
+"""Server kinds: how to start one for a WSGI app, which of its processes serve, how it
+runs requests (threads of one process, or pre-fork workers), and how it reports a
+worker's end. A new kind is one entry in KINDS; nothing else names a kind.
+
+Both kinds print a ready line once the app is imported and the socket listens
+(`probe: ready pid=PID`): probe waits for that line, not for an answer, so the first
+request a server sees is the measured one (a probe, or a person's first request).
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from probe.outcome import signal_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    import psutil
+
+    from probe.server import ServerSpec
+
+READY_RE = re.compile(r"probe: ready pid=(\d+)")
+
+_GUNICORN_EVENT_RE = re.compile(
+    r"Worker \(pid:(?P<pid>\d+)\) was sent (?P<sig>SIG\w+|signal \d+)!"
+    r"|Worker \(pid:(?P<pid2>\d+)\) exited with code (?P<code>\d+)"
+    r"|WORKER TIMEOUT \(pid:(?P<pid3>\d+)\)"
+    r"|Booting worker with pid: (?P<pid4>\d+)"
+)
+
+
+@dataclass(frozen=True)
+class WorkerEvent:
+    """A worker's fate as gunicorn's arbiter logged it (it alone can waitpid a worker)."""
+
+    pid: int
+    kind: str  # "signaled" | "exited" | "timeout" | "booted"
+    signal: int | None = None
+    exit_code: int | None = None
+
+    def describe(self) -> str:
+        if self.kind == "signaled":
+            return f"worker {self.pid} was sent {signal_name(self.signal)}"
+        if self.kind == "exited":
+            return f"worker {self.pid} exited with code {self.exit_code}"
+        if self.kind == "timeout":
+            return f"worker {self.pid} passed gunicorn's --timeout (SIGABRT; SIGKILL if stuck)"
+        return f"worker {self.pid} booted"
+
+
+def parse_worker_events(text: str) -> list[WorkerEvent]:
+    """Worker deaths, timeouts and boots from gunicorn's error log, in order."""
+    events = []
+    for m in _GUNICORN_EVENT_RE.finditer(text):
+        if m.group("pid"):
+            sig = m.group("sig")
+            signum = (
+                int(sig.split()[1]) if sig.startswith("signal ") else getattr(signal, sig, None)
+            )
+            events.append(WorkerEvent(int(m.group("pid")), "signaled", signal=int(signum)))
+        elif m.group("pid2"):
+            events.append(
+                WorkerEvent(int(m.group("pid2")), "exited", exit_code=int(m.group("code")))
+            )
+        elif m.group("pid3"):
+            events.append(WorkerEvent(int(m.group("pid3")), "timeout"))
+        else:
+            events.append(WorkerEvent(int(m.group("pid4")), "booted"))
+    return events
+
+
+def ready_pids(text: str) -> set[int]:
+    """Pids that printed probe's ready line (the app is imported, the socket listens)."""
+    return {int(m.group(1)) for m in READY_RE.finditer(text)}
+
+
+def _bind(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _gunicorn_flags() -> tuple[str, ...]:
+    """gunicorn 27 opens a control socket at one fixed path per user; several servers
+    at once would fight over it, and probe does not use it."""
+    try:
+        import gunicorn
+
+        return ("--no-control-socket",) if gunicorn.version_info >= (27,) else ()
+    except ImportError:  # pragma: no cover - gunicorn is a dependency
+        return ()
+
+
+_NO_CONTROL_SOCKET = _gunicorn_flags()
+
+
+class ServerKind:
+    """One kind of server. Subclasses fill in the argv and the process roles."""
+
+    name: str = ""
+    role: str = ""  # "threads": requests are threads of one process; "prefork": workers
+    help: str = ""
+
+    def argv(self, spec: ServerSpec, port: int) -> list[str]:
+        raise NotImplementedError
+
+    def serving(self, procs: Sequence[psutil.Process]) -> list[int]:
+        """Pids of the processes that run the app's requests, of the tree `procs`."""
+        raise NotImplementedError
+
+    def expected_workers(self, spec: ServerSpec) -> int:
+        return 1
+
+    def threaded(self, spec: ServerSpec) -> bool:
+        """Whether several requests can run at once as threads of one process."""
+        return self.role == "threads"
+
+    def events(self, log_text: str) -> list[WorkerEvent]:
+        """What the server logged about its workers' ends (none for a one-process kind)."""
+        return []
+
+    def describe(self, spec: ServerSpec) -> str:
+        return self.name
+
+
+class DevServer(ServerKind):
+    """werkzeug's threaded development server, as Flask's `app.run()` starts it."""
+
+    name = "flask"
+    role = "threads"
+    help = "Flask's dev server (werkzeug, threaded): requests are threads of one process"
+
+    def argv(self, spec: ServerSpec, port: int) -> list[str]:
+        argv = [sys.executable, "-m", "probe.devserver", spec.app, "--host", spec.host]
+        argv += ["--port", str(port)]
+        return argv + (["--chdir", spec.chdir] if spec.chdir else [])
+
+    def serving(self, procs: Sequence[psutil.Process]) -> list[int]:
+        return [p.pid for p in procs[:1]]
+
+
+class Gunicorn(ServerKind):
+    """gunicorn's pre-fork arbiter and its workers (sync, or gthread with threads)."""
+
+    name = "gunicorn"
+    role = "prefork"
+    help = "gunicorn: pre-fork workers (sync, or gthread with --threads)"
+
+    def argv(self, spec: ServerSpec, port: int) -> list[str]:
+        argv = [
+            sys.executable, "-m", "gunicorn",
+            "--bind", _bind(spec.host, port),
+            "--workers", str(spec.workers),
+            "--worker-class", spec.worker_class,
+            "--threads", str(spec.threads),
+            "--timeout", str(spec.timeout_s),
+            "--graceful-timeout", str(max(1, int(spec.grace_s))),
+            *_NO_CONTROL_SOCKET,
+            # workers die with their arbiter; each prints probe's ready line
+            "--config", "python:probe.gunicorn_conf",
+        ]  # fmt: skip
+        if spec.preload:
+            argv.append("--preload")
+        if spec.chdir:
+            argv += ["--chdir", spec.chdir]
+        return [*argv, spec.app]
+
+    def serving(self, procs: Sequence[psutil.Process]) -> list[int]:
+        if not procs:
+            return []
+        top = procs[0].pid
+        return sorted(p.pid for p in procs[1:] if _is_child_of(p, top))
+
+    def expected_workers(self, spec: ServerSpec) -> int:
+        return spec.workers
+
+    def threaded(self, spec: ServerSpec) -> bool:
+        return spec.threads > 1 or spec.worker_class not in ("sync",)
+
+    def events(self, log_text: str) -> list[WorkerEvent]:
+        return parse_worker_events(log_text)
+
+    def describe(self, spec: ServerSpec) -> str:
+        text = f"gunicorn, {spec.workers} {spec.worker_class} worker(s)"
+        if spec.threads > 1:
+            text += f" x {spec.threads} threads"
+        return text + (", --preload" if spec.preload else "")
+
+
+def _is_child_of(p: psutil.Process, ppid: int) -> bool:
+    import psutil
+
+    try:
+        return p.ppid() == ppid
+    except psutil.NoSuchProcess:
+        return False
+
+
+KINDS: dict[str, ServerKind] = {k.name: k for k in (DevServer(), Gunicorn())}
+SERVERS = tuple(KINDS)

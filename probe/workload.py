@@ -1,0 +1,512 @@
+"""What is probed: an app, where n goes, how one request is sent and how its answer is judged.
+
+A workload names a WSGI app the way gunicorn does (``module:attr``, imported from
+``chdir``) and puts n in exactly one place: a request template containing ``{n}``
+(the request line, the JSON body or a header value), or an environment variable
+(``n_env``) set when the server starts, for apps that build their data at import.
+The seminar's three predictors are built-in workloads of the same shape; only they
+(``fn`` set) have their answer checked against the exact price (app.pricing).
+
+Templates are kept as written and filled per request (as hyperfine keeps ``{param}``
+in its commands), so a result records what was run and never a secret's value.
+
+Placeholders are exactly three forms, matched by a regular expression, not str.format:
+
+    {n}          the size being probed, as a decimal integer
+    {area}       the request's area (a probe sends 10; the seminar's load 10, 20, ...)
+    {env:NAME}   os.environ["NAME"], read when the request is rendered
+
+Every other ``{`` is literal, so JSON bodies need no escaping:
+``{"area": 50, "n": {n}}``. A brace pair that looks like a placeholder (``{`` then a
+name, optionally ``:`` and more, then ``}``, with no space or quote inside) but is
+none of the three is rejected, so a typo such as ``{size}`` or ``{N}`` fails at once
+instead of being sent verbatim (inside a JSON string, write a literal ``{`` as
+``\\u007b``). Values are inserted verbatim in one pass (a value
+containing ``{n}`` is not expanded again).
+
+Judging an answer (``judge``): a 2xx status is required; a non-2xx JSON answer
+``{"error": "memory_error"}`` (the seminar app's 507) is a memory error. Then:
+
+- built-ins: the JSON ``price`` must be the exact price (numpy's one unit aside);
+- ``expect`` (user workloads, ``--expect``): the decoded answer body must contain the
+  expect text, after its placeholders are filled (``{n}`` the probed n), as a plain
+  case-sensitive substring. Write enough context to rule out prefixes: for n=10,
+  ``size={n}`` also matches ``size=100``; ``size={n} sum=`` does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from probe.outcome import Kind, Outcome
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+PROBE_AREA = 10  # price = int(10 * (n-1)/2): exact in floating point for n < 2**53
+BUILTIN_APP = "app.wsgi:app"
+# app.pricing.FNS and IO_FNS, written out so that importing probe does not import app
+# (Flask and numpy); tests/unit/test_workload.py checks they agree.
+BUILTIN_FNS = ("cpu_bounded", "cpu_multithread", "io_bounded")
+_IO_FNS = frozenset({"io_bounded"})
+
+ALLOWED = "{n}, {area}, {env:NAME}"
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+# Anything shaped like a placeholder; the group is checked against the three forms.
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*(?::[^{}\s\"']*)?)\}")
+_ENV_NAME = re.compile(_NAME)
+_APP = re.compile(rf"{_NAME}(?:\.{_NAME})*:{_NAME}")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token: methods, header names
+_WORKLOAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_BAD_IN_LINE = re.compile(r"[\x00-\x20\x7f]")  # no whitespace or controls in the request line
+_BAD_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # tab is allowed in header values
+FILE_KEYS = ("app", "chdir", "request", "json", "headers", "n_env", "expect", "env")
+
+
+class WorkloadError(ValueError):
+    """A workload that cannot be probed; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    """One request as load.py sends it: templates filled for one n and area."""
+
+    method: str
+    path: str  # path and query, e.g. "/alloc?size=1000"
+    body: bytes | None
+    headers: tuple[tuple[str, str], ...]
+    n: int | None  # the n this request probes (also when n went into the server's env)
+    area: float | None = None  # set when the workload uses {area} or checks a price
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What is probed; see the module docstring for templates and judging."""
+
+    name: str
+    app: str  # "module:attr", as gunicorn's APP_MODULE
+    chdir: str | None = None  # folder to import the app from (None: where probe runs)
+    request: str = "GET /"  # "METHOD /path?query", may contain placeholders
+    json: str | None = None  # body template, sent with Content-Type: application/json
+    headers: tuple[tuple[str, str], ...] = ()  # (name, value template)
+    n_env: str | None = None  # environment variable that carries n at server start-up
+    expect: str | None = None  # text the answer body must contain
+    fn: str | None = None  # built-ins only: the predictor, enables the exact price check
+    env: tuple[tuple[str, str], ...] = ()  # fixed server environment (values: templates)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", _pairs(self.headers))
+        object.__setattr__(self, "env", _pairs(self.env))
+        _check_identity(self)
+        method, _, path = self.request.partition(" ")
+        _check_request(self.request, method, path)
+        for field, text in self._templates():
+            _check_placeholders(field, text)
+        _check_headers(self.headers)
+        if self.json is not None:
+            _check_json(self.json)
+        _check_env(self)
+        _check_n_placement(self)
+
+    # -- where n goes ---------------------------------------------------------------
+    @property
+    def takes_n(self) -> bool:
+        """False only for io_bounded, the built-in whose answer does not depend on n."""
+        return self.fn not in _IO_FNS
+
+    @property
+    def n_placement(self) -> str:
+        """'request' ({n} in the request line, body or a header), 'env' (n_env) or 'none'."""
+        if self.n_env is not None:
+            return "env"
+        return "request" if _uses(self._request_templates(), "n") else "none"
+
+    def server_env(self, n: int | None) -> dict[str, str]:
+        """Environment to add to the server's at start-up: the fixed env, and n if n_env."""
+        out = {name: self._fill(f"env {name}", value, None, None) for name, value in self.env}
+        if self.n_env is not None:
+            out[self.n_env] = str(_check_n(n, self.name))
+        return out
+
+    # -- one request ----------------------------------------------------------------
+    def render(self, n: int | None, area: float = PROBE_AREA) -> HttpRequest:
+        """The request for size n (None only for a workload that takes no n)."""
+        n = _check_n(n, self.name) if self.takes_n else None
+        method, _, target = self.request.partition(" ")
+        path = self._fill("request", target, n, area)
+        if _BAD_IN_LINE.search(path):
+            raise WorkloadError(
+                f"request path of workload {self.name!r} contains whitespace or a control "
+                "character once filled; percent-encode it in the environment variable"
+            )
+        headers = []
+        for name, template in self.headers:
+            value = self._fill(f"header {name}", template, n, area)
+            if _BAD_IN_HEADER.search(value):
+                raise WorkloadError(
+                    f"header {name} of workload {self.name!r} contains a line break or a "
+                    "control character once filled; fix the environment variable"
+                )
+            headers.append((name, value))
+        body = None
+        if self.json is not None:
+            text = self._fill("json", self.json, n, area)
+            try:
+                json.loads(text)
+            except ValueError as exc:
+                raise WorkloadError(
+                    f"json body of workload {self.name!r} is not valid JSON once filled "
+                    f"({exc}); check its {{env:NAME}} values: a quote or backslash breaks a "
+                    "JSON string"
+                ) from None
+            body = text.encode()
+            if not any(name.lower() == "content-type" for name, _ in headers):
+                headers.append(("Content-Type", "application/json"))
+        uses_area = self.fn is not None or _uses(self._request_templates(), "area")
+        return HttpRequest(
+            method, path, body, tuple(headers), n, float(area) if uses_area else None
+        )
+
+    def judge(
+        self,
+        status: int | None,
+        body_text: str,
+        body_json: object,
+        n: int | None,
+        area: float | None = PROBE_AREA,
+    ) -> Outcome:
+        """The outcome of one answer: status, the built-ins' exact price, or `expect`."""
+        if status is None:
+            return Outcome(Kind.CONNECTION_ERROR, None, "no HTTP answer")
+        if not 200 <= status < 300:
+            return _failed_answer(status, body_json)
+        if self.fn is not None:
+            from app.pricing import expected_price, price_matches  # imports Flask and numpy
+
+            price = body_json.get("price") if isinstance(body_json, dict) else None
+            if not price_matches(price, area, n, self.fn):
+                want = expected_price(self.fn, area, n)
+                return Outcome(Kind.HTTP_ERROR, status, f"wrong price {price}, want {want}")
+        if self.expect is not None:
+            want = self._fill("expect", self.expect, n, area)
+            if want not in body_text:
+                return Outcome(Kind.HTTP_ERROR, status, f"answer lacks {want!r}")
+        return Outcome(Kind.OK, status)
+
+    # -- records ----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        """The workload for a results document: templates as written, never their values."""
+        return {
+            "name": self.name,
+            "app": self.app,
+            "chdir": self.chdir,
+            "request": self.request,
+            "json": self.json,
+            "headers": dict(self.headers),
+            "n_env": self.n_env,
+            "expect": self.expect,
+            "fn": self.fn,
+            "env": dict(self.env),
+        }
+
+    def identity(self) -> str:
+        """8 hex digits naming what is probed, for result file names.
+
+        The name is left out (renaming a workload keeps its results) and so is chdir:
+        the same app checked out in another folder, as on CI, is the same workload.
+        """
+        d = self.to_dict()
+        del d["name"], d["chdir"]
+        text = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+    # -- helpers ----------------------------------------------------------------------
+    def _request_templates(self) -> list[tuple[str, str]]:
+        out = [("request", self.request)]
+        if self.json is not None:
+            out.append(("json", self.json))
+        out += [(f"header {name}", value) for name, value in self.headers]
+        return out
+
+    def _templates(self) -> list[tuple[str, str]]:
+        out = self._request_templates()
+        if self.expect is not None:
+            out.append(("expect", self.expect))
+        return out + [(f"env {name}", value) for name, value in self.env]
+
+    def _fill(self, field: str, template: str, n: int | None, area: float | None) -> str:
+        def one(match: re.Match) -> str:
+            key = match.group(1)
+            if key == "n":
+                return str(n)
+            if key == "area":
+                return _number(area)
+            var = key[len("env:") :]
+            try:
+                return os.environ[var]
+            except KeyError:
+                raise WorkloadError(
+                    f"set {var} in probe's environment: workload {self.name!r} uses "
+                    f"{{env:{var}}} in its {field}"
+                ) from None
+
+        return _PLACEHOLDER.sub(one, template)
+
+
+# -- validation ---------------------------------------------------------------------------
+def _pairs(value: Iterable | Mapping) -> tuple[tuple[str, str], ...]:
+    items = value.items() if isinstance(value, Mapping) else value
+    return tuple((str(k), str(v)) for k, v in items)
+
+
+def _check_identity(w: Workload) -> None:
+    if not _WORKLOAD_NAME.fullmatch(w.name):
+        raise WorkloadError(
+            f"workload name must be letters, digits, '_', '.' or '-' (it names result "
+            f"files), got {w.name!r}"
+        )
+    if not _APP.fullmatch(w.app):
+        raise WorkloadError(
+            f"app must be 'module:attr' as for gunicorn, e.g. 'app.wsgi:app', got {w.app!r}"
+        )
+    if w.chdir == "":
+        raise WorkloadError("chdir must be a folder; leave it out to import from here")
+    if w.fn is not None and w.fn not in BUILTIN_FNS:
+        raise WorkloadError(f"fn must be one of {', '.join(BUILTIN_FNS)}, got {w.fn!r}")
+    if w.expect == "":
+        raise WorkloadError("expect must not be empty: every answer contains ''")
+
+
+def _check_request(request: str, method: str, path: str) -> None:
+    if not path or " " in path:
+        raise WorkloadError(
+            f'request must be "METHOD /path?query", e.g. "GET /alloc?size={{n}}", got {request!r}'
+        )
+    if not _TOKEN.fullmatch(method):
+        raise WorkloadError(
+            f"request method must be an HTTP token such as GET or POST, got {method!r}"
+        )
+    if not path.startswith("/"):
+        raise WorkloadError(f"request path must start with '/', got {path!r}")
+    if _BAD_IN_LINE.search(path):
+        raise WorkloadError(
+            f"request path must not contain whitespace or control characters, got {path!r}"
+        )
+
+
+def _check_placeholders(field: str, text: str) -> None:
+    for match in _PLACEHOLDER.finditer(text):
+        key = match.group(1)
+        if key in ("n", "area"):
+            continue
+        if key.startswith("env:") and _ENV_NAME.fullmatch(key[len("env:") :]):
+            continue
+        raise WorkloadError(f"unknown placeholder {match.group(0)} in {field}; allowed: {ALLOWED}")
+
+
+def _check_headers(headers: tuple[tuple[str, str], ...]) -> None:
+    seen: set[str] = set()
+    for name, value in headers:
+        if not _TOKEN.fullmatch(name):
+            raise WorkloadError(f"header name must be an HTTP token such as X-Size, got {name!r}")
+        if name.lower() in seen:
+            raise WorkloadError(f"header {name} is given twice; keep one")
+        seen.add(name.lower())
+        if _BAD_IN_HEADER.search(value):
+            raise WorkloadError(f"header {name} must not contain line breaks or control characters")
+
+
+def _check_json(template: str) -> None:
+    sample = _PLACEHOLDER.sub("1", template)  # numbers for {n}/{area}; "1" inside strings
+    try:
+        json.loads(sample)
+    except ValueError as exc:
+        raise WorkloadError(
+            f"json is not valid JSON once {{n}} is a number: {sample!r} ({exc}); "
+            "write e.g. '{\"size\": {n}}'"
+        ) from None
+
+
+def _check_env(w: Workload) -> None:
+    if w.n_env is not None and not _ENV_NAME.fullmatch(w.n_env):
+        raise WorkloadError(
+            f"n_env must be an environment variable name such as TABLE_N, got {w.n_env!r}"
+        )
+    for name, value in w.env:
+        if not _ENV_NAME.fullmatch(name):
+            raise WorkloadError(f"env names must be variable names such as DEBUG, got {name!r}")
+        if name == w.n_env:
+            raise WorkloadError(f"{name} is both n_env and in env; drop it from env")
+        if _uses([(name, value)], "n") or _uses([(name, value)], "area"):
+            raise WorkloadError(
+                f"env {name} may use only {{env:NAME}}; to pass n at start-up use n_env"
+            )
+
+
+def _check_n_placement(w: Workload) -> None:
+    in_templates = [field for field, text in w._request_templates() if _uses([(field, text)], "n")]
+    if not w.takes_n:
+        if in_templates or w.n_env is not None:
+            raise WorkloadError(f"{w.fn} takes no n: remove {{n}} and n_env")
+        return
+    if in_templates and w.n_env is not None:
+        raise WorkloadError(
+            f"n goes in two places: {{n}} in the {in_templates[0]} and n_env {w.n_env}; keep one"
+        )
+    if not in_templates and w.n_env is None:
+        raise WorkloadError(
+            "n goes nowhere: put {n} in the request, the json body or a header, "
+            "or name the environment variable that carries it with n_env"
+        )
+
+
+def _uses(templates: Iterable[tuple[str, str]], key: str) -> bool:
+    return any(m.group(1) == key for _, text in templates for m in _PLACEHOLDER.finditer(text))
+
+
+def _check_n(n: object, name: str) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise WorkloadError(f"workload {name!r} needs n, a non-negative integer, got {n!r}")
+    return n
+
+
+def _number(value: float | None) -> str:
+    """10 -> '10', 10.0 -> '10', 12.5 -> '12.5': what json.dumps writes, minus the '.0'."""
+    if value is None:
+        raise WorkloadError("this request needs an area: pass area=")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value)
+
+
+def _failed_answer(status: int, body: object) -> Outcome:
+    """A non-2xx answer; the seminar app's {"error": "memory_error"} is a memory error."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if error == "memory_error":
+        detail = body.get("detail") or "MemoryError"
+        text = f"MemoryError: {detail}" if detail != "MemoryError" else detail
+        return Outcome(Kind.MEMORY_ERROR, status, text)
+    return Outcome(Kind.HTTP_ERROR, status, f"HTTP {status}: {error or 'non-JSON answer'}")
+
+
+# -- built-ins ----------------------------------------------------------------------------
+def builtin(fn: str) -> Workload:
+    """The seminar app's predictor `fn` as a workload: POST /predict with area, fn and n."""
+    if fn not in BUILTIN_FNS:
+        raise WorkloadError(f"fn must be one of {', '.join(BUILTIN_FNS)}, got {fn!r}")
+    n_part = "" if fn in _IO_FNS else ', "n": {n}'
+    body = '{"area": {area}, "fn": "' + fn + '"' + n_part + "}"
+    return Workload(name=fn, app=BUILTIN_APP, request="POST /predict", json=body, fn=fn)
+
+
+BUILTINS: dict[str, Workload] = {fn: builtin(fn) for fn in BUILTIN_FNS}
+
+
+def is_builtin(w: Workload) -> bool:
+    """Is this one of the seminar's predictors (answers checked against the exact price)?"""
+    return w.fn is not None
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """'Name: value template' -> (name, value template), as curl -H writes a header."""
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not name:
+        raise WorkloadError(
+            f'header must be "Name: value", e.g. "Authorization: Bearer {{env:APP_TOKEN}}", '
+            f"got {text!r}"
+        )
+    if not _TOKEN.fullmatch(name):
+        raise WorkloadError(f"header name must be an HTTP token such as X-Size, got {name!r}")
+    return name, value.strip()
+
+
+# -- workload files -----------------------------------------------------------------------
+def find_workloads_file(cwd: Path) -> Path | None:
+    """probe.toml in cwd, else a pyproject.toml there that has a [tool.probe] table."""
+    probe_toml = cwd / "probe.toml"
+    if probe_toml.is_file():
+        return probe_toml
+    pyproject = cwd / "pyproject.toml"
+    if pyproject.is_file() and "probe" in _read_toml(pyproject).get("tool", {}):
+        return pyproject
+    return None
+
+
+def load_workloads(path: Path) -> dict[str, Workload]:
+    """Workloads of a probe.toml ([workloads.NAME]) or pyproject.toml ([tool.probe.workloads.NAME]).
+
+    Keys are the CLI flags' names; chdir is relative to the file's folder. Other
+    top-level tables are left alone.
+    """
+    data = _read_toml(path)
+    if path.name == "pyproject.toml":
+        prefix, tables = "tool.probe.workloads", data.get("tool", {}).get("probe", {})
+    else:
+        prefix, tables = "workloads", data
+    tables = tables.get("workloads", {})
+    if not isinstance(tables, dict):
+        raise WorkloadError(f"{path}: {prefix} must be a table of [{prefix}.NAME] tables")
+    return {name: _from_table(path, f"{prefix}.{name}", name, t) for name, t in tables.items()}
+
+
+def _read_toml(path: Path) -> dict:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkloadError(f"{path}: not valid TOML ({exc})") from None
+
+
+def _from_table(path: Path, where: str, name: str, table: object) -> Workload:
+    if not isinstance(table, dict):
+        raise WorkloadError(f"{path}: {where} must be a table with app = 'module:attr'")
+    unknown = sorted(set(table) - set(FILE_KEYS))
+    if unknown:
+        raise WorkloadError(
+            f"{path}: {where}: unknown key {unknown[0]!r}; allowed: {', '.join(FILE_KEYS)}"
+        )
+    if "app" not in table:
+        raise WorkloadError(f"{path}: {where}: app is required, e.g. app = 'myservice:app'")
+    if name in BUILTINS:
+        raise WorkloadError(f"{path}: {where}: {name} is a built-in workload; rename it")
+    for key in ("app", "chdir", "request", "json", "n_env", "expect"):
+        if key in table and not isinstance(table[key], str):
+            raise WorkloadError(f"{path}: {where}: {key} must be a string")
+    kwargs = {k: v for k, v in table.items() if k not in ("headers", "env", "chdir")}
+    try:
+        kwargs["headers"] = _file_headers(table.get("headers", {}))
+        kwargs["env"] = _file_table(table.get("env", {}), "env")
+        if "chdir" in table:
+            folder = (path.parent / table["chdir"]).resolve()
+            if not folder.is_dir():
+                raise WorkloadError(
+                    f"chdir {table['chdir']!r} is not a folder (it is relative to the file's)"
+                )
+            kwargs["chdir"] = str(folder)
+        return Workload(name=name, **kwargs)
+    except WorkloadError as exc:
+        raise WorkloadError(f"{path}: {where}: {exc}") from None
+
+
+def _file_headers(value: object) -> tuple[tuple[str, str], ...]:
+    if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise WorkloadError('headers must be a list of "Name: value" strings or a table')
+        return tuple(parse_header(v) for v in value)
+    return _file_table(value, "headers")
+
+
+def _file_table(value: object, key: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise WorkloadError(f"{key} must be a table of strings, e.g. {key} = {{ NAME = 'value' }}")
+    return tuple(value.items())
