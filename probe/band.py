@@ -191,8 +191,13 @@ def band_search(
     first_failing_n: int | None,
     cfg: BandConfig,
     on_probe: OnProbe | None = None,
+    prior: Sequence[Probe] = (),
 ) -> Band:
     """Measure the band around (critical_n, first_failing_n); see the module docstring.
+
+    `prior`: probes already made on servers like the band's (threads at concurrency > 1,
+    where the search's own fresh servers are samples of the same scheduling), counted as
+    tries (at most K per n); they are not charged to the budget and not in Band.probes.
 
     first_failing_n None means the rung above critical_n, the largest n <= critical_n
     (1 + precision), so that the two close the edge if they bracket it. Each round asks
@@ -210,6 +215,11 @@ def band_search(
     first = max(first_failing_n, start + 1)
     k = cfg.layouts
     tally: Tally = {}
+    for probe in prior:
+        ok_tries = tally.setdefault(probe.n, [0, 0])
+        if ok_tries[1] < k:
+            ok_tries[0] += 1 if probe.ok else 0
+            ok_tries[1] += 1
     probes: list[Probe] = []
     while True:
         ends = _ends(tally, k)

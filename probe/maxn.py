@@ -373,9 +373,10 @@ def _search(state: _Run) -> SearchResult:
 
 
 def _full_overlap(state: _Run) -> None:
-    """safe_n_full_overlap = (cap - idle address space) / (C x bytes per element of one
-    request): the n at which C requests fit even if every one of them is in memory at
-    once. The bytes per element come from three small single-request probes."""
+    """safe_n_full_overlap = (cap - idle address space under the load) / (C x bytes per
+    element of one request): the n at which C requests fit even if every one of them is
+    in memory at once. The bytes per element come from three small single-request
+    probes; the idle address space from the search's smallest probe (C threads alive)."""
     cfg, doc = state.cfg, state.doc
     critical = doc["critical_n"]
     base = max(1000, critical // 16)
@@ -383,15 +384,18 @@ def _full_overlap(state: _Run) -> None:
     with _oracles(cfg, cfg.spec, 1, concurrency=1) as (oracle,):
         state.oracles.append(oracle)
         probes = [oracle(n) for n in ns]
-    points = [(p.n, p.model_bytes) for p in probes if p.ok and p.model_bytes]
+    # Touched memory per element (the kernel's peak RSS): the address space of a threaded
+    # server jumps by a thread stack and a malloc arena at the first request, which says
+    # nothing of n.
+    points = [(p.n, p.peak_rss_bytes) for p in probes if p.ok and p.peak_rss_bytes]
     doc["single_request_probes"] = [p.to_dict() for p in probes]
     if len(points) < 2 or cfg.limit_bytes is None or doc.get("baseline_vms_bytes") is None:
         return
     _, slope = fit_line(points)
-    if slope <= 0:
+    idle = _idle_under_load(state.probes, cfg.concurrency, slope)
+    if slope <= 0 or idle is None:
         return
-    room = cfg.limit_bytes - (doc["baseline_vms_bytes"] if cfg.limit_kind == "as"
-                              else doc["baseline_rss_bytes"])  # fmt: skip
+    room = cfg.limit_bytes - idle
     doc["bytes_per_element_single"] = round(slope, 3)
     doc["safe_n_full_overlap"] = max(0, math.floor(room / (cfg.concurrency * slope)))
     state.write()
@@ -399,6 +403,17 @@ def _full_overlap(state: _Run) -> None:
         f"full overlap: {cfg.concurrency} requests x {slope:.1f} B/element fit under the cap "
         f"up to n={doc['safe_n_full_overlap']:,}"
     )
+
+
+def _idle_under_load(probes: list[Probe], concurrency: int, per_element: float) -> int | None:
+    """The capped quantity of the server with C requests in it but ~no data: from the
+    smallest ok probe of the search, less what its C inputs took. It counts what C
+    threads add before any input (a stack each, malloc arenas), which idle does not."""
+    ok = [p for p in probes if p.ok and p.model_bytes]
+    if not ok:
+        return None
+    small = min(ok, key=lambda p: p.n)
+    return int(small.model_bytes - concurrency * per_element * small.n)
 
 
 def _band(state: _Run, res: SearchResult) -> None:

@@ -64,21 +64,27 @@ class ServerOracle:
     def __init__(
         self,
         config: OracleConfig,
-        pool: ServerPool | None,
+        pool: ServerPool | None = None,
         url: str | None = None,
         watchdog_bytes: int | None = None,
         monitor_pids: list[int] | None = None,
+        server: Server | None = None,
     ):
+        """Probe servers of `pool`; or the running `server` (kept: warm, whatever
+        config.fresh says); or `url`, a server probe did not start."""
         self.config = config
         self.pool = pool
-        self.server: Server | None = None
+        self.server: Server | None = server
         self._url = url
         self.baseline_rss_bytes: int | None = None
         self.baseline_vms_bytes: int | None = None
         self.last_records: list[RequestRecord] = []
         self.layouts: list[str | None] = []  # the layout of each server probed
         self.starts = 0
-        if pool is None:  # a --url server: watch its pid if it is a local process
+        if server is not None:
+            self.config = replace(config, fresh=False)
+            watchdog_bytes = server.spec.watchdog_bytes
+        if pool is None and server is None:  # a --url server: watch its pid if local
             local = list(monitor_pids or [])
             self.monitor = Monitor(lambda: local)
         else:
@@ -248,7 +254,7 @@ class ServerOracle:
     def _start_outcome(self, exc: ServerStartError) -> Outcome:
         """A server that could not start at this n: a memory error if its log says so."""
         log = self.server.log_since_spawn() if self.server is not None else ""
-        kind = Kind.MEMORY_ERROR if "MemoryError" in log else Kind.SERVER_START_FAILED
+        kind = Kind.MEMORY_ERROR if memory_cause(log) else Kind.SERVER_START_FAILED
         return Outcome(kind, None, f"server did not start at this n: {exc}")
 
     def _classify(self, n: int, records: list[RequestRecord], mem: StepMemory) -> Outcome:
@@ -277,11 +283,11 @@ class ServerOracle:
             return client
         time.sleep(0.2)  # let the arbiter log the worker's fate
         log = self.server.new_log()
-        if "MemoryError" in log:  # the app let it escape; the server logged the traceback
+        cause = memory_cause(log)
+        if cause is not None:
             return Outcome(
-                Kind.MEMORY_ERROR, client.status,
-                f"MemoryError in the server's log; client saw: {client.detail}",
-            )  # fmt: skip
+                Kind.MEMORY_ERROR, client.status, f"{cause}; client saw: {client.detail}"
+            )
         cause = outcome_from_events(self.server.spec.kind.events(log), client)
         if cause is not None:
             return cause
@@ -373,6 +379,23 @@ class LaneOracle:
                 interrupt.check()
         if errors:
             raise errors[0]
+
+
+def memory_cause(log: str) -> str | None:
+    """What a server's log says ran out of memory, or None.
+
+    A MemoryError traceback (an app that lets it escape gets a bare 500, or a worker that
+    cannot boot), or a thread that could not start: under RLIMIT_AS a thread-per-request
+    server that has no address space left for one more 8 MiB stack logs
+    "RuntimeError: can't start new thread" and drops the connection.
+    """
+    if "MemoryError" in log:
+        return "MemoryError in the server's log"
+    if "can't start new thread" in log:
+        return (
+            "the server could not start a thread for the request (no address space for its stack)"
+        )
+    return None
 
 
 def outcome_from_events(events: list[WorkerEvent], client: Outcome) -> Outcome | None:
