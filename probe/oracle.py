@@ -151,6 +151,7 @@ class ServerOracle:
         if pending.wait_start:
             try:
                 self.server.wait_ready()
+                pending.before = set(self.server.worker_pids())
             except ServerStartError as exc:
                 pending.start_error = exc
         if pending.start_error is None:
@@ -194,6 +195,7 @@ class ServerOracle:
             restarts=restarts,
             statuses=[r.status for r in records],
             new_worker_pids=new_pids,
+            serving_pids=sorted(pending.before),
         )
 
     # -- before and after --------------------------------------------------------

@@ -102,6 +102,7 @@ class Probe:
     # worker, or the relaunched dev server (empty when nothing died).
     new_worker_pids: list[int] = field(default_factory=list)
     lane: int = 0  # which server process answered (probe max-n --lanes)
+    serving_pids: list[int] = field(default_factory=list)  # the server's serving processes
 
     @property
     def ok(self) -> bool:
