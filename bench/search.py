@@ -1,202 +1,150 @@
-"""Model-guided search against plain bisection on a real capped server; prints JSON.
+"""Default `probe max-n` against plain doubling + bisection, cold servers; prints JSON.
 
-One process, one server kind and cap (gunicorn, 1 sync worker, 1G by default). Each run
-starts a fresh server, searches, then measures its lower bound on that same server: the
-wall time of one successful probe at the critical n plus one failing probe at the first
-failing n (each repeated, median), timed exactly as the search times its probes.
+Every probe runs on a fresh server (the default of probe max-n: the next server boots
+while a probe runs), with a fixed layout. Each repeat, for the same cap and predictor:
+- `default`: probe max-n as a user runs it (model strategy, --confirm auto, the
+  default lanes), timed from the start of the run (first server boot included);
+- `baseline`: doubling + bisection (--strategy bisect) on one lane, same cold
+  semantics and confirmation;
+- the lower bound: one probe at the critical n plus one at the first failing n, each
+  on an already started fresh server (the spare is waited for before the clock starts),
+  measured alone on one lane.
+Then `--band K` once on the default's answer, its cost in lower-bound units, and three
+default runs of the other predictor, to check that brackets overlap.
 
-Targets (issue 3): model within 1.5x of the lower bound, at least 2.5x faster than
-bisect, and repeated model runs agreeing on the critical n within 1 %.
+Targets (issue "A critical n that holds on every fresh server"): default <= 1.25x the
+lower bound (median of the repeats), >= 4x faster than the baseline, brackets of the
+repeats overlap (cpu_bounded and cpu_multithread).
 
-Fresh servers by default, each search starting where `probe max-n` starts. Without the
-pinned MALLOC_MMAP_THRESHOLD_ (probe/server.py) a used server failed ~2 % earlier
-(bisect's 0.8-3.2M probes moved glibc's threshold: 22.48M against 22.9M at 1G), so the
-comparison would have been of server histories. With it, `--same-server` (everything on
-one server) gave 22.80M, 22.85M, 22.82M in a row: no drop, only the list boundary's own
-jitter of ~1 % (most likely where pymalloc's arenas land), which also makes the lower bound's
-re-probes disagree with the search now and then ("as_expected": false).
-
-Each config is strategy:confirm[:lanes]; with lanes > 1 the search runs on that many
-servers side by side (probe max-n --lanes) and the lower bound is measured on the
-first of them alone, after the search.
-
-    python bench/search.py [--fn cpu_bounded] [--limit 1G] [--repeat 3]
-        [--configs model:both:2,bisect:both:1,model:both:1,bisect:both:2] [--same-server]
+    python bench/search.py [--limit 1G] [--repeat 3] [--band 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from pathlib import Path
 
+from probe import maxn
 from probe.limits import parse_size
-from probe.memory import Monitor
-from probe.oracle import LaneOracle, OracleConfig, ServerOracle
-from probe.search import SearchConfig, search_rounds
-from probe.server import ServerSpec, launch_many
+from probe.oracle import OracleConfig, ServerOracle
+from probe.search import SearchConfig
+from probe.server import ServerPool, ServerSpec
+from probe.workload import builtin
 
 
-@contextlib.contextmanager
-def target(spec: ServerSpec, fn: str, lanes: int = 1) -> Iterator[LaneOracle]:
-    """Fresh capped servers (one per lane) with their monitors, and the oracle over them."""
-    with launch_many(spec, lanes) as servers, contextlib.ExitStack() as stack:
-        oracles = []
-        for server in servers:
-            monitor = Monitor(server.pids, kill_above_bytes=spec.watchdog_bytes)
-            stack.enter_context(monitor)
-            oracles.append(ServerOracle(OracleConfig(fn), server, monitor, server.url))
-        yield LaneOracle(oracles)
+def run_maxn(fn: str, limit: int, strategy: str = "model", lanes: int | None = None,
+             band: int | None = None) -> dict:  # fmt: skip
+    """One probe max-n run as the CLI makes it; the document."""
+    spec = ServerSpec(limit_bytes=limit)
+    lanes = maxn.auto_lanes(spec, 1) if lanes is None else lanes
+    search = SearchConfig(strategy=strategy, limit_bytes=limit, confirm="auto", lanes=lanes)
+    cfg = maxn.for_fn(fn, spec, search=search, band=band)
+    with tempfile.TemporaryDirectory() as tmp:
+        return maxn.run(cfg, Path(tmp) / "run.json", log=lambda s: None)
 
 
-def timed(oracle: ServerOracle, n: int) -> tuple[float, bool]:
-    """Wall seconds of one oracle call (as the search pays it) and whether it succeeded."""
-    t0 = time.monotonic()
-    probe = oracle(n)
-    return time.monotonic() - t0, probe.ok
-
-
-def lower_bound(oracle: ServerOracle, ok_n: int, fail_n: int, times: int) -> dict:
-    """Median wall of `times` probes at ok_n, then of `times` at fail_n (successes first,
-    so a failure's leftovers cannot make the success side fail)."""
-    oks = [timed(oracle, ok_n) for _ in range(times)]
-    fails = [timed(oracle, fail_n) for _ in range(times)]
-    ok_s = statistics.median(t for t, _ in oks)
-    fail_s = statistics.median(t for t, _ in fails)
+def summary(doc: dict) -> dict:
+    band = doc.get("band") or {}
     return {
-        "ok_s": [round(t, 3) for t, _ in oks],
-        "fail_s": [round(t, 3) for t, _ in fails],
-        "ok_outcomes": [ok for _, ok in oks],
-        "fail_outcomes": [ok for _, ok in fails],
-        "as_expected": all(ok for _, ok in oks) and not any(ok for _, ok in fails),
-        "lower_bound_s": round(ok_s + fail_s, 3),
+        "critical_n": doc["critical_n"],
+        "first_failing_n": doc["first_failing_n"],
+        "probes": len(doc["probes"]),
+        "lanes": doc["lanes"],
+        "wall_s": round(doc["elapsed_s"] - (band.get("elapsed_s") or 0.0), 3),
+        "layout": doc["layout"],
+        "sequence": [[p["n"], p["outcome"], p["elapsed_s"], p["lane"]] for p in doc["probes"]],
     }
 
 
-def one_run(lanes: LaneOracle, cfg: SearchConfig, lb_times: int) -> dict:
-    """One search and its lower bound on the first lane's server, probed alone."""
-    t0 = time.monotonic()
-    res = search_rounds(lanes, cfg)
-    wall = time.monotonic() - t0
-    out = {
-        "strategy": cfg.strategy,
-        "confirm": cfg.confirm_policy,
-        "lanes": cfg.lanes,
-        "probes": len(res.probes),
-        "wall_s": round(wall, 3),
-        "critical_n": res.critical_n,
-        "first_failing_n": res.first_failing_n,
-        "precision_reached": round(res.precision_reached or 0, 5),
-        "predicted_critical_n": res.predicted_critical_n,
-        "stop_reason": res.stop_reason,
-        "sequence": [
-            [p.n, p.outcome.kind.value, p.elapsed_s, p.lane, p.model_bytes, p.peak_rss_bytes]
-            for p in res.probes
-        ],
-    }
-    if res.critical_n and res.first_failing_n:
-        lb = lower_bound(lanes.oracles[0], res.critical_n, res.first_failing_n, lb_times)
-        out["lower_bound"] = lb
-        out["ratio_to_lower_bound"] = round(wall / lb["lower_bound_s"], 3)
+def ready_pool(spec: ServerSpec) -> ServerPool:
+    pool = ServerPool(spec)
+    pool.prime()
+    pool._spare.wait_ready()  # the next server is up before the clock starts
+    return pool
+
+
+def lower_bound(fn: str, limit: int, ok_n: int, fail_n: int) -> dict:
+    """Wall of one probe at ok_n and one at fail_n, each on an already started fresh
+    server, alone (as the search pays a probe: take the server, probe, kill it)."""
+    spec = ServerSpec(limit_bytes=limit)
+    out = {}
+    for key, n in (("ok", ok_n), ("fail", fail_n)):
+        pool = ready_pool(spec)
+        oracle = ServerOracle(OracleConfig(builtin(fn)), pool, watchdog_bytes=None)
+        try:
+            t0 = time.monotonic()
+            probe = oracle(n)
+            out[f"{key}_s"] = round(time.monotonic() - t0, 3)
+            out[f"{key}_outcome"] = probe.outcome.kind.value
+        finally:
+            oracle.close()
+            pool.close()
+    out["lower_bound_s"] = round(out["ok_s"] + out["fail_s"], 3)
+    out["as_expected"] = out["ok_outcome"] == "ok" and out["fail_outcome"] != "ok"
     return out
 
 
-def spread(values: list[int]) -> float | None:
-    """(max - min) / min, the relative disagreement of repeated runs."""
-    return round(max(values) / min(values) - 1, 5) if values and min(values) > 0 else None
-
-
-def summarize(runs: list[dict]) -> dict:
-    """Medians per strategy:confirm, the model/bisect speed-up, the repeat spread."""
-    by: dict[str, list[dict]] = {}
-    for r in runs:
-        by.setdefault(f"{r['strategy']}:{r['confirm']}:{r['lanes']}", []).append(r)
-    out: dict = {}
-    for key, rs in by.items():
-        ratios = [r["ratio_to_lower_bound"] for r in rs if "ratio_to_lower_bound" in r]
-        crit = [r["critical_n"] for r in rs if r["critical_n"]]
-        out[key] = {
-            "runs": len(rs),
-            "wall_s_median": round(statistics.median(r["wall_s"] for r in rs), 3),
-            "wall_s": [r["wall_s"] for r in rs],
-            "probes": [r["probes"] for r in rs],
-            "ratio_median": round(statistics.median(ratios), 3) if ratios else None,
-            "ratios": ratios,
-            "critical_n": crit,
-            "critical_n_spread": spread(crit),
-        }
-    pairs = [(m, b) for m in out for b in out if m.startswith("model:") and b.startswith("bisect:")]
-    for mk, bk in pairs:
-        m, b = out[mk], out[bk]
-        if mk.split(":")[1] == bk.split(":")[1]:  # the same confirmation policy
-            speedup = round(b["wall_s_median"] / m["wall_s_median"], 3)
-            out[f"speedup {mk} over {bk}"] = speedup
-            out[f"targets {mk} against {bk}"] = {
-                "ratio_within_1.5": m["ratio_median"] is not None and m["ratio_median"] <= 1.5,
-                "speedup_at_least_2.5": speedup >= 2.5,
-                "spread_within_1pct": (m["critical_n_spread"] or 0) <= 0.01,
-            }
-    return out
+def overlap(brackets: list[tuple[int, int]]) -> bool:
+    """Whether all [critical_n, first_failing_n) intervals share a point."""
+    return max(lo for lo, _ in brackets) < min(hi for _, hi in brackets)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fn", default="cpu_bounded")
+    ap.add_argument("--other", default="cpu_multithread")
     ap.add_argument("--limit", default="1G")
-    ap.add_argument("--precision", type=float, default=0.01)
-    ap.add_argument("--repeat", type=int, default=1, help="runs of every config")
-    ap.add_argument("--lb-times", type=int, default=3, help="lower-bound probes per side")
-    ap.add_argument("--configs", default="model:both:2,bisect:both:1,model:both:1,bisect:both:2",
-                    help="comma-separated strategy:confirm[:lanes]")  # fmt: skip
-    ap.add_argument("--same-server", action="store_true", help="one server for every run")
-    ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                    help="server environment, e.g. MALLOC_MMAP_THRESHOLD_=131072")  # fmt: skip
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--band", type=int, default=3)
     args = ap.parse_args()
-    env = dict(kv.split("=", 1) for kv in args.env)
-    spec = ServerSpec(server="gunicorn", limit_bytes=parse_size(args.limit), env=env)
-    configs = [(c.split(":") + ["1"])[:3] for c in args.configs.split(",")]
-    doc: dict = {
-        "fn": args.fn,
-        "server": "gunicorn",
-        "workers": spec.workers,
-        "limit_bytes": spec.limit_bytes,
-        "precision": args.precision,
-        "servers": "one for all runs" if args.same_server else "fresh per run",
-        "server_env": env,
-        "runs": [],
-    }
-    most = max(int(lanes) for *_, lanes in configs)
-    shared = target(spec, args.fn, most) if args.same_server else contextlib.nullcontext()
-    with shared as same:
-        for i in range(args.repeat):
-            for strategy, confirm, lanes in configs:
-                cfg = SearchConfig(
-                    strategy=strategy,
-                    confirm=confirm,
-                    precision=args.precision,
-                    limit_bytes=spec.limit_bytes,
-                    lanes=int(lanes),
-                )
-                if same:
-                    fresh = contextlib.nullcontext(LaneOracle(same.oracles[: int(lanes)]))
-                else:
-                    fresh = target(spec, args.fn, int(lanes))
-                with fresh as oracle:
-                    run = one_run(oracle, cfg, args.lb_times)
-                run["repeat"] = i
-                doc["runs"].append(run)
-                print(
-                    f"{strategy}:{confirm}:{lanes} #{i}: {run['probes']} probes {run['wall_s']} s "
-                    f"n={run['critical_n']} ratio={run.get('ratio_to_lower_bound')}",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    doc["summary"] = summarize(doc["runs"])
-    print(json.dumps(doc, indent=2))
+    limit = parse_size(args.limit)
+    runs = []
+    for i in range(args.repeat):
+        default = summary(run_maxn(args.fn, limit))
+        baseline = summary(run_maxn(args.fn, limit, strategy="bisect", lanes=1))
+        lb = lower_bound(args.fn, limit, default["critical_n"], default["first_failing_n"])
+        runs.append({"repeat": i, "default": default, "baseline": baseline, "lower_bound": lb,
+                     "ratio_to_lower_bound": round(default["wall_s"] / lb["lower_bound_s"], 3),
+                     "speedup_over_baseline": round(baseline["wall_s"] / default["wall_s"], 3)})
+        print(f"repeat {i}: default {default['wall_s']} s, baseline {baseline['wall_s']} s, "
+              f"lower bound {lb['lower_bound_s']} s", file=sys.stderr, flush=True)
+    banded = run_maxn(args.fn, limit, band=args.band)
+    band = banded["band"] or {}
+    lb_s = statistics.median(r["lower_bound"]["lower_bound_s"] for r in runs)
+    others = [summary(run_maxn(args.other, limit)) for _ in range(3)]
+    mine = [(r["default"]["critical_n"], r["default"]["first_failing_n"]) for r in runs]
+    theirs = [(o["critical_n"], o["first_failing_n"]) for o in others]
+    ratios = [r["ratio_to_lower_bound"] for r in runs]
+    speedups = [r["speedup_over_baseline"] for r in runs]
+    print(json.dumps({
+        "fn": args.fn, "limit": args.limit, "repeat": args.repeat,
+        "runs": runs,
+        "median_ratio_to_lower_bound": statistics.median(ratios),
+        "ratio_range": [min(ratios), max(ratios)],
+        "median_speedup_over_baseline": statistics.median(speedups),
+        "speedup_range": [min(speedups), max(speedups)],
+        "brackets": {args.fn: mine, args.other: theirs},
+        "brackets_overlap": {args.fn: overlap(mine), args.other: overlap(theirs)},
+        "band": {
+            "layouts": args.band,
+            "always_ok_n": band.get("always_ok_n"), "never_ok_n": band.get("never_ok_n"),
+            "probes": len(band.get("probes") or []),
+            "elapsed_s": band.get("elapsed_s"),
+            "cost_in_lower_bounds": round((band.get("elapsed_s") or 0) / lb_s, 2),
+            "samples": band.get("samples"),
+        },
+        "others": others,
+        "targets": {
+            "ratio_to_lower_bound_max": 1.25,
+            "speedup_over_baseline_min": 4.0,
+            "met": statistics.median(ratios) <= 1.25 and statistics.median(speedups) >= 4.0,
+        },
+    }, indent=1))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -182,6 +182,7 @@ def run_variant(cfg: MatrixConfig, server: str, w: Workload, n: int | None,
             records = fire_in_waves(srv.url, reqs, cfg.in_flight, cfg.timeout_s, w.name)
             peak = mon.end_step().peak_rss_bytes
             side = _server_side(srv)
+            side["layout"] = srv.layout
     finally:
         srv.close()
     requests = [request_entry(i, r, w, n) for i, r in enumerate(records)]
@@ -193,7 +194,6 @@ def run_variant(cfg: MatrixConfig, server: str, w: Workload, n: int | None,
     variant["server_pids"] = sorted(threads)
     variant["server_threads"] = sum(len(t) for t in threads.values())
     variant["peak_rss_bytes"] = peak
-    variant["layout"] = srv.layout
     variant.update(side)
     variant["requests"] = requests
     return variant

@@ -183,12 +183,15 @@ def summarize_requests(requests: Sequence[dict], wall_s: float | None) -> dict:
     """
     ok = [r for r in requests if is_ok(r)]
     flight = in_flight_by_process(requests)
+    # An app that does not report its pid and time in the predictor (any app but the
+    # seminar's) gives no server-side interval: the server's in-flight count is unknown.
+    unknown = bool(ok) and all(r.get("pid") is None for r in ok)
     return {
         "ok": len(ok),
         "failed": len(requests) - len(ok),
         "latency_s": latency_summary(request_latency(r) for r in ok),
         "throughput_rps": throughput(len(ok), wall_s),
-        "max_in_flight": flight["overall"],
+        "max_in_flight": None if unknown else flight["overall"],
         "max_in_flight_client": max_in_flight(client_intervals(requests)),
         "max_in_flight_per_pid": {str(pid): k for pid, k in flight["per_pid"].items()},
     }

@@ -7,25 +7,36 @@ worker for a known time without using memory, so a kill or timeout lands mid-req
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 
+from app.pricing import IO_PRICE_PER_AREA
 from probe.limits import parse_size
-from probe.memory import Monitor
-from probe.oracle import IO_PRICE_PER_AREA, PROBE_AREA, OracleConfig, ServerOracle
+from probe.oracle import OracleConfig, ServerOracle
 from probe.outcome import Kind
-from probe.server import ServerSpec, launch
+from probe.server import Server, ServerSpec, launch
+from probe.workload import PROBE_AREA, builtin
 
 CAP = parse_size("512M")
 PRICE = PROBE_AREA * IO_PRICE_PER_AREA
 
 
-def io_oracle(srv, monitor, timeout_s: float = 10.0) -> ServerOracle:
-    return ServerOracle(OracleConfig("io_bounded", timeout_s=timeout_s), srv, monitor, srv.url)
+@contextlib.contextmanager
+def io_oracle(srv: Server, timeout_s: float = 10.0) -> Iterator[ServerOracle]:
+    """A warm oracle on the one running server `srv` (it restarts or waits for respawns
+    as before); its own memory monitor is stopped at the end, the server by launch()."""
+    oracle = ServerOracle(OracleConfig(builtin("io_bounded"), timeout_s=timeout_s), server=srv)
+    try:
+        yield oracle
+    finally:
+        oracle.monitor.stop()
 
 
 def kill_later(pid: int, delay_s: float = 0.3) -> threading.Timer:
@@ -43,9 +54,8 @@ def test_gunicorn_worker_killed_mid_request_is_killed_respawned_and_search_goes_
     from its log, name SIGKILL, and record the respawned worker, which must then
     answer the next probe; probe itself must not relaunch anything (restarts 0)."""
     spec = ServerSpec(server="gunicorn", limit_bytes=CAP, env={"APP_IO_SLEEP_S": "1"})
-    with launch(spec) as srv, Monitor(srv.pids) as monitor:
+    with launch(spec) as srv, io_oracle(srv) as oracle:
         no_leftovers.extend(srv.pids())
-        oracle = io_oracle(srv, monitor)
         (victim,) = srv.worker_pids()
         kill_later(victim)  # fires during the request below
         probe = oracle(1)
@@ -68,9 +78,8 @@ def test_flask_killed_mid_request_is_relaunched_recorded_and_search_goes_on(no_l
     the exit status itself (SIGKILL), relaunch it on the same port (restarts 1, a
     second start) and the next probe must be answered by the new process."""
     spec = ServerSpec(server="flask", limit_bytes=CAP, env={"APP_IO_SLEEP_S": "1"})
-    with launch(spec) as srv, Monitor(srv.pids) as monitor:
+    with launch(spec) as srv, io_oracle(srv) as oracle:
         no_leftovers.extend(srv.pids())
-        oracle = io_oracle(srv, monitor)
         url, (victim,) = srv.url, srv.worker_pids()
         kill_later(victim)
         probe = oracle(1)
@@ -92,10 +101,10 @@ def test_gunicorn_worker_timeout_is_a_timeout_not_a_memory_kill(no_leftovers):
     client view says http_error or connection_error, and gunicorn's SIGKILL stage would
     read like an OOM kill: the oracle must call it a timeout with SIGABRT."""
     spec = ServerSpec(server="gunicorn", limit_bytes=CAP, timeout_s=1, env={"APP_IO_SLEEP_S": "5"})
-    with launch(spec) as srv, Monitor(srv.pids) as monitor:
+    with launch(spec) as srv, io_oracle(srv) as oracle:
         no_leftovers.extend(srv.pids())
         (victim,) = srv.worker_pids()
-        probe = io_oracle(srv, monitor)(1)
+        probe = oracle(1)
         no_leftovers.extend(srv.pids())
         assert f"WORKER TIMEOUT (pid:{victim})" in srv.log_text()
         assert probe.outcome.kind is Kind.TIMEOUT, probe
@@ -109,10 +118,10 @@ def test_client_side_timeout_is_a_timeout_and_the_server_stays(no_leftovers):
     """A 0.3 s client timeout against a 1.5 s request: nothing dies on the server side,
     so the outcome is the client's timeout (no signal), no restart, no new process."""
     spec = ServerSpec(server="flask", limit_bytes=CAP, env={"APP_IO_SLEEP_S": "1.5"})
-    with launch(spec) as srv, Monitor(srv.pids) as monitor:
+    with launch(spec) as srv, io_oracle(srv, timeout_s=0.3) as oracle:
         no_leftovers.extend(srv.pids())
         before = srv.worker_pids()
-        probe = io_oracle(srv, monitor, timeout_s=0.3)(1)
+        probe = oracle(1)
         assert probe.outcome.kind is Kind.TIMEOUT, probe
         assert probe.outcome.signal is None
         assert probe.outcome.detail == "no answer within 0.3 s"
@@ -129,19 +138,42 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     )
 
 
+# The one line max-n logs as it begins (what it runs, or the --url it probes): a run now
+# says so before it starts anything, so an error that follows is the line after it.
+START_LINE = re.compile(r"^((gunicorn|flask), .*; app app\.wsgi:app|probing http\S+ \(.*\))$")
+
+
+def error_lines(stderr: str) -> list[str]:
+    """stderr without max-n's start line, which may come first (and only first)."""
+    lines = stderr.splitlines()
+    if lines and START_LINE.match(lines[0]):
+        lines = lines[1:]
+    assert not any(START_LINE.match(line) for line in lines), stderr
+    return lines
+
+
 def test_port_in_use_is_one_line_telling_to_pass_port_0(tmp_path):
     """A socket this test holds open makes the port busy for certain; probe must say so
-    in one line with the fix, exit 1, and start nothing."""
+    in one line with the fix, exit 1, and start nothing.
+
+    Only a warm run keeps a --port: fresh servers each need a free port, so max-n
+    refuses --port without --no-fresh (a usage error, exit 2, checked first). The
+    busy-port check is therefore tested with --no-fresh, the warm behaviour."""
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        res = run_cli("max-n", "--fn", "cpu_bounded", "--limit", "512M", "--port", str(port),
-                      "--out", str(tmp_path / "r.json"))  # fmt: skip
-    assert res.returncode == 1
-    assert res.stderr == (
-        f"Error: port {port} on 127.0.0.1 is in use; pass --port 0 to pick a free one\n"
-    )
+        args = ("max-n", "--fn", "cpu_bounded", "--limit", "512M", "--port", str(port),
+                "--out", str(tmp_path / "r.json"))  # fmt: skip
+        cold = run_cli(*args)
+        warm = run_cli(*args, "--no-fresh")
+    assert cold.returncode == 2, cold.stderr
+    assert cold.stderr.startswith("Error: Invalid value for --port: a fresh server per probe ")
+    assert "--no-fresh" in cold.stderr and len(cold.stderr.splitlines()) == 1, cold.stderr
+    assert warm.returncode == 1, warm.stderr
+    assert error_lines(warm.stderr) == [
+        f"Error: port {port} on 127.0.0.1 is in use; pass --port 0 to pick a free one"
+    ], warm.stderr
 
 
 def test_server_that_cannot_start_under_the_cap_is_one_line_and_exit_1(tmp_path):
@@ -151,7 +183,7 @@ def test_server_that_cannot_start_under_the_cap_is_one_line_and_exit_1(tmp_path)
     args = ("max-n", "--fn", "cpu_bounded", "--limit", "64M", "--out", str(tmp_path / "r.json"))
     res = run_cli(*args)
     assert res.returncode == 1
-    lines = res.stderr.splitlines()
+    lines = error_lines(res.stderr)
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("Error: gunicorn failed to start under the 64M cap (exited with")
     assert lines[0].endswith(
@@ -160,7 +192,7 @@ def test_server_that_cannot_start_under_the_cap_is_one_line_and_exit_1(tmp_path)
     assert "Traceback" not in res.stderr + res.stdout
     verbose = run_cli("--verbose", *args)
     assert verbose.returncode == 1
-    assert verbose.stderr.splitlines()[0] == lines[0]
+    assert error_lines(verbose.stderr)[0] == lines[0]
     assert "server log (last lines):" in verbose.stderr
 
 
@@ -172,7 +204,7 @@ def test_unreachable_url_is_one_line_and_exit_1(tmp_path):
     res = run_cli("max-n", "--fn", "cpu_bounded", "--url", f"http://127.0.0.1:{port}",
                   "--out", str(tmp_path / "r.json"))  # fmt: skip
     assert res.returncode == 1
-    assert res.stderr == (
+    assert error_lines(res.stderr) == [
         f"Error: cannot reach http://127.0.0.1:{port}/health (ConnectionRefusedError: "
-        "[Errno 111] Connection refused); start the server first or fix --url\n"
-    )
+        "[Errno 111] Connection refused); start the server first or fix --url"
+    ], res.stderr
