@@ -25,10 +25,9 @@ from pathlib import Path
 from probe import maxn, results
 from probe.search import SearchConfig
 from probe.server import ServerSpec, pinned_env
-from probe.workload import Workload
+from probe.workload import CPU_FNS, Workload  # noqa: F401 - CPU_FNS re-exported
 
 Log = Callable[[str], None]
-CPU_FNS = maxn.CPU_FNS
 
 
 def stderr(line: str) -> None:

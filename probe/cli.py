@@ -15,7 +15,7 @@ from probe.kinds import KINDS, SERVERS
 from probe.limits import LIMIT_KINDS, SizeError, format_size, parse_size
 from probe.memory import MonitorError
 from probe.server import ServerError, ServerSpec, is_loopback
-from probe.workload import BUILTIN_FNS, WorkloadError
+from probe.workload import BUILTIN_FNS, SEMINAR_FNS, WorkloadError
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -572,7 +572,7 @@ def check_writable(path: Path) -> None:
 # `probe study` at this cap took 105 s on 2 cores, 223 s at 1G (README); every study
 # command shares it, so they find each other's max-n results.
 STUDY_LIMIT = "512M"
-STUDY_FNS = ("io_bounded", "cpu_bounded", "cpu_multithread")
+STUDY_FNS = SEMINAR_FNS
 STUDY_BAND = 3  # layouts per n of the band of the study's single-request searches
 
 

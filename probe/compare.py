@@ -15,7 +15,7 @@ from pathlib import Path
 from probe import catalog, results
 from probe.render import compare_ratios
 from probe.server import SERVERS
-from probe.workload import Workload, builtin
+from probe.workload import CPU_FNS, Workload, builtin
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class CompareConfig:
 
     catalog: catalog.CatalogConfig
     servers: tuple[str, ...] = SERVERS
-    workloads: tuple[Workload, ...] = tuple(builtin(fn) for fn in catalog.CPU_FNS)
+    workloads: tuple[Workload, ...] = tuple(builtin(fn) for fn in CPU_FNS)
     concurrencies: tuple[int, ...] = (1, 10)
 
 

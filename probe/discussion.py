@@ -14,9 +14,9 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
-from probe.render import NUMPY_FN, PYTHON_FN, format_bytes, format_n
+from probe.render import format_bytes, format_n
+from probe.workload import IO_FN, NUMPY_FN, PYTHON_FN
 
-IO_FN = "io_bounded"
 SAME_WITHIN = 0.05  # two critical n closer than this (relative) are "the same"
 QUEUE_TOLERANCE = 0.25  # the k-th latency within this share of a sleep of k sleeps: a queue
 POINTER_BYTES = struct.calcsize("P")

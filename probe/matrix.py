@@ -22,10 +22,9 @@ from probe.load import RequestRecord, fire
 from probe.memory import Monitor
 from probe.render import render_log
 from probe.server import SERVERS, Server
-from probe.workload import HttpRequest, Workload, builtin
+from probe.workload import IO_FN, SEMINAR_FNS, HttpRequest, Workload, builtin  # noqa: F401
 
-IO_FN = "io_bounded"
-FNS = (IO_FN, *catalog.CPU_FNS)
+FNS = SEMINAR_FNS
 SEMINAR = tuple(builtin(fn) for fn in FNS)  # the seminar's three predictors
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*$", re.MULTILINE)
 

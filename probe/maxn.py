@@ -33,9 +33,8 @@ from probe.oracle import LaneOracle, OracleConfig, ServerOracle, reach
 from probe.outcome import Probe
 from probe.search import SearchConfig, SearchResult, fit_line, search_rounds
 from probe.server import ServerSpec, pinned_env, pools
-from probe.workload import Workload, builtin, is_builtin
+from probe.workload import CPU_FNS, Workload, builtin, is_builtin  # noqa: F401 - CPU_FNS
 
-CPU_FNS = ("cpu_bounded", "cpu_multithread")
 THREADS_BAND_LAYOUTS = 3  # repeats per n of the band for threads at concurrency > 1
 Log = Callable[[str], None]
 

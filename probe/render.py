@@ -32,10 +32,10 @@ import json
 from collections.abc import Callable, Sequence
 
 from probe import stats
+from probe.workload import NUMPY_FN, PYTHON_FN  # the seminar's pair that compare sets apart
 
 FORMATS = ("table", "json", "csv", "markdown")
-PYTHON_FN = "cpu_bounded"
-NUMPY_FN = "cpu_multithread"
+
 _DETAIL_WIDTH = 80
 _UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 

@@ -20,7 +20,13 @@ from probe.interrupt import Interrupted
 
 # Format history:
 #   1: first version (max-n, matrix, compare documents; keys in shared/design.md).
-SCHEMA_VERSION = 1
+#   2: max-n gains `workload` (app, request, n_env, ...: templates as written), the whole
+#      server config (`role`, `worker_class`, `threads`, `timeout_s`, `preload`), `cold`,
+#      `layout`, `band` (layouts, always_ok_n, never_ok_n, samples, probes, ...),
+#      `safe_n_full_overlap`, `bytes_per_element_single`, per probe `serving_pids`;
+#      confirm may be "auto"; matrix variants gain `workload` and `layout`, the document
+#      `workloads`; file names carry what differs from the default server config.
+SCHEMA_VERSION = 2
 
 
 class ResultsError(Exception):

@@ -56,8 +56,11 @@ PROBE_AREA = 10  # price = int(10 * (n-1)/2): exact in floating point for n < 2*
 BUILTIN_APP = "app.wsgi:app"
 # app.pricing.FNS and IO_FNS, written out so that importing probe does not import app
 # (Flask and numpy); tests/unit/test_workload.py checks they agree.
-BUILTIN_FNS = ("cpu_bounded", "cpu_multithread", "io_bounded")
-_IO_FNS = frozenset({"io_bounded"})
+IO_FN, PYTHON_FN, NUMPY_FN = "io_bounded", "cpu_bounded", "cpu_multithread"
+BUILTIN_FNS = (PYTHON_FN, NUMPY_FN, IO_FN)
+SEMINAR_FNS = (IO_FN, PYTHON_FN, NUMPY_FN)  # the seminar's three, in its order
+CPU_FNS = (PYTHON_FN, NUMPY_FN)  # the ones that take n
+_IO_FNS = frozenset({IO_FN})
 
 ALLOWED = "{n}, {area}, {env:NAME}"
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
