@@ -642,3 +642,66 @@ def _against(x: float, band: tuple[float, float]) -> str:
     lo, hi = band
     where = "within" if lo <= x <= hi else "below" if x < lo else "above"
     return f"{where} the students' {lo:g}-{hi:g}x"
+
+
+# ---------------------------------------------------------------- the band
+
+
+def band_section(study: Study) -> Lines:
+    """How far the boundary moves on servers started anew: the bands the searches measured.
+
+    The critical n of each search holds on every fresh server with a fixed layout (each
+    probe ran on one); a production server runs with the kernel's randomized layout, and
+    threads at concurrency > 1 also with the scheduler's interleaving, so the bands say
+    how far such a server can stray from that answer.
+    """
+    rows = [
+        (key, doc) for key, doc in sorted(study.maxn.items(), key=lambda kv: (kv[0][2], kv[0]))
+        if (doc.get("band") or {}).get("always_ok_n") and doc.get("critical_n")
+    ]  # fmt: skip
+    if not rows:
+        return []
+    lines = [
+        "| server | workload | requests at once | critical n (fixed layout) | varies with | "
+        "ok on every try up to | failed on every try from | band width |",
+        "|---|---|--:|--:|---|--:|--:|--:|",
+    ]
+    for (server, fn, c), doc in rows:
+        band = doc["band"]
+        lo, hi, k = band["always_ok_n"], band.get("never_ok_n"), band.get("layouts")
+        what = f"{k} {band.get('what') or 'randomized layouts'}"
+        width = f"{hi / lo - 1:.1%}" if hi else "-"
+        lines.append(
+            f"| {server} | {fn} | {c} | {format_n(doc['critical_n'])} | {what} | "
+            f"{format_n(lo)} | {format_n(hi)} | {width} |"
+        )
+    lines += ["", *_band_sentences(rows)]
+    return lines
+
+
+def _band_sentences(rows: list[tuple[tuple[str, str, int], dict]]) -> Lines:
+    out = []
+    for (server, fn, c), doc in rows:
+        band, crit = doc["band"], doc["critical_n"]
+        lo, hi = band["always_ok_n"], band.get("never_ok_n")
+        if c == 1 and band.get("layout") == "random":
+            where = f"{format_n(lo)} to {format_n(hi)}" if hi else f"at least {format_n(lo)}"
+            out.append(
+                f"- {server} {fn}: a server started with the kernel's randomized layout, as "
+                f"in production, answered every try up to {format_n(lo)} "
+                f"({lo / crit - 1:+.1%} from the fixed-layout critical n) and failed every "
+                f"try from {format_n(hi) if hi else '-'}; its boundary lies in {where}."
+            )
+        elif c > 1:
+            safe = doc.get("safe_n_full_overlap")
+            bound = (
+                f" If all {c} requests were in memory at once, n = {format_n(safe)} would fit."
+                if safe else ""
+            )  # fmt: skip
+            out.append(
+                f"- {server} {fn}, {c} at once: with the threads' interleaving left to the "
+                f"scheduler, fresh servers with the same layout succeeded every time up to "
+                f"{format_n(lo)} and failed every time from {format_n(hi) if hi else '-'}; "
+                f"the load (`--n auto`) builds on the always-ok edge.{bound}"
+            )
+    return out
