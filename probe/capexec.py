@@ -82,6 +82,21 @@ def fix_layout() -> str | None:
     return None
 
 
+def fixed_layout_refused() -> str | None:
+    """Why this machine refuses the fixed layout (None if it allows it), tried in this
+    process and undone at once, so nothing probe starts later inherits it."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "personality"):
+        return "personality(2) is not available"
+    libc.personality.argtypes = [ctypes.c_ulong]
+    libc.personality.restype = ctypes.c_int
+    current = libc.personality(_QUERY)
+    why = fix_layout()
+    if current != -1:
+        libc.personality(current)
+    return why
+
+
 def apply_layout(layout: str) -> str:
     """Set the layout asked for; the line that says which layout the server really got."""
     if layout == "fixed":

@@ -132,7 +132,8 @@ def unusable_reason(
     precision = doc.get("precision")
     if precision is None or precision > cfg.precision + 1e-12:
         return f"precision {precision} is coarser than {cfg.precision}"
-    if mcfg.band_layouts and not (doc.get("band") or {}).get("layouts", 0) >= mcfg.band_layouts:
+    banded = (doc.get("band") or {}).get("layouts") or 0
+    if mcfg.band_layouts and doc.get("critical_n") is not None and banded < mcfg.band_layouts:
         return f"has no band over {mcfg.band_layouts} layouts"
     return None
 

@@ -775,7 +775,10 @@ def matrix(n, fns, workloads_file, requests, concurrency, servers, margin, preci
 
     _check_cap(limit, limit_kind, needs_cap=n is None)
     if workloads_file is None and fns:
-        _name_list(STUDY_FNS, "predictor")(None, None, ",".join(fns))
+        try:
+            _name_list(STUDY_FNS, "predictor")(None, None, ",".join(fns))
+        except click.BadParameter as exc:  # called by hand, so click cannot name the option
+            raise click.BadParameter(exc.message, param_hint=["--fns"]) from None
     workloads = chosen_workloads(workloads_file, fns, STUDY_FNS)
     cfg = _matrix_config(n, limit, limit_kind, requests, concurrency, servers, workloads,
                          margin, precision, results_dir, log_dir)  # fmt: skip

@@ -28,6 +28,7 @@ import psutil
 
 from probe import results
 from probe.band import BandConfig, band_search
+from probe.capexec import fixed_layout_refused
 from probe.limits import format_bytes, format_size
 from probe.oracle import LaneOracle, OracleConfig, ServerOracle, reach
 from probe.outcome import Probe
@@ -287,8 +288,6 @@ class _Run:
         self.t0 = time.monotonic()
         self.probes: list[Probe] = []
         self.oracles: list[ServerOracle] = []  # every oracle of every phase
-        self.current: list[ServerOracle] = []  # the oracles of the phase that runs
-        self._warned_layout = False
 
     def starts(self) -> int:
         return sum(o.starts for o in self.oracles)
@@ -301,22 +300,9 @@ class _Run:
             self.doc["rss_watchdog_kills"] = kills
         results.write_atomic(self.out, self.doc)
 
-    def check_layout(self, oracle: ServerOracle, wanted: str) -> None:
-        """Say once, in one line, if the kernel refused the fixed layout."""
-        got = oracle.layouts[-1] if oracle.layouts else None
-        if wanted == "fixed" and got == "random" and not self._warned_layout:
-            self._warned_layout = True
-            self.log(
-                "warning: the kernel refused to turn off layout randomization for the "
-                "server (personality ADDR_NO_RANDOMIZE); going on with its randomized "
-                "layout, recorded as layout: random"
-            )
-
     def on_probe(self, probe: Probe, bracket: tuple[int | None, int | None]) -> None:
         self.probes.append(probe)
         lo, hi = bracket
-        if probe.lane < len(self.current):
-            self.check_layout(self.current[probe.lane], self.cfg.spec.layout)
         self.doc.update(
             critical_n=lo,
             first_failing_n=hi,
@@ -337,6 +323,7 @@ def run(
     log: Log = lambda s: print(s, file=sys.stderr, flush=True),
 ) -> dict:
     """Run the search (then the band); rewrite `out` after every probe; return the document."""
+    cfg = _check_layout(cfg, log)
     state = _Run(cfg, out, log)
     results.write_atomic(out, state.doc)
     with results.recording(out, state.doc, state.t0):
@@ -347,6 +334,22 @@ def run(
             _band(state, res)
         state.doc["server_starts"] = state.starts()
     return state.doc
+
+
+def _check_layout(cfg: MaxNConfig, log: Log) -> MaxNConfig:
+    """Where the kernel refuses the fixed layout, say so once and search as on random
+    layouts: outcomes are then no facts, so --confirm auto re-probes both ends."""
+    if cfg.url or cfg.spec.layout != "fixed":
+        return cfg
+    why = fixed_layout_refused()
+    if why is None:
+        return cfg
+    log(f"warning: cannot fix the servers' layout ({why}); going on with the kernel's "
+        "randomized layout, recorded as layout: random")  # fmt: skip
+    search = cfg.search
+    if search.confirm_policy == "auto":
+        search = replace(search, confirm="both")
+    return replace(cfg, spec=replace(cfg.spec, layout="random"), search=search)
 
 
 def _describe_start(cfg: MaxNConfig, spec: ServerSpec) -> str:
@@ -362,7 +365,6 @@ def _search(state: _Run) -> SearchResult:
     state.log(_describe_start(cfg, cfg.spec))
     with _oracles(cfg, cfg.spec, cfg.lanes) as oracles:
         state.oracles += oracles
-        state.current = oracles
         search = replace(cfg.search, lanes=len(oracles))
         res = search_rounds(LaneOracle(oracles), search, on_probe=state.on_probe)
         fill_result(state.doc, res, oracles[0])

@@ -204,6 +204,8 @@ class Monitor:
                 step.samples.append((round(t, 4), pid, rss, vms))
 
     def _kill(self, pid: int, t: float, rss: int) -> None:
+        if any(k.pid == pid for k in self.kills):  # still dying from the first kill
+            return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
             kill = Kill(pid, round(t, 4), rss, self.kill_above_bytes)

@@ -80,6 +80,7 @@ class ServerOracle:
         self.baseline_vms_bytes: int | None = None
         self.last_records: list[RequestRecord] = []
         self.layouts: list[str | None] = []  # the layout of each server probed
+        self._ended: set[int] = set()  # workers the server logged as ended in the last probe
         self.starts = 0
         if server is not None:
             self.config = replace(config, fresh=False)
@@ -135,6 +136,7 @@ class ServerOracle:
         idle = {} if wait_start else self._idle_memory()
         if self.server is not None:
             self.server.new_log()  # forget what happened before this probe
+            self._ended = set()
         if not wait_start:  # a server started for this n: its whole life is the step
             self.monitor.begin_step()
         else:
@@ -213,8 +215,8 @@ class ServerOracle:
         if not self.server.alive():
             self.server.restart()
             return 1
-        try:
-            self.server.wait_ready()
+        try:  # a worker that ended (logged by its server) must be replaced, not counted
+            self.server.wait_ready(exclude=frozenset(self._ended))
         except ServerError:
             self.server.restart()
             return 1
@@ -290,7 +292,9 @@ class ServerOracle:
             return Outcome(
                 Kind.MEMORY_ERROR, client.status, f"{cause}; client saw: {client.detail}"
             )
-        cause = outcome_from_events(self.server.spec.kind.events(log), client)
+        events = self.server.spec.kind.events(log)
+        self._ended = {e.pid for e in events if e.kind != "booted"}
+        cause = outcome_from_events(events, client)
         if cause is not None:
             return cause
         proc = self.server.proc

@@ -48,8 +48,8 @@ search needs at least 2 units: one success at critical_n and one failure just ab
   already proof), "none" adds nothing. The policy is the same for both strategies, so
   comparing them compares the searches, not the confirmation. On pure Python a failure
   costs as much as a success, so "both" can never be faster than 2 lower bounds and
-  "fail" than 1.5: the CLI defaults to "both" (the issue asks for it) and offers the
-  others (probe max-n --confirm).
+  "fail" than 1.5. The CLI defaults to "auto" on fresh fixed-layout servers (where an
+  outcome is a fact) and to "both" elsewhere, and offers the others (--confirm).
 - lanes (search_rounds): k server processes, each under its own cap, answer a round of
   up to k probes at once. The model's rounds: a ladder of points one precision apart
   around the estimate (after calibration the first is a refinement plus a failure

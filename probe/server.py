@@ -244,8 +244,8 @@ class Server:
 
     def spawn(self) -> None:
         """Start the process (from the main thread: see probe.capexec); do not wait."""
-        if not self.port:
-            self.claim_port()
+        if self.starts == 0 and not (self.port and self.port != self.spec.port):
+            self.claim_port()  # the first start: the given port if free, or a free one
         self._log.seek(0, os.SEEK_END)
         self._spawn_offset = self._events_offset = self._log.tell()
         self.proc = subprocess.Popen(
@@ -259,13 +259,15 @@ class Server:
         )
         self.starts += 1
 
-    def ready(self) -> bool:
-        """Every serving process has printed its ready line (and the server lives)."""
-        serving = set(self.worker_pids())
+    def ready(self, exclude: frozenset[int] = frozenset()) -> bool:
+        """Every serving process has printed its ready line (and the server lives);
+        `exclude`: workers that are ending and do not count (their replacement must)."""
+        serving = set(self.worker_pids()) - exclude
         want = self.spec.kind.expected_workers(self.spec)
         return len(serving & ready_pids(self.log_since_spawn())) >= want
 
-    def wait_ready(self, timeout_s: float | None = None) -> None:
+    def wait_ready(self, timeout_s: float | None = None,
+                   exclude: frozenset[int] = frozenset()) -> None:  # fmt: skip
         """Wait for the ready lines against a monotonic deadline; ServerStartError if the
         server dies, its workers keep dying while they boot, or the deadline passes."""
         wait_s = timeout_s or self.spec.ready_timeout_s
@@ -275,7 +277,7 @@ class Server:
                 raise self._start_failure(
                     decode_status(self.proc.returncode if self.proc else None)
                 )
-            if self.ready():
+            if self.ready(exclude):
                 return
             if self._crash_looping():
                 failure = self._start_failure("its workers keep dying while they boot")
@@ -419,7 +421,7 @@ class ServerPool:
     def __init__(
         self, spec: ServerSpec, ahead: bool = True, base_env: Mapping[str, str] | None = None
     ):
-        if spec.port:
+        if spec.port and ahead:
             raise ServerError(f"fresh servers cannot share port {spec.port}; pass --port 0")
         self.spec = spec
         self.ahead = ahead
@@ -514,7 +516,6 @@ def launch_many(spec: ServerSpec, count: int) -> Iterator[list[Server]]:
     servers = [Server(spec) for _ in range(count)]
     try:
         for server in servers:
-            server.claim_port()
             server.spawn()
         for server in servers:
             server.wait_ready()

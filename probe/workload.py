@@ -224,7 +224,7 @@ class Workload:
     def identity(self) -> str:
         """8 hex digits naming what is probed, for result file names.
 
-        The name is left out (renaming a workload keeps its results) and so is chdir:
+        The name is left out (file names carry it beside the hash) and so is chdir:
         the same app checked out in another folder, as on CI, is the same workload.
         """
         d = self.to_dict()

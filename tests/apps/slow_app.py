@@ -1,8 +1,8 @@
 """A plain WSGI app that hangs above some n, as a service stuck on a lock or a slow
 backend does: memory is not what fails.
 
-``GET /sleep?s=N`` answers ``slept N`` at once for N <= 1000 and sleeps for a minute
-(far past any client timeout a test uses) for N > 1000; nothing is allocated.
+``GET /sleep?s=N`` answers ``slept N`` at once for N <= 150000 and sleeps for a minute
+(far past any client timeout a test uses) above; nothing is allocated.
 
     cd tests/apps && gunicorn --bind 127.0.0.1:0 slow_app:app
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from urllib.parse import parse_qs
 
-HANG_ABOVE = 1000  # n above this hangs
+HANG_ABOVE = 150_000  # n above this hangs (between the search's first two probes)
 HANG_S = 60.0
 
 

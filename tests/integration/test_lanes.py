@@ -1,8 +1,9 @@
 """`probe max-n --lanes 2` on real servers: two capped processes probed side by side.
 
-The answer must hold on both processes (and on a fresh one), every probe must say
-which process answered it, the confirmation must cross to the other process, and
-nothing may be left running.
+Cold (the default): each lane is a pool of fresh servers, one per probe. The answer
+must hold on both lanes (and on a fresh server), every probe must say which lane and
+which process answered it, the confirmation must cross to the other lane, and nothing
+may be left running.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from tests.integration.test_maxn import CAP, assert_holds_on_a_fresh_server, no_
 
 
 def two_lane_search(fn: str, out) -> dict:
-    cfg = maxn.MaxNConfig(
-        fn=fn,
-        spec=ServerSpec(server="gunicorn", limit_bytes=CAP),
+    """Cold, max-n's default: each lane a pool of fresh servers, one per probe. The
+    library's confirm default ("both") re-probes both ends of the answer."""
+    cfg = maxn.for_fn(
+        fn,
+        ServerSpec(server="gunicorn", limit_bytes=CAP),
         search=SearchConfig(limit_bytes=CAP, lanes=2),
         timeout_s=10.0,
     )
@@ -44,9 +47,16 @@ def ok_lanes(doc: dict, n: int) -> set[int]:
 @pytest.mark.parametrize("fn", ["cpu_multithread", "cpu_bounded"])
 def test_two_lanes_find_a_boundary_that_holds_on_both_processes(fn, tmp_path):
     doc = two_lane_search(fn, tmp_path / "doc.json")
-    assert doc["lanes"] == 2 and doc["server_starts"] == 2
+    # Restated for cold servers: a lane is no longer one process but a pool of fresh
+    # ones, so there is one server start per probe (not one per lane), and each probe
+    # names the lane and the one worker that answered it, a different worker each time.
+    assert doc["lanes"] == 2 and doc["cold"] is True
+    assert doc["server_starts"] == len(doc["probes"])
     assert {p["lane"] for p in doc["probes"]} == {0, 1}
-    # The critical n succeeded on both processes; no process's latest probe of it failed.
+    workers = [p["serving_pids"] for p in doc["probes"]]
+    assert all(len(w) == 1 for w in workers)
+    assert len({w[0] for w in workers}) == len(workers)
+    # The critical n succeeded on both lanes; no lane's latest probe of it failed.
     assert ok_lanes(doc, doc["critical_n"]) == {0, 1}
     for lane in (0, 1):
         mine = [p for p in doc["probes"] if p["n"] == doc["critical_n"] and p["lane"] == lane]
@@ -61,7 +71,9 @@ def test_two_lanes_find_a_boundary_that_holds_on_both_processes(fn, tmp_path):
     ("extra", "message"),
     [
         (["--url", "http://127.0.0.1:9"], "a --url server is one server"),
-        (["--port", "8765"], "cannot share --port 8765"),
+        # A --port is kept only by warm servers (cold ones need free ports, refused
+        # before lanes are looked at), so two lanes on one port are a --no-fresh matter.
+        (["--port", "8765", "--no-fresh"], "cannot share --port 8765"),
     ],
 )
 def test_lanes_that_cannot_work_are_refused_with_the_fix(extra, message):
@@ -74,17 +86,19 @@ def test_lanes_that_cannot_work_are_refused_with_the_fix(extra, message):
 
 def test_ctrl_c_while_both_lanes_build_lists_stops_both_servers(tmp_path):
     """SIGINT once both workers are past 200 MiB (both lanes mid-request): exit 130, both
-    servers gone, every reported probe in the file."""
+    servers (and the spares booting behind them) gone, every reported probe in the file.
+    Cold servers print no "started" line any more; the two busy workers are the moment."""
     run, out = max_n_run(tmp_path, "--lanes", "2")
-    run.wait_line(r"^started .* \(lane 1\)$")
+    run.wait_line(r"a fresh server per probe, 2 lanes; app app\.wsgi:app$")
 
-    def both_busy() -> bool:
-        return len([pid for pid in run.servers() if worker_rss_of(run, pid) > 200 * MiB]) >= 2
+    def busy() -> list[int]:
+        return [pid for pid in run.servers() if worker_rss_of(run, pid) > 200 * MiB]
 
-    run.wait_until(both_busy, what="two workers past 200 MiB")
+    run.wait_until(lambda: len(busy()) >= 2, what="two workers past 200 MiB")
+    both = busy()
     run.proc.send_signal(signal.SIGINT)
     assert_clean_exit(run, signal.SIGINT)
-    assert len(run.servers()) >= 4  # two arbiters and two workers were seen
+    assert len(both) >= 2 and len(run.servers()) >= 4  # two arbiters and two workers
     assert_results_keep_reported_probes(out, run, signal.SIGINT)
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from probe.cli import main
 from app.pricing import expected_price
+from probe.cli import main
 from tests.integration.conftest import gone
 
 N = 100_001  # mean 50_000 exactly: every price is an integer multiple of it
@@ -65,14 +65,27 @@ def test_small_matrix_exact_prices_logs_and_document(tmp_path):
 def test_auto_n_differs_between_flask_and_gunicorn_under_concurrency(tmp_path):
     """cpu_multithread fails at once (one allocation), so its searches are quick; with 4
     requests at once flask's 4 threads share one cap, gunicorn's worker takes them in
-    turn: the n auto picks for flask must be well below gunicorn's."""
+    turn: the n auto picks for flask must be well below gunicorn's.
+
+    auto builds on the safe edge of each max-n file: for flask's threads at concurrency
+    4, max-n also measures the band, and the load uses its always-ok edge where that is
+    below the critical n (the source says which); gunicorn's sync worker has no band."""
     doc = run_matrix(tmp_path, "--n", "auto", "--fns", "cpu_multithread", "--precision", "0.1")
     flask, gunicorn = doc["variants"]
     for v in (flask, gunicorn):
         source = tmp_path / "results" / "max-n" / f"{v['server']}-cpu_multithread-512M-c4.json"
-        assert v["n_source"] == f"auto: {source} x 0.9"
-        critical = json.loads(source.read_text())["critical_n"]
-        assert v["n"] == int(0.9 * critical)
+        found = json.loads(source.read_text())
+        critical = found["critical_n"]
+        if v["server"] == "flask":
+            edge = found["band"]["always_ok_n"]
+            assert edge is not None, found["band"]
+            edge = min(edge, critical)
+        else:
+            assert found["band"] is None
+            edge = critical
+        what = "critical n" if edge == critical else "always-ok edge of the band"
+        assert v["n_source"] == f"auto: {source} ({what}) x 0.9"
+        assert v["n"] == int(0.9 * edge)
         assert (v["ok"], v["failed"]) == (4, 0)
     assert flask["n"] < 0.5 * gunicorn["n"], (flask["n"], gunicorn["n"])
     assert (tmp_path / "results" / "max-n" / "gunicorn-cpu_multithread-512M-c1.json").exists()

@@ -8,8 +8,6 @@ cap where a pure-Python probe near the boundary takes about half a second.
 from __future__ import annotations
 
 import json
-import platform
-import shutil
 import subprocess
 import sys
 
@@ -18,11 +16,10 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-import probe.server
+from app.pricing import expected_price
 from probe import maxn
 from probe.cli import main
 from probe.limits import parse_size
-from app.pricing import expected_price
 from probe.search import SearchConfig
 from probe.server import ServerSpec, launch
 
@@ -66,15 +63,19 @@ def predict(url: str, fn: str, n: int) -> requests.Response:
     return requests.post(f"{url}/predict", json={"area": 10, "fn": fn, "n": n}, timeout=60)
 
 
-def search(fn: str, out, server: str = "gunicorn", concurrency: int = 1) -> dict:
+def search(
+    fn: str, out, server: str = "gunicorn", concurrency: int = 1, fresh: bool = True
+) -> dict:
     """One max-n run at CAP, its document written to `out`; a request that hangs costs
-    10 s, not the default 120 s (every answer here comes within a second)."""
-    cfg = maxn.MaxNConfig(
-        fn=fn,
-        spec=ServerSpec(server=server, limit_bytes=CAP),
+    10 s, not the default 120 s (every answer here comes within a second). `fresh`:
+    every probe on a fresh server (max-n's default), else one long-lived server."""
+    cfg = maxn.for_fn(
+        fn,
+        ServerSpec(server=server, limit_bytes=CAP),
         concurrency=concurrency,
         search=SearchConfig(limit_bytes=CAP),
         timeout_s=10.0,
+        fresh=fresh,
     )
     return maxn.run(cfg, out, log=lambda line: None)
 
@@ -86,45 +87,40 @@ def assert_holds_on_a_fresh_server(fn: str, doc: dict, jitter: float = 0.0) -> N
     assert doc["first_failing_n"] <= doc["critical_n"] * 1.01  # the search's own criterion
     critical = int(doc["critical_n"] * (1 - jitter))
     failing = int(doc["first_failing_n"] * (1 + jitter)) + 1 if jitter else doc["first_failing_n"]
-    with launch(ServerSpec(server="gunicorn", limit_bytes=CAP)) as srv:
+    with launch(ServerSpec(server="gunicorn", limit_bytes=CAP)) as srv:  # layout fixed
         ok = predict(srv.url, fn, critical)
         assert ok.status_code == 200, ok.text
-        assert ok.json()["price"] == expected_price("cpu_bounded", 10, critical)
+        assert ok.json()["price"] == expected_price(fn, 10, critical)
         fail = predict(srv.url, fn, failing)
         assert fail.status_code == 507 and fail.json()["error"] == "memory_error", fail.text
 
 
 def test_numpy_boundary_holds_on_a_fresh_server(found):
-    """The search's server has seen every probe, a fresh one none; numpy.arange is one
-    allocation of 8 n bytes, so the boundary is the same on both to the element."""
-    assert_holds_on_a_fresh_server("cpu_multithread", found("cpu_multithread"))
+    """Cold (max-n's default): every probe of the search ran on a fresh server, and the
+    check runs on one more; numpy.arange is one allocation of 8 n bytes, so the
+    boundary is the same on all of them to the element."""
+    doc = found("cpu_multithread")
+    assert doc["cold"] is True
+    pids = [pid for p in doc["probes"] for pid in p["serving_pids"]]
+    assert len(pids) == len(set(pids)) == len(doc["probes"])  # a fresh server per probe
+    assert_holds_on_a_fresh_server("cpu_multithread", doc)
 
 
-@pytest.fixture
-def fixed_layout(monkeypatch):
-    """Start servers with address-space randomisation off (setarch -R).
-
-    A list of n ints spreads over ~n / 32,000 pymalloc arenas, and where the kernel
-    places them shifts the boundary by ~0.3 % from one server to the next: at 256M,
-    n = 3,505,000 failed on 2 of 10 fresh servers and on none of 8 without ASLR. With
-    the layout fixed, a boundary found on one server must hold on the next.
-    """
-    setarch = shutil.which("setarch")
-    if setarch is None:
-        pytest.skip("setarch (util-linux) is needed to turn ASLR off")
-    capped = probe.server.capped_command
-    fixed = [setarch, platform.machine(), "-R"]
-    monkeypatch.setattr(probe.server, "capped_command", lambda lim, argv: fixed + capped(lim, argv))
-
-
-def test_list_boundary_holds_on_a_fresh_server(fixed_layout, tmp_path):
-    """Every probe of the search builds and frees lists on one server; before glibc's
-    mmap threshold was pinned, that history moved the boundary by up to 7 %. Even with
-    the layout fixed, a list's boundary still wobbles a little between servers (a clean
-    CI run saw n = 3,506,796 fail on a fresh server after the search called it ok), so
-    the check is that 1 % below holds and 1 % above fails: the boundary is real to the
-    1 % that README claims for pure Python, where a history effect would show 2-7 %."""
-    doc = search("cpu_bounded", tmp_path / "d.json")
+def test_list_boundary_holds_on_a_fresh_server(tmp_path):
+    """Warm (--no-fresh), where a process's history can matter: every probe of the
+    search builds and frees lists on one long-lived server; before glibc's mmap
+    threshold was pinned, that history moved the boundary by up to 7 %. Servers start
+    with the fixed layout (probe.capexec, as setarch -R did here before), yet a list's
+    boundary still wobbles a little between servers (a clean CI run saw n = 3,506,796
+    fail on a fresh server after the search called it ok), so the check is that 1 %
+    below holds and 1 % above fails: the boundary is real to the 1 % that README
+    claims for pure Python, where a history effect would show 2-7 %."""
+    doc = search("cpu_bounded", tmp_path / "d.json", fresh=False)
+    if doc["layout"] != "fixed":
+        pytest.skip("the kernel refused personality(ADDR_NO_RANDOMIZE): layout is random")
+    assert doc["cold"] is False
+    pids = {pid for p in doc["probes"] for pid in p["serving_pids"]}
+    assert len(pids) == doc["lanes"]  # one long-lived worker per lane saw every probe
     assert_holds_on_a_fresh_server("cpu_bounded", doc, jitter=0.01)
 
 

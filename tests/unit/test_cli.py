@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from probe import __version__, cli
+from probe.results import SCHEMA_VERSION as SCHEMA
 from probe.server import ServerError
 
 SIZES = "use a size like 512M, 2G, 1.5GiB, 1073741824 or none"
@@ -135,14 +136,20 @@ def test_missing_workload_is_one_line():
     assert "Usage:" not in result.output and "Traceback" not in result.output
 
 
+def refuse_to_start(monkeypatch, message: str = "not started in a unit test") -> None:
+    """Make `Server.start` (what `probe serve` calls) fail at once, so no process starts
+    and no socket opens; the message names the host the server would have bound."""
+
+    def refuse(self):
+        raise ServerError(f"{message} (host {self.spec.host})")
+
+    monkeypatch.setattr("probe.server.Server.start", refuse)
+
+
 def test_non_loopback_host_is_warned_about_before_starting(monkeypatch):
-    """--host 0.0.0.0 exposes the service: the warning must come first. `launch` is
+    """--host 0.0.0.0 exposes the service: the warning must come first. `Server.start` is
     replaced by a failure so no server starts and no socket opens."""
-
-    def refuse(spec):
-        raise ServerError(f"not started in a unit test (host {spec.host})")
-
-    monkeypatch.setattr("probe.server.launch", refuse)
+    refuse_to_start(monkeypatch)
     result = invoke("serve", "--host", "0.0.0.0")
     assert result.exit_code == 1
     assert result.output.splitlines() == [
@@ -155,28 +162,33 @@ def test_non_loopback_host_is_warned_about_before_starting(monkeypatch):
 @pytest.mark.parametrize("host", ["127.0.0.1", "127.0.0.2", "::1", "localhost"])
 def test_loopback_hosts_are_not_warned_about(host, monkeypatch):
     """All of 127.0.0.0/8 and ::1 stay on this machine; warning there would be noise."""
-    monkeypatch.setattr("probe.server.launch", lambda spec: (_ for _ in ()).throw(ServerError("x")))
+    refuse_to_start(monkeypatch, "x")
     result = invoke("serve", "--host", host)
-    assert result.exit_code == 1 and result.output == "Error: x\n"
+    assert result.exit_code == 1 and result.output == f"Error: x (host {host})\n"
 
 
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
-        ('{"schema_version": 1, "kind": "matrix", "variants": [',
+        (f'{{"schema_version": {SCHEMA}, "kind": "matrix", "variants": [',
          "not valid JSON (line 1); delete it or rerun the command"),
         ("", "not valid JSON (line 1); delete it or rerun the command"),
         ('{"schema_version": 99, "kind": "matrix"}',
-         f"schema_version 99 is not supported by probe {__version__} (expects 1); "
+         f"schema_version 99 is not supported by probe {__version__} (expects {SCHEMA}); "
          "rerun the command to regenerate it"),
+        (f'{{"schema_version": {SCHEMA - 1}, "kind": "matrix", "variants": []}}',
+         f"schema_version {SCHEMA - 1} is not supported by probe {__version__} "
+         f"(expects {SCHEMA}); rerun the command to regenerate it"),
         ('["a", "list"]', "not a probe results document (no schema_version)"),
-        ('{"schema_version": 1, "kind": "max-n"}', "a 'max-n' document, expected 'matrix'"),
+        (f'{{"schema_version": {SCHEMA}, "kind": "max-n"}}',
+         "a 'max-n' document, expected 'matrix'"),
     ],
 )  # fmt: skip
 def test_report_refuses_a_bad_results_file_in_one_line(tmp_path, content, problem):
     """A run cut short mid-write (impossible with atomic writes, possible by hand), an
-    empty file, a file from a future probe, some other JSON, and a document of the
-    wrong kind in the matrix's place: probe report must name the file and the fix."""
+    empty file, a file from a future probe, one from the previous format (it lacks the
+    keys the current one reads), some other JSON, and a document of the wrong kind in
+    the matrix's place: probe report must name the file and the fix."""
     (tmp_path / "matrix.json").write_text(content)
     result = invoke("report", "--results", str(tmp_path))
     assert_one_line(result, 1, f"{tmp_path / 'matrix.json'}: {problem}")

@@ -68,23 +68,37 @@ def test_last_cause_is_the_last_line_that_says_why(log, cause):
     assert last_cause(log) == cause
 
 
-def test_gunicorn_crash_loop_is_detected_after_repeated_worker_deaths():
+class _NotAProcess:
+    """What `Server.spawn` gets instead of a Popen: no process starts."""
+
+    def __init__(self, argv, **kwargs):
+        self.argv = argv
+        self.pid = None
+
+
+def test_gunicorn_crash_loop_is_detected_after_repeated_worker_deaths(monkeypatch):
     """gunicorn respawns a worker that dies after booting forever (seen at a 100M cap);
-    three deaths since the wait began mean it will not come up; deaths before do not count."""
+    three deaths since the spawn mean it will not come up, and deaths an earlier run of
+    the same Server logged (a restart appends to one log) do not count. Popen is
+    replaced, so `spawn` records where the log stood without starting anything; three
+    deaths before the spawn first show the detector does fire on them."""
+    monkeypatch.setattr("probe.server.subprocess.Popen", _NotAProcess)
     srv = Server(ServerSpec(server="gunicorn", limit_bytes=100 << 20))
     try:
         death = "[t] [1] [ERROR] Worker (pid:{}) exited with code 1.\n"
         with open(srv.log_path, "a") as fh:
-            fh.write(death.format(1) + death.format(2))
-        offset = len(srv.log_text())
-        assert not srv._crash_looping(0)
+            fh.write(death.format(1) + death.format(2) + death.format(3))
+        assert srv._crash_looping()  # no spawn yet: the whole log is this run's
+        srv.spawn()
+        assert not srv._crash_looping()  # three deaths, all before the spawn
         with open(srv.log_path, "a") as fh:
-            fh.write(death.format(3) + death.format(4))
-        assert srv._crash_looping(0) and not srv._crash_looping(offset)
+            fh.write(death.format(4) + death.format(5))
+        assert not srv._crash_looping()  # five in the log, two since the spawn
         with open(srv.log_path, "a") as fh:
-            fh.write(death.format(5))
-        assert srv._crash_looping(offset)
+            fh.write(death.format(6))
+        assert srv._crash_looping()
     finally:
+        srv.proc = None  # nothing to stop: no process was started
         srv.close()
 
 

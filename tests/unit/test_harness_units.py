@@ -56,11 +56,15 @@ def test_decode_status_reads_popen_returncodes_like_waitpid(code, text):
 
 
 def test_commands_bind_loopback_and_wrap_the_cap_without_a_shell():
-    """The cap goes through probe.capexec (argv, no shell); the rss kind sets no rlimit."""
+    """The cap and the layout go through probe.capexec (argv, no shell), the server's argv
+    after its `--`; the fixed layout is the default; the rss kind sets no rlimit."""
     spec = ServerSpec(server="gunicorn", limit_bytes=1 << 30, workers=3)
-    argv = capped_command(spec.rlimit_as_bytes, build_command(spec, 8123))
-    assert argv[1:5] == ["-m", "probe.capexec", str(1 << 30), "--"]
+    inner = build_command(spec, 8123)
+    argv = capped_command(spec.rlimit_as_bytes, inner)
+    assert argv[1:7] == ["-m", "probe.capexec", str(1 << 30), "--layout", "fixed", "--"]
+    assert argv[7:] == inner
     assert "127.0.0.1:8123" in argv and argv[argv.index("--workers") + 1] == "3"
+    assert capped_command(None, inner, "random")[3:6] == ["none", "--layout", "random"]
     rss = ServerSpec(server="flask", limit_bytes=1 << 30, limit_kind="rss")
     assert capped_command(rss.rlimit_as_bytes, build_command(rss, 1))[3] == "none"
     assert rss.watchdog_bytes == 1 << 30

@@ -12,26 +12,31 @@ import re
 import pytest
 
 from probe import render
+from probe.results import SCHEMA_VERSION
+from probe.workload import Workload, builtin
 
 MIB = 1024 * 1024
 
 MAXN_TABLE = r"""
-fn                      cpu_bounded
-server                  flask
-concurrency             10
-limit                   1.00 GiB (as)
-critical n              2,000,000
-first failing n         2,500,000
-precision               500,000 (25.0% of critical n)
-failure                 memory_error, HTTP 507: MemoryError
-peak RSS at critical n  900.0 MiB
-baseline RSS            64.0 MiB
-bytes per element       40.5
-predicted critical n    2,100,000 (found/predicted 0.95)
-strategy                model
-probes                  3
-lanes                   2
-wall time               12.3 s
+workload                 cpu_bounded
+server                   flask (threads of one process)
+servers                  a fresh server per probe, layout fixed
+concurrency              10
+limit                    1.00 GiB (as)
+critical n               2,000,000
+first failing n          2,500,000
+precision                500,000 (25.0% of critical n)
+failure                  memory_error, HTTP 507: MemoryError
+band                     ok on all 3 repeats on fresh servers up to 1,900,000, fails on all from 2,500,000 (-5.00% .. +25.00% of critical n)
+safe n, all overlapping  1,200,000
+peak RSS at critical n   900.0 MiB
+baseline RSS             64.0 MiB
+bytes per element        40.5
+predicted critical n     2,100,000 (found/predicted 0.95)
+strategy                 model
+probes                   3
+lanes                    2
+wall time                12.3 s
 
 #          n  outcome       status  elapsed s   peak RSS  sampled RSS  restarts  lane  detail
 1  1,000,000  ok               200       0.50  500.0 MiB    480.0 MiB         0     0  -
@@ -49,14 +54,17 @@ cpu_bounded,flask,1073741824,as,10,2000000,2500000,3,2000000,ok,200,1.0,94371840
 MAXN_MARKDOWN = r"""
 | quantity | value |
 | --- | --- |
-| fn | cpu_bounded |
-| server | flask |
+| workload | cpu_bounded |
+| server | flask (threads of one process) |
+| servers | a fresh server per probe, layout fixed |
 | concurrency | 10 |
 | limit | 1.00 GiB (as) |
 | critical n | 2,000,000 |
 | first failing n | 2,500,000 |
 | precision | 500,000 (25.0% of critical n) |
 | failure | memory_error, HTTP 507: MemoryError |
+| band | ok on all 3 repeats on fresh servers up to 1,900,000, fails on all from 2,500,000 (-5.00% .. +25.00% of critical n) |
+| safe n, all overlapping | 1,200,000 |
 | peak RSS at critical n | 900.0 MiB |
 | baseline RSS | 64.0 MiB |
 | bytes per element | 40.5 |
@@ -172,18 +180,40 @@ def _probe(n, outcome, status, elapsed, peak, sampled, restarts, detail, lane=0)
 
 
 def _maxn_doc() -> dict:
-    """Three probes out of search order (ok, fail, ok), a missing peak and a pipe in a detail."""
+    """Three probes out of search order (ok, fail, ok), a missing peak and a pipe in a detail.
+    Flask's threads at 10 requests on cold fixed-layout servers, so the document has what
+    max-n measures for a threads race: a band (its always-ok edge 5 % below the critical n,
+    its never-ok edge at the first failing n) and the full-overlap bound."""
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "kind": "max-n",
+        "workload": builtin("cpu_bounded").to_dict(),
         "fn": "cpu_bounded",
         "server": "flask",
+        "role": "threads",
+        "workers": None,
+        "worker_class": None,
+        "threads": None,
+        "timeout_s": None,
+        "preload": None,
         "limit_bytes": 1024 * MIB,
         "limit_kind": "as",
         "concurrency": 10,
+        "cold": True,
+        "layout": "fixed",
         "critical_n": 2_000_000,
         "first_failing_n": 2_500_000,
         "failure": {"kind": "memory_error", "status": 507, "detail": "MemoryError"},
+        "band": {
+            "layouts": 3,
+            "layout": "fixed",
+            "what": "repeats on fresh servers",
+            "always_ok_n": 1_900_000,
+            "never_ok_n": 2_500_000,
+            "stop_reason": "converged",
+        },
+        "safe_n_full_overlap": 1_200_000,
+        "bytes_per_element_single": 40.1,
         "peak_rss_bytes": 900 * MIB,
         "baseline_rss_bytes": 64 * MIB,
         "bytes_per_element": 40.5,
@@ -268,7 +298,7 @@ def _flask_variant() -> dict:
 
 def _matrix_doc() -> dict:
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "kind": "matrix",
         "limit_bytes": 1024 * MIB,
         "limit_kind": "as",
@@ -302,7 +332,7 @@ def _compare_doc() -> dict:
         _compare_row("gunicorn", "cpu_multithread", 1, None, None),
     ]
     return {
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "kind": "compare",
         "limit_bytes": 1024 * MIB,
         "limit_kind": "as",
@@ -469,3 +499,51 @@ def test_maxn_without_failure_or_probes():
     assert text.endswith(
         "#  n  outcome  status  elapsed s  peak RSS  sampled RSS  restarts  lane  detail\n"
     )
+
+
+_ALLOC = Workload(name="alloc", app="query_alloc:app", request="GET /alloc?size={n}",
+                  expect="size={n} sum=")  # fmt: skip
+_LOOKUP = Workload(name="lookup", app="env_table:app", request="GET /lookup?i=7",
+                   n_env="TABLE_N")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "row"),
+    [
+        # the study's gunicorn: one sync worker, no threads, no preload
+        ({"server": "gunicorn", "role": "prefork", "workers": 1, "worker_class": "sync",
+          "threads": 1, "preload": False},
+         "| server | gunicorn (1 sync worker(s)) |"),
+        # every optional part of the gunicorn line at once
+        ({"server": "gunicorn", "role": "prefork", "workers": 2, "worker_class": "gthread",
+          "threads": 4, "preload": True},
+         "| server | gunicorn (2 gthread worker(s) x 4 threads, preload) |"),
+        # --no-fresh on a machine that randomizes the layout
+        ({"cold": False, "layout": "random"},
+         "| servers | long-lived (warm) servers, layout random |"),
+        # --url: probe started nothing, so it cannot say how the server was started
+        ({"server": "url", "role": None, "url": "http://127.0.0.1:8000", "cold": False,
+          "layout": None},
+         "| servers | a server you started (--url): history and layout unknown |"),
+        # a user's workloads: n in the request, or n in the server's environment
+        ({"fn": None, "workload": _ALLOC.to_dict()},
+         "| workload | alloc: query_alloc:app, GET /alloc?size={n} (n in the request) |"),
+        ({"fn": None, "workload": _LOOKUP.to_dict()},
+         "| workload | lookup: env_table:app, GET /lookup?i=7 (n in env TABLE_N) |"),
+    ],
+)  # fmt: skip
+def test_maxn_says_which_server_how_it_was_started_and_what_was_probed(change, row):
+    """The document's server config, freshness and workload each become one row; the
+    changes cover both server roles' shapes, warm and --url servers, and both places a
+    user's workload can put n."""
+    doc = {**_maxn_doc(), **change}
+    assert row in render.render_maxn(doc, "markdown").splitlines()
+
+
+def test_maxn_without_a_band_has_no_band_rows():
+    """A single-request search measures no band and no full-overlap bound: no row for
+    either, rather than a row of dashes."""
+    doc = {**_maxn_doc(), "band": None, "safe_n_full_overlap": None}
+    labels = [line.split("  ")[0] for line in render.render_maxn(doc, "table").splitlines()]
+    assert "band" not in labels and "safe n, all overlapping" not in labels
+    assert "critical n" in labels  # the labels were read right

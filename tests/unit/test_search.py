@@ -340,6 +340,94 @@ def test_confirm_policies(confirm, extra):
     assert repeats(result) == extra
 
 
+KILLED = Outcome(Kind.KILLED, None, "worker 7 was sent SIGKILL", 9)
+TIMEOUT = Outcome(Kind.TIMEOUT, None, "no answer within 120 s")
+DROPPED = Outcome(Kind.CONNECTION_ERROR, None, "RemoteDisconnected")
+START_FAILED = Outcome(Kind.SERVER_START_FAILED, None, "not ready within 30 s")
+
+
+def failing_with(failure: Outcome, boundary: int, flaky=lambda n: False):
+    """threshold_oracle(boundary), its failures ending as `failure` instead of a 507."""
+    truth = threshold_oracle(boundary, flaky=flaky)
+
+    def oracle(n: int) -> Probe:
+        probe = truth(n)
+        return probe if probe.ok else replace(probe, outcome=failure)
+
+    return oracle
+
+
+@pytest.mark.parametrize("failure", [MEMORY_ERROR, KILLED], ids=["memory_error", "killed"])
+def test_auto_confirms_nothing_after_a_memory_outcome(failure):
+    """On a cold, fixed-layout server a MemoryError or a kill at first_failing_n is a
+    fact, and a success is one anyway: auto probes exactly what "none" does, while
+    "both" pays its two re-probes on the same oracle (so confirming was possible)."""
+    boundary = 27_654_321
+    cfg = SearchConfig(limit_bytes=limit_for(boundary))
+    none = find_critical_n(failing_with(failure, boundary), replace(cfg, confirm="none"))
+    auto = find_critical_n(failing_with(failure, boundary), replace(cfg, confirm="auto"))
+    both = find_critical_n(failing_with(failure, boundary), replace(cfg, confirm="both"))
+    assert [p.n for p in auto.probes] == [p.n for p in none.probes]
+    assert repeats(auto) == 0 and repeats(both) == 2
+    assert_brackets(auto, boundary, 0.01)
+    assert auto.failure.kind is failure.kind
+
+
+@pytest.mark.parametrize("failure", [TIMEOUT, DROPPED, START_FAILED],
+                         ids=["timeout", "connection_error", "server_start_failed"])  # fmt: skip
+def test_auto_re_probes_a_non_memory_failure_at_first_failing_n_only(failure):
+    """A timeout, a dropped connection or a start failure says nothing sure about
+    memory: auto probes first_failing_n once more (it fails again here, so the answer
+    stands), and never re-probes critical_n: one probe more than "none", at the end."""
+    boundary = 27_654_321
+    cfg = SearchConfig(limit_bytes=limit_for(boundary))
+    none = find_critical_n(failing_with(failure, boundary), replace(cfg, confirm="none"))
+    auto = find_critical_n(failing_with(failure, boundary), replace(cfg, confirm="auto"))
+    assert [p.n for p in auto.probes] == [p.n for p in none.probes] + [auto.first_failing_n]
+    assert Counter(p.n for p in auto.probes)[auto.critical_n] == 1
+    assert_brackets(auto, boundary, 0.01)
+
+
+def test_auto_catches_a_fluke_timeout_but_trusts_a_memory_error():
+    """The first probe in (B/2, B] fails once, as in the fluke test above. As a timeout,
+    auto re-probes it, the re-probe succeeds and the search goes on to the boundary
+    ("none" reports the fluke as first_failing_n). As a MemoryError, auto takes it as
+    the fact it is on a cold fixed-layout server: no re-probe, so the bracket stays
+    below the boundary; that is the price of trusting memory outcomes."""
+    boundary = 5_000_000
+
+    def fluke_oracle(fluke: Outcome) -> tuple[Callable[[int], Probe], list[int]]:
+        """Memory errors above B; the one fluke below B ends as `fluke`."""
+        flukes: list[int] = []
+
+        def flaky(n: int) -> bool:
+            if boundary // 2 < n <= boundary and not flukes:
+                flukes.append(n)
+                return True
+            return False
+
+        truth = threshold_oracle(boundary, flaky=flaky)
+
+        def oracle(n: int) -> Probe:
+            probe = truth(n)
+            return replace(probe, outcome=fluke) if not probe.ok and n <= boundary else probe
+
+        return oracle, flukes
+
+    cfg = SearchConfig(limit_bytes=limit_for(boundary), confirm="auto")
+    oracle, flukes = fluke_oracle(TIMEOUT)
+    caught = find_critical_n(oracle, cfg)
+    assert_brackets(caught, boundary, 0.01)
+    assert len(flukes) == 1 and Counter(p.n for p in caught.probes)[flukes[0]] == 2
+    assert caught.failure.kind is Kind.MEMORY_ERROR  # the real boundary's, not the fluke's
+    oracle, _ = fluke_oracle(TIMEOUT)
+    unconfirmed = find_critical_n(oracle, replace(cfg, confirm="none"))
+    assert unconfirmed.first_failing_n <= boundary
+    oracle, flukes = fluke_oracle(MEMORY_ERROR)
+    trusted = find_critical_n(oracle, cfg)
+    assert trusted.first_failing_n == flukes[0] <= boundary and repeats(trusted) == 0
+
+
 def test_on_probe_sees_every_probe_with_its_bracket():
     """The callback is how the CLI prints progress and rewrites the results file."""
     seen: list[tuple[Probe, tuple[int | None, int | None]]] = []

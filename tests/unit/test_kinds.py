@@ -1,0 +1,252 @@
+"""Server kinds (probe.kinds) and the cap wrapper (probe.capexec) without processes: the
+argv each kind runs, the ready lines, which processes serve, and capexec's own parsing.
+
+Nothing here starts a process: argv are built and compared, logs are strings, the
+process tree is fake objects with a pid and a ppid, and capexec.main runs with its
+exec, rlimit and layout calls replaced.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from probe import capexec
+from probe.kinds import KINDS, SERVERS, DevServer, Gunicorn, ready_pids
+from probe.server import Server, ServerError, ServerSpec
+
+APP = "tests_app.service:application"  # any MODULE:ATTR: the kinds pass it through
+
+
+def value_after(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+# -- gunicorn -----------------------------------------------------------------------------
+def test_gunicorn_argv_loads_probes_config_and_ends_with_the_app():
+    """The ready line and the die-with-arbiter hook live in probe.gunicorn_conf, so its
+    --config must always be there; gunicorn reads APP_MODULE as its last argument. The
+    default spec also shows that --preload and --chdir are absent unless asked for."""
+    spec = ServerSpec(server="gunicorn", app=APP)
+    argv = Gunicorn().argv(spec, 8123)
+    assert argv[:3] == [sys.executable, "-m", "gunicorn"]
+    assert value_after(argv, "--config") == "python:probe.gunicorn_conf"
+    assert value_after(argv, "--bind") == "127.0.0.1:8123"
+    assert argv[-1] == APP
+    assert "--preload" not in argv and "--chdir" not in argv
+
+
+def test_gunicorn_argv_carries_every_field_of_the_spec():
+    """Non-default values in every field (2 gthread workers x 4 threads, timeout 60,
+    preload, a folder), so a field that went missing from the argv would show."""
+    spec = ServerSpec(
+        server="gunicorn", app=APP, chdir="/srv/app", workers=2, worker_class="gthread",
+        threads=4, timeout_s=60, preload=True,
+    )  # fmt: skip
+    argv = Gunicorn().argv(spec, 9000)
+    assert value_after(argv, "--workers") == "2"
+    assert value_after(argv, "--worker-class") == "gthread"
+    assert value_after(argv, "--threads") == "4"
+    assert value_after(argv, "--timeout") == "60"
+    assert value_after(argv, "--chdir") == "/srv/app"
+    assert "--preload" in argv
+    assert argv[-1] == APP  # options first: gunicorn would take one after the app as an arg
+
+
+def test_gunicorn_binds_an_ipv6_host_in_brackets():
+    """::1 is loopback too; without brackets gunicorn would read '::1:8000' wrongly."""
+    argv = Gunicorn().argv(ServerSpec(server="gunicorn", host="::1"), 8000)
+    assert value_after(argv, "--bind") == "[::1]:8000"
+
+
+@pytest.mark.parametrize(
+    ("worker_class", "threads", "threaded"),
+    [
+        ("sync", 1, False),  # one request at a time per worker: no threads race
+        ("gthread", 1, True),  # gthread's own thread pool, even of one thread
+        ("sync", 4, True),  # gunicorn turns sync with --threads > 1 into gthread
+        ("gthread", 4, True),
+    ],
+)
+def test_gunicorn_is_threaded_for_gthread_or_more_than_one_thread(worker_class, threads, threaded):
+    """The four corners of worker class x thread count: only plain sync with one thread
+    serves one request at a time in a process."""
+    spec = ServerSpec(server="gunicorn", worker_class=worker_class, threads=threads)
+    assert Gunicorn().threaded(spec) is threaded
+    assert spec.threaded is threaded  # what the rest of probe asks
+
+
+def test_gunicorn_describes_its_configuration():
+    assert Gunicorn().describe(ServerSpec()) == "gunicorn, 1 sync worker(s)"
+    spec = ServerSpec(workers=2, worker_class="gthread", threads=4, preload=True)
+    assert Gunicorn().describe(spec) == "gunicorn, 2 gthread worker(s) x 4 threads, --preload"
+
+
+class FakeProc:
+    """A psutil.Process as the kinds use it: a pid and a parent pid."""
+
+    def __init__(self, pid: int, ppid: int):
+        self.pid, self._ppid = pid, ppid
+
+    def ppid(self) -> int:
+        return self._ppid
+
+
+def test_gunicorn_serving_processes_are_the_arbiters_children_only():
+    """The arbiter (10) serves nothing; its workers (11, 12) do; a process a worker
+    started (13, a grandchild) is no worker. Listed out of pid order on purpose."""
+    tree = [FakeProc(10, 1), FakeProc(12, 10), FakeProc(13, 12), FakeProc(11, 10)]
+    assert Gunicorn().serving(tree) == [11, 12]
+    assert Gunicorn().serving([]) == []
+    assert Gunicorn().expected_workers(ServerSpec(workers=3)) == 3
+
+
+def test_gunicorn_reads_worker_events_from_its_log():
+    log = "[t] [1] [ERROR] Worker (pid:7) was sent SIGKILL! Perhaps out of memory?\n"
+    [event] = Gunicorn().events(log)
+    assert (event.pid, event.kind) == (7, "signaled")
+
+
+# -- the dev server -----------------------------------------------------------------------
+def test_dev_server_argv_runs_probes_devserver_on_the_app():
+    """Any WSGI app runs on werkzeug through `python -m probe.devserver APP`; the folder
+    is passed on only when given."""
+    spec = ServerSpec(server="flask", app=APP, host="127.0.0.2")
+    argv = DevServer().argv(spec, 5001)
+    assert argv == [sys.executable, "-m", "probe.devserver", APP,
+                    "--host", "127.0.0.2", "--port", "5001"]  # fmt: skip
+    with_dir = DevServer().argv(ServerSpec(server="flask", app=APP, chdir="/srv/app"), 5001)
+    assert with_dir[-2:] == ["--chdir", "/srv/app"]
+
+
+def test_dev_server_is_one_threaded_process_whatever_the_worker_fields_say():
+    """workers=4, gthread: gunicorn's fields do not apply to the dev server; its one
+    process (the top of the tree) serves every request in threads."""
+    spec = ServerSpec(server="flask", workers=4, worker_class="gthread", threads=8)
+    kind = DevServer()
+    assert kind.threaded(spec) and kind.expected_workers(spec) == 1
+    assert kind.serving([FakeProc(20, 1), FakeProc(21, 20)]) == [20]
+    assert kind.events("[t] [1] [ERROR] Worker (pid:21) exited with code 1.\n") == []
+    assert spec.config() == {
+        "server": "flask", "role": "threads", "workers": None, "worker_class": None,
+        "threads": None, "timeout_s": None, "preload": None,
+    }  # fmt: skip
+
+
+def test_the_kinds_are_entries_named_by_their_keys():
+    assert SERVERS == ("flask", "gunicorn")
+    assert all(KINDS[name].name == name for name in SERVERS)
+    assert (KINDS["flask"].role, KINDS["gunicorn"].role) == ("threads", "prefork")
+
+
+# -- readiness ----------------------------------------------------------------------------
+def test_ready_pids_reads_both_kinds_ready_lines_and_nothing_else():
+    """gunicorn's workers print `probe: ready pid=N`, the dev server adds its port; the
+    log around them (gunicorn's boot lines name pids too) must not count."""
+    log = (
+        "probe.capexec: layout fixed\n"
+        "[2026-11-26 00:43:46 +0000] [7346] [INFO] Booting worker with pid: 7347\n"
+        "probe: ready pid=7347\n"
+        "[2026-11-26 00:43:46 +0000] [7346] [INFO] Booting worker with pid: 7348\n"
+        "probe: ready pid=7348\n"
+        "probe: ready pid=9001 port=40263\n"
+    )
+    assert ready_pids(log) == {7347, 7348, 9001}
+    assert ready_pids("[INFO] Booting worker with pid: 7347\n") == set()
+
+
+# -- the spec and the wrapper ---------------------------------------------------------------
+def test_an_unknown_server_or_layout_is_refused_with_the_choices():
+    with pytest.raises(ServerError, match="unknown server 'uwsgi'; choose one of flask, gunicorn"):
+        ServerSpec(server="uwsgi")
+    with pytest.raises(ServerError, match="unknown layout 'aslr'; choose one of fixed, random"):
+        ServerSpec(layout="aslr")
+
+
+def test_a_servers_command_asks_capexec_for_its_layout():
+    """The spec's layout reaches probe.capexec; its default is fixed. A Server object
+    only makes its log file until spawn(), so nothing starts here."""
+    for layout in ("fixed", "random"):
+        srv = Server(ServerSpec(limit_bytes=1 << 30, layout=layout), {})
+        try:
+            argv = srv.argv()
+        finally:
+            srv.close()
+        assert argv[3:7] == [str(1 << 30), "--layout", layout, "--"]
+    assert ServerSpec().layout == "fixed"
+
+
+# -- probe.capexec --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["1073741824", "--layout", "sideways", "--", "gunicorn"],  # not a layout
+        ["1073741824", "--layout", "--", "gunicorn"],  # the layout left out
+        ["1073741824", "--layout", "fixed", "gunicorn"],  # no `--` before the command
+        ["none", "--"],  # no command
+    ],
+)
+def test_capexec_refuses_a_bad_command_line_with_its_usage(argv, monkeypatch):
+    """Each mistake stops before anything takes effect: the rlimit, the layout and the
+    exec are replaced by failures, so reaching one of them fails the test."""
+
+    def must_not_run(*args):
+        raise AssertionError(f"capexec went on despite a bad command line: {args}")
+
+    for name in ("die_with_parent", "apply_layout"):
+        monkeypatch.setattr(capexec, name, must_not_run)
+    monkeypatch.setattr(capexec.resource, "setrlimit", must_not_run)
+    monkeypatch.setattr(capexec.os, "execvp", must_not_run)
+    with pytest.raises(SystemExit) as exc:
+        capexec.main(argv)
+    assert str(exc.value.code).startswith("usage: python -m probe.capexec LIMIT_BYTES|none")
+    assert "[--layout fixed|random]" in str(exc.value.code)
+
+
+@pytest.mark.parametrize(
+    ("argv", "layout", "rlimit", "command"),
+    [
+        (["1048576", "--layout", "fixed", "--", "prog", "a"], "fixed", 1048576, ["prog", "a"]),
+        (["none", "--layout", "random", "--", "prog"], "random", None, ["prog"]),
+        (["4096", "--", "prog", "--layout"], "random", 4096, ["prog", "--layout"]),
+    ],
+)
+def test_capexec_sets_the_cap_and_layout_then_execs_the_rest(argv, layout, rlimit, command,
+                                                            monkeypatch, capsys):  # fmt: skip
+    """A size caps RLIMIT_AS, `none` sets no cap; without --layout the kernel's layout is
+    kept; everything after `--` is the command, even a `--layout` of its own. The calls
+    are recorded instead of made (exec would replace the test process)."""
+    calls = []
+    monkeypatch.setattr(capexec, "die_with_parent", lambda parent: calls.append("pdeathsig"))
+    monkeypatch.setattr(capexec, "apply_layout", lambda want: calls.append(want) or "layout x")
+    monkeypatch.setattr(capexec.resource, "setrlimit", lambda what, lim: calls.append((what, lim)))
+    monkeypatch.setattr(capexec.os, "execvp", lambda prog, args: calls.append((prog, args)))
+    capexec.main(argv)
+    caps = [] if rlimit is None else [(capexec.resource.RLIMIT_AS, (rlimit, rlimit))]
+    assert calls == ["pdeathsig", layout, *caps, (command[0], command)]
+    assert capsys.readouterr().err == "probe.capexec: layout x\n"
+
+
+def test_apply_layout_random_says_what_the_machine_gives(tmp_path, monkeypatch):
+    """random keeps the kernel's layout, which is randomized unless the machine turned
+    randomization off (randomize_va_space 0); a missing file counts as randomized.
+    The file is a stand-in, so the test does not depend on this machine's setting."""
+    setting = tmp_path / "randomize_va_space"
+    monkeypatch.setattr(capexec, "RANDOMIZE_VA_SPACE", str(setting))
+    assert capexec.apply_layout("random") == "layout random"  # no such file
+    setting.write_text("2\n")
+    assert capexec.apply_layout("random") == "layout random"
+    setting.write_text("0\n")
+    assert capexec.apply_layout("random") == f"layout fixed (the machine's {setting} is 0)"
+
+
+def test_apply_layout_fixed_reports_a_refusal(monkeypatch):
+    """fix_layout is replaced (the real one would change this test process's personality):
+    taking effect gives 'layout fixed'; a refusal gives random with the reason."""
+    monkeypatch.setattr(capexec, "fix_layout", lambda: None)
+    assert capexec.apply_layout("fixed") == "layout fixed"
+    monkeypatch.setattr(capexec, "fix_layout", lambda: "personality(2) is not available")
+    assert capexec.apply_layout("fixed") == (
+        "layout random (personality(2) is not available; the kernel's randomized layout is used)"
+    )
