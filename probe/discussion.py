@@ -4,6 +4,11 @@ Pure: documents in, markdown lines out. Each section reads the numbers it needs,
 decides which statement they support (parallel or queued, the same or smaller, a
 ratio that bytes per element accounts for or not) and words it accordingly; with other
 numbers it says other things, and without the numbers it says what is missing.
+
+Servers are spoken of by their kind's role (probe.kinds: "threads", "prefork"), with
+their name as the example: "the threaded server (flask)". The sections that set one
+role against another find each role's server in the documents (Study.by_role), so no
+sentence keys on a server's name; a role missing from the study is said to be missing.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
+from probe.kinds import KINDS
 from probe.render import format_bytes, format_n
 from probe.workload import IO_FN, NUMPY_FN, PYTHON_FN
 
@@ -24,6 +30,9 @@ INT_OBJECT_BYTES = sys.getsizeof(10**6)  # a Python int below 2**30: header + on
 INT64_BYTES = 8
 
 Lines = list[str]
+
+THREADS, PREFORK = "threads", "prefork"
+ROLE_WORDS = {THREADS: "threaded", PREFORK: "pre-fork"}  # role -> adjective in the prose
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,27 @@ class Study:
                     seen.append(item.get("server"))
         return seen
 
+    def role_of(self, server: str) -> str | None:
+        """The server's role: as its max-n documents record it, else its kind's."""
+        for (name, _, _), doc in self.maxn.items():
+            if name == server and doc.get("role"):
+                return doc["role"]
+        kind = KINDS.get(server)
+        return kind.role if kind and kind.role else None
+
+    def by_role(self, role: str) -> str | None:
+        """The first server in the documents whose role is `role`, or None."""
+        for server in self.servers + [key[0] for key in self.maxn]:
+            if self.role_of(server) == role:
+                return server
+        return None
+
+    def worker_class(self, server: str) -> str | None:
+        """The worker class the server's max-n documents name, if they agree on one."""
+        classes = {doc.get("worker_class") for key, doc in self.maxn.items() if key[0] == server}
+        classes.discard(None)
+        return classes.pop() if len(classes) == 1 else None
+
     @property
     def cap_name(self) -> str:
         """What enforces the cap: RLIMIT_AS, or the RSS watchdog."""
@@ -78,6 +108,59 @@ class Study:
     def limit_text(self) -> str:
         doc = self.matrix or self.compare or {}
         return format_bytes(doc.get("limit_bytes")) if doc.get("limit_bytes") else "no cap"
+
+
+# ---------------------------------------------------------------- who is who
+
+
+def role_word(study: Study, server: str) -> str:
+    """'threaded' or 'pre-fork'; the server's name when its role is unknown or shared."""
+    role = study.role_of(server)
+    peers = [s for s in study.servers if study.role_of(s) == role]
+    return ROLE_WORDS[role] if role in ROLE_WORDS and len(peers) <= 1 else server
+
+
+def short_name(study: Study, server: str) -> str:
+    """'the threaded server', or the server's name when the role does not name it."""
+    word = role_word(study, server)
+    return server if word == server else f"the {word} server"
+
+
+def long_name(study: Study, server: str) -> str:
+    """'the threaded server (flask)': the role first, the name as the example."""
+    short = short_name(study, server)
+    return server if short == server else f"{short} ({server})"
+
+
+def opening_name(study: Study, server: str) -> str:
+    """'The threaded server' to open a sentence; a bare name keeps its case."""
+    short = short_name(study, server)
+    return server if short == server else short[:1].upper() + short[1:]
+
+
+def bold_name(study: Study, server: str) -> str:
+    """'**The threaded server** (flask)' to open a list item."""
+    opening = opening_name(study, server)
+    return f"**{server}**" if opening == server else f"**{opening}** ({server})"
+
+
+def possessive(name: str) -> str:
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
+def missing_roles(study: Study, *roles: str) -> str | None:
+    """'no threaded server (servers measured: gunicorn)' when a role has no server."""
+    absent = [f"no {ROLE_WORDS.get(r, r)} server" for r in roles if study.by_role(r) is None]
+    if not absent:
+        return None
+    measured = ", ".join(study.servers) or "none"
+    return f"{' and '.join(absent)} (servers measured: {measured})"
+
+
+def worker_text(study: Study, server: str) -> str:
+    """'sync worker' when the max-n documents name the worker class, else 'worker'."""
+    cls = study.worker_class(server)
+    return f"{cls} worker" if cls else "worker"
 
 
 # ---------------------------------------------------------------- small helpers
@@ -173,7 +256,9 @@ def in_flight_section(study: Study) -> Lines:
         v = reference_variant(study, server)
         if v is None:
             continue
-        lines.append("- " + _flight_sentence(server, v) + _other_variants(study, server, v))
+        lines.append(
+            "- " + _flight_sentence(bold_name(study, server), v) + _other_variants(study, server, v)
+        )
     lines.append("")
     lines.append(
         "In flight means being worked on at the server: each request's interval runs from "
@@ -184,20 +269,20 @@ def in_flight_section(study: Study) -> Lines:
     return lines
 
 
-def _flight_sentence(server: str, v: dict) -> str:
+def _flight_sentence(who: str, v: dict) -> str:
     k, requests, pids, threads = flight(v)
     where = f"{_count(threads, 'thread')} of {_count(pids, 'process', 'processes')}"
     if k >= requests > 1:
         return (
-            f"**{server}** worked on all {requests} {v['fn']} requests at once ({k} in flight), "
+            f"{who} worked on all {requests} {v['fn']} requests at once ({k} in flight), "
             f"in {where}."
         )
     if k == 1:
         return (
-            f"**{server}** worked on one {v['fn']} request at a time (at most 1 in flight): "
+            f"{who} worked on one {v['fn']} request at a time (at most 1 in flight): "
             f"all {requests} went through {where}, the rest waited in the socket's backlog."
         )
-    return f"**{server}** had at most {k} of {requests} {v['fn']} requests in flight, in {where}."
+    return f"{who} had at most {k} of {requests} {v['fn']} requests in flight, in {where}."
 
 
 def _other_variants(study: Study, server: str, ref: dict) -> str:
@@ -252,7 +337,9 @@ def _failure_sentence(study: Study, v: dict) -> str:
     requests = v.get("requests") or []
     kinds = Counter(r.get("kind") for r in requests if r.get("kind") != "ok")
     what = ", ".join(f"{kind} x{count}" for kind, count in kinds.most_common())
-    text = f"- **{v['server']} {v['fn']}**: {v['failed']} of {len(requests)} failed ({what})"
+    short = short_name(study, v["server"])
+    who = f"**{v['fn']} on {short}**" + ("" if short == v["server"] else f" ({v['server']})")
+    text = f"- {who}: {v['failed']} of {len(requests)} failed ({what})"
     c = study.load_concurrency or 0
     crit, n = study.critical(v["server"], v["fn"], c), v.get("n")
     if crit and n:
@@ -289,125 +376,145 @@ def io_section(study: Study) -> Lines:
         v = study.variant(server, IO_FN)
         if v is None:
             continue
-        lines.append("- " + _io_sentence(server, v))
+        lines.append("- " + _io_sentence(bold_name(study, server), v))
     if not lines:
         return ["No io_bounded variant was measured."]
     return lines
 
 
-def _io_sentence(server: str, v: dict) -> str:
+def _io_sentence(who: str, v: dict) -> str:
     lats, sleep = latencies(v), io_sleep_s(v)
     k, requests, _, _ = flight(v)
     wall = v.get("wall_s") or 0.0
     if not lats or sleep is None:
-        return f"**{server}**: no io_bounded request succeeded, so there is no latency to explain."
+        return f"{who}: no io_bounded request succeeded, so there is no latency to explain."
     mean = statistics.fmean(lats)
     if is_parallel(lats, sleep):
         return (
-            f"**{server}**: every request took {lats[0]:.2f} to {lats[-1]:.2f} s, about the "
+            f"{who}: every request took {lats[0]:.2f} to {lats[-1]:.2f} s, about the "
             f"{sleep:.2f} s the predictor sleeps: the {requests} sleeps overlapped ({k} in "
             f"flight), so the whole load took {wall:.2f} s."
         )
     if is_queue(lats, sleep):
         shown = ", ".join(f"{x:.1f}" for x in lats)
         return (
-            f"**{server}**: the latencies were {shown} s (mean {mean:.2f} s), about 1, 2, ..., "
+            f"{who}: the latencies were {shown} s (mean {mean:.2f} s), about 1, 2, ..., "
             f"{len(lats)} times the {sleep:.2f} s sleep: with {k} request in flight at a time, "
             f"each waited for the ones before it, and the load took {wall:.2f} s, about "
             f"{len(lats)} sleeps. The sleep itself stayed {sleep:.2f} s (as the server "
             f"reported it); only the queue in front of it grew."
         )
     return (
-        f"**{server}**: latencies from {lats[0]:.2f} to {lats[-1]:.2f} s (mean {mean:.2f} s) "
+        f"{who}: latencies from {lats[0]:.2f} to {lats[-1]:.2f} s (mean {mean:.2f} s) "
         f"against a {sleep:.2f} s sleep, with up to {k} in flight: neither all parallel nor "
         f"a plain queue."
     )
 
 
 def load_section(study: Study) -> Lines:
-    """Why the threaded server's critical n under load is a fraction of gunicorn's."""
+    """Why the threaded server's critical n under load is a fraction of the pre-fork one's."""
     c = study.load_concurrency
     if not study.compare or not c:
         return ["No compare results: run `probe compare` for the critical n under load."]
-    lines = [_load_sentence(study, fn, c) for fn in (PYTHON_FN, NUMPY_FN)]
+    missing = missing_roles(study, THREADS, PREFORK)
+    if missing:
+        return [
+            f"The critical n under the load sets a threaded server against a pre-fork one; "
+            f"these results have {missing}."
+        ]
+    threads, prefork = study.by_role(THREADS), study.by_role(PREFORK)
+    lines = [_load_sentence(study, threads, prefork, fn, c) for fn in (PYTHON_FN, NUMPY_FN)]
     lines = [line for line in lines if line]
     if not lines:
-        return [f"The compare results lack the rows at concurrency 1 and {c} of both servers."]
-    return lines + [""] + _idle_gap(study) + _load_why(study, c)
+        return [
+            f"The compare results lack the rows at concurrency 1 and {c} of "
+            f"{long_name(study, threads)} and {long_name(study, prefork)}."
+        ]
+    return lines + [""] + _idle_gap(study, threads, prefork) + _load_why(study, c)
 
 
-def _idle_gap(study: Study) -> Lines:
+def _idle_gap(study: Study, threads: str, prefork: str) -> Lines:
     """Why the servers differ for a single request: the idle address space under the cap."""
-    f, g = study.row("flask", NUMPY_FN, 1), study.row("gunicorn", NUMPY_FN, 1)
+    f, g = study.row(threads, NUMPY_FN, 1), study.row(prefork, NUMPY_FN, 1)
     if not f or not g or not f.get("baseline_vms_bytes") or not g.get("baseline_vms_bytes"):
         return []
     fv, gv = f["baseline_vms_bytes"], g["baseline_vms_bytes"]
     if not f.get("critical_n") or not g.get("critical_n") or fv == gv:
         return []
-    smaller = "flask" if f["critical_n"] < g["critical_n"] else "gunicorn"
-    larger_vms = "flask" if fv > gv else "gunicorn"
+    smaller = threads if f["critical_n"] < g["critical_n"] else prefork
+    larger_vms = threads if fv > gv else prefork
     because = "consistent with" if smaller == larger_vms else "despite"
+    t, p = short_name(study, threads), short_name(study, prefork)
     return [
-        f"For a single request {smaller}'s critical n is the smaller one, {because} the "
-        f"idle address space of the serving process: {format_bytes(fv)} for flask against "
-        f"{format_bytes(gv)} for gunicorn's worker, which the cap counts before the first "
-        f"element is built.",
+        f"For a single request {possessive(short_name(study, smaller))} critical n is the "
+        f"smaller one, {because} the idle address space of the serving process: "
+        f"{format_bytes(fv)} for {possessive(t)} one process against {format_bytes(gv)} for "
+        f"{possessive(p)} worker, which the cap counts before the first element is built.",
         "",
     ]
 
 
-def _load_sentence(study: Study, fn: str, c: int) -> str | None:
-    f1, fc = study.critical("flask", fn, 1), study.critical("flask", fn, c)
-    g1, gc = study.critical("gunicorn", fn, 1), study.critical("gunicorn", fn, c)
+def _load_sentence(study: Study, threads: str, prefork: str, fn: str, c: int) -> str | None:
+    f1, fc = study.critical(threads, fn, 1), study.critical(threads, fn, c)
+    g1, gc = study.critical(prefork, fn, 1), study.critical(prefork, fn, c)
     if not all((f1, fc, g1, gc)):
         return None
+    t, p = short_name(study, threads), short_name(study, prefork)
+    tw, pw = role_word(study, threads), role_word(study, prefork)
     return (
-        f"- **{fn}**: alone, flask {format_n(f1)} and gunicorn {format_n(g1)}; with {c} at "
-        f"once, flask {format_n(fc)} ({relation(fc, f1)}) and gunicorn {format_n(gc)} "
-        f"({relation(gc, g1)}). Under the load flask's critical n is 1/{gc / fc:.1f} of "
-        f"gunicorn's."
+        f"- **{fn}**: alone, {long_name(study, threads)} {format_n(f1)} and "
+        f"{long_name(study, prefork)} {format_n(g1)}; with {c} at once, {tw} {format_n(fc)} "
+        f"({relation(fc, f1)}) and {pw} {format_n(gc)} ({relation(gc, g1)}). Under the load "
+        f"{possessive(t)} critical n is 1/{gc / fc:.1f} of {possessive(p)}."
     )
 
 
 def _load_why(study: Study, c: int) -> Lines:
+    """The threaded server's shared cap, then the pre-fork server's cap per worker."""
+    threads, prefork = study.by_role(THREADS), study.by_role(PREFORK)
     lines = []
-    if shares_one_process(study, "flask"):
-        _, _, _, threads = flight(reference_variant(study, "flask"))
+    if threads and shares_one_process(study, threads):
+        _, _, _, n_threads = flight(reference_variant(study, threads))
         lines.append(
-            f"Why flask: it ran the requests as {threads} threads of one process, and "
-            f"{study.cap_name} caps a whole process, so the {c} lists (or arrays) and "
-            f"the threads' stacks shared one {study.limit_text}: each request can have about "
-            f"1/{c} of what it has alone." + _flask_deviation(study, c)
+            f"Why {short_name(study, threads)}: it ran the requests as {n_threads} threads of "
+            f"one process, and {study.cap_name} caps a whole process, so the {c} lists (or "
+            f"arrays) and the threads' stacks shared one {study.limit_text}: each request can "
+            f"have about 1/{c} of what it has alone." + _threads_deviation(study, threads, c)
         )
-    elif study.matrix:
-        lines.append("The flask variants did not run several requests in one process here.")
+    elif threads and study.matrix:
+        lines.append(
+            f"The variants of {long_name(study, threads)} did not run several requests in "
+            f"one process here."
+        )
     lines.append("")
-    if one_at_a_time(study, "gunicorn"):
+    if prefork and one_at_a_time(study, prefork):
         lines.append(
-            f"Why gunicorn: its one sync worker ran one request at a time, so each had the "
-            f"whole {study.limit_text} to itself; under the load its critical n was "
-            f"{_gunicorn_change(study, c)}. The cap applies per process (every worker "
-            f"carries its own {study.cap_name} limit): each added worker would get a cap of "
-            f"its own."
+            f"Why {short_name(study, prefork)}: its one {worker_text(study, prefork)} ran one "
+            f"request at a time, so each had the whole {study.limit_text} to itself; under "
+            f"the load its critical n was {_prefork_change(study, prefork, c)}. The cap "
+            f"applies per process (every worker carries its own {study.cap_name} limit): "
+            f"each added worker would get a cap of its own."
         )
-    elif study.matrix:
-        lines.append("The gunicorn variants did not serve one request at a time here.")
+    elif prefork and study.matrix:
+        lines.append(
+            f"The variants of {long_name(study, prefork)} did not serve one request at a time here."
+        )
     return lines
 
 
-def _gunicorn_change(study: Study, c: int) -> str:
-    """'the same within 2% for cpu_bounded, ...' from gunicorn's rows at 1 and c."""
+def _prefork_change(study: Study, prefork: str, c: int) -> str:
+    """'the same within 2% for cpu_bounded, ...' from the pre-fork server's rows at 1 and c."""
     parts = []
     for fn in (PYTHON_FN, NUMPY_FN):
-        one, many = study.critical("gunicorn", fn, 1), study.critical("gunicorn", fn, c)
+        one, many = study.critical(prefork, fn, 1), study.critical(prefork, fn, c)
         if one and many:
             parts.append(f"{relation(many, one)} for {fn}")
     return " and ".join(parts) if parts else "not measured at both concurrencies"
 
 
-def _flask_deviation(study: Study, c: int) -> str:
+def _threads_deviation(study: Study, threads: str, c: int) -> str:
     """What the fitted slopes say about how many requests' worth were held at once."""
-    one, many = study.row("flask", PYTHON_FN, 1), study.row("flask", PYTHON_FN, c)
+    one, many = study.row(threads, PYTHON_FN, 1), study.row(threads, PYTHON_FN, c)
     if not one or not many:
         return ""
     text = ""
@@ -426,7 +533,7 @@ def _flask_deviation(study: Study, c: int) -> str:
             if held < 0.8 * c
             else f", close to all {c}."
         )
-    fuzzy = ambiguous_range(study.maxn.get(("flask", PYTHON_FN, c)))
+    fuzzy = ambiguous_range(study.maxn.get((threads, PYTHON_FN, c)))
     if fuzzy:
         text += (
             f" The boundary is not sharp there: in the search, n from {format_n(fuzzy[0])} "
@@ -443,7 +550,8 @@ def numpy_section(study: Study) -> Lines:
         return ["No compare results with both predictors: run `probe compare`."]
     values = [r["numpy_over_python"] for r in ratios]
     listed = "; ".join(
-        f"{r['server']} at concurrency {r['concurrency']}: {r['numpy_over_python']:.1f}x"
+        f"{short_name(study, r['server'])} at concurrency {r['concurrency']}: "
+        f"{r['numpy_over_python']:.1f}x"
         for r in ratios
     )
     lines = [
@@ -482,8 +590,10 @@ def _bytes_cause(study: Study) -> str | None:
         if abs(b_ratio / n_ratio - 1) <= 0.2
         else "explains only part of the ratio of critical n"
     )
+    server, short = py["server"], short_name(study, py["server"])
+    where = f"{server} (one request)" if short == server else f"{short} ({server}, one request)"
     return (
-        f"Cause: memory per element. On {py['server']} (one request) the fitted slope was "
+        f"Cause: memory per element. On {where} the fitted slope was "
         f"{b_py:.1f} B per element for the list and {b_np:.1f} B for the array. An int64 "
         f"array stores {INT64_BYTES} B per element; a list stores a pointer of {POINTER_BYTES} B "
         f"per element to an int object of {INT_OBJECT_BYTES} B (this Python), "
@@ -502,7 +612,7 @@ def _speed(study: Study) -> str | None:
         s_np = (np_ or {}).get("seconds_per_million")
         if s_py and s_np:
             factors.append(s_py / s_np)
-            parts.append(f"{server}: {s_np:.3f} s against {s_py:.3f} s")
+            parts.append(f"{short_name(study, server)}: {s_np:.3f} s against {s_py:.3f} s")
     if not factors:
         return None
     span = _speed_span(min(factors), max(factors))
@@ -528,67 +638,88 @@ def _span(lo: float, hi: float, digits: int) -> str:
 
 
 def seminar_section(study: Study) -> Lines:
-    """What the seminar's report got wrong, checked against these measurements."""
+    """What the seminar's report got wrong, checked against these measurements.
+
+    The seminar compared Flask's dev server with gunicorn: its claims are quoted by those
+    names, and checked on the server of each role that these results measured.
+    """
     lines = [
+        _claim_missing(study),
         _claim_parallel(study),
         _claim_io(study),
-        _claim_flask_n(study),
+        _claim_threads_n(study),
         _claim_logs(study),
     ]
     return [f"- {line}" for line in lines if line]
 
 
-def _claim_parallel(study: Study) -> str | None:
-    if not study.matrix:
+def _claim_missing(study: Study) -> str | None:
+    missing = missing_roles(study, THREADS, PREFORK)
+    if not (study.matrix or study.compare) or not missing:
         return None
-    flask_k, _, _, _ = flight(reference_variant(study, "flask"))
-    gunicorn_k, _, _, _ = flight(reference_variant(study, "gunicorn"))
+    return (
+        f"Its claims set Flask's threaded dev server against gunicorn's pre-fork workers; "
+        f"these results have {missing}, so the claims that need both are not checked here."
+    )
+
+
+def _claim_parallel(study: Study) -> str | None:
+    threads, prefork = study.by_role(THREADS), study.by_role(PREFORK)
+    if not study.matrix or not threads or not prefork:
+        return None
+    threads_k, _, _, _ = flight(reference_variant(study, threads))
+    prefork_k, _, _, _ = flight(reference_variant(study, prefork))
+    t, p = long_name(study, threads), long_name(study, prefork)
     said = (
         'The report says the requests were "processed sequentially" and, for the same '
         'run, that gunicorn "processes requests in parallel".'
     )
-    if flask_k > 1 and gunicorn_k == 1:
+    if threads_k > 1 and prefork_k == 1:
         return (
-            f"{said} Measured: Flask's dev server (threaded) had {flask_k} requests in flight "
-            f"at once; gunicorn with its default one sync worker had 1. The dev server ran "
-            f"them in parallel, gunicorn one after another."
+            f"{said} Measured: {t} had {threads_k} requests in flight at once; {p} with one "
+            f"{worker_text(study, prefork)} had 1. {opening_name(study, threads)} ran them "
+            f"in parallel, {short_name(study, prefork)} one after another."
         )
-    return f"{said} Measured: flask had at most {flask_k}, gunicorn {gunicorn_k} in flight."
+    return f"{said} Measured: {t} had at most {threads_k}, {p} {prefork_k} in flight."
 
 
 def _claim_io(study: Study) -> str | None:
-    v = study.variant("gunicorn", IO_FN)
+    prefork = study.by_role(PREFORK)
+    v = study.variant(prefork, IO_FN) if prefork else None
     sleep = io_sleep_s(v) if v else None
     if not v or sleep is None:
         return None
     lats = latencies(v)
+    said = "It calls gunicorn's 1..10 s io_bounded latencies more realistic."
+    on = long_name(study, prefork)
     if is_queue(lats, sleep):
         return (
-            f"It calls gunicorn's 1..10 s io_bounded latencies more realistic. Measured: "
-            f"they are a queue ({lats[0]:.1f} to {lats[-1]:.1f} s, each about one more "
-            f"{sleep:.2f} s sleep), the cost of one sync worker, not of realism."
+            f"{said} Measured on {on}: they are a queue ({lats[0]:.1f} to {lats[-1]:.1f} s, "
+            f"each about one more {sleep:.2f} s sleep), the cost of one "
+            f"{worker_text(study, prefork)}, not of realism."
         )
-    return (
-        f"It calls gunicorn's 1..10 s io_bounded latencies more realistic. Measured here: "
-        f"{lats[0]:.2f} to {lats[-1]:.2f} s, not a plain queue."
-    )
+    return f"{said} Measured here on {on}: {lats[0]:.2f} to {lats[-1]:.2f} s, not a plain queue."
 
 
-def _claim_flask_n(study: Study) -> str | None:
+def _claim_threads_n(study: Study) -> str | None:
+    threads, prefork = study.by_role(THREADS), study.by_role(PREFORK)
+    if not threads or not prefork:
+        return None
     c = study.load_concurrency or 0
-    fc, gc = study.critical("flask", PYTHON_FN, c), study.critical("gunicorn", PYTHON_FN, c)
+    fc, gc = study.critical(threads, PYTHON_FN, c), study.critical(prefork, PYTHON_FN, c)
     if not fc or not gc:
         return None
     why = (
-        "that the requests ran as threads of one process and shared one cap, while "
-        "gunicorn's worker held one request at a time"
-        if shares_one_process(study, "flask") and one_at_a_time(study, "gunicorn")
+        f"that the requests ran as threads of one process and shared one cap, while "
+        f"{possessive(short_name(study, prefork))} worker held one request at a time"
+        if shares_one_process(study, threads) and one_at_a_time(study, prefork)
         else "in the servers' concurrency as measured above"
     )
     return (
-        f"It does not explain why the dev server fails at a much smaller n under the load. "
-        f"Measured: {format_n(fc)} against {format_n(gc)} for {PYTHON_FN} "
-        f"(1/{gc / fc:.1f}); the cause is {why}."
+        f"It does not explain why Flask's dev server fails at a much smaller n under the "
+        f"load. Measured: {format_n(fc)} on {long_name(study, threads)} against "
+        f"{format_n(gc)} on {long_name(study, prefork)} for {PYTHON_FN} (1/{gc / fc:.1f}); "
+        f"the cause is {why}."
     )
 
 
@@ -613,26 +744,36 @@ def _log_matches(study: Study, variant: dict) -> bool:
 
 
 # What the students found (shared/seminar/README.md): machines of a few GB, no cap.
-SEMINAR_GUNICORN_OVER_FLASK = (9.0, 10.0)  # critical n under the 10-request load
+# gunicorn (pre-fork) over Flask's dev server (threaded), critical n under the 10-request load
+SEMINAR_GUNICORN_OVER_FLASK = (9.0, 10.0)
 SEMINAR_NUMPY_OVER_PYTHON = (4.5, 5.0)
 
 
 def students_section(study: Study) -> Lines:
     """The students' ratios against the measured ones (absolute n depends on the cap)."""
     c = study.load_concurrency or 0
+    threads, prefork = study.by_role(THREADS), study.by_role(PREFORK)
     lines = []
-    for fn in (PYTHON_FN, NUMPY_FN):
-        fc, gc = study.critical("flask", fn, c), study.critical("gunicorn", fn, c)
+    missing = missing_roles(study, THREADS, PREFORK)
+    if missing and study.compare:
+        lines.append(
+            f"- The students' gunicorn-over-Flask ratio under the load needs a pre-fork and "
+            f"a threaded server; these results have {missing}."
+        )
+    for fn in (PYTHON_FN, NUMPY_FN) if threads and prefork else ():
+        fc, gc = study.critical(threads, fn, c), study.critical(prefork, fn, c)
         if fc and gc:
+            pw, tw = role_word(study, prefork), role_word(study, threads)
             lines.append(
-                f"- gunicorn over flask under the load, {fn}: {gc / fc:.1f}x here, "
-                f"{_against(gc / fc, SEMINAR_GUNICORN_OVER_FLASK)}."
+                f"- {pw} over {tw} ({prefork} over {threads}) under the load, {fn}: "
+                f"{gc / fc:.1f}x here, {_against(gc / fc, SEMINAR_GUNICORN_OVER_FLASK)}."
             )
     for r in (study.compare or {}).get("ratios") or []:
         if r.get("numpy_over_python") and r.get("concurrency") == 1:
             x = r["numpy_over_python"]
             lines.append(
-                f"- numpy over pure Python, {r['server']}, one request: {x:.1f}x here, "
+                f"- numpy over pure Python, {long_name(study, r['server'])}, one request: "
+                f"{x:.1f}x here, "
                 f"{_against(x, SEMINAR_NUMPY_OVER_PYTHON)}."
             )
     return lines
@@ -671,15 +812,17 @@ def band_section(study: Study) -> Lines:
         lo, hi, k = band["always_ok_n"], band.get("never_ok_n"), band.get("layouts")
         what = f"{k} {band.get('what') or 'randomized layouts'}"
         width = f"{hi / lo - 1:.1%}" if hi else "-"
+        word = role_word(study, server)
+        who = server if word == server else f"{word} ({server})"
         lines.append(
-            f"| {server} | {fn} | {c} | {format_n(doc['critical_n'])} | {what} | "
+            f"| {who} | {fn} | {c} | {format_n(doc['critical_n'])} | {what} | "
             f"{format_n(lo)} | {format_n(hi)} | {width} |"
         )
-    lines += ["", *_band_sentences(rows)]
+    lines += ["", *_band_sentences(study, rows)]
     return lines
 
 
-def _band_sentences(rows: list[tuple[tuple[str, str, int], dict]]) -> Lines:
+def _band_sentences(study: Study, rows: list[tuple[tuple[str, str, int], dict]]) -> Lines:
     out = []
     for (server, fn, c), doc in rows:
         band, crit = doc["band"], doc["critical_n"]
@@ -687,8 +830,8 @@ def _band_sentences(rows: list[tuple[tuple[str, str, int], dict]]) -> Lines:
         if c == 1 and band.get("layout") == "random":
             where = f"{format_n(lo)} to {format_n(hi)}" if hi else f"at least {format_n(lo)}"
             out.append(
-                f"- {server} {fn}: a server started with the kernel's randomized layout, as "
-                f"in production, answered every try up to {format_n(lo)} "
+                f"- {fn} on {long_name(study, server)}: a server started with the kernel's "
+                f"randomized layout, as in production, answered every try up to {format_n(lo)} "
                 f"({lo / crit - 1:+.1%} from the fixed-layout critical n) and failed every "
                 f"try from {format_n(hi) if hi else '-'}; its boundary lies in {where}."
             )
@@ -699,9 +842,10 @@ def _band_sentences(rows: list[tuple[tuple[str, str, int], dict]]) -> Lines:
                 if safe else ""
             )  # fmt: skip
             out.append(
-                f"- {server} {fn}, {c} at once: with the threads' interleaving left to the "
-                f"scheduler, fresh servers with the same layout succeeded every time up to "
-                f"{format_n(lo)} and failed every time from {format_n(hi) if hi else '-'}; "
-                f"the load (`--n auto`) builds on the always-ok edge.{bound}"
+                f"- {fn} on {long_name(study, server)}, {c} at once: with the threads' "
+                f"interleaving left to the scheduler, fresh servers with the same layout "
+                f"succeeded every time up to {format_n(lo)} and failed every time from "
+                f"{format_n(hi) if hi else '-'}; the load (`--n auto`) builds on the "
+                f"always-ok edge.{bound}"
             )
     return out

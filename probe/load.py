@@ -77,7 +77,7 @@ def _one(url: str, req: HttpRequest, name: str, timeout_s: float, headers: dict,
     try:
         resp = requests.request(
             req.method, f"{url}{req.path}", data=req.body, timeout=timeout_s,
-            headers={**dict(req.headers), **headers},
+            headers={**headers, **dict(req.headers)},  # the workload's own headers win
         )  # fmt: skip
         status = resp.status_code
         text = resp.text[:MAX_TEXT]
@@ -112,9 +112,16 @@ def fire(
     timeout_s: float = 60.0,
     token: str | None = None,
     name: str = "",
+    give_up_after_failure_s: float | None = None,
 ) -> list[RequestRecord]:
     """Send all requests at once (one thread each) and return their records in order;
-    `name` (the workload's) labels the records."""
+    `name` (the workload's) labels the records.
+
+    give_up_after_failure_s: once one request has failed, wait at most this long for the
+    others, then record them as abandoned (a probe fails if any request fails, so the
+    rest cannot change that; a server out of memory can leave a connection open until
+    the timeout). Only for a server that is killed afterwards, which ends the threads.
+    """
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     out: list[RequestRecord | None] = [None] * len(requests_)
     barrier = threading.Barrier(len(requests_) + 1)
@@ -132,8 +139,27 @@ def fire(
         t.start()
     t0_box.append(time.monotonic())
     barrier.wait()
+    failed_at: float | None = None
     for t in threads:
         while t.is_alive():  # poll, so Ctrl-C / SIGTERM unwinds within a moment
-            t.join(timeout=0.1)
+            t.join(timeout=0.05)
             interrupt.check()
+            if give_up_after_failure_s is None:
+                continue
+            if failed_at is None and any(r is not None and r.kind != "ok" for r in out):
+                failed_at = time.monotonic()
+            if failed_at is not None and time.monotonic() - failed_at > give_up_after_failure_s:
+                return _abandon(out, requests_, name, t0_box[0])
     return [r for r in out if r is not None]
+
+
+def _abandon(out: list, requests_: list[HttpRequest], name: str, t0: float) -> list:
+    """The records, with the requests still waiting recorded as abandoned."""
+    now = time.monotonic() - t0
+    why = "abandoned: another request of the probe had failed (the server is killed next)"
+    return [
+        r if r is not None else RequestRecord(
+            req.area, name, req.n, now, now, Kind.CONNECTION_ERROR.value, None, None, why
+        )
+        for r, req in zip(out, requests_, strict=True)
+    ]  # fmt: skip

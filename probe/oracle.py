@@ -32,6 +32,11 @@ from probe.outcome import Kind, Outcome, Probe, worst
 from probe.server import Server, ServerError, ServerPool, ServerStartError, decode_status
 from probe.workload import PROBE_AREA, Workload
 
+# After one request of a probe failed, how long a cold probe still waits for the rest
+# (they only refine the failure's kind): a flask server out of address space once left a
+# connection open until the 120 s request timeout.
+GIVE_UP_S = 3.0
+
 
 @dataclass(frozen=True)
 class OracleConfig:
@@ -161,7 +166,7 @@ class ServerOracle:
             reqs = [w.render(pending.n, PROBE_AREA)] * self.config.concurrency
             pending.records = fire(
                 self.url, reqs, timeout_s=self.config.timeout_s, token=self.config.token,
-                name=w.name,
+                name=w.name, give_up_after_failure_s=GIVE_UP_S if self.cold else None,
             )  # fmt: skip
         pending.elapsed_s = time.monotonic() - t0
         pending.mem = self.monitor.end_step()
@@ -263,14 +268,32 @@ class ServerOracle:
 
     def _classify(self, n: int, records: list[RequestRecord], mem: StepMemory) -> Outcome:
         w = self.config.workload
+        answered = [r for r in records if not (r.error or "").startswith("abandoned")]
         outcomes = [
             w.judge(r.status, r.text, r.body, n, r.area) if r.status is not None else r.outcome
-            for r in records
+            for r in answered or records
         ]
         result = worst(outcomes)
         if result.ok or result.kind is Kind.MEMORY_ERROR:
             return result
         return self._server_side_cause(result, mem)
+
+    def _settled_log(self, least_s: float = 0.2, most_s: float = 1.0) -> str:
+        """The server's log since the probe began, once it has said why: gunicorn's
+        arbiter logs a worker's fate a moment after it, and werkzeug writes a traceback
+        after the 500 has gone out. Wait `least_s`, then up to `most_s` for a cause."""
+        time.sleep(least_s)
+        log = self.server.new_log()
+        deadline = time.monotonic() + most_s - least_s
+        while (
+            memory_cause(log) is None
+            and not any(e.kind != "booted" for e in self.server.spec.kind.events(log))
+            and "Traceback" not in log
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+            log += self.server.new_log()
+        return log
 
     def _server_side_cause(self, client: Outcome, mem: StepMemory) -> Outcome:
         """Refine a client-side failure with what the server side shows."""
@@ -285,8 +308,7 @@ class ServerOracle:
             )
         if self.server is None:
             return client
-        time.sleep(0.2)  # let the arbiter log the worker's fate
-        log = self.server.new_log()
+        log = self._settled_log()
         cause = memory_cause(log)
         if cause is not None:
             return Outcome(

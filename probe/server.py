@@ -302,10 +302,12 @@ class Server:
         if self.spec.limit_bytes is not None:
             what += f" under the {format_size(self.spec.limit_bytes)} cap"
         what += f" ({how}{': ' + cause if cause else ''})"
-        if "MemoryError" in self.log_since_spawn() or self.spec.rlimit_as_bytes is None:
-            todo = "probe --verbose ... shows the server's log"
-        else:
+        log = self.log_since_spawn()
+        short_of_room = any(s in log for s in _SHORT_OF_ROOM)
+        if self.spec.rlimit_as_bytes is not None and short_of_room:
             todo = "raise --limit: Python, Flask and numpy alone take about 120M of address space"
+        else:
+            todo = "probe --verbose ... shows the server's log"
         return ServerStartError(f"{what}; {todo}", self.log_tail())
 
     def start(self) -> None:
@@ -406,6 +408,11 @@ class Server:
         return self.spec.kind.events(self.new_log())
 
 
+# What a process says when the cap leaves it no room to start (import, map a library).
+_SHORT_OF_ROOM = (
+    "MemoryError", "Cannot allocate memory", "failed to map segment", "OpenBLAS",
+    "can't start new thread",
+)  # fmt: skip
 _LAYOUT_RE = re.compile(r"probe\.capexec: layout (fixed|random)")
 
 

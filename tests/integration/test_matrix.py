@@ -98,5 +98,8 @@ def test_report_from_a_real_matrix(tmp_path, server):
     result = CliRunner().invoke(main, ["report", "--results", str(tmp_path / "results")])
     assert result.exit_code == 0, result.output
     md = (tmp_path / "results" / "REPORT.md").read_text()
-    assert "**flask** worked on all 4 io_bounded requests at once (4 in flight)" in md
+    assert (
+        "**The threaded server** (flask) worked on all 4 io_bounded requests at once "
+        "(4 in flight)" in md
+    )
     assert (tmp_path / "results" / "plots" / "timeline-flask_io_bounded.png").stat().st_size > 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from probe import discussion, report, results, stats
+from probe import discussion, kinds, report, results, stats
 from probe.cli import main
 from probe.discussion import Study
 
@@ -108,42 +108,61 @@ def text(lines: list[str]) -> str:
 
 def test_in_flight_per_server_from_threads_and_intervals():
     out = text(discussion.in_flight_section(study()))
-    assert "**flask** worked on all 10 io_bounded requests at once (10 in flight)" in out
+    assert (
+        "**The threaded server** (flask) worked on all 10 io_bounded requests at once "
+        "(10 in flight)" in out
+    )
     assert "in 10 threads of 1 process." in out
-    assert "**gunicorn** worked on one io_bounded request at a time (at most 1 in flight)" in out
+    assert (
+        "**The pre-fork server** (gunicorn) worked on one io_bounded request at a time "
+        "(at most 1 in flight)" in out
+    )
 
 
 def test_flask_in_ten_processes_is_no_longer_one_shared_cap():
     """Same intervals, but each request in its own process: the 'threads of one process
     share one cap' explanation must disappear."""
     shared = text(discussion.load_section(study()))
-    assert "Why flask: it ran the requests as 10 threads of one process" in shared
+    assert "Why the threaded server: it ran the requests as 10 threads of one process" in shared
     apart = study(matrix=matrix_doc(flask_pids=tuple(range(100, 110))))
     changed = text(discussion.load_section(apart))
-    assert "Why flask" not in changed
-    assert "The flask variants did not run several requests in one process here." in changed
+    assert "Why the threaded server" not in changed
+    assert (
+        "The variants of the threaded server (flask) did not run several requests in one "
+        "process here." in changed
+    )
     assert "in 10 threads of 10 processes" in text(discussion.in_flight_section(apart))
 
 
 def test_io_latency_parallel_versus_queue():
     out = text(discussion.io_section(study()))
-    assert "**flask**: every request took 1.01 to 1.03 s, about the 1.00 s" in out
     assert (
-        "**gunicorn**: the latencies were 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0" in out
+        "**The threaded server** (flask): every request took 1.01 to 1.03 s, about the 1.00 s"
+        in out
+    )
+    assert (
+        "**The pre-fork server** (gunicorn): the latencies were 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, "
+        "7.0, 8.0, 9.0, 10.0" in out
     )
     swapped = text(discussion.io_section(study(matrix=matrix_doc(QUEUED, PARALLEL))))
-    assert "**flask**: the latencies were 1.0, 2.0" in swapped
-    assert "**gunicorn**: every request took" in swapped
+    assert "**The threaded server** (flask): the latencies were 1.0, 2.0" in swapped
+    assert "**The pre-fork server** (gunicorn): every request took" in swapped
 
 
 def test_critical_n_under_load_is_worded_from_the_ratios():
     out = text(discussion.load_section(study()))
-    assert "flask 1,000,000 (8.8x smaller) and gunicorn 9,700,000 (the same within 1%)" in out
-    assert "Under the load flask's critical n is 1/9.7 of gunicorn's." in out
+    assert (
+        "alone, the threaded server (flask) 8,800,000 and the pre-fork server (gunicorn) "
+        "9,800,000; with 10 at once, threaded 1,000,000 (8.8x smaller) and pre-fork "
+        "9,700,000 (the same within 1%)" in out
+    )
+    assert (
+        "Under the load the threaded server's critical n is 1/9.7 of the pre-fork server's." in out
+    )
     dropped = study(compare=compare_doc({("gunicorn", "cpu_bounded", 10): 4_900_000}))
     out = text(discussion.load_section(dropped))
-    assert "gunicorn 4,900,000 (2.0x smaller)" in out
-    assert "1/4.9 of gunicorn's" in out
+    assert "pre-fork 4,900,000 (2.0x smaller)" in out
+    assert "1/4.9 of the pre-fork server's" in out
     assert "its critical n was 2.0x smaller for cpu_bounded" in out
 
 
@@ -170,7 +189,7 @@ def test_numpy_ratio_and_its_cause():
 
 def test_speed_wording_follows_seconds_per_million():
     """0.1 s against 0.005 s per million: 20x faster; swap them and numpy is 20x slower."""
-    assert "elements 20x faster than pure Python (flask: 0.005 s against 0.100 s" in text(
+    assert "elements 20x faster than pure Python (the threaded server: 0.005 s against" in text(
         discussion.numpy_section(study())
     )
     slow = compare_doc()
@@ -183,12 +202,16 @@ def test_speed_wording_follows_seconds_per_million():
 
 def test_seminar_claims_are_checked_against_the_data():
     out = text(discussion.seminar_section(study()))
-    assert "Flask's dev server (threaded) had 10 requests in flight at once" in out
+    assert "Measured: the threaded server (flask) had 10 requests in flight at once" in out
+    assert "The threaded server ran them in parallel, the pre-fork server one after" in out
     assert "they are a queue (1.0 to 10.0 s" in out
     threaded = matrix_doc(PARALLEL, PARALLEL, gthreads=10)  # e.g. a gthread worker
     both_parallel = text(discussion.seminar_section(study(matrix=threaded)))
-    assert "Flask's dev server (threaded) had 10" not in both_parallel
-    assert "Measured: flask had at most 10, gunicorn 10 in flight." in both_parallel
+    assert "the threaded server (flask) had 10 requests in flight at once" not in both_parallel
+    assert (
+        "Measured: the threaded server (flask) had at most 10, the pre-fork server (gunicorn) "
+        "10 in flight." in both_parallel
+    )
     assert "not a plain queue" in both_parallel
 
 
@@ -214,8 +237,67 @@ def test_failures_under_the_load_follow_the_requests():
     doc["variants"].append(cpu)
     out = text(discussion.failures_section(study(matrix=doc)))
     assert out.startswith(
-        "- **flask cpu_bounded**: 1 of 10 failed (memory_error x1) at n = 900,000, 0.90 of "
-        "its critical n under the load."
+        "- **cpu_bounded on the threaded server** (flask): 1 of 10 failed (memory_error x1) at "
+        "n = 900,000, 0.90 of its critical n under the load."
+    )
+
+
+def renamed(doc: dict, old: str, new: str) -> dict:
+    """The same document with server `old` called `new` (in rows, variants, log paths)."""
+    return json.loads(json.dumps(doc).replace(old, new))
+
+
+def whole_discussion(s: Study) -> str:
+    return text(report.discussion_part(s))
+
+
+def test_a_threaded_server_of_another_name_gets_the_same_discussion(monkeypatch):
+    """The same documents with the threaded server called waitress: every sentence is the
+    flask one with the name swapped, so nothing keys on the name "flask"; the role comes
+    from the kind, or from the max-n documents where the kind is unknown."""
+    flask = whole_discussion(study())
+    assert "Why the threaded server: it ran the requests as 10 threads" in flask
+    assert "pre-fork over threaded (gunicorn over flask) under the load" in flask
+    docs = {"matrix": renamed(matrix_doc(), "flask", "waitress"),
+            "compare": renamed(compare_doc(), "flask", "waitress")}  # fmt: skip
+    expected = flask.replace("flask", "waitress")
+
+    monkeypatch.setitem(kinds.KINDS, "waitress", kinds.DevServer())  # a kind of role threads
+    waitress = whole_discussion(study(**docs))
+    assert "flask" not in waitress
+    assert waitress == expected
+
+    monkeypatch.delitem(kinds.KINDS, "waitress")
+    maxn = {(r["server"], r["fn"], r["concurrency"]): {"server": r["server"], "role": "threads"}
+            for r in docs["compare"]["rows"] if r["server"] == "waitress"}  # fmt: skip
+    assert whole_discussion(Study(**docs, maxn=maxn)) == expected
+    unknown = whole_discussion(Study(**docs))  # no kind, no role: no threaded server
+    assert "these results have no threaded server (servers measured: waitress, gunicorn)" in unknown
+
+
+def test_a_missing_role_is_said_to_be_missing():
+    """`--servers gunicorn`: the sections that set threaded against pre-fork say so."""
+    only = study(
+        matrix={**matrix_doc(), "variants": matrix_doc()["variants"][1:]},
+        compare={**compare_doc(), "rows": [r for r in compare_doc()["rows"]
+                                           if r["server"] == "gunicorn"]},
+    )  # fmt: skip
+    load = text(discussion.load_section(only))
+    assert load == (
+        "The critical n under the load sets a threaded server against a pre-fork one; these "
+        "results have no threaded server (servers measured: gunicorn)."
+    )
+    seminar = text(discussion.seminar_section(only))
+    assert "these results have no threaded server (servers measured: gunicorn), so the " in seminar
+    assert "Measured on the pre-fork server (gunicorn): they are a queue" in seminar
+    students = text(discussion.students_section(only))
+    assert (
+        "ratio under the load needs a pre-fork and a threaded server; these results have "
+        "no threaded server" in students
+    )
+    assert "pre-fork over threaded" not in students
+    assert "**The pre-fork server** (gunicorn) worked on one io_bounded request at a time" in (
+        text(discussion.in_flight_section(only))
     )
 
 
