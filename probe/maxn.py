@@ -393,7 +393,8 @@ def _full_overlap(state: _Run) -> None:
     if len(points) < 2 or cfg.limit_bytes is None or doc.get("baseline_vms_bytes") is None:
         return
     _, slope = fit_line(points)
-    idle = _idle_under_load(state.probes, cfg.concurrency, slope)
+    base = doc.get("baseline_vms_bytes") if cfg.limit_kind == "as" else None
+    idle = _idle_under_load(state.probes, cfg.concurrency, slope, base)
     if slope <= 0 or idle is None:
         return
     room = cfg.limit_bytes - idle
@@ -406,15 +407,28 @@ def _full_overlap(state: _Run) -> None:
     )
 
 
-def _idle_under_load(probes: list[Probe], concurrency: int, per_element: float) -> int | None:
-    """The capped quantity of the server with C requests in it but ~no data: from the
-    smallest ok probe of the search, less what its C inputs took. It counts what C
-    threads add before any input (a stack each, malloc arenas), which idle does not."""
+def _idle_under_load(
+    probes: list[Probe], concurrency: int, per_element: float, idle: int | None
+) -> int | None:
+    """The capped quantity of the server with C requests in it but no data: what C
+    threads add before any input (a stack each, malloc arenas), which idle does not.
+
+    The largest of: each ok probe's peak less C full inputs (how many threads coexisted
+    at a small n depends on the scheduler, so one probe can miss some), and the idle
+    address space plus C thread stacks of RLIMIT_STACK's size (glibc's default)."""
     ok = [p for p in probes if p.ok and p.model_bytes]
-    if not ok:
-        return None
-    small = min(ok, key=lambda p: p.n)
-    return int(small.model_bytes - concurrency * per_element * small.n)
+    seen = [int(p.model_bytes - concurrency * per_element * p.n) for p in ok]
+    if idle is not None:
+        seen.append(idle + concurrency * _thread_stack_bytes())
+    return max(seen) if seen else None
+
+
+def _thread_stack_bytes() -> int:
+    """The stack glibc reserves per thread: RLIMIT_STACK's soft limit (8 MiB if unlimited)."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_STACK)
+    return 8 << 20 if soft in (resource.RLIM_INFINITY, -1) or soft <= 0 else soft
 
 
 def _band(state: _Run, res: SearchResult) -> None:
