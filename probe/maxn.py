@@ -431,6 +431,29 @@ def _thread_stack_bytes() -> int:
     return 8 << 20 if soft in (resource.RLIM_INFINITY, -1) or soft <= 0 else soft
 
 
+def band_precision(cfg: MaxNConfig) -> float:
+    """How finely the band's edges are measured: a quarter of the search's precision for
+    layouts (the list's band under randomization is ~1 % wide, finer than a study's 2 %
+    search), the search's own for threads (their spread is tens of percent)."""
+    p = cfg.search.precision
+    return p if cfg.threads_race else p / 4
+
+
+def _threads_answer(doc: dict, res: SearchResult, band) -> None:
+    """With threads at concurrency > 1 the search's critical n is one draw of the
+    scheduler: report the band's always-ok edge as the critical n, and the smallest n
+    seen to fail above it as the first failing n; keep the search's pair beside them."""
+    doc["search_critical_n"], doc["search_first_failing_n"] = (
+        doc["critical_n"],
+        doc["first_failing_n"],
+    )
+    lo = band.always_ok_n
+    failed = [p.n for p in (*res.probes, *band.probes) if not p.ok and p.n > lo]
+    doc["critical_n"] = lo
+    doc["first_failing_n"] = min(failed) if failed else doc["first_failing_n"]
+    doc["peak_rss_bytes"] = _peak_at([*res.probes, *band.probes], lo)
+
+
 def _band(state: _Run, res: SearchResult) -> None:
     """Where the boundary lies under randomized layouts (threads: under scheduling)."""
     cfg, doc = state.cfg, state.doc
@@ -453,13 +476,19 @@ def _band(state: _Run, res: SearchResult) -> None:
 
     with _oracles(cfg, spec, lanes) as oracles:
         state.oracles += oracles
-        bcfg = BandConfig(layouts=k, precision=cfg.search.precision, lanes=len(oracles))
-        band = band_search(LaneOracle(oracles), res.critical_n, res.first_failing_n, bcfg, on_probe)
+        bcfg = BandConfig(layouts=k, precision=band_precision(cfg), lanes=len(oracles))
+        prior = res.probes if cfg.threads_race else ()  # the same servers: samples too
+        band = band_search(
+            LaneOracle(oracles), res.critical_n, res.first_failing_n, bcfg, on_probe, prior
+        )
         band_doc.update(band.to_dict())
         band_doc["layout"] = state._layout(oracles) or spec.layout
     band_doc["probes"] = [p.to_dict() for p in band.probes]
+    band_doc["precision"] = bcfg.precision
     band_doc["elapsed_s"] = round(time.monotonic() - t0, 3)
     doc["band"] = band_doc
+    if cfg.threads_race and band.always_ok_n is not None:
+        _threads_answer(doc, res, band)
     state.write()
     lo, hi = band.always_ok_n, band.never_ok_n
     state.log(f"band: ok on all {k} up to n={lo:,}; fails on all {k} from n={hi:,}"

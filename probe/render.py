@@ -284,6 +284,13 @@ def _band_rows(doc: dict) -> list[tuple[str, str]]:
         else:
             text = f"not found ({band.get('stop_reason') or 'incomplete'})"
         rows.append(("band", text))
+    if doc.get("search_critical_n") is not None:
+        rows.append((
+            "search's own draw",
+            f"ok at {format_n(doc['search_critical_n'])}, failed at "
+            f"{format_n(doc.get('search_first_failing_n'))} (one interleaving of the threads; "
+            "the critical n above is the band's always-ok edge)",
+        ))  # fmt: skip
     if doc.get("safe_n_full_overlap") is not None:
         rows.append(("safe n, all overlapping", format_n(doc["safe_n_full_overlap"])))
     return rows
