@@ -13,19 +13,21 @@ import argparse
 import json
 import statistics
 
+from app.pricing import expected_price
 from probe.limits import parse_size
-from probe.load import SEMINAR_AREAS, Request, fire
-from probe.oracle import expected_price
+from probe.load import SEMINAR_AREAS, fire
 from probe.server import ServerSpec, launch
+from probe.workload import builtin
 
 IDEAL_S = {"flask": 1.0, "gunicorn": 10.0}  # 10 sleeps of 1 s: side by side, or in a row
 
 
 def one_load(url: str) -> tuple[float, float]:
     """(wall time of the 10 requests, median sleep the server reported), prices checked."""
-    records = fire(url, [Request(area, "io_bounded") for area in SEMINAR_AREAS])
+    io = builtin("io_bounded")
+    records = fire(url, [io.render(None, area) for area in SEMINAR_AREAS])
     for r in records:
-        want = expected_price(r.area, 1, "io_bounded")
+        want = expected_price("io_bounded", r.area, 1)
         assert r.kind == "ok" and r.body["price"] == want, (r.kind, r.body, r.error)
     wall = max(r.end_s for r in records)  # offsets count from the moment the load started
     return wall, statistics.median(r.body["elapsed_s"] for r in records)

@@ -13,9 +13,9 @@ import time
 
 import requests
 
+from app.pricing import expected_price
 from probe.limits import parse_size
 from probe.memory import Monitor
-from probe.oracle import expected_price
 from probe.server import ServerSpec, launch
 
 
@@ -35,7 +35,9 @@ def main() -> None:
             r = requests.post(f"{srv.url}/predict", json={"area": 10, "fn": fn, "n": args.n})
             elapsed = time.monotonic() - t0
             step = mon.end_step()
-            assert r.status_code == 200 and r.json()["price"] == expected_price(10, args.n), r.text
+            assert r.status_code == 200 and r.json()["price"] == expected_price(
+                "cpu_bounded", 10, args.n
+            ), r.text
             sampled, hwm = step.peak_rss_sampled_bytes, step.peak_rss_hwm_bytes
             out["runs"].append({
                 "fn": fn,

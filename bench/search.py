@@ -108,11 +108,22 @@ def main() -> None:
         default = summary(run_maxn(args.fn, limit))
         baseline = summary(run_maxn(args.fn, limit, strategy="bisect", lanes=1))
         lb = lower_bound(args.fn, limit, default["critical_n"], default["first_failing_n"])
-        runs.append({"repeat": i, "default": default, "baseline": baseline, "lower_bound": lb,
-                     "ratio_to_lower_bound": round(default["wall_s"] / lb["lower_bound_s"], 3),
-                     "speedup_over_baseline": round(baseline["wall_s"] / default["wall_s"], 3)})
-        print(f"repeat {i}: default {default['wall_s']} s, baseline {baseline['wall_s']} s, "
-              f"lower bound {lb['lower_bound_s']} s", file=sys.stderr, flush=True)
+        runs.append(
+            {
+                "repeat": i,
+                "default": default,
+                "baseline": baseline,
+                "lower_bound": lb,
+                "ratio_to_lower_bound": round(default["wall_s"] / lb["lower_bound_s"], 3),
+                "speedup_over_baseline": round(baseline["wall_s"] / default["wall_s"], 3),
+            }
+        )
+        print(
+            f"repeat {i}: default {default['wall_s']} s, baseline {baseline['wall_s']} s, "
+            f"lower bound {lb['lower_bound_s']} s",
+            file=sys.stderr,
+            flush=True,
+        )
     banded = run_maxn(args.fn, limit, band=args.band)
     band = banded["band"] or {}
     lb_s = statistics.median(r["lower_bound"]["lower_bound_s"] for r in runs)

@@ -64,20 +64,28 @@ def kernel_randomizes() -> bool:
         return True
 
 
+def _personality() -> ctypes._CFuncPtr | None:
+    """libc's personality(2), typed; None where there is none."""
+    libc = _libc()
+    if libc is None or not hasattr(libc, "personality"):
+        return None
+    fn = libc.personality
+    fn.argtypes, fn.restype = [ctypes.c_ulong], ctypes.c_int
+    return fn
+
+
 def fix_layout() -> str | None:
     """Turn off layout randomization for this process and what it execs.
 
     None if it took effect, else why not (one phrase)."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "personality"):
+    personality = _personality()
+    if personality is None:
         return "personality(2) is not available"
-    libc.personality.argtypes = [ctypes.c_ulong]
-    libc.personality.restype = ctypes.c_int
-    current = libc.personality(_QUERY)
-    if current == -1 or libc.personality(current | ADDR_NO_RANDOMIZE) == -1:
+    current = personality(_QUERY)
+    if current == -1 or personality(current | ADDR_NO_RANDOMIZE) == -1:
         err = ctypes.get_errno()
         return f"personality(ADDR_NO_RANDOMIZE) refused: {os.strerror(err)}"
-    if not libc.personality(_QUERY) & ADDR_NO_RANDOMIZE:
+    if not personality(_QUERY) & ADDR_NO_RANDOMIZE:
         return "personality(ADDR_NO_RANDOMIZE) did not take effect"
     return None
 
@@ -85,15 +93,13 @@ def fix_layout() -> str | None:
 def fixed_layout_refused() -> str | None:
     """Why this machine refuses the fixed layout (None if it allows it), tried in this
     process and undone at once, so nothing probe starts later inherits it."""
-    libc = _libc()
-    if libc is None or not hasattr(libc, "personality"):
+    personality = _personality()
+    if personality is None:
         return "personality(2) is not available"
-    libc.personality.argtypes = [ctypes.c_ulong]
-    libc.personality.restype = ctypes.c_int
-    current = libc.personality(_QUERY)
+    current = personality(_QUERY)
     why = fix_layout()
     if current != -1:
-        libc.personality(current)
+        personality(current)
     return why
 
 

@@ -51,12 +51,16 @@ search needs at least 2 units: one success at critical_n and one failure just ab
   "fail" than 1.5. The CLI defaults to "auto" on fresh fixed-layout servers (where an
   outcome is a fact) and to "both" elsewhere, and offers the others (--confirm).
 - lanes (search_rounds): k server processes, each under its own cap, answer a round of
-  up to k probes at once. The model's rounds: a ladder of points one precision apart
-  around the estimate (after calibration the first is a refinement plus a failure
-  above the prediction, whose reach locates the boundary), then the confirmation of
-  both ends in one round, each re-probe on the other process. That is 3 boundary-
-  sized rounds where one lane needs ~5 probes, and the answer holds on two
-  processes. An n counts as ok only if its latest probe on every lane succeeded (the
+  up to k probes at once. The model's rounds: after calibration, a refinement at a
+  quarter and half the prediction (half a boundary probe), then a ladder of points one
+  precision apart around the refined estimate. On fresh servers the refined line
+  places the list's boundary to a few tenths of a percent, so that first boundary-sized
+  round usually converges (3 of 3 at 1G, against 1 of 5 for a ladder placed by the
+  0.1-0.8M calibration alone, which overshot by ~1 %: bench/search.py); a miss leaves a
+  failure whose reach, or successes that refit the line, place the next ladder. Then
+  the confirmation, if the policy asks for one, in one round, each re-probe on another
+  process. An n counts as
+  ok only if its latest probe on every lane succeeded (the
   list's boundary differs by ~0.5 % between processes, so an n can fail on one and
   not the other); a later success on the same lane still forgives a fluke. On the
   list profile (tests/unit/test_search_rounds.py) 2 lanes give median 1.53 lower
@@ -374,10 +378,11 @@ def _next_round(
         return _section(lo, hi, k)  # narrow enough to converge in this round
     if q is not None:
         if hi is None and q > _REFINE_ABOVE * lo:
-            # Far extrapolation: refine the line and try to fail above it, in one round.
-            refine = min(max(math.floor(q * _REFINE_AT), 2 * lo), cfg.n_max)
-            scout = min(max(math.ceil(q * (1 + cfg.precision)), refine + 1), cfg.n_max)
-            return _distinct([(refine, True), (scout, False)], k)
+            # Far extrapolation: refine the line near the boundary first (at a quarter
+            # and half the prediction: half a boundary probe's time), so that the ladder
+            # that follows is placed by a line fitted close to where it is used.
+            refine = [min(max(math.floor(q * f), 2 * lo), cfg.n_max) for f in (0.25, 0.5)]
+            return _distinct([(n, True) for n in refine], k)
         plan = _ladder(q, lo, hi, cfg, misses)
         if plan:
             return plan

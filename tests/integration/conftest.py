@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import psutil
 import pytest
 
@@ -30,3 +33,39 @@ def no_leftovers():
     pids: list[int] = []
     yield pids
     assert gone(pids), f"left behind: {[p for p in pids if psutil.pid_exists(p)]}"
+
+
+@pytest.fixture
+def no_children_left():
+    """Whatever a test started in this process (servers of in-process runs) is gone."""
+    yield
+    alive = []
+    for p in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if p.status() != psutil.STATUS_ZOMBIE:
+                alive.append((p.pid, p.cmdline()))
+    assert not alive, f"left behind: {alive}"
+
+
+@contextlib.contextmanager
+def watching(pids: list[int]):
+    """Add every descendant of this process seen while the block runs to `pids` (for
+    the no_leftovers fixture): in-process runs start and kill servers as they go."""
+    stop = threading.Event()
+    me = psutil.Process()
+
+    def watch() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(psutil.Error):
+                for child in me.children(recursive=True):
+                    if child.pid not in pids:
+                        pids.append(child.pid)
+            stop.wait(0.005)
+
+    thread = threading.Thread(target=watch, name="test-watch", daemon=True)
+    thread.start()
+    try:
+        yield pids
+    finally:
+        stop.set()
+        thread.join()

@@ -11,7 +11,6 @@ numpy's about 18M, so each probe takes under a second.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import queue
@@ -24,7 +23,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import psutil
 import pytest
 import requests
 from click.testing import CliRunner
@@ -38,7 +36,7 @@ from probe.limits import parse_size
 from probe.render import render_maxn
 from probe.search import SearchConfig
 from probe.server import Server, ServerSpec
-from tests.integration.conftest import gone
+from tests.integration.conftest import gone, watching
 
 CAP = parse_size("256M")
 THREADS_CAP = parse_size("512M")
@@ -48,40 +46,7 @@ MiB = 1 << 20
 
 
 # -- helpers -------------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def no_children_left():
-    """Whatever a test started in this process (servers of in-process runs) is gone."""
-    yield
-    alive = []
-    for p in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if p.status() != psutil.STATUS_ZOMBIE:
-                alive.append((p.pid, p.cmdline()))
-    assert not alive, f"left behind: {alive}"
-
-
-@contextlib.contextmanager
-def watching(pids: list[int]):
-    """Add every descendant of this process seen while the block runs to `pids` (for
-    the no_leftovers fixture): in-process runs start and kill servers as they go."""
-    stop = threading.Event()
-    me = psutil.Process()
-
-    def watch() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(psutil.Error):
-                for child in me.children(recursive=True):
-                    if child.pid not in pids:
-                        pids.append(child.pid)
-            stop.wait(0.005)
-
-    thread = threading.Thread(target=watch, name="test-watch", daemon=True)
-    thread.start()
-    try:
-        yield pids
-    finally:
-        stop.set()
-        thread.join()
+pytestmark = pytest.mark.usefixtures("no_children_left")
 
 
 def search(fn: str, out: Path, **kw) -> dict:

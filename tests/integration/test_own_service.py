@@ -13,11 +13,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import threading
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 import requests
 from click.testing import CliRunner
@@ -27,9 +25,11 @@ from probe.cli import main
 from probe.limits import parse_size
 from probe.server import Server, ServerSpec, ServerStartError
 from probe.workload import load_workloads
+from tests.integration.conftest import watching
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "tests" / "apps"
+
 CAP = parse_size("256M")
 SERVERS = ("gunicorn", "flask")
 TOKEN = "s3cr3t-value"
@@ -45,40 +45,7 @@ FILE_NAMES = {"query_alloc": "alloc", "env_table": "lookup"}  # the same apps in
 
 
 # -- helpers -------------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def no_children_left():
-    """Whatever a test started in this process (servers of in-process runs) is gone."""
-    yield
-    alive = []
-    for p in psutil.Process().children(recursive=True):
-        with contextlib.suppress(psutil.Error):
-            if p.status() != psutil.STATUS_ZOMBIE:
-                alive.append((p.pid, p.cmdline()))
-    assert not alive, f"left behind: {alive}"
-
-
-@contextlib.contextmanager
-def watching(pids: list[int]):
-    """Add every descendant of this process seen while the block runs to `pids` (for
-    the no_leftovers fixture): in-process runs start and kill servers as they go."""
-    stop = threading.Event()
-    me = psutil.Process()
-
-    def watch() -> None:
-        while not stop.is_set():
-            with contextlib.suppress(psutil.Error):
-                for child in me.children(recursive=True):
-                    if child.pid not in pids:
-                        pids.append(child.pid)
-            stop.wait(0.005)
-
-    thread = threading.Thread(target=watch, name="test-watch", daemon=True)
-    thread.start()
-    try:
-        yield pids
-    finally:
-        stop.set()
-        thread.join()
+pytestmark = pytest.mark.usefixtures("no_children_left")
 
 
 @contextlib.contextmanager
