@@ -125,7 +125,6 @@ class ServerOracle:
     # only waits, sends requests and reads /proc, on any thread.
     def prepare(self, n: int) -> _Pending:
         """Get the server (fresh, or restarted if dead), note idle memory, start the step."""
-        self.monitor.check()
         restarts, wait_start = 0, False
         if self.cold:
             env = self.config.workload.server_env(n) if self._n_at_start else None
@@ -142,10 +141,8 @@ class ServerOracle:
         if self.server is not None:
             self.server.new_log()  # forget what happened before this probe
             self._ended = set()
-        if not wait_start:  # a server started for this n: its whole life is the step
-            self.monitor.begin_step()
-        else:
-            self.monitor.begin_step(reset=False)
+        # A server started for this n: its whole life is the step (no peak reset).
+        self.monitor.begin_step(reset=not wait_start)
         return _Pending(n, restarts, before, idle, wait_start=wait_start)
 
     @property
@@ -191,7 +188,6 @@ class ServerOracle:
             restarts += self._recover()
             if self.server is not None:
                 new_pids = sorted(set(self.server.worker_pids()) - pending.before)
-        self.monitor.check()
         return Probe(
             n=n,
             outcome=outcome,

@@ -381,7 +381,8 @@ def _next_round(
             # Far extrapolation: refine the line near the boundary first (at a quarter
             # and half the prediction: half a boundary probe's time), so that the ladder
             # that follows is placed by a line fitted close to where it is used.
-            refine = [min(max(math.floor(q * f), 2 * lo), cfg.n_max) for f in (0.25, 0.5)]
+            fractions = (_REFINE_AT, 2 * _REFINE_AT)
+            refine = [min(max(math.floor(q * f), 2 * lo), cfg.n_max) for f in fractions]
             return _distinct([(n, True) for n in refine], k)
         plan = _ladder(q, lo, hi, cfg, misses)
         if plan:

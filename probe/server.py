@@ -434,7 +434,6 @@ class ServerPool:
         self.ahead = ahead
         self.base_env = dict(base_env or {})  # every server's (a workload's fixed env)
         self.started = 0
-        self.layouts: list[str | None] = []  # the layout each handed-out server got
         self._spare: Server | None = None
 
     def _new(self, extra_env: Mapping[str, str] | None = None) -> Server:
@@ -463,9 +462,6 @@ class ServerPool:
                 server.close(grace_s=0)
                 raise
         return server
-
-    def note_layout(self, server: Server) -> None:
-        self.layouts.append(server.layout)
 
     def close(self) -> None:
         if self._spare is not None:
