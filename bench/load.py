@@ -14,10 +14,10 @@ import json
 import statistics
 
 from app.pricing import expected_price
-from probe.limits import parse_size
-from probe.load import SEMINAR_AREAS, fire
-from probe.server import ServerSpec, launch
-from probe.workload import builtin
+from probe.measure.load import SEMINAR_AREAS, fire
+from probe.servers.process import ServerSpec, launch
+from probe.sizes import parse_size
+from probe.workload.model import builtin
 
 IDEAL_S = {"flask": 1.0, "gunicorn": 10.0}  # 10 sleeps of 1 s: side by side, or in a row
 

@@ -14,9 +14,9 @@ import time
 import requests
 
 from app.pricing import expected_price
-from probe.limits import parse_size
-from probe.memory import Monitor
-from probe.server import ServerSpec, launch
+from probe.measure.memory import Monitor
+from probe.servers.process import ServerSpec, launch
+from probe.sizes import parse_size
 
 
 def main() -> None:

@@ -29,12 +29,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from probe import maxn
-from probe.limits import parse_size
-from probe.oracle import OracleConfig, ServerOracle
-from probe.search import SearchConfig
-from probe.server import ServerPool, ServerSpec
-from probe.workload import builtin
+from probe.measure.oracle import OracleConfig, ServerOracle
+from probe.search.critical import SearchConfig
+from probe.servers.process import ServerPool, ServerSpec
+from probe.sizes import parse_size
+from probe.studies import maxn
+from probe.workload.model import builtin
 
 
 def run_maxn(fn: str, limit: int, strategy: str = "model", lanes: int | None = None,

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from probe.limits import parse_size
-from probe.server import ServerSpec, launch
+from probe.servers.process import ServerSpec, launch
+from probe.sizes import parse_size
 from tests.unit.test_app import GOOD, MALFORMED, MAX_N
 
 TOKEN = "s3cret-token"

@@ -23,19 +23,19 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import probe.memory
 import pytest
 import requests
 from click.testing import CliRunner
 
-import probe.memory
 from app.pricing import expected_price
-from probe import maxn
-from probe.capexec import ADDR_NO_RANDOMIZE
-from probe.cli import main
-from probe.limits import parse_size
-from probe.render import render_maxn
-from probe.search import SearchConfig
-from probe.server import Server, ServerSpec
+from probe.cli.app import main
+from probe.report.tables import render_maxn
+from probe.search.critical import SearchConfig
+from probe.servers.capexec import ADDR_NO_RANDOMIZE
+from probe.servers.process import Server, ServerSpec
+from probe.sizes import parse_size
+from probe.studies import maxn
 from tests.integration.conftest import gone, watching
 
 CAP = parse_size("256M")
@@ -225,7 +225,7 @@ def worker_layout(srv: Server) -> tuple[int, str]:
 
 def test_fixed_layout_turns_off_randomization_for_the_worker(no_leftovers):
     """What "fixed" means, read from the kernel: the worker (gunicorn's, forked from the
-    arbiter that probe.capexec exec'd) has ADDR_NO_RANDOMIZE in its personality and
+    arbiter that probe.servers.capexec exec'd) has ADDR_NO_RANDOMIZE in its personality and
     its heap starts at the same address on two fresh servers; layout="random" has the
     bit clear. The heap is the telling mapping: with randomization it moves by up to
     32 MiB from one start to the next."""
@@ -239,7 +239,7 @@ def test_fixed_layout_turns_off_randomization_for_the_worker(no_leftovers):
             srv.wait_ready()
             no_leftovers += srv.pids()
         first = servers[0].log_since_spawn().splitlines()[0]
-        if "probe.capexec: layout random (" in first:
+        if "probe.servers.capexec: layout random (" in first:
             pytest.skip(f"the kernel refused the fixed layout: {first}")
         assert [srv.layout for srv in servers] == ["fixed", "fixed", "random"]
         (f1, heap1), (f2, heap2), (f3, _) = (worker_layout(srv) for srv in servers)

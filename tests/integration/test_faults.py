@@ -18,11 +18,11 @@ import threading
 from collections.abc import Iterator
 
 from app.pricing import IO_PRICE_PER_AREA
-from probe.limits import parse_size
-from probe.oracle import OracleConfig, ServerOracle
+from probe.measure.oracle import OracleConfig, ServerOracle
 from probe.outcome import Kind
-from probe.server import Server, ServerSpec, launch
-from probe.workload import PROBE_AREA, builtin
+from probe.servers.process import Server, ServerSpec, launch
+from probe.sizes import parse_size
+from probe.workload.model import PROBE_AREA, builtin
 
 CAP = parse_size("512M")
 PRICE = PROBE_AREA * IO_PRICE_PER_AREA

@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from probe import results
+from probe.studies import store as results
 from tests.integration.conftest import gone
 
 PROBE = [sys.executable, "-m", "probe.cli"]
@@ -122,7 +122,7 @@ class Run:
         # The capexec shim names the server in its argv but is not one yet: it becomes
         # the server when it execs, and a child it forks (ctypes' ldconfig lookups)
         # shows its command line until that child execs ldconfig.
-        if "-m probe.capexec " in cmd:
+        if "-m probe.servers.capexec " in cmd:
             return False
         return "app.wsgi:app" in cmd or " -m app " in cmd
 
@@ -343,7 +343,7 @@ def test_matrix_terminated_mid_request(tmp_path):
 
 def test_servers_die_with_probe_even_when_it_is_sigkilled():
     """SIGKILL leaves probe no chance to clean up; the kernel's parent-death signal
-    (set by probe.capexec) must still take the arbiter down, and gunicorn's worker must
+    (set by probe.servers.capexec) must still take the arbiter down, and gunicorn's worker must
     follow it, so a killed probe does not leave a capped server running."""
     run = Run("serve", "--server", "gunicorn", "--limit", "512M")
     run.wait_until(lambda: any(line.startswith("pids: ") for line in run.out), what="pids")

@@ -14,10 +14,10 @@ import psutil
 import pytest
 from click.testing import CliRunner
 
-from probe import maxn
-from probe.cli import main
-from probe.search import SearchConfig
-from probe.server import ServerSpec
+from probe.cli.app import main
+from probe.search.critical import SearchConfig
+from probe.servers.process import ServerSpec
+from probe.studies import maxn
 from tests.integration.test_interrupts import (
     MiB,
     assert_clean_exit,

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from app.pricing import expected_price
-from probe.cli import main
+from probe.cli.app import main
 from tests.integration.conftest import gone
 
 N = 100_001  # mean 50_000 exactly: every price is an integer multiple of it

@@ -17,11 +17,11 @@ import requests
 from click.testing import CliRunner
 
 from app.pricing import expected_price
-from probe import maxn
-from probe.cli import main
-from probe.limits import parse_size
-from probe.search import SearchConfig
-from probe.server import ServerSpec, launch
+from probe.cli.app import main
+from probe.search.critical import SearchConfig
+from probe.servers.process import ServerSpec, launch
+from probe.sizes import parse_size
+from probe.studies import maxn
 
 CAP = parse_size("256M")
 
@@ -110,7 +110,7 @@ def test_list_boundary_holds_on_a_fresh_server(tmp_path):
     """Warm (--no-fresh), where a process's history can matter: every probe of the
     search builds and frees lists on one long-lived server; before glibc's mmap
     threshold was pinned, that history moved the boundary by up to 7 %. Servers start
-    with the fixed layout (probe.capexec, as setarch -R did here before), yet a list's
+    with the fixed layout (probe.servers.capexec, as setarch -R did here before), yet a list's
     boundary still wobbles a little between servers (a clean CI run saw n = 3,506,796
     fail on a fresh server after the search called it ok), so the check is that 1 %
     below holds and 1 % above fails: the boundary is real to the 1 % that README

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import requests
 
-from probe.memory import Monitor, read_status
-from probe.server import ServerSpec, launch
+from probe.measure.memory import Monitor, read_status
+from probe.servers.process import ServerSpec, launch
 
 N = 20_000_000  # numpy.arange(N) is an int64 array: exactly 160 MB of fresh pages
 

@@ -20,11 +20,11 @@ import pytest
 import requests
 from click.testing import CliRunner
 
-from probe import catalog
-from probe.cli import main
-from probe.limits import parse_size
-from probe.server import Server, ServerSpec, ServerStartError
-from probe.workload import load_workloads
+from probe.cli.app import main
+from probe.servers.process import Server, ServerSpec, ServerStartError
+from probe.sizes import parse_size
+from probe.studies import catalog
+from probe.workload.model import load_workloads
 from tests.integration.conftest import watching
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
-from probe import results
-from probe.limits import parse_size
-from probe.oracle import OracleConfig, ServerOracle
+from probe.measure.oracle import OracleConfig, ServerOracle
 from probe.outcome import Kind
-from probe.server import ServerSpec, launch
-from probe.workload import builtin
+from probe.servers.process import ServerSpec, launch
+from probe.sizes import parse_size
+from probe.studies import store as results
+from probe.workload.model import builtin
 
 CAP = parse_size("256M")
 MiB = 1 << 20

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from probe.limits import parse_size
-from probe.server import ServerSpec, ServerStartError, launch
+from probe.servers.process import ServerSpec, ServerStartError, launch
+from probe.sizes import parse_size
 from tests.integration.conftest import gone
 
 CAP = parse_size("512M")

@@ -20,8 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probe.band import STOP_REASONS, Band, BandConfig, Sample, band_search
 from probe.outcome import Kind, Outcome, Probe
+from probe.search.band import STOP_REASONS, Band, BandConfig, Sample, band_search
 
 OK = Outcome(Kind.OK, 200)
 MEMORY_ERROR = Outcome(Kind.MEMORY_ERROR, 507, "MemoryError")

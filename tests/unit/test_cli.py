@@ -11,9 +11,10 @@ import os
 import pytest
 from click.testing import CliRunner
 
-from probe import __version__, cli
-from probe.results import SCHEMA_VERSION as SCHEMA
-from probe.server import ServerError
+from probe import __version__
+from probe.cli import app as cli
+from probe.servers.process import ServerError
+from probe.studies.store import SCHEMA_VERSION as SCHEMA
 
 SIZES = "use a size like 512M, 2G, 1.5GiB, 1073741824 or none"
 FNS = "'cpu_bounded', 'cpu_multithread', 'io_bounded'"
@@ -143,7 +144,7 @@ def refuse_to_start(monkeypatch, message: str = "not started in a unit test") ->
     def refuse(self):
         raise ServerError(f"{message} (host {self.spec.host})")
 
-    monkeypatch.setattr("probe.server.Server.start", refuse)
+    monkeypatch.setattr("probe.servers.process.Server.start", refuse)
 
 
 def test_non_loopback_host_is_warned_about_before_starting(monkeypatch):

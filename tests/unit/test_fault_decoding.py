@@ -8,9 +8,9 @@ import pytest
 
 from app.predictors import IO_PRICE_PER_AREA, predict_io_bounded
 from app.pricing import expected_price, price_matches
-from probe.oracle import outcome_from_events
+from probe.measure.oracle import outcome_from_events
 from probe.outcome import Kind, Outcome
-from probe.server import Server, ServerSpec, last_cause, parse_worker_events
+from probe.servers.process import Server, ServerSpec, last_cause, parse_worker_events
 
 CLIENT = Outcome(Kind.CONNECTION_ERROR, None, "RemoteDisconnected")
 
@@ -82,7 +82,7 @@ def test_gunicorn_crash_loop_is_detected_after_repeated_worker_deaths(monkeypatc
     the same Server logged (a restart appends to one log) do not count. Popen is
     replaced, so `spawn` records where the log stood without starting anything; three
     deaths before the spawn first show the detector does fire on them."""
-    monkeypatch.setattr("probe.server.subprocess.Popen", _NotAProcess)
+    monkeypatch.setattr("probe.servers.process.subprocess.Popen", _NotAProcess)
     srv = Server(ServerSpec(server="gunicorn", limit_bytes=100 << 20))
     try:
         death = "[t] [1] [ERROR] Worker (pid:{}) exited with code 1.\n"

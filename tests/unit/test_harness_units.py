@@ -7,15 +7,15 @@ import signal
 
 import pytest
 
-from probe import results
 from probe.outcome import Kind, Outcome, worst
-from probe.server import (
+from probe.servers.process import (
     ServerSpec,
     build_command,
     capped_command,
     decode_status,
     parse_worker_events,
 )
+from probe.studies import store as results
 
 GUNICORN_LOG = """\
 [2026-11-26 00:43:46 +0000] [7346] [INFO] Booting worker with pid: 7347
@@ -56,12 +56,12 @@ def test_decode_status_reads_popen_returncodes_like_waitpid(code, text):
 
 
 def test_commands_bind_loopback_and_wrap_the_cap_without_a_shell():
-    """The cap and the layout go through probe.capexec (argv, no shell), the server's argv
+    """The cap and the layout go through probe.servers.capexec (argv, no shell), the server's argv
     after its `--`; the fixed layout is the default; the rss kind sets no rlimit."""
     spec = ServerSpec(server="gunicorn", limit_bytes=1 << 30, workers=3)
     inner = build_command(spec, 8123)
     argv = capped_command(spec.rlimit_as_bytes, inner)
-    assert argv[1:7] == ["-m", "probe.capexec", str(1 << 30), "--layout", "fixed", "--"]
+    assert argv[1:7] == ["-m", "probe.servers.capexec", str(1 << 30), "--layout", "fixed", "--"]
     assert argv[7:] == inner
     assert "127.0.0.1:8123" in argv and argv[argv.index("--workers") + 1] == "3"
     assert capped_command(None, inner, "random")[3:6] == ["none", "--layout", "random"]

@@ -1,4 +1,4 @@
-"""Server kinds (probe.kinds) and the cap wrapper (probe.capexec) without processes: the
+"""Server kinds (probe.kinds) and the cap wrapper (probe.servers.capexec) without processes: the
 argv each kind runs, the ready lines, which processes serve, and capexec's own parsing.
 
 Nothing here starts a process: argv are built and compared, logs are strings, the
@@ -12,9 +12,9 @@ import sys
 
 import pytest
 
-from probe import capexec
-from probe.kinds import KINDS, SERVERS, DevServer, Gunicorn, ready_pids
-from probe.server import Server, ServerError, ServerSpec
+from probe.servers import capexec
+from probe.servers.kinds import KINDS, SERVERS, DevServer, Gunicorn, ready_pids
+from probe.servers.process import Server, ServerError, ServerSpec
 
 APP = "tests_app.service:application"  # any MODULE:ATTR: the kinds pass it through
 
@@ -25,13 +25,13 @@ def value_after(argv: list[str], flag: str) -> str:
 
 # -- gunicorn -----------------------------------------------------------------------------
 def test_gunicorn_argv_loads_probes_config_and_ends_with_the_app():
-    """The ready line and the die-with-arbiter hook live in probe.gunicorn_conf, so its
+    """The ready line and the die-with-arbiter hook live in probe.servers.gunicorn_conf, so its
     --config must always be there; gunicorn reads APP_MODULE as its last argument. The
     default spec also shows that --preload and --chdir are absent unless asked for."""
     spec = ServerSpec(server="gunicorn", app=APP)
     argv = Gunicorn().argv(spec, 8123)
     assert argv[:3] == [sys.executable, "-m", "gunicorn"]
-    assert value_after(argv, "--config") == "python:probe.gunicorn_conf"
+    assert value_after(argv, "--config") == "python:probe.servers.gunicorn_conf"
     assert value_after(argv, "--bind") == "127.0.0.1:8123"
     assert argv[-1] == APP
     assert "--preload" not in argv and "--chdir" not in argv
@@ -110,11 +110,11 @@ def test_gunicorn_reads_worker_events_from_its_log():
 
 # -- the dev server -----------------------------------------------------------------------
 def test_dev_server_argv_runs_probes_devserver_on_the_app():
-    """Any WSGI app runs on werkzeug through `python -m probe.devserver APP`; the folder
+    """Any WSGI app runs on werkzeug through `python -m probe.servers.devserver APP`; the folder
     is passed on only when given."""
     spec = ServerSpec(server="flask", app=APP, host="127.0.0.2")
     argv = DevServer().argv(spec, 5001)
-    assert argv == [sys.executable, "-m", "probe.devserver", APP,
+    assert argv == [sys.executable, "-m", "probe.servers.devserver", APP,
                     "--host", "127.0.0.2", "--port", "5001"]  # fmt: skip
     with_dir = DevServer().argv(ServerSpec(server="flask", app=APP, chdir="/srv/app"), 5001)
     assert with_dir[-2:] == ["--chdir", "/srv/app"]
@@ -145,7 +145,7 @@ def test_ready_pids_reads_both_kinds_ready_lines_and_nothing_else():
     """gunicorn's workers print `probe: ready pid=N`, the dev server adds its port; the
     log around them (gunicorn's boot lines name pids too) must not count."""
     log = (
-        "probe.capexec: layout fixed\n"
+        "probe.servers.capexec: layout fixed\n"
         "[2026-11-26 00:43:46 +0000] [7346] [INFO] Booting worker with pid: 7347\n"
         "probe: ready pid=7347\n"
         "[2026-11-26 00:43:46 +0000] [7346] [INFO] Booting worker with pid: 7348\n"
@@ -165,7 +165,7 @@ def test_an_unknown_server_or_layout_is_refused_with_the_choices():
 
 
 def test_a_servers_command_asks_capexec_for_its_layout():
-    """The spec's layout reaches probe.capexec; its default is fixed. A Server object
+    """The spec's layout reaches probe.servers.capexec; its default is fixed. A Server object
     only makes its log file until spawn(), so nothing starts here."""
     for layout in ("fixed", "random"):
         srv = Server(ServerSpec(limit_bytes=1 << 30, layout=layout), {})
@@ -177,7 +177,7 @@ def test_a_servers_command_asks_capexec_for_its_layout():
     assert ServerSpec().layout == "fixed"
 
 
-# -- probe.capexec --------------------------------------------------------------------------
+# -- probe.servers.capexec ------------------------------------------------------------
 @pytest.mark.parametrize(
     "argv",
     [
@@ -200,7 +200,7 @@ def test_capexec_refuses_a_bad_command_line_with_its_usage(argv, monkeypatch):
     monkeypatch.setattr(capexec.os, "execvp", must_not_run)
     with pytest.raises(SystemExit) as exc:
         capexec.main(argv)
-    assert str(exc.value.code).startswith("usage: python -m probe.capexec LIMIT_BYTES|none")
+    assert str(exc.value.code).startswith("usage: python -m probe.servers.capexec LIMIT_BYTES|none")
     assert "[--layout fixed|random]" in str(exc.value.code)
 
 
@@ -225,7 +225,7 @@ def test_capexec_sets_the_cap_and_layout_then_execs_the_rest(argv, layout, rlimi
     capexec.main(argv)
     caps = [] if rlimit is None else [(capexec.resource.RLIMIT_AS, (rlimit, rlimit))]
     assert calls == ["pdeathsig", layout, *caps, (command[0], command)]
-    assert capsys.readouterr().err == "probe.capexec: layout x\n"
+    assert capsys.readouterr().err == "probe.servers.capexec: layout x\n"
 
 
 def test_apply_layout_random_says_what_the_machine_gives(tmp_path, monkeypatch):

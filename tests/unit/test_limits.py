@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from probe.limits import MAX_SIZE, SizeError, format_bytes, format_size, parse_size
+from probe.sizes import MAX_SIZE, SizeError, format_bytes, format_size, parse_size
 
 UNITS = ["", "K", "M", "G", "T"]  # index i is a factor of 2**(10*i)
 

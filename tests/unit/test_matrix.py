@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from probe import catalog, maxn, results
-from probe.load import SEMINAR_AREAS, RequestRecord
-from probe.matrix import (
+from probe.measure.load import SEMINAR_AREAS, RequestRecord
+from probe.servers.process import ServerSpec, pinned_env
+from probe.studies import catalog, maxn
+from probe.studies import store as results
+from probe.studies.matrix import (
     MatrixConfig,
     MatrixError,
     areas,
@@ -16,8 +18,7 @@ from probe.matrix import (
     request_entry,
     server_errors,
 )
-from probe.server import ServerSpec, pinned_env
-from probe.workload import Workload, builtin
+from probe.workload.model import Workload, builtin
 
 MIB = 1 << 20
 CAP = 512 * MIB

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from probe import catalog, maxn
-from probe.server import ServerSpec
-from probe.workload import Workload, builtin
+from probe.servers.process import ServerSpec
+from probe.studies import catalog, maxn
+from probe.workload.model import Workload, builtin
 
 MIB = 1 << 20
 CAP = 512 * MIB

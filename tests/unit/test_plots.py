@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from probe import plots
+from probe.report import plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MIB = 1024 * 1024

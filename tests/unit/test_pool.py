@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 
 from app.pricing import expected_price
-from probe import server as server_mod
-from probe.load import RequestRecord
-from probe.memory import StepMemory
-from probe.oracle import OracleConfig, ServerOracle
-from probe.server import ServerError, ServerPool, ServerSpec, ServerStartError
-from probe.workload import Workload, builtin
+from probe.measure.load import RequestRecord
+from probe.measure.memory import StepMemory
+from probe.measure.oracle import OracleConfig, ServerOracle
+from probe.servers import process as server_mod
+from probe.servers.process import ServerError, ServerPool, ServerSpec, ServerStartError
+from probe.workload.model import Workload, builtin
 
 EVENTS: list[tuple[str, int]] = []
 

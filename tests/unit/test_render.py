@@ -11,9 +11,9 @@ import re
 
 import pytest
 
-from probe import render
-from probe.results import SCHEMA_VERSION
-from probe.workload import Workload, builtin
+from probe.report import tables as render
+from probe.studies.store import SCHEMA_VERSION
+from probe.workload.model import Workload, builtin
 
 MIB = 1024 * 1024
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from probe.outcome import Kind, Outcome, Probe
-from probe.search import (
+from probe.search.critical import (
     SearchConfig,
     SearchResult,
     bracket,

@@ -16,9 +16,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probe.oracle import LaneOracle
+from probe.measure.oracle import LaneOracle
 from probe.outcome import Probe
-from probe.search import SearchConfig, SearchResult, bracket, find_critical_n, search_rounds
+from probe.search.critical import (
+    SearchConfig,
+    SearchResult,
+    bracket,
+    find_critical_n,
+    search_rounds,
+)
 from tests.unit.test_search import (
     MEMORY_ERROR,
     OK,

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from app import create_app
-from probe import cli
-from probe.server import ServerError, ServerSpec, build_command
+from probe.cli import app as cli
+from probe.servers.process import ServerError, ServerSpec, build_command
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted([*ROOT.glob("probe/*.py"), *ROOT.glob("app/*.py")])
@@ -57,7 +57,7 @@ def test_servers_bind_loopback_unless_told(monkeypatch):
         seen.append(self.spec.host)
         raise ServerError("stop here")
 
-    monkeypatch.setattr("probe.server.Server.start", capture)
+    monkeypatch.setattr("probe.servers.process.Server.start", capture)
     result = CliRunner().invoke(cli.main, ["serve"])
     assert seen == ["127.0.0.1"] and result.output == "Error: stop here\n"
 

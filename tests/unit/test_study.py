@@ -14,9 +14,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from probe import discussion, kinds, report, results, stats
-from probe.cli import main
-from probe.discussion import Study
+from probe import stats
+from probe.cli.app import main
+from probe.report import prose as discussion
+from probe.report import writer as report
+from probe.report.prose import Study
+from probe.servers import kinds
+from probe.studies import store as results
 
 MIB = 1 << 20
 CAP = 512 * MIB
@@ -85,7 +89,7 @@ def compare_doc(critical=None, bytes_per_element=None) -> dict:
         }
         for (server, fn, c), n in critical.items()
     ]  # fmt: skip
-    from probe.render import compare_ratios
+    from probe.report.tables import compare_ratios
 
     return results.new_document(
         "compare", limit_bytes=CAP, limit_kind="as", precision=0.02, concurrencies=[1, 10],

@@ -13,7 +13,7 @@ from werkzeug.test import Client
 from app import pricing
 from app.predictors import PREDICTORS
 from probe.outcome import Kind, Outcome
-from probe.workload import (
+from probe.workload.model import (
     BUILTIN_APP,
     BUILTIN_FNS,
     BUILTINS,

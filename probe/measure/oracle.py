@@ -25,12 +25,12 @@ from dataclasses import dataclass, field, replace
 import requests
 
 from probe import interrupt
-from probe.kinds import WorkerEvent
-from probe.load import RequestRecord, _root_cause, fire
-from probe.memory import Monitor, StepMemory, read_status
+from probe.measure.load import RequestRecord, _root_cause, fire
+from probe.measure.memory import Monitor, StepMemory, read_status
 from probe.outcome import Kind, Outcome, Probe, worst
-from probe.server import Server, ServerError, ServerPool, ServerStartError, decode_status
-from probe.workload import PROBE_AREA, Workload
+from probe.servers.kinds import WorkerEvent
+from probe.servers.process import Server, ServerError, ServerPool, ServerStartError, decode_status
+from probe.workload.model import PROBE_AREA, Workload
 
 # After one request of a probe failed, how long a cold probe still waits for the rest
 # (they only refine the failure's kind): a flask server out of address space once left a

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import click
 
-from probe import __version__, interrupt, results
-from probe.capexec import LAYOUTS
-from probe.kinds import KINDS, SERVERS
-from probe.limits import LIMIT_KINDS, SizeError, format_size, parse_size
-from probe.memory import MonitorError
-from probe.server import ServerError, ServerSpec, is_loopback
-from probe.workload import BUILTIN_FNS, SEMINAR_FNS, WorkloadError
+from probe import __version__, interrupt
+from probe.measure.memory import MonitorError
+from probe.servers.capexec import LAYOUTS
+from probe.servers.kinds import KINDS, SERVERS
+from probe.servers.process import ServerError, ServerSpec, is_loopback
+from probe.sizes import LIMIT_KINDS, SizeError, format_size, parse_size
+from probe.studies import store as results
+from probe.workload.model import BUILTIN_FNS, SEMINAR_FNS, WorkloadError
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -168,7 +169,7 @@ def workload_options(f):
 def make_workload(fn, app, chdir, request_line, json_body, headers, n_env, expect,
                   workloads_file, workload_name):  # fmt: skip
     """The Workload the options name; a one-line usage error if they name none or two."""
-    from probe import workload as wl
+    from probe.workload import model as wl
 
     custom = any(x for x in (app, chdir, request_line, json_body, headers, n_env, expect))
     given = [x for x in (fn and "--fn", app and "--app", workloads_file and "--workloads") if x]
@@ -205,7 +206,7 @@ def make_workload(fn, app, chdir, request_line, json_body, headers, n_env, expec
 
 
 def _from_file(path, name):
-    from probe import workload as wl
+    from probe.workload import model as wl
 
     path = path or wl.find_workloads_file(Path.cwd())
     if path is None:
@@ -223,7 +224,7 @@ def _from_file(path, name):
 
 
 def load_workload_file(path: Path) -> dict:
-    from probe import workload as wl
+    from probe.workload import model as wl
 
     if not path.is_file():
         raise click.UsageError(f"{path}: no such workload file; pass --workloads FILE")
@@ -348,8 +349,8 @@ def serve(env_pairs, chdir, app, server, preload, layout, limit, limit_kind, hos
            -d '{"area": 50, "fn": "cpu_bounded", "n": 1000000}'
       probe serve --app cache:app --env CACHE_ENTRIES=1000000 --limit 512M --port 8000
     """
-    from probe.memory import Monitor
-    from probe.server import Server
+    from probe.measure.memory import Monitor
+    from probe.servers.process import Server
 
     if limit_kind == "rss" and limit is None:
         raise click.UsageError("--limit-kind rss needs a --limit; pass e.g. --limit 1G")
@@ -388,7 +389,7 @@ def shell_command(srv) -> str:
     """The server's command line as a shell would run it, with the variables probe sets."""
     import shlex
 
-    from probe.server import pinned_env
+    from probe.servers.process import pinned_env
 
     env = {**pinned_env(srv.spec), **srv.extra_env}
     env["PYTHONPATH"] = srv.env()["PYTHONPATH"]
@@ -477,9 +478,9 @@ def max_n(fn, app, chdir, request_line, json_body, headers, n_env, expect, workl
       probe max-n --app cache:app --n-env CACHE_ENTRIES --request 'GET /get?key=1'
       probe max-n --workloads probe.toml --workload alloc --server flask --concurrency 10
     """
-    from probe import maxn
-    from probe.render import render_maxn
-    from probe.search import SearchConfig
+    from probe.report.tables import render_maxn
+    from probe.search.critical import SearchConfig
+    from probe.studies import maxn
 
     workload = make_workload(fn, app, chdir, request_line, json_body, headers, n_env, expect,
                              workloads_file, workload_name)  # fmt: skip
@@ -680,7 +681,7 @@ def workloads_option(f):
 
 def chosen_workloads(workloads_file, names, default: tuple[str, ...]) -> tuple:
     """The workloads to run: the file's (all, or --fns NAMES of them), else built-ins."""
-    from probe.workload import builtin
+    from probe.workload.model import builtin
 
     if workloads_file is None:
         return tuple(builtin(fn) for fn in (names or default))
@@ -696,7 +697,7 @@ def chosen_workloads(workloads_file, names, default: tuple[str, ...]) -> tuple:
 
 def _matrix_config(n, limit, limit_kind, requests, concurrency, servers, workloads, margin,
                    precision, results_dir, log_dir):  # fmt: skip
-    from probe.matrix import MatrixConfig
+    from probe.studies.matrix import MatrixConfig
 
     return MatrixConfig(
         limit_bytes=limit, limit_kind=limit_kind, n=n, requests=requests,
@@ -706,7 +707,7 @@ def _matrix_config(n, limit, limit_kind, requests, concurrency, servers, workloa
 
 
 def _catalog_config(limit, limit_kind, precision, results_dir, band=None):
-    from probe.catalog import CatalogConfig
+    from probe.studies.catalog import CatalogConfig
 
     return CatalogConfig(
         limit_bytes=limit, limit_kind=limit_kind, precision=precision, results_dir=results_dir,
@@ -715,7 +716,7 @@ def _catalog_config(limit, limit_kind, precision, results_dir, band=None):
 
 
 def _run_matrix(cfg) -> dict:
-    from probe import matrix as matrix_mod
+    from probe.studies import matrix as matrix_mod
 
     try:
         doc = matrix_mod.run(cfg, cfg.results_dir / "matrix.json")
@@ -728,7 +729,7 @@ def _run_matrix(cfg) -> dict:
 
 
 def _run_compare(cfg, concurrency: int, servers: tuple[str, ...], workloads=None) -> dict:
-    from probe import compare as compare_mod
+    from probe.studies import compare as compare_mod
 
     levels = tuple(dict.fromkeys((1, concurrency)))
     extra = {"workloads": workloads} if workloads else {}
@@ -771,7 +772,7 @@ def matrix(n, fns, workloads_file, requests, concurrency, servers, margin, preci
       probe matrix --n 1000000 --servers flask --fns io_bounded,cpu_bounded --requests 4
       probe matrix --workloads probe.toml --n auto --limit 512M
     """
-    from probe.render import render_matrix
+    from probe.report.tables import render_matrix
 
     _check_cap(limit, limit_kind, needs_cap=n is None)
     if workloads_file is None and fns:
@@ -825,7 +826,7 @@ def compare(concurrency, servers, precision, workloads_file, results_dir, limit,
     Example:
       probe compare --limit 512M --format markdown
     """
-    from probe.render import render_compare
+    from probe.report.tables import render_compare
 
     _check_cap(limit, limit_kind, needs_cap=True)
     cfg = _catalog_config(limit, limit_kind, precision, results_dir)
@@ -845,7 +846,7 @@ def report(results_dir):
     Example:
       probe report --results results
     """
-    from probe import report as report_mod
+    from probe.report import writer as report_mod
 
     path, plots = report_mod.run(results_dir)
     click.echo(f"wrote {path} and {len(plots)} plots in {path.parent / report_mod.PLOTS_DIR}")
@@ -867,8 +868,8 @@ def study(workloads_file, requests, concurrency, servers, margin, precision, res
     """
     import time
 
-    from probe import report as report_mod
-    from probe.render import render_compare, render_matrix
+    from probe.report import writer as report_mod
+    from probe.report.tables import render_compare, render_matrix
 
     _check_cap(limit, limit_kind, needs_cap=True)
     t0 = time.monotonic()

@@ -12,10 +12,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from probe import catalog, results
-from probe.render import compare_ratios
-from probe.server import SERVERS
-from probe.workload import CPU_FNS, Workload, builtin
+from probe.report.tables import compare_ratios
+from probe.servers.process import SERVERS
+from probe.studies import catalog
+from probe.studies import store as results
+from probe.workload.model import CPU_FNS, Workload, builtin
 
 
 @dataclass(frozen=True)

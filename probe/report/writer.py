@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from probe import discussion, results
-from probe.discussion import Lines, Study
-from probe.plots import plot_memory, plot_timeline
-from probe.render import format_bytes, format_n, render_compare, render_matrix
+from probe.report import prose as discussion
+from probe.report.plots import plot_memory, plot_timeline
+from probe.report.prose import Lines, Study
+from probe.report.tables import format_bytes, format_n, render_compare, render_matrix
+from probe.studies import store as results
 
 REPORT_NAME = "REPORT.md"
 PLOTS_DIR = "plots"

@@ -22,10 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from probe import maxn, results
-from probe.search import SearchConfig
-from probe.server import ServerSpec, pinned_env
-from probe.workload import CPU_FNS, Workload  # noqa: F401 - CPU_FNS re-exported
+from probe.search.critical import SearchConfig
+from probe.servers.process import ServerSpec, pinned_env
+from probe.studies import maxn
+from probe.studies import store as results
+from probe.workload.model import CPU_FNS, Workload  # noqa: F401 - CPU_FNS re-exported
 
 Log = Callable[[str], None]
 

@@ -17,12 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from probe import catalog, results, stats
-from probe.load import RequestRecord, fire
-from probe.memory import Monitor
-from probe.render import render_log
-from probe.server import SERVERS, Server
-from probe.workload import IO_FN, SEMINAR_FNS, HttpRequest, Workload, builtin  # noqa: F401
+from probe import stats
+from probe.measure.load import RequestRecord, fire
+from probe.measure.memory import Monitor
+from probe.report.tables import render_log
+from probe.servers.process import SERVERS, Server
+from probe.studies import catalog
+from probe.studies import store as results
+from probe.workload.model import IO_FN, SEMINAR_FNS, HttpRequest, Workload, builtin  # noqa: F401
 
 FNS = SEMINAR_FNS
 SEMINAR = tuple(builtin(fn) for fn in FNS)  # the seminar's three predictors

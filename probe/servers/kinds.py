@@ -21,7 +21,7 @@ from probe.outcome import signal_name
 if TYPE_CHECKING:  # pragma: no cover
     import psutil
 
-    from probe.server import ServerSpec
+    from probe.servers.process import ServerSpec
 
 READY_RE = re.compile(r"probe: ready pid=(\d+)")
 
@@ -133,7 +133,7 @@ class DevServer(ServerKind):
     help = "Flask's dev server (werkzeug, threaded): requests are threads of one process"
 
     def argv(self, spec: ServerSpec, port: int) -> list[str]:
-        argv = [sys.executable, "-m", "probe.devserver", spec.app, "--host", spec.host]
+        argv = [sys.executable, "-m", "probe.servers.devserver", spec.app, "--host", spec.host]
         argv += ["--port", str(port)]
         return argv + (["--chdir", spec.chdir] if spec.chdir else [])
 
@@ -159,7 +159,7 @@ class Gunicorn(ServerKind):
             "--graceful-timeout", str(max(1, int(spec.grace_s))),
             *_NO_CONTROL_SOCKET,
             # workers die with their arbiter; each prints probe's ready line
-            "--config", "python:probe.gunicorn_conf",
+            "--config", "python:probe.servers.gunicorn_conf",
         ]  # fmt: skip
         if spec.preload:
             argv.append("--preload")

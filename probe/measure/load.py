@@ -15,7 +15,7 @@ import requests
 
 from probe import interrupt
 from probe.outcome import Kind, Outcome
-from probe.workload import HttpRequest
+from probe.workload.model import HttpRequest
 
 SEMINAR_AREAS = tuple(range(10, 101, 10))  # the seminar's script: areas 10, 20, ..., 100
 

@@ -1,5 +1,5 @@
 """Set the memory cap and the address-space layout, then exec the given argv:
-`python -m probe.capexec LIMIT_BYTES|none [--layout fixed|random] -- ARGV...`.
+`python -m probe.servers.capexec LIMIT_BYTES|none [--layout fixed|random] -- ARGV...`.
 
 Used instead of Popen's preexec_fn, which is unsafe while probe's sampler threads run
 (the forked child may deadlock on a lock another thread held). The cap (RLIMIT_AS) and
@@ -13,7 +13,7 @@ boundary under RLIMIT_AS repeats exactly (design.md: with randomization it is a 
 about 0.7 % at 512M). A kernel or seccomp profile may refuse the personality change
 (Docker's default profile allows only a few personality values); then the server runs
 with the kernel's layout. Either way the first line this prints to stderr says which
-layout the server got (`probe.capexec: layout fixed|random ...`), and probe records that.
+layout the server got (`probe.servers.capexec: layout fixed|random ...`), and probe records that.
 
 It also asks the kernel to SIGKILL the server if probe dies without cleaning up (its
 own SIGKILL, a crash): PR_SET_PDEATHSIG survives exec. gunicorn's workers then see
@@ -116,14 +116,16 @@ def apply_layout(layout: str) -> str:
 
 
 def main(argv: list[str]) -> None:
-    usage = "usage: python -m probe.capexec LIMIT_BYTES|none [--layout fixed|random] -- ARGV..."
+    usage = (
+        "usage: python -m probe.servers.capexec LIMIT_BYTES|none [--layout fixed|random] -- ARGV..."
+    )
     layout = "random"
     if len(argv) >= 3 and argv[1] == "--layout":
         layout, argv = argv[2], [argv[0], *argv[3:]]
     if len(argv) < 3 or argv[1] != "--" or layout not in LAYOUTS:
         sys.exit(usage)
     die_with_parent(int(os.environ.get("PROBE_PARENT_PID", os.getppid())))
-    print(f"probe.capexec: {apply_layout(layout)}", file=sys.stderr, flush=True)
+    print(f"probe.servers.capexec: {apply_layout(layout)}", file=sys.stderr, flush=True)
     if argv[0] != "none":
         limit = int(argv[0])
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))

@@ -26,15 +26,15 @@ from pathlib import Path
 
 import psutil
 
-from probe import results
-from probe.band import BandConfig, band_search
-from probe.capexec import fixed_layout_refused
-from probe.limits import format_bytes, format_size
-from probe.oracle import LaneOracle, OracleConfig, ServerOracle, reach
+from probe.measure.oracle import LaneOracle, OracleConfig, ServerOracle, reach
 from probe.outcome import Probe
-from probe.search import SearchConfig, SearchResult, fit_line, search_rounds
-from probe.server import ServerSpec, pinned_env, pools
-from probe.workload import CPU_FNS, Workload, builtin, is_builtin  # noqa: F401 - CPU_FNS
+from probe.search.band import BandConfig, band_search
+from probe.search.critical import SearchConfig, SearchResult, fit_line, search_rounds
+from probe.servers.capexec import fixed_layout_refused
+from probe.servers.process import ServerSpec, pinned_env, pools
+from probe.sizes import format_bytes, format_size
+from probe.studies import store as results
+from probe.workload.model import CPU_FNS, Workload, builtin, is_builtin  # noqa: F401 - CPU_FNS
 
 THREADS_BAND_LAYOUTS = 3  # repeats per n of the band for threads at concurrency > 1
 Log = Callable[[str], None]

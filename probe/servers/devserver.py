@@ -1,6 +1,6 @@
 """Run any WSGI app on werkzeug's threaded development server, as Flask's `app.run()` does.
 
-`python -m probe.devserver MODULE:ATTR --host 127.0.0.1 --port 0 [--chdir DIR]`
+`python -m probe.servers.devserver MODULE:ATTR --host 127.0.0.1 --port 0 [--chdir DIR]`
 
 The app is imported the way gunicorn imports APP_MODULE (from DIR, then the attribute);
 once the socket listens, it prints `probe: ready pid=PID` to stderr, the line probe waits
@@ -34,7 +34,7 @@ def import_app(spec: str, chdir: str | None = None):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m probe.devserver")
+    parser = argparse.ArgumentParser(prog="python -m probe.servers.devserver")
     parser.add_argument("app", help="MODULE:ATTR, as gunicorn names an app")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5000)

@@ -26,10 +26,17 @@ from dataclasses import dataclass, field
 import psutil
 
 from probe import interrupt
-from probe.capexec import LAYOUTS
-from probe.kinds import KINDS, SERVERS, ServerKind, WorkerEvent, parse_worker_events, ready_pids  # noqa: F401 - re-exported
-from probe.limits import format_size
 from probe.outcome import signal_name
+from probe.servers.capexec import LAYOUTS
+from probe.servers.kinds import (  # noqa: F401 - re-exported
+    KINDS,
+    SERVERS,
+    ServerKind,
+    WorkerEvent,
+    parse_worker_events,
+    ready_pids,
+)
+from probe.sizes import format_size
 
 BUILTIN_APP = "app.wsgi:app"  # the seminar's service (probe.workload's built-ins)
 
@@ -179,7 +186,7 @@ def build_command(spec: ServerSpec, port: int) -> list[str]:
 def capped_command(limit_bytes: int | None, argv: list[str], layout: str = "fixed") -> list[str]:
     """Wrap argv so RLIMIT_AS and the layout are set in the child before it execs the server."""
     cap = "none" if limit_bytes is None else str(limit_bytes)
-    return [sys.executable, "-m", "probe.capexec", cap, "--layout", layout, "--", *argv]
+    return [sys.executable, "-m", "probe.servers.capexec", cap, "--layout", layout, "--", *argv]
 
 
 def pinned_env(spec: ServerSpec) -> dict[str, str]:
@@ -194,7 +201,7 @@ def server_env(spec: ServerSpec) -> dict[str, str]:
     # The app package must be importable by the server wherever probe runs from.
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    env["PROBE_PARENT_PID"] = str(os.getpid())  # probe.capexec: die with probe
+    env["PROBE_PARENT_PID"] = str(os.getpid())  # probe.servers.capexec: die with probe
     return env
 
 
@@ -235,7 +242,7 @@ class Server:
         self.port = self.spec.port or free_port(self.spec.host)
 
     def argv(self) -> list[str]:
-        """The full command: probe.capexec (cap, layout) wrapping the server's argv."""
+        """The full command: probe.servers.capexec (cap, layout) wrapping the server's argv."""
         inner = build_command(self.spec, self.port)
         return capped_command(self.spec.rlimit_as_bytes, inner, self.spec.layout)
 
@@ -243,7 +250,7 @@ class Server:
         return {**server_env(self.spec), **self.extra_env}
 
     def spawn(self) -> None:
-        """Start the process (from the main thread: see probe.capexec); do not wait."""
+        """Start the process (from the main thread: see probe.servers.capexec); do not wait."""
         if self.starts == 0 and not (self.port and self.port != self.spec.port):
             self.claim_port()  # the first start: the given port if free, or a free one
         self._log.seek(0, os.SEEK_END)
@@ -378,7 +385,7 @@ class Server:
 
     @property
     def layout(self) -> str | None:
-        """The layout this server really got, as probe.capexec printed it."""
+        """The layout this server really got, as probe.servers.capexec printed it."""
         m = _LAYOUT_RE.search(self.log_since_spawn())
         return m.group(1) if m else None
 
@@ -413,7 +420,7 @@ _SHORT_OF_ROOM = (
     "MemoryError", "Cannot allocate memory", "failed to map segment", "OpenBLAS",
     "can't start new thread",
 )  # fmt: skip
-_LAYOUT_RE = re.compile(r"probe\.capexec: layout (fixed|random)")
+_LAYOUT_RE = re.compile(r"probe\.servers\.capexec: layout (fixed|random)")
 
 
 class ServerPool:
@@ -422,7 +429,7 @@ class ServerPool:
 
     A server whose environment depends on n (`take(extra_env)`) cannot be started ahead:
     it is spawned then, and the caller waits for it (its start is part of the probe).
-    Call from the main thread only (probe.capexec's parent-death signal).
+    Call from the main thread only (probe.servers.capexec's parent-death signal).
     """
 
     def __init__(
