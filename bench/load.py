@@ -15,9 +15,10 @@ import statistics
 
 from app.pricing import expected_price
 from probe.measure.load import SEMINAR_AREAS, fire
-from probe.servers.process import ServerSpec, launch
+from probe.servers.pool import launch
+from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
-from probe.workload.model import builtin
+from probe.workload.builtins import builtin
 
 IDEAL_S = {"flask": 1.0, "gunicorn": 10.0}  # 10 sleeps of 1 s: side by side, or in a row
 

@@ -15,7 +15,8 @@ import requests
 
 from app.pricing import expected_price
 from probe.measure.memory import Monitor
-from probe.servers.process import ServerSpec, launch
+from probe.servers.pool import launch
+from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
 
 

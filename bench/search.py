@@ -31,10 +31,11 @@ from pathlib import Path
 
 from probe.measure.oracle import OracleConfig, ServerOracle
 from probe.search.critical import SearchConfig
-from probe.servers.process import ServerPool, ServerSpec
+from probe.servers.pool import ServerPool
+from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
 from probe.studies import maxn
-from probe.workload.model import builtin
+from probe.workload.builtins import builtin
 
 
 def run_maxn(fn: str, limit: int, strategy: str = "model", lanes: int | None = None,

@@ -115,3 +115,14 @@ class Probe:
         d["detail"] = self.outcome.detail
         d["signal"] = signal_name(self.outcome.signal)
         return d
+
+
+def failed_answer(status: int, body: object) -> Outcome:
+    """A non-2xx answer; a JSON {"error": "memory_error"} (the seminar app's 507, and any
+    app that says so the same way) is a memory error."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if error == "memory_error":
+        detail = body.get("detail") or "MemoryError"
+        text = f"MemoryError: {detail}" if detail != "MemoryError" else detail
+        return Outcome(Kind.MEMORY_ERROR, status, text)
+    return Outcome(Kind.HTTP_ERROR, status, f"HTTP {status}: {error or 'non-JSON answer'}")

@@ -19,8 +19,6 @@ _NONE_WORDS = {"none", "unlimited", "inf", "infinity"}
 
 EXAMPLE = "use a size like 512M, 2G, 1.5GiB, 1073741824 or none"
 
-LIMIT_KINDS = ("as", "rss")
-
 
 class SizeError(ValueError):
     """A size string that cannot be parsed; the message says what is accepted."""

@@ -13,10 +13,14 @@ from probe import __version__, interrupt
 from probe.measure.memory import MonitorError
 from probe.servers.capexec import LAYOUTS
 from probe.servers.kinds import KINDS, SERVERS
-from probe.servers.process import ServerError, ServerSpec, is_loopback
-from probe.sizes import LIMIT_KINDS, SizeError, format_size, parse_size
+from probe.servers.process import is_loopback
+from probe.servers.spec import LIMIT_KINDS, ServerError, ServerSpec
+from probe.sizes import SizeError, format_size, parse_size
 from probe.studies import store as results
-from probe.workload.model import BUILTIN_FNS, SEMINAR_FNS, WorkloadError
+from probe.workload.builtins import builtin
+from probe.workload.files import find_workloads_file, load_workloads
+from probe.workload.model import Workload, WorkloadError, parse_header
+from probe.workload.seminar import BUILTIN_FNS, SEMINAR_FNS
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -169,8 +173,6 @@ def workload_options(f):
 def make_workload(fn, app, chdir, request_line, json_body, headers, n_env, expect,
                   workloads_file, workload_name):  # fmt: skip
     """The Workload the options name; a one-line usage error if they name none or two."""
-    from probe.workload import model as wl
-
     custom = any(x for x in (app, chdir, request_line, json_body, headers, n_env, expect))
     given = [x for x in (fn and "--fn", app and "--app", workloads_file and "--workloads") if x]
     if len(given) > 1:
@@ -184,31 +186,29 @@ def make_workload(fn, app, chdir, request_line, json_body, headers, n_env, expec
                     "--fn is a built-in workload; --request, --json, --header, --n-env, "
                     "--expect and --chdir describe your own --app"
                 )
-            return wl.builtin(fn)
+            return builtin(fn)
         if app is None:
             raise click.UsageError(
                 "say what to probe: --fn cpu_bounded, --app MODULE:ATTR --request "
                 "'GET /path?n={n}', or --workloads probe.toml --workload NAME"
             )
         where = (chdir or Path.cwd()).resolve()
-        return wl.Workload(
+        return Workload(
             name=app.partition(":")[0],
             app=app,
             chdir=str(where),
             request=request_line or "GET /",
             json=json_body,
-            headers=tuple(wl.parse_header(h) for h in headers),
+            headers=tuple(parse_header(h) for h in headers),
             n_env=n_env,
             expect=expect,
         )
-    except wl.WorkloadError as exc:
+    except WorkloadError as exc:
         raise click.UsageError(str(exc)) from None
 
 
 def _from_file(path, name):
-    from probe.workload import model as wl
-
-    path = path or wl.find_workloads_file(Path.cwd())
+    path = path or find_workloads_file(Path.cwd())
     if path is None:
         raise click.UsageError(
             "--workload needs a workload file: pass --workloads probe.toml, or put probe.toml here"
@@ -224,13 +224,11 @@ def _from_file(path, name):
 
 
 def load_workload_file(path: Path) -> dict:
-    from probe.workload import model as wl
-
     if not path.is_file():
         raise click.UsageError(f"{path}: no such workload file; pass --workloads FILE")
     try:
-        found = wl.load_workloads(path)
-    except wl.WorkloadError as exc:
+        found = load_workloads(path)
+    except WorkloadError as exc:
         raise click.UsageError(str(exc)) from None
     if not found:
         raise click.UsageError(f"{path} defines no workloads; add a [workloads.NAME] table")
@@ -389,7 +387,7 @@ def shell_command(srv) -> str:
     """The server's command line as a shell would run it, with the variables probe sets."""
     import shlex
 
-    from probe.servers.process import pinned_env
+    from probe.servers.spec import pinned_env
 
     env = {**pinned_env(srv.spec), **srv.extra_env}
     env["PYTHONPATH"] = srv.env()["PYTHONPATH"]
@@ -681,7 +679,7 @@ def workloads_option(f):
 
 def chosen_workloads(workloads_file, names, default: tuple[str, ...]) -> tuple:
     """The workloads to run: the file's (all, or --fns NAMES of them), else built-ins."""
-    from probe.workload.model import builtin
+    from probe.workload.builtins import builtin
 
     if workloads_file is None:
         return tuple(builtin(fn) for fn in (names or default))

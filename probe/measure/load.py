@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import requests
 
 from probe import interrupt
-from probe.outcome import Kind, Outcome
+from probe.outcome import Kind, Outcome, failed_answer
 from probe.workload.model import HttpRequest
 
 SEMINAR_AREAS = tuple(range(10, 101, 10))  # the seminar's script: areas 10, 20, ..., 100
@@ -59,11 +59,8 @@ def classify(status: int, body: dict | None) -> tuple[Kind, str | None]:
     """Kind and error text of an HTTP answer."""
     if 200 <= status < 300:
         return Kind.OK, None
-    error = (body or {}).get("error") if isinstance(body, dict) else None
-    if error == "memory_error":
-        detail = (body or {}).get("detail") or "MemoryError"
-        return Kind.MEMORY_ERROR, f"MemoryError: {detail}" if detail != "MemoryError" else detail
-    return Kind.HTTP_ERROR, f"HTTP {status}: {error or 'non-JSON answer'}"
+    outcome = failed_answer(status, body)
+    return outcome.kind, outcome.detail
 
 
 MAX_TEXT = 65536

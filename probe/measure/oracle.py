@@ -28,9 +28,12 @@ from probe import interrupt
 from probe.measure.load import RequestRecord, _root_cause, fire
 from probe.measure.memory import Monitor, StepMemory, read_status
 from probe.outcome import Kind, Outcome, Probe, worst
-from probe.servers.kinds import WorkerEvent
-from probe.servers.process import Server, ServerError, ServerPool, ServerStartError, decode_status
-from probe.workload.model import PROBE_AREA, Workload
+from probe.servers.logs import memory_cause
+from probe.servers.pool import ServerPool
+from probe.servers.process import Server, ServerStartError, decode_status
+from probe.servers.spec import ServerError
+from probe.workload.model import Workload
+from probe.workload.seminar import PROBE_AREA
 
 # After one request of a probe failed, how long a cold probe still waits for the rest
 # (they only refine the failure's kind): a flask server out of address space once left a
@@ -310,9 +313,9 @@ class ServerOracle:
             return Outcome(
                 Kind.MEMORY_ERROR, client.status, f"{cause}; client saw: {client.detail}"
             )
-        events = self.server.spec.kind.events(log)
-        self._ended = {e.pid for e in events if e.kind != "booted"}
-        cause = outcome_from_events(events, client)
+        kind = self.server.spec.kind
+        self._ended = {e.pid for e in kind.events(log) if e.kind != "booted"}
+        cause = kind.failure(log, client)
         if cause is not None:
             return cause
         proc = self.server.proc
@@ -403,56 +406,6 @@ class LaneOracle:
                 interrupt.check()
         if errors:
             raise errors[0]
-
-
-def memory_cause(log: str) -> str | None:
-    """What a server's log says ran out of memory, or None.
-
-    A MemoryError traceback (an app that lets it escape gets a bare 500, or a worker that
-    cannot boot), or a thread that could not start: under RLIMIT_AS a thread-per-request
-    server that has no address space left for one more 8 MiB stack logs
-    "RuntimeError: can't start new thread" and drops the connection.
-    """
-    if "MemoryError" in log:
-        return "MemoryError in the server's log"
-    if "can't start new thread" in log:
-        return (
-            "the server could not start a thread for the request (no address space for its stack)"
-        )
-    return None
-
-
-def outcome_from_events(events: list[WorkerEvent], client: Outcome) -> Outcome | None:
-    """What gunicorn's log says about a failed probe; None if it logged no worker's end.
-
-    On --timeout gunicorn logs "WORKER TIMEOUT (pid:N)" and sends SIGABRT: the worker's
-    handler raises SystemExit inside the request, so the client gets a 500 and the
-    worker exits; a worker stuck in C code gets SIGKILL next, logged "was sent SIGKILL!
-    Perhaps out of memory?" exactly like an OOM kill. So a timeout line decides.
-    """
-    ends = [e for e in events if e.kind != "booted"]
-    if not ends:
-        return None
-    timeouts = [e for e in ends if e.kind == "timeout"]
-    return _from_worker_event((timeouts or ends)[0], client)
-
-
-def _from_worker_event(event: WorkerEvent, client: Outcome) -> Outcome:
-    if event.kind == "timeout":
-        return Outcome(
-            Kind.TIMEOUT,
-            client.status,
-            f"gunicorn worker timeout: {event.describe()}; client saw: {client.detail}",
-            signal.SIGABRT,
-        )
-    if event.kind == "signaled":
-        return Outcome(
-            Kind.KILLED, client.status, f"{event.describe()}; client saw: {client.detail}",
-            event.signal,
-        )  # fmt: skip
-    return Outcome(
-        Kind.CONNECTION_ERROR, client.status, f"{event.describe()}; client saw: {client.detail}"
-    )
 
 
 def reach(url: str, timeout_s: float = 5.0) -> int | None:

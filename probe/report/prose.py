@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from probe.report.tables import format_bytes, format_n
 from probe.servers.kinds import KINDS
-from probe.workload.model import IO_FN, NUMPY_FN, PYTHON_FN
+from probe.workload.seminar import IO_FN, NUMPY_FN, PYTHON_FN
 
 SAME_WITHIN = 0.05  # two critical n closer than this (relative) are "the same"
 QUEUE_TOLERANCE = 0.25  # the k-th latency within this share of a sleep of k sleeps: a queue

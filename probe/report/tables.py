@@ -32,7 +32,7 @@ import json
 from collections.abc import Callable, Sequence
 
 from probe import stats
-from probe.workload.model import NUMPY_FN, PYTHON_FN  # the seminar's pair that compare sets apart
+from probe.workload.seminar import NUMPY_FN, PYTHON_FN
 
 FORMATS = ("table", "json", "csv", "markdown")
 

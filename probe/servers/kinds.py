@@ -14,14 +14,32 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from probe.outcome import signal_name
+from probe.outcome import Kind, Outcome, signal_name
 
 if TYPE_CHECKING:  # pragma: no cover
     import psutil
 
-    from probe.servers.process import ServerSpec
+# A kind's role: how it runs several requests at once.
+THREADS = "threads"  # as threads of one process (Flask's dev server, gthread)
+PREFORK = "prefork"  # in pre-forked worker processes (gunicorn)
+ROLES = (THREADS, PREFORK)
+
+
+class Options(Protocol):
+    """What a kind reads of a server's configuration (probe.servers.spec.Options)."""
+
+    app: str
+    chdir: str | None
+    host: str
+    workers: int
+    worker_class: str
+    threads: int
+    timeout_s: int
+    preload: bool
+    grace_s: float
+
 
 READY_RE = re.compile(r"probe: ready pid=(\d+)")
 
@@ -100,28 +118,33 @@ class ServerKind:
     """One kind of server. Subclasses fill in the argv and the process roles."""
 
     name: str = ""
-    role: str = ""  # "threads": requests are threads of one process; "prefork": workers
+    role: str = ""  # one of ROLES
     help: str = ""
 
-    def argv(self, spec: ServerSpec, port: int) -> list[str]:
+    def argv(self, spec: Options, port: int) -> list[str]:
         raise NotImplementedError
 
     def serving(self, procs: Sequence[psutil.Process]) -> list[int]:
         """Pids of the processes that run the app's requests, of the tree `procs`."""
         raise NotImplementedError
 
-    def expected_workers(self, spec: ServerSpec) -> int:
+    def expected_workers(self, spec: Options) -> int:
         return 1
 
-    def threaded(self, spec: ServerSpec) -> bool:
+    def threaded(self, spec: Options) -> bool:
         """Whether several requests can run at once as threads of one process."""
-        return self.role == "threads"
+        return self.role == THREADS
 
     def events(self, log_text: str) -> list[WorkerEvent]:
         """What the server logged about its workers' ends (none for a one-process kind)."""
         return []
 
-    def describe(self, spec: ServerSpec) -> str:
+    def failure(self, log_text: str, client: Outcome) -> Outcome | None:
+        """What the server's log says about a failed request, beyond a MemoryError (which
+        probe.servers.logs reads for every kind); None if it says nothing."""
+        return None
+
+    def describe(self, spec: Options) -> str:
         return self.name
 
 
@@ -129,10 +152,10 @@ class DevServer(ServerKind):
     """werkzeug's threaded development server, as Flask's `app.run()` starts it."""
 
     name = "flask"
-    role = "threads"
+    role = THREADS
     help = "Flask's dev server (werkzeug, threaded): requests are threads of one process"
 
-    def argv(self, spec: ServerSpec, port: int) -> list[str]:
+    def argv(self, spec: Options, port: int) -> list[str]:
         argv = [sys.executable, "-m", "probe.servers.devserver", spec.app, "--host", spec.host]
         argv += ["--port", str(port)]
         return argv + (["--chdir", spec.chdir] if spec.chdir else [])
@@ -145,10 +168,10 @@ class Gunicorn(ServerKind):
     """gunicorn's pre-fork arbiter and its workers (sync, or gthread with threads)."""
 
     name = "gunicorn"
-    role = "prefork"
+    role = PREFORK
     help = "gunicorn: pre-fork workers (sync, or gthread with --threads)"
 
-    def argv(self, spec: ServerSpec, port: int) -> list[str]:
+    def argv(self, spec: Options, port: int) -> list[str]:
         argv = [
             sys.executable, "-m", "gunicorn",
             "--bind", _bind(spec.host, port),
@@ -173,16 +196,19 @@ class Gunicorn(ServerKind):
         top = procs[0].pid
         return sorted(p.pid for p in procs[1:] if _is_child_of(p, top))
 
-    def expected_workers(self, spec: ServerSpec) -> int:
+    def expected_workers(self, spec: Options) -> int:
         return spec.workers
 
-    def threaded(self, spec: ServerSpec) -> bool:
+    def threaded(self, spec: Options) -> bool:
         return spec.threads > 1 or spec.worker_class not in ("sync",)
 
     def events(self, log_text: str) -> list[WorkerEvent]:
         return parse_worker_events(log_text)
 
-    def describe(self, spec: ServerSpec) -> str:
+    def failure(self, log_text: str, client: Outcome) -> Outcome | None:
+        return outcome_from_events(self.events(log_text), client)
+
+    def describe(self, spec: Options) -> str:
         text = f"gunicorn, {spec.workers} {spec.worker_class} worker(s)"
         if spec.threads > 1:
             text += f" x {spec.threads} threads"
@@ -200,3 +226,36 @@ def _is_child_of(p: psutil.Process, ppid: int) -> bool:
 
 KINDS: dict[str, ServerKind] = {k.name: k for k in (DevServer(), Gunicorn())}
 SERVERS = tuple(KINDS)
+
+
+def outcome_from_events(events: list[WorkerEvent], client: Outcome) -> Outcome | None:
+    """What gunicorn's log says about a failed probe; None if it logged no worker's end.
+
+    On --timeout gunicorn logs "WORKER TIMEOUT (pid:N)" and sends SIGABRT: the worker's
+    handler raises SystemExit inside the request, so the client gets a 500 and the
+    worker exits; a worker stuck in C code gets SIGKILL next, logged "was sent SIGKILL!
+    Perhaps out of memory?" exactly like an OOM kill. So a timeout line decides.
+    """
+    ends = [e for e in events if e.kind != "booted"]
+    if not ends:
+        return None
+    timeouts = [e for e in ends if e.kind == "timeout"]
+    return _from_worker_event((timeouts or ends)[0], client)
+
+
+def _from_worker_event(event: WorkerEvent, client: Outcome) -> Outcome:
+    if event.kind == "timeout":
+        return Outcome(
+            Kind.TIMEOUT,
+            client.status,
+            f"gunicorn worker timeout: {event.describe()}; client saw: {client.detail}",
+            signal.SIGABRT,
+        )
+    if event.kind == "signaled":
+        return Outcome(
+            Kind.KILLED, client.status, f"{event.describe()}; client saw: {client.detail}",
+            event.signal,
+        )  # fmt: skip
+    return Outcome(
+        Kind.CONNECTION_ERROR, client.status, f"{event.describe()}; client saw: {client.detail}"
+    )

@@ -1,5 +1,5 @@
-"""Start a server of some kind under a memory cap, watch it, stop the whole tree; a pool of
-fresh ones.
+"""One server's process tree: start it under its cap, know when it is ready, read its log,
+stop the whole tree.
 
 Each server runs in its own session (process group) with RLIMIT_AS set in the child
 before exec, so gunicorn's arbiter and every worker inherit the cap. Stopping sends
@@ -20,25 +20,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 import psutil
 
 from probe import interrupt
 from probe.outcome import signal_name
-from probe.servers.capexec import LAYOUTS
-from probe.servers.kinds import (  # noqa: F401 - re-exported
-    KINDS,
-    SERVERS,
-    ServerKind,
-    WorkerEvent,
-    parse_worker_events,
-    ready_pids,
-)
+from probe.servers.kinds import WorkerEvent, ready_pids
+from probe.servers.logs import last_cause, short_of_room
+from probe.servers.spec import DEFAULT_SERVER_ENV, ServerError, ServerSpec
 from probe.sizes import format_size
-
-BUILTIN_APP = "app.wsgi:app"  # the seminar's service (probe.workload's built-ins)
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -53,25 +44,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-# Pinned for the server unless overridden: the cap counts address space, and each
-# OpenBLAS thread buffer and each glibc malloc arena reserves some (design.md).
-# A fixed mmap threshold (glibc's initial 128 KiB) turns off its dynamic raise: freeing
-# a 1-32 MiB list array would otherwise move later arrays onto the brk heap, which then
-# keeps up to 2x that much freed address space that pymalloc's arenas cannot reuse, so
-# the critical n would depend on which n were probed before (-7 % at 384M, measured).
-DEFAULT_SERVER_ENV = {
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MALLOC_ARENA_MAX": "2",
-    "MALLOC_MMAP_THRESHOLD_": "131072",
-    "PYTHONUNBUFFERED": "1",
-}
-
-
-class ServerError(Exception):
-    """The server could not be started or used; the message says what to do."""
-
-
 class ServerStartError(ServerError):
     """The server died or never answered /health before its deadline.
 
@@ -83,71 +55,6 @@ class ServerStartError(ServerError):
     def __init__(self, message: str, log_tail: str = ""):
         super().__init__(message)
         self.log_tail = log_tail
-
-
-@dataclass(frozen=True)
-class ServerSpec:
-    """What to run: which server kind, which app, under which cap and layout, with which
-    options. The whole configuration: a result's identity includes every field but the
-    port and the timings of probe's own waiting."""
-
-    server: str = "gunicorn"  # a key of probe.kinds.KINDS
-    limit_bytes: int | None = None
-    limit_kind: str = "as"  # "as": RLIMIT_AS in every process; "rss": enforced by a watchdog
-    host: str = "127.0.0.1"
-    port: int = 0  # 0: pick a free port
-    workers: int = 1
-    worker_class: str = "sync"
-    threads: int = 1
-    timeout_s: int = 30  # gunicorn's worker timeout
-    preload: bool = False  # gunicorn --preload: import the app in the arbiter
-    app: str = BUILTIN_APP  # MODULE:ATTR
-    chdir: str | None = None  # where the app is imported from
-    layout: str = "fixed"  # "fixed": no address-space randomization; "random": the kernel's
-    ready_timeout_s: float = 30.0
-    grace_s: float = 3.0
-    env: Mapping[str, str] = field(default_factory=dict)  # overrides DEFAULT_SERVER_ENV
-
-    def __post_init__(self) -> None:
-        if self.server not in KINDS:
-            raise ServerError(f"unknown server {self.server!r}; choose one of {', '.join(KINDS)}")
-        if self.layout not in LAYOUTS:
-            raise ServerError(f"unknown layout {self.layout!r}; choose one of {', '.join(LAYOUTS)}")
-
-    @property
-    def kind(self) -> ServerKind:
-        return KINDS[self.server]
-
-    @property
-    def rlimit_as_bytes(self) -> int | None:
-        """The RLIMIT_AS to set, if the cap is of that kind."""
-        return self.limit_bytes if self.limit_kind == "as" else None
-
-    @property
-    def watchdog_bytes(self) -> int | None:
-        """The RSS the watchdog enforces, if the cap is of that kind."""
-        return self.limit_bytes if self.limit_kind == "rss" else None
-
-    @property
-    def threaded(self) -> bool:
-        """Whether requests can run at once as threads of one process."""
-        return self.kind.threaded(self)
-
-    def config(self) -> dict:
-        """The server configuration as results record it (design.md's keys)."""
-        return {
-            "server": self.server,
-            "role": self.kind.role,
-            "workers": self.workers if self.kind.role == "prefork" else None,
-            "worker_class": self.worker_class if self.kind.role == "prefork" else None,
-            "threads": self.threads if self.kind.role == "prefork" else None,
-            "timeout_s": self.timeout_s if self.kind.role == "prefork" else None,
-            "preload": self.preload if self.kind.role == "prefork" else None,
-        }
-
-    def describe(self) -> str:
-        how = "RLIMIT_AS" if self.limit_kind == "as" else "RSS watchdog"
-        return f"{self.kind.describe(self)}, cap {format_size(self.limit_bytes)} ({how})"
 
 
 def decode_status(returncode: int | None) -> str:
@@ -187,11 +94,6 @@ def capped_command(limit_bytes: int | None, argv: list[str], layout: str = "fixe
     """Wrap argv so RLIMIT_AS and the layout are set in the child before it execs the server."""
     cap = "none" if limit_bytes is None else str(limit_bytes)
     return [sys.executable, "-m", "probe.servers.capexec", cap, "--layout", layout, "--", *argv]
-
-
-def pinned_env(spec: ServerSpec) -> dict[str, str]:
-    """The variables probe pins for the server, after the spec's overrides."""
-    return {**DEFAULT_SERVER_ENV, **spec.env}
 
 
 def server_env(spec: ServerSpec) -> dict[str, str]:
@@ -310,8 +212,7 @@ class Server:
             what += f" under the {format_size(self.spec.limit_bytes)} cap"
         what += f" ({how}{': ' + cause if cause else ''})"
         log = self.log_since_spawn()
-        short_of_room = any(s in log for s in _SHORT_OF_ROOM)
-        if self.spec.rlimit_as_bytes is not None and short_of_room:
+        if self.spec.rlimit_as_bytes is not None and short_of_room(log):
             todo = "raise --limit: Python, Flask and numpy alone take about 120M of address space"
         else:
             todo = "probe --verbose ... shows the server's log"
@@ -415,65 +316,7 @@ class Server:
         return self.spec.kind.events(self.new_log())
 
 
-# What a process says when the cap leaves it no room to start (import, map a library).
-_SHORT_OF_ROOM = (
-    "MemoryError", "Cannot allocate memory", "failed to map segment", "OpenBLAS",
-    "can't start new thread",
-)  # fmt: skip
 _LAYOUT_RE = re.compile(r"probe\.servers\.capexec: layout (fixed|random)")
-
-
-class ServerPool:
-    """Fresh servers of one spec, one started ahead: `take()` hands out a server that has
-    served nothing and spawns the next one, so that it boots while the caller probes.
-
-    A server whose environment depends on n (`take(extra_env)`) cannot be started ahead:
-    it is spawned then, and the caller waits for it (its start is part of the probe).
-    Call from the main thread only (probe.servers.capexec's parent-death signal).
-    """
-
-    def __init__(
-        self, spec: ServerSpec, ahead: bool = True, base_env: Mapping[str, str] | None = None
-    ):
-        if spec.port and ahead:
-            raise ServerError(f"fresh servers cannot share port {spec.port}; pass --port 0")
-        self.spec = spec
-        self.ahead = ahead
-        self.base_env = dict(base_env or {})  # every server's (a workload's fixed env)
-        self.started = 0
-        self._spare: Server | None = None
-
-    def _new(self, extra_env: Mapping[str, str] | None = None) -> Server:
-        server = Server(self.spec, {**self.base_env, **(extra_env or {})})
-        server.spawn()
-        self.started += 1
-        return server
-
-    def prime(self) -> None:
-        """Spawn the first spare now (so several pools boot side by side)."""
-        if self._spare is None and self.ahead:
-            self._spare = self._new()
-
-    def take(self, extra_env: Mapping[str, str] | None = None, wait: bool = True) -> Server:
-        """A fresh server: the spare (waited for), or a new one with `extra_env` (spawned;
-        waited for only if `wait`)."""
-        if extra_env:
-            server = self._new(extra_env)
-        else:
-            server = self._spare or self._new()
-            self._spare = self._new() if self.ahead else None
-        if wait:
-            try:
-                server.wait_ready()
-            except BaseException:
-                server.close(grace_s=0)
-                raise
-        return server
-
-    def close(self) -> None:
-        if self._spare is not None:
-            self._spare.close(grace_s=0)
-            self._spare = None
 
 
 def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> None:
@@ -493,58 +336,3 @@ def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> None:
         alive = still
         if alive:
             time.sleep(0.005)
-
-
-def last_cause(log: str, width: int = 120) -> str:
-    """The last line of a server log that says why it died, cut to `width` characters.
-
-    gunicorn's own bracketed lines ("[INFO] Shutting down") and traceback frames say
-    where, not why; the exception line after them ("MemoryError", "OpenBLAS error: ...")
-    is what a user needs to see.
-    """
-    for line in reversed(log.splitlines()):
-        text = line.strip()
-        if not text or text.startswith(("[", "Traceback", "File ", "^", "~")):
-            continue
-        return text if len(text) <= width else text[: width - 3] + "..."
-    return ""
-
-
-@contextlib.contextmanager
-def launch(spec: ServerSpec) -> Iterator[Server]:
-    """Start a server under its cap; on exit (also Ctrl-C, exceptions) stop the whole tree."""
-    with launch_many(spec, 1) as (server,):
-        yield server
-
-
-@contextlib.contextmanager
-def launch_many(spec: ServerSpec, count: int) -> Iterator[list[Server]]:
-    """Start `count` servers of one spec (each on its own free port, under its own cap)
-    side by side: all spawn first, then each is waited for; on exit stop them all."""
-    if count > 1 and spec.port:
-        raise ServerError(f"{count} servers cannot share port {spec.port}; pass --port 0")
-    servers = [Server(spec) for _ in range(count)]
-    try:
-        for server in servers:
-            server.spawn()
-        for server in servers:
-            server.wait_ready()
-        yield servers
-    finally:
-        for server in servers:
-            server.close()
-
-
-@contextlib.contextmanager
-def pools(
-    spec: ServerSpec, count: int, ahead: bool = True, base_env: Mapping[str, str] | None = None
-) -> Iterator[list[ServerPool]]:
-    """`count` pools of fresh servers, their first spares booting side by side."""
-    made = [ServerPool(spec, ahead, base_env) for _ in range(count)]
-    try:
-        for pool in made:
-            pool.prime()
-        yield made
-    finally:
-        for pool in made:
-            pool.close()

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from probe.search.critical import SearchConfig
-from probe.servers.process import ServerSpec, pinned_env
+from probe.servers.spec import ServerSpec, pinned_env
 from probe.studies import maxn
 from probe.studies import store as results
-from probe.workload.model import CPU_FNS, Workload  # noqa: F401 - CPU_FNS re-exported
+from probe.workload.model import Workload
 
 Log = Callable[[str], None]
 

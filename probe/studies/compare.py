@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from probe.report.tables import compare_ratios
-from probe.servers.process import SERVERS
+from probe.servers.kinds import SERVERS
 from probe.studies import catalog
 from probe.studies import store as results
-from probe.workload.model import CPU_FNS, Workload, builtin
+from probe.workload.builtins import builtin
+from probe.workload.model import Workload
+from probe.workload.seminar import CPU_FNS
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,13 @@ from probe import stats
 from probe.measure.load import RequestRecord, fire
 from probe.measure.memory import Monitor
 from probe.report.tables import render_log
-from probe.servers.process import SERVERS, Server
+from probe.servers.kinds import SERVERS
+from probe.servers.process import Server
 from probe.studies import catalog
 from probe.studies import store as results
-from probe.workload.model import IO_FN, SEMINAR_FNS, HttpRequest, Workload, builtin  # noqa: F401
+from probe.workload.builtins import builtin
+from probe.workload.model import HttpRequest, Workload
+from probe.workload.seminar import SEMINAR_FNS
 
 FNS = SEMINAR_FNS
 SEMINAR = tuple(builtin(fn) for fn in FNS)  # the seminar's three predictors

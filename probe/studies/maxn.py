@@ -31,10 +31,12 @@ from probe.outcome import Probe
 from probe.search.band import BandConfig, band_search
 from probe.search.critical import SearchConfig, SearchResult, fit_line, search_rounds
 from probe.servers.capexec import fixed_layout_refused
-from probe.servers.process import ServerSpec, pinned_env, pools
+from probe.servers.pool import pools
+from probe.servers.spec import ServerSpec, pinned_env
 from probe.sizes import format_bytes, format_size
 from probe.studies import store as results
-from probe.workload.model import CPU_FNS, Workload, builtin, is_builtin  # noqa: F401 - CPU_FNS
+from probe.workload.builtins import builtin, is_builtin
+from probe.workload.model import Workload
 
 THREADS_BAND_LAYOUTS = 3  # repeats per n of the band for threads at concurrency > 1
 Log = Callable[[str], None]

@@ -40,27 +40,11 @@ import hashlib
 import json
 import os
 import re
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
-from probe.outcome import Kind, Outcome
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
-PROBE_AREA = 10  # price = int(10 * (n-1)/2): exact in floating point for n < 2**53
-BUILTIN_APP = "app.wsgi:app"
-# app.pricing.FNS and IO_FNS, written out so that importing probe does not import app
-# (Flask and numpy); tests/unit/test_workload.py checks they agree.
-IO_FN, PYTHON_FN, NUMPY_FN = "io_bounded", "cpu_bounded", "cpu_multithread"
-BUILTIN_FNS = (PYTHON_FN, NUMPY_FN, IO_FN)
-SEMINAR_FNS = (IO_FN, PYTHON_FN, NUMPY_FN)  # the seminar's three, in its order
-CPU_FNS = (PYTHON_FN, NUMPY_FN)  # the ones that take n
-_IO_FNS = frozenset({IO_FN})
+from probe.outcome import Kind, Outcome, failed_answer
+from probe.workload.seminar import BUILTIN_FNS, IO_FNS, PROBE_AREA
 
 ALLOWED = "{n}, {area}, {env:NAME}"
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -72,7 +56,6 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token: methods,
 _WORKLOAD_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _BAD_IN_LINE = re.compile(r"[\x00-\x20\x7f]")  # no whitespace or controls in the request line
 _BAD_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # tab is allowed in header values
-FILE_KEYS = ("app", "chdir", "request", "json", "headers", "n_env", "expect", "env")
 
 
 class WorkloadError(ValueError):
@@ -124,7 +107,7 @@ class Workload:
     @property
     def takes_n(self) -> bool:
         """False only for io_bounded, the built-in whose answer does not depend on n."""
-        return self.fn not in _IO_FNS
+        return self.fn not in IO_FNS
 
     @property
     def n_placement(self) -> str:
@@ -191,7 +174,7 @@ class Workload:
         if status is None:
             return Outcome(Kind.CONNECTION_ERROR, None, "no HTTP answer")
         if not 200 <= status < 300:
-            return _failed_answer(status, body_json)
+            return failed_answer(status, body_json)
         if self.fn is not None:
             from app.pricing import expected_price, price_matches  # imports Flask and numpy
 
@@ -391,34 +374,6 @@ def _number(value: float | None) -> str:
     return json.dumps(value)
 
 
-def _failed_answer(status: int, body: object) -> Outcome:
-    """A non-2xx answer; the seminar app's {"error": "memory_error"} is a memory error."""
-    error = body.get("error") if isinstance(body, dict) else None
-    if error == "memory_error":
-        detail = body.get("detail") or "MemoryError"
-        text = f"MemoryError: {detail}" if detail != "MemoryError" else detail
-        return Outcome(Kind.MEMORY_ERROR, status, text)
-    return Outcome(Kind.HTTP_ERROR, status, f"HTTP {status}: {error or 'non-JSON answer'}")
-
-
-# -- built-ins ----------------------------------------------------------------------------
-def builtin(fn: str) -> Workload:
-    """The seminar app's predictor `fn` as a workload: POST /predict with area, fn and n."""
-    if fn not in BUILTIN_FNS:
-        raise WorkloadError(f"fn must be one of {', '.join(BUILTIN_FNS)}, got {fn!r}")
-    n_part = "" if fn in _IO_FNS else ', "n": {n}'
-    body = '{"area": {area}, "fn": "' + fn + '"' + n_part + "}"
-    return Workload(name=fn, app=BUILTIN_APP, request="POST /predict", json=body, fn=fn)
-
-
-BUILTINS: dict[str, Workload] = {fn: builtin(fn) for fn in BUILTIN_FNS}
-
-
-def is_builtin(w: Workload) -> bool:
-    """Is this one of the seminar's predictors (answers checked against the exact price)?"""
-    return w.fn is not None
-
-
 def parse_header(text: str) -> tuple[str, str]:
     """'Name: value template' -> (name, value template), as curl -H writes a header."""
     name, sep, value = text.partition(":")
@@ -431,85 +386,3 @@ def parse_header(text: str) -> tuple[str, str]:
     if not _TOKEN.fullmatch(name):
         raise WorkloadError(f"header name must be an HTTP token such as X-Size, got {name!r}")
     return name, value.strip()
-
-
-# -- workload files -----------------------------------------------------------------------
-def find_workloads_file(cwd: Path) -> Path | None:
-    """probe.toml in cwd, else a pyproject.toml there that has a [tool.probe] table."""
-    probe_toml = cwd / "probe.toml"
-    if probe_toml.is_file():
-        return probe_toml
-    pyproject = cwd / "pyproject.toml"
-    if pyproject.is_file() and "probe" in _read_toml(pyproject).get("tool", {}):
-        return pyproject
-    return None
-
-
-def load_workloads(path: Path) -> dict[str, Workload]:
-    """Workloads of a probe.toml ([workloads.NAME]) or pyproject.toml ([tool.probe.workloads.NAME]).
-
-    Keys are the CLI flags' names; chdir is relative to the file's folder. Other
-    top-level tables are left alone.
-    """
-    data = _read_toml(path)
-    if path.name == "pyproject.toml":
-        prefix, tables = "tool.probe.workloads", data.get("tool", {}).get("probe", {})
-    else:
-        prefix, tables = "workloads", data
-    tables = tables.get("workloads", {})
-    if not isinstance(tables, dict):
-        raise WorkloadError(f"{path}: {prefix} must be a table of [{prefix}.NAME] tables")
-    return {name: _from_table(path, f"{prefix}.{name}", name, t) for name, t in tables.items()}
-
-
-def _read_toml(path: Path) -> dict:
-    try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise WorkloadError(f"{path}: not valid TOML ({exc})") from None
-
-
-def _from_table(path: Path, where: str, name: str, table: object) -> Workload:
-    if not isinstance(table, dict):
-        raise WorkloadError(f"{path}: {where} must be a table with app = 'module:attr'")
-    unknown = sorted(set(table) - set(FILE_KEYS))
-    if unknown:
-        raise WorkloadError(
-            f"{path}: {where}: unknown key {unknown[0]!r}; allowed: {', '.join(FILE_KEYS)}"
-        )
-    if "app" not in table:
-        raise WorkloadError(f"{path}: {where}: app is required, e.g. app = 'myservice:app'")
-    if name in BUILTINS:
-        raise WorkloadError(f"{path}: {where}: {name} is a built-in workload; rename it")
-    for key in ("app", "chdir", "request", "json", "n_env", "expect"):
-        if key in table and not isinstance(table[key], str):
-            raise WorkloadError(f"{path}: {where}: {key} must be a string")
-    kwargs = {k: v for k, v in table.items() if k not in ("headers", "env", "chdir")}
-    try:
-        kwargs["headers"] = _file_headers(table.get("headers", {}))
-        kwargs["env"] = _file_table(table.get("env", {}), "env")
-        if "chdir" in table:
-            folder = (path.parent / table["chdir"]).resolve()
-            if not folder.is_dir():
-                raise WorkloadError(
-                    f"chdir {table['chdir']!r} is not a folder (it is relative to the file's)"
-                )
-            kwargs["chdir"] = str(folder)
-        return Workload(name=name, **kwargs)
-    except WorkloadError as exc:
-        raise WorkloadError(f"{path}: {where}: {exc}") from None
-
-
-def _file_headers(value: object) -> tuple[tuple[str, str], ...]:
-    if isinstance(value, list):
-        if not all(isinstance(v, str) for v in value):
-            raise WorkloadError('headers must be a list of "Name: value" strings or a table')
-        return tuple(parse_header(v) for v in value)
-    return _file_table(value, "headers")
-
-
-def _file_table(value: object, key: str) -> tuple[tuple[str, str], ...]:
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise WorkloadError(f"{key} must be a table of strings, e.g. {key} = {{ NAME = 'value' }}")
-    return tuple(value.items())

@@ -10,7 +10,8 @@ from __future__ import annotations
 import pytest
 import requests
 
-from probe.servers.process import ServerSpec, launch
+from probe.servers.pool import launch
+from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
 from tests.unit.test_app import GOOD, MALFORMED, MAX_N
 

@@ -33,7 +33,8 @@ from probe.cli.app import main
 from probe.report.tables import render_maxn
 from probe.search.critical import SearchConfig
 from probe.servers.capexec import ADDR_NO_RANDOMIZE
-from probe.servers.process import Server, ServerSpec
+from probe.servers.process import Server
+from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
 from probe.studies import maxn
 from tests.integration.conftest import gone, watching

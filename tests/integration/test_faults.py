@@ -20,9 +20,12 @@ from collections.abc import Iterator
 from app.pricing import IO_PRICE_PER_AREA
 from probe.measure.oracle import OracleConfig, ServerOracle
 from probe.outcome import Kind
-from probe.servers.process import Server, ServerSpec, launch
+from probe.servers.pool import launch
+from probe.servers.process import Server
+from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
-from probe.workload.model import PROBE_AREA, builtin
+from probe.workload.builtins import builtin
+from probe.workload.seminar import PROBE_AREA
 
 CAP = parse_size("512M")
 PRICE = PROBE_AREA * IO_PRICE_PER_AREA

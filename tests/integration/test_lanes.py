@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from probe.cli.app import main
 from probe.search.critical import SearchConfig
-from probe.servers.process import ServerSpec
+from probe.servers.spec import ServerSpec
 from probe.studies import maxn
 from tests.integration.test_interrupts import (
     MiB,

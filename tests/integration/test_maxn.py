@@ -19,7 +19,8 @@ from click.testing import CliRunner
 from app.pricing import expected_price
 from probe.cli.app import main
 from probe.search.critical import SearchConfig
-from probe.servers.process import ServerSpec, launch
+from probe.servers.pool import launch
+from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
 from probe.studies import maxn
 

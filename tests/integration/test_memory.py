@@ -5,7 +5,8 @@ from __future__ import annotations
 import requests
 
 from probe.measure.memory import Monitor, read_status
-from probe.servers.process import ServerSpec, launch
+from probe.servers.pool import launch
+from probe.servers.spec import ServerSpec
 
 N = 20_000_000  # numpy.arange(N) is an int64 array: exactly 160 MB of fresh pages
 

@@ -21,10 +21,11 @@ import requests
 from click.testing import CliRunner
 
 from probe.cli.app import main
-from probe.servers.process import Server, ServerSpec, ServerStartError
+from probe.servers.process import Server, ServerStartError
+from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
 from probe.studies import catalog
-from probe.workload.model import load_workloads
+from probe.workload.files import load_workloads
 from tests.integration.conftest import watching
 
 ROOT = Path(__file__).resolve().parents[2]

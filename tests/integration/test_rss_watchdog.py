@@ -11,10 +11,11 @@ import pytest
 
 from probe.measure.oracle import OracleConfig, ServerOracle
 from probe.outcome import Kind
-from probe.servers.process import ServerSpec, launch
+from probe.servers.pool import launch
+from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
 from probe.studies import store as results
-from probe.workload.model import builtin
+from probe.workload.builtins import builtin
 
 CAP = parse_size("256M")
 MiB = 1 << 20

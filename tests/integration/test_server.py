@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import requests
 
-from probe.servers.process import ServerSpec, ServerStartError, launch
+from probe.servers.pool import launch
+from probe.servers.process import ServerStartError
+from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
 from tests.integration.conftest import gone
 

@@ -8,9 +8,11 @@ import pytest
 
 from app.predictors import IO_PRICE_PER_AREA, predict_io_bounded
 from app.pricing import expected_price, price_matches
-from probe.measure.oracle import outcome_from_events
 from probe.outcome import Kind, Outcome
-from probe.servers.process import Server, ServerSpec, last_cause, parse_worker_events
+from probe.servers.kinds import outcome_from_events, parse_worker_events
+from probe.servers.logs import last_cause
+from probe.servers.process import Server
+from probe.servers.spec import ServerSpec
 
 CLIENT = Outcome(Kind.CONNECTION_ERROR, None, "RemoteDisconnected")
 

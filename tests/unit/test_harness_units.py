@@ -8,13 +8,9 @@ import signal
 import pytest
 
 from probe.outcome import Kind, Outcome, worst
-from probe.servers.process import (
-    ServerSpec,
-    build_command,
-    capped_command,
-    decode_status,
-    parse_worker_events,
-)
+from probe.servers.kinds import parse_worker_events
+from probe.servers.process import build_command, capped_command, decode_status
+from probe.servers.spec import ServerSpec
 from probe.studies import store as results
 
 GUNICORN_LOG = """\

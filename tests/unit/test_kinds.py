@@ -14,7 +14,8 @@ import pytest
 
 from probe.servers import capexec
 from probe.servers.kinds import KINDS, SERVERS, DevServer, Gunicorn, ready_pids
-from probe.servers.process import Server, ServerError, ServerSpec
+from probe.servers.process import Server
+from probe.servers.spec import ServerError, ServerSpec
 
 APP = "tests_app.service:application"  # any MODULE:ATTR: the kinds pass it through
 

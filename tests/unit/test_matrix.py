@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from probe.measure.load import SEMINAR_AREAS, RequestRecord
-from probe.servers.process import ServerSpec, pinned_env
+from probe.servers.spec import ServerSpec, pinned_env
 from probe.studies import catalog, maxn
 from probe.studies import store as results
 from probe.studies.matrix import (
@@ -18,7 +18,8 @@ from probe.studies.matrix import (
     request_entry,
     server_errors,
 )
-from probe.workload.model import Workload, builtin
+from probe.workload.builtins import builtin
+from probe.workload.model import Workload
 
 MIB = 1 << 20
 CAP = 512 * MIB

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from probe.servers.process import ServerSpec
+from probe.servers.spec import ServerSpec
 from probe.studies import catalog, maxn
-from probe.workload.model import Workload, builtin
+from probe.workload.builtins import builtin
+from probe.workload.model import Workload
 
 MIB = 1 << 20
 CAP = 512 * MIB

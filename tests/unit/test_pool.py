@@ -13,9 +13,12 @@ from app.pricing import expected_price
 from probe.measure.load import RequestRecord
 from probe.measure.memory import StepMemory
 from probe.measure.oracle import OracleConfig, ServerOracle
-from probe.servers import process as server_mod
-from probe.servers.process import ServerError, ServerPool, ServerSpec, ServerStartError
-from probe.workload.model import Workload, builtin
+from probe.servers import pool as pool_mod
+from probe.servers.pool import ServerPool
+from probe.servers.process import ServerStartError
+from probe.servers.spec import ServerError, ServerSpec
+from probe.workload.builtins import builtin
+from probe.workload.model import Workload
 
 EVENTS: list[tuple[str, int]] = []
 
@@ -67,7 +70,7 @@ class FakeServer:
 def fake_servers(monkeypatch):
     EVENTS.clear()
     FakeServer.count = 0
-    monkeypatch.setattr(server_mod, "Server", FakeServer)
+    monkeypatch.setattr(pool_mod, "Server", FakeServer)
 
 
 def test_take_spawns_the_next_server_before_waiting_for_this_one():

@@ -13,7 +13,8 @@ import pytest
 
 from probe.report import tables as render
 from probe.studies.store import SCHEMA_VERSION
-from probe.workload.model import Workload, builtin
+from probe.workload.builtins import builtin
+from probe.workload.model import Workload
 
 MIB = 1024 * 1024
 

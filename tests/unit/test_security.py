@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from app import create_app
 from probe.cli import app as cli
-from probe.servers.process import ServerError, ServerSpec, build_command
+from probe.servers.process import build_command
+from probe.servers.spec import ServerError, ServerSpec
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted([*ROOT.glob("probe/*.py"), *ROOT.glob("app/*.py")])

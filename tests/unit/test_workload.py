@@ -13,19 +13,10 @@ from werkzeug.test import Client
 from app import pricing
 from app.predictors import PREDICTORS
 from probe.outcome import Kind, Outcome
-from probe.workload.model import (
-    BUILTIN_APP,
-    BUILTIN_FNS,
-    BUILTINS,
-    HttpRequest,
-    Workload,
-    WorkloadError,
-    builtin,
-    find_workloads_file,
-    is_builtin,
-    load_workloads,
-    parse_header,
-)
+from probe.workload.builtins import BUILTINS, builtin, is_builtin
+from probe.workload.files import find_workloads_file, load_workloads
+from probe.workload.model import HttpRequest, Workload, WorkloadError, parse_header
+from probe.workload.seminar import BUILTIN_APP, BUILTIN_FNS
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 SECRET = "tok-5f0c1e-not-for-records"

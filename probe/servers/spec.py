@@ -1,0 +1,117 @@
+"""What to run: a server kind for an app, under which cap and layout, with which options.
+
+The defaults here are the only ones: the command line reads them for its options.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
+
+from probe.servers.capexec import LAYOUTS
+from probe.servers.kinds import KINDS, PREFORK, ServerKind
+from probe.sizes import format_size
+from probe.workload.builtins import BUILTIN_APP
+
+LIMIT_KINDS = ("as", "rss")  # "as": RLIMIT_AS in every process; "rss": a watchdog's SIGKILL
+
+# Pinned for the server unless overridden: the cap counts address space, and each
+# OpenBLAS thread buffer and each glibc malloc arena reserves some (design.md).
+# A fixed mmap threshold (glibc's initial 128 KiB) turns off its dynamic raise: freeing
+# a 1-32 MiB list array would otherwise move later arrays onto the brk heap, which then
+# keeps up to 2x that much freed address space that pymalloc's arenas cannot reuse, so
+# the critical n would depend on which n were probed before (README, "Finding the
+# critical n").
+DEFAULT_SERVER_ENV = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MALLOC_ARENA_MAX": "2",
+    "MALLOC_MMAP_THRESHOLD_": "131072",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+class ServerError(Exception):
+    """The server could not be started or used; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """What to run: which server kind, which app, under which cap and layout, with which
+    options. The whole configuration: a result's identity includes every field but the
+    port and the timings of probe's own waiting."""
+
+    server: str = "gunicorn"  # a key of probe.servers.kinds.KINDS
+    limit_bytes: int | None = None
+    limit_kind: str = "as"  # one of LIMIT_KINDS
+    host: str = "127.0.0.1"
+    port: int = 0  # 0: pick a free port
+    workers: int = 1
+    worker_class: str = "sync"
+    threads: int = 1
+    timeout_s: int = 30  # gunicorn's worker timeout
+    preload: bool = False  # gunicorn --preload: import the app in the arbiter
+    app: str = BUILTIN_APP  # MODULE:ATTR
+    chdir: str | None = None  # where the app is imported from
+    layout: str = "fixed"  # "fixed": no address-space randomization; "random": the kernel's
+    ready_timeout_s: float = 30.0
+    grace_s: float = 3.0
+    env: Mapping[str, str] = field(default_factory=dict)  # overrides DEFAULT_SERVER_ENV
+
+    def __post_init__(self) -> None:
+        if self.server not in KINDS:
+            raise ServerError(f"unknown server {self.server!r}; choose one of {', '.join(KINDS)}")
+        if self.layout not in LAYOUTS:
+            raise ServerError(f"unknown layout {self.layout!r}; choose one of {', '.join(LAYOUTS)}")
+        if self.limit_kind not in LIMIT_KINDS:
+            raise ServerError(
+                f"unknown limit kind {self.limit_kind!r}; choose one of {', '.join(LIMIT_KINDS)}"
+            )
+
+    @property
+    def kind(self) -> ServerKind:
+        return KINDS[self.server]
+
+    @property
+    def rlimit_as_bytes(self) -> int | None:
+        """The RLIMIT_AS to set, if the cap is of that kind."""
+        return self.limit_bytes if self.limit_kind == "as" else None
+
+    @property
+    def watchdog_bytes(self) -> int | None:
+        """The RSS the watchdog enforces, if the cap is of that kind."""
+        return self.limit_bytes if self.limit_kind == "rss" else None
+
+    @property
+    def threaded(self) -> bool:
+        """Whether requests can run at once as threads of one process."""
+        return self.kind.threaded(self)
+
+    def config(self) -> dict:
+        """The server configuration as results record it (design.md's keys)."""
+        prefork = self.kind.role == PREFORK
+        return {
+            "server": self.server,
+            "role": self.kind.role,
+            **{key: getattr(self, key) if prefork else None for key in PREFORK_OPTIONS},
+        }
+
+    def differs_from_default(self) -> list[str]:
+        """The pre-fork options set away from their defaults, in PREFORK_OPTIONS' order."""
+        if self.kind.role != PREFORK:
+            return []
+        return [key for key in PREFORK_OPTIONS if getattr(self, key) != DEFAULTS[key]]
+
+    def describe(self) -> str:
+        how = "RLIMIT_AS" if self.limit_kind == "as" else "RSS watchdog"
+        return f"{self.kind.describe(self)}, cap {format_size(self.limit_bytes)} ({how})"
+
+
+# The options a pre-fork kind takes (results keys, in order); None for the other kinds.
+PREFORK_OPTIONS = ("workers", "worker_class", "threads", "timeout_s", "preload")
+DEFAULTS = {f.name: f.default for f in fields(ServerSpec) if f.default is not MISSING}
+
+
+def pinned_env(spec: ServerSpec) -> dict[str, str]:
+    """The variables probe pins for the server, after the spec's overrides."""
+    return {**DEFAULT_SERVER_ENV, **spec.env}
