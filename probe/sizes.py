@@ -62,15 +62,18 @@ def format_size(size: int | None) -> str:
     return str(size)
 
 
-def format_bytes(size: int | float | None) -> str:
-    """Human-readable binary size: '1.00 GiB', '512.0 MiB', '-' for None."""
-    if size is None:
+_BINARY_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def format_bytes(n: float | None) -> str:
+    """Binary units: '512 B', '1.00 GiB', '512.0 MiB'; '-' for None."""
+    if n is None:
         return "-"
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024 or unit == "GiB":
+    if abs(n) < 1024:
+        return f"{int(n)} B"
+    value, unit = float(n), "B"
+    for name in _BINARY_UNITS:
+        value, unit = value / 1024, name
+        if abs(value) < 1023.95:  # so that 1023.99 MiB shows as 1.00 GiB, not 1024.0 MiB
             break
-        value /= 1024
-    if unit == "B":
-        return f"{int(value)} B"
-    return f"{value:.2f} {unit}" if abs(value) < 100 else f"{value:.1f} {unit}"
+    return f"{value:.2f} {unit}" if abs(value) < 10 else f"{value:.1f} {unit}"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 import requests
 
 from probe import interrupt
+from probe.defaults import REQUEST_TIMEOUT_S
 from probe.measure.load import RequestRecord, _root_cause, fire
 from probe.measure.memory import Monitor, StepMemory, read_status
 from probe.outcome import Kind, Outcome, Probe, worst
@@ -45,7 +46,7 @@ GIVE_UP_S = 3.0
 class OracleConfig:
     workload: Workload
     concurrency: int = 1
-    timeout_s: float = 120.0
+    timeout_s: float = REQUEST_TIMEOUT_S
     limit_kind: str = "as"  # "as": model the address space; "rss": resident memory
     token: str | None = None
     fresh: bool = True  # each probe on a fresh server (cold), else one long-lived server

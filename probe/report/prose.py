@@ -19,8 +19,9 @@ import sys
 from collections import Counter
 from dataclasses import dataclass, field
 
-from probe.report.tables import format_bytes, format_n
+from probe.report.tables import format_n
 from probe.servers.kinds import KINDS
+from probe.sizes import format_bytes
 from probe.workload.seminar import IO_FN, NUMPY_FN, PYTHON_FN
 
 SAME_WITHIN = 0.05  # two critical n closer than this (relative) are "the same"

@@ -32,32 +32,18 @@ import json
 from collections.abc import Callable, Sequence
 
 from probe import stats
+from probe.sizes import format_bytes
 from probe.workload.seminar import NUMPY_FN, PYTHON_FN
 
 FORMATS = ("table", "json", "csv", "markdown")
 
 _DETAIL_WIDTH = 80
-_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
 
 Cell = str
 Row = Sequence[Cell]
 
 
 # ---------------------------------------------------------------- value formatting
-
-
-def format_bytes(n: float | None) -> str:
-    """Binary units: '512 B', '1.00 GiB', '512.0 MiB'; '-' for None."""
-    if n is None:
-        return "-"
-    if abs(n) < 1024:
-        return f"{int(n)} B"
-    value, unit = float(n), "B"
-    for name in _UNITS:
-        value, unit = value / 1024, name
-        if abs(value) < 1023.95:  # so that 1023.99 MiB shows as 1.00 GiB, not 1024.0 MiB
-            break
-    return f"{value:.2f} {unit}" if abs(value) < 10 else f"{value:.1f} {unit}"
 
 
 def format_n(n: int | None) -> str:

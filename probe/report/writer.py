@@ -13,7 +13,8 @@ from pathlib import Path
 from probe.report import prose as discussion
 from probe.report.plots import plot_memory, plot_timeline
 from probe.report.prose import Lines, Study
-from probe.report.tables import format_bytes, format_n, render_compare, render_matrix
+from probe.report.tables import format_n, render_compare, render_matrix
+from probe.sizes import format_bytes
 from probe.studies import store as results
 
 REPORT_NAME = "REPORT.md"

@@ -99,6 +99,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from probe.defaults import MAXN_PRECISION
 from probe.outcome import Probe
 
 STOP_REASONS = ("converged", "max_probes", "all_failed")
@@ -118,7 +119,7 @@ class BandConfig:
     """How to measure the band: K layouts per n, precision, lanes and probe budget."""
 
     layouts: int = 3  # K: fresh servers per n (>= 2)
-    precision: float = 0.01  # each edge to hi / lo - 1 <= precision (or hi - lo <= 1)
+    precision: float = MAXN_PRECISION  # each edge to hi / lo - 1 <= precision (or hi - lo <= 1)
     lanes: int = 1  # probes per round
     max_probes: int = 60  # budget for the band search alone
     n_min: int = 1

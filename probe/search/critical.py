@@ -74,6 +74,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from probe.defaults import MAXN_PRECISION
 from probe.outcome import Kind, Outcome, Probe
 
 STRATEGIES = ("model", "bisect")
@@ -106,7 +107,7 @@ class SearchConfig:
     """
 
     strategy: str = "model"
-    precision: float = 0.01
+    precision: float = MAXN_PRECISION
     n_min: int = 1
     n_max: int = 10**10
     n_start: int = 100_000

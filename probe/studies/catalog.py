@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from probe.defaults import REQUEST_TIMEOUT_S, STUDY_PRECISION
 from probe.search.critical import SearchConfig
 from probe.servers.spec import ServerSpec, pinned_env
 from probe.studies import maxn
@@ -42,9 +43,9 @@ class CatalogConfig:
 
     limit_bytes: int
     limit_kind: str = "as"
-    precision: float = 0.02
+    precision: float = STUDY_PRECISION
     results_dir: Path = Path("results")
-    timeout_s: float = 120.0
+    timeout_s: float = REQUEST_TIMEOUT_S
     confirm: str = "auto"  # cold, fixed-layout outcomes are facts: re-probe only the rest
     band: int | None = None  # K layouts for the single-request searches' band
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from probe import stats
+from probe.defaults import REQUEST_TIMEOUT_S, STUDY_PRECISION
 from probe.measure.load import RequestRecord, fire
 from probe.measure.memory import Monitor
 from probe.report.tables import render_log
@@ -52,10 +53,10 @@ class MatrixConfig:
     servers: tuple[str, ...] = SERVERS
     workloads: tuple[Workload, ...] = SEMINAR
     margin: float = 0.9
-    precision: float = 0.02
+    precision: float = STUDY_PRECISION
     results_dir: Path = Path("results")
     log_dir: Path = Path("log")
-    timeout_s: float = 120.0
+    timeout_s: float = REQUEST_TIMEOUT_S
     env: dict[str, str] = field(default_factory=dict)  # extra server environment
 
     @property

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import psutil
 
+from probe.defaults import REQUEST_TIMEOUT_S
 from probe.measure.oracle import LaneOracle, OracleConfig, ServerOracle, reach
 from probe.outcome import Probe
 from probe.search.band import BandConfig, band_search
@@ -51,7 +52,7 @@ class MaxNConfig:
     concurrency: int = 1
     search: SearchConfig = field(default_factory=SearchConfig)
     url: str | None = None  # probe a server we do not control
-    timeout_s: float = 120.0
+    timeout_s: float = REQUEST_TIMEOUT_S
     token: str | None = None
     fresh: bool = True  # each probe on a fresh server (cold)
     band: int | None = None  # K: measure the band on K randomized layouts per n

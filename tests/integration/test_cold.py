@@ -23,11 +23,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import probe.memory
 import pytest
 import requests
 from click.testing import CliRunner
 
+import probe.measure.memory
 from app.pricing import expected_price
 from probe.cli.app import main
 from probe.report.tables import render_maxn
@@ -279,7 +279,7 @@ def test_dead_memory_sampler_stops_max_n_with_one_line(tmp_path, monkeypatch, no
     one seam, Monitor.sample_once, in the sampler thread only, once a sampled RSS passes
     100 MiB: the list's four calibration probes stay under 73 MiB and the first probe
     near the boundary (about 175 MiB) goes past it, so the sampler dies mid-run, mid-probe."""
-    real = probe.memory.Monitor.sample_once
+    real = probe.measure.memory.Monitor.sample_once
 
     def dying(self, procs=None):
         real(self, procs)
@@ -287,7 +287,7 @@ def test_dead_memory_sampler_stops_max_n_with_one_line(tmp_path, monkeypatch, no
         if threading.current_thread().name == "probe-memory" and peak > 100 * MiB:
             raise RuntimeError("injected sampler fault")
 
-    monkeypatch.setattr(probe.memory.Monitor, "sample_once", dying)
+    monkeypatch.setattr(probe.measure.memory.Monitor, "sample_once", dying)
     out = tmp_path / "dead.json"
     with watching(no_leftovers):
         result = CliRunner().invoke(

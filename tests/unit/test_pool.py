@@ -1,6 +1,6 @@
 """Cold-probe scheduling against a fake server pool: no processes.
 
-The seam is `probe.server.Server`: a fake records when each server is spawned, waited
+The seam is `probe.servers.pool.Server`: a fake records when each server is spawned, waited
 for and closed, so the tests can check the order that hides a server's start behind
 the previous probe, and that every probe gets a server that has served nothing.
 """

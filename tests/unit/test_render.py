@@ -12,6 +12,7 @@ import re
 import pytest
 
 from probe.report import tables as render
+from probe.sizes import format_bytes
 from probe.studies.store import SCHEMA_VERSION
 from probe.workload.builtins import builtin
 from probe.workload.model import Workload
@@ -473,7 +474,7 @@ def test_log_of_no_requests():
 )
 def test_format_bytes(n, expected):
     """Binary units, two decimals under 10 units and one above; boundaries at 1024 and 10."""
-    assert render.format_bytes(n) == expected
+    assert format_bytes(n) == expected
 
 
 @pytest.mark.parametrize(("n", "expected"), [(None, "-"), (0, "0"), (12_345_678, "12,345,678")])

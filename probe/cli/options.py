@@ -1,0 +1,269 @@
+"""Option groups shared by the commands, and the parameter types they read; every
+default comes from probe.defaults or ServerSpec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from probe.defaults import LOAD_CONCURRENCY, LOAD_REQUESTS, MARGIN, MAXN_LIMIT, STUDY_PRECISION
+from probe.servers.capexec import LAYOUTS
+from probe.servers.kinds import KINDS, SERVERS
+from probe.servers.process import is_loopback
+from probe.servers.spec import DEFAULTS, LIMIT_KINDS, ServerSpec
+from probe.sizes import SizeError, parse_size
+from probe.workload.seminar import BUILTIN_FNS
+
+FORMATS = ("table", "json", "csv", "markdown")
+
+
+class SizeParam(click.ParamType):
+    """A memory size: 512M, 2G, 1.5GiB, 1073741824 or none (powers of two)."""
+
+    name = "SIZE"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, int):
+            return value
+        try:
+            return parse_size(value)
+        except SizeError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+SIZE = SizeParam()
+
+
+def limit_options(default: str = MAXN_LIMIT):
+    """--limit and --limit-kind, shared by every command that measures."""
+
+    def deco(f):
+        f = click.option(
+            "--limit-kind",
+            type=click.Choice(LIMIT_KINDS),
+            default=DEFAULTS["limit_kind"],
+            show_default=True,
+            help="as: RLIMIT_AS on every server process (MemoryError inside Python). "
+            "rss: a watchdog SIGKILLs a process whose RSS passes the cap, "
+            "emulating a container's OOM killer.",
+        )(f)
+        return click.option(
+            "--limit",
+            type=SIZE,
+            default=default,
+            show_default=True,
+            help="Memory cap per server process: 512M, 2G, 1.5GiB, bytes, or none. "
+            "K/M/G are powers of two.",
+        )(f)
+
+    return deco
+
+
+def server_options(f):
+    """--server, --preload, --layout, --workers, --worker-class, --threads, --timeout,
+    --host, --port."""
+    opts = [
+        click.option("--port", type=click.IntRange(0, 65535), default=DEFAULTS["port"],
+                     show_default=True,
+                     help="Port to bind; 0 picks a free one."),
+        click.option("--host", default=DEFAULTS["host"], show_default=True,
+                     help="Address to bind. Anything but loopback exposes the service."),
+        click.option("--timeout", "worker_timeout", type=click.IntRange(1),
+                     default=DEFAULTS["timeout_s"], show_default=True,
+                     help="gunicorn's worker timeout, seconds."),
+        click.option("--threads", type=click.IntRange(1), default=DEFAULTS["threads"],
+                     show_default=True,
+                     help="gunicorn threads per worker (more than 1 means gthread)."),
+        click.option("--worker-class", default=DEFAULTS["worker_class"], show_default=True,
+                     help="gunicorn worker class (sync, gthread)."),
+        click.option("--workers", type=click.IntRange(1), default=DEFAULTS["workers"],
+                     show_default=True,
+                     help="gunicorn worker processes (each gets the whole cap)."),
+        click.option("--layout", type=click.Choice(LAYOUTS), default=DEFAULTS["layout"],
+                     show_default=True, help="fixed: start the server with address-space "
+                     "randomization off (as setarch -R), so a boundary repeats exactly; "
+                     "random: the kernel's randomized layout, as a production server runs."),
+        click.option("--preload", is_flag=True,
+                     help="gunicorn --preload: import the app in the arbiter before forking."),
+        click.option("--server", type=click.Choice(SERVERS), default=DEFAULTS["server"],
+                     show_default=True, help="; ".join(f"{k.name}: {k.help}"
+                                                        for k in KINDS.values())),
+    ]  # fmt: skip
+    for opt in opts:
+        f = opt(f)
+    return f
+
+
+def format_option(choices=FORMATS, default="table"):
+    return click.option(
+        "--format", "fmt", type=click.Choice(choices), default=default, show_default=True,
+        help="table for people; json (the whole results document), csv or markdown for programs.",
+    )  # fmt: skip
+
+
+def make_spec(server, limit, host, port, workers, worker_class, threads, worker_timeout,
+              limit_kind="as", layout="fixed", preload=False, workload=None
+              ) -> ServerSpec:  # fmt: skip
+    """Turn the parsed options into a frozen ServerSpec; warn about a non-loopback host."""
+    if not is_loopback(host):
+        click.echo(
+            f"warning: binding {host}: the service (and its memory) is reachable from "
+            "other machines; use --host 127.0.0.1 unless you mean it",
+            err=True,
+        )
+    return ServerSpec(
+        server=server,
+        limit_bytes=limit,
+        limit_kind=limit_kind,
+        host=host,
+        port=port,
+        workers=workers,
+        worker_class=worker_class,
+        threads=threads,
+        timeout_s=worker_timeout,
+        layout=layout,
+        preload=preload,
+        **({"app": workload.app, "chdir": workload.chdir} if workload is not None else {}),
+    )
+
+
+def workload_options(f):
+    """--fn | --app (--chdir, --request, --json, --header, --n-env, --expect) |
+    --workloads FILE --workload NAME: what to probe."""
+    opts = [
+        click.option("--workload", "workload_name", default=None, metavar="NAME",
+                     help="The workload of --workloads to probe."),
+        click.option("--workloads", "workloads_file", default=None, metavar="FILE",
+                     type=click.Path(dir_okay=False, path_type=Path),
+                     help="A workload file: probe.toml ([workloads.NAME] tables) or a "
+                     "pyproject.toml ([tool.probe.workloads.NAME])."),
+        click.option("--expect", default=None, metavar="TEXT",
+                     help="The answer body must contain TEXT ({n} filled in), e.g. "
+                     "'size={n} '. Default: any 2xx answer is right."),
+        click.option("--n-env", default=None, metavar="NAME",
+                     help="n reaches the app at start-up as environment variable NAME: "
+                     "each probe starts its server with NAME=n."),
+        click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'",
+                     help="A request header; {n} and {env:VAR} are filled in (a token "
+                     "as {env:APP_TOKEN} is read from probe's environment, never recorded)."),
+        click.option("--json", "json_body", default=None, metavar="TEMPLATE",
+                     help="JSON body template, e.g. '{\"area\": 50, \"n\": {n}}'."),
+        click.option("--request", "request_line", default=None, metavar="'METHOD /PATH'",
+                     help="The request, with {n} where n goes, e.g. 'GET /predict?batch={n}'."),
+        click.option("--chdir", default=None, metavar="DIR",
+                     type=click.Path(file_okay=False, path_type=Path),
+                     help="Folder to import --app from (default: the current folder)."),
+        click.option("--app", default=None, metavar="MODULE:ATTR",
+                     help="Your WSGI app, named as gunicorn names it, e.g. mymodel.wsgi:app."),
+        click.option("--fn", default=None, type=click.Choice(BUILTIN_FNS),
+                     help="A built-in workload: the seminar's predictor cpu_bounded (a "
+                     "Python list of n ints), cpu_multithread (numpy.arange(n)) or "
+                     "io_bounded (a 1 s sleep, no n)."),
+    ]  # fmt: skip
+    for opt in opts:
+        f = opt(f)
+    return f
+
+
+def name_list(allowed: tuple[str, ...], what: str):
+    """A callback reading a comma-separated list of names from `allowed`."""
+
+    def parse(ctx, param, value: str) -> tuple[str, ...]:
+        names = tuple(dict.fromkeys(x.strip() for x in value.split(",") if x.strip()))
+        if not names:
+            raise click.BadParameter(f"give at least one {what}: {', '.join(allowed)}")
+        for name in names:
+            if name not in allowed:
+                raise click.BadParameter(
+                    f"unknown {what} {name!r}; choose from {', '.join(allowed)}"
+                )
+        return names
+
+    return parse
+
+
+def names_list(value: str | None) -> tuple[str, ...] | None:
+    """A comma-separated list of names (None if not given)."""
+    if value is None:
+        return None
+    names = tuple(dict.fromkeys(x.strip() for x in value.split(",") if x.strip()))
+    if not names:
+        raise click.BadParameter("give at least one name")
+    return names
+
+
+def parse_n(ctx, param, value: str) -> int | None:
+    """--n: 'auto' (None) or a whole number >= 1."""
+    if value.strip().lower() == "auto":
+        return None
+    try:
+        n = int(value.replace("_", ""))
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise click.BadParameter(f"must be 'auto' or a whole number >= 1, not {value!r}")
+    return n
+
+
+def _parse_fraction(ctx, param, value: float) -> float:
+    """--margin: a share of the critical n in (0, 1]."""
+    if not 0 < value <= 1:
+        raise click.BadParameter(f"must be in (0, 1], e.g. 0.9; got {value:g}")
+    return value
+
+
+def parse_precision(ctx, param, value: float) -> float:
+    if not 0 < value < 1:
+        raise click.BadParameter(f"must be between 0 and 1, e.g. 0.02; got {value:g}")
+    return value
+
+
+def results_option(f):
+    return click.option(
+        "--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
+        default=Path("results"), show_default=True,
+        help="Folder of the results documents (max-n/, matrix.json, compare.json, REPORT.md).",
+    )(f)  # fmt: skip
+
+
+def study_options(f):
+    """--requests, --concurrency, --servers, --margin, --precision, --results, --logs."""
+    opts = [
+        click.option("--logs", "log_dir", type=click.Path(file_okay=False, path_type=Path),
+                     default=Path("log"), show_default=True,
+                     help="Folder of the seminar-style logs <server>_<fn>.txt."),
+        results_option,
+        click.option("--precision", type=float, default=STUDY_PRECISION, show_default=True,
+                     callback=parse_precision,
+                     help="Searches stop when first_failing_n / critical_n - 1 <= this."),
+        click.option("--margin", type=float, default=MARGIN, show_default=True,
+                     callback=_parse_fraction,
+                     help="--n auto runs each variant at margin x its critical n."),
+        click.option("--servers", default=",".join(SERVERS), show_default=True,
+                     callback=name_list(SERVERS, "server"), help="Comma-separated servers."),
+        click.option("--concurrency", type=click.IntRange(1, 1000), default=LOAD_CONCURRENCY,
+                     show_default=True, help="Requests in flight at once (at most --requests)."),
+        click.option("--requests", type=click.IntRange(1, 1000), default=LOAD_REQUESTS,
+                     show_default=True,
+                     help="Requests per variant, with areas 10, 20, 30, ..."),
+    ]  # fmt: skip
+    for opt in opts:
+        f = opt(f)
+    return f
+
+
+def check_cap(limit: int | None, limit_kind: str, needs_cap: bool) -> None:
+    if limit is None and (needs_cap or limit_kind == "rss"):
+        raise click.BadParameter(
+            "searching the critical n needs a cap; pass e.g. --limit 512M", param_hint="--limit"
+        )
+
+
+def workloads_option(f):
+    return click.option(
+        "--workloads", "workloads_file", default=None, metavar="FILE",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Run the workloads of this file (probe.toml, or a pyproject.toml with "
+        "[tool.probe.workloads.NAME]) instead of the seminar's predictors.",
+    )(f)  # fmt: skip

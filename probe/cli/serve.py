@@ -1,0 +1,100 @@
+"""`probe serve`: one server under a cap in the foreground."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from probe import interrupt
+from probe.cli.errors import friendly_errors
+from probe.cli.options import limit_options, make_spec, server_options
+from probe.defaults import MAXN_LIMIT
+from probe.sizes import format_size
+
+
+@click.command()
+@click.option(
+    "--env",
+    "env_pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set a variable in the server's environment, e.g. a workload's n at "
+    "start-up: --env CACHE_ENTRIES=1000000.",
+)
+@click.option(
+    "--chdir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to import --app from (default: the current folder).",
+)
+@click.option(
+    "--app",
+    default=None,
+    metavar="MODULE:ATTR",
+    help="Your WSGI app (default: the seminar's service, app.wsgi:app).",
+)
+@server_options
+@limit_options(default=MAXN_LIMIT)
+@friendly_errors
+def serve(env_pairs, chdir, app, server, preload, layout, limit, limit_kind, host, port, workers,
+          worker_class, threads, worker_timeout):  # fmt: skip
+    """Run one server under a cap in the foreground until Ctrl-C.
+
+    It starts exactly as max-n starts each probe's server (same cap, layout and
+    environment), and prints the command, so a person can check any probe by hand: start
+    it, send the first request at the reported n.
+
+    \b
+    Example:
+      probe serve --server flask --limit 1G --port 5000
+      curl -s -X POST localhost:5000/predict -H 'Content-Type: application/json' \\
+           -d '{"area": 50, "fn": "cpu_bounded", "n": 1000000}'
+      probe serve --app cache:app --env CACHE_ENTRIES=1000000 --limit 512M --port 8000
+    """
+    from probe.measure.memory import Monitor
+    from probe.servers.process import Server
+
+    if limit_kind == "rss" and limit is None:
+        raise click.UsageError("--limit-kind rss needs a --limit; pass e.g. --limit 1G")
+    extra = {}
+    for pair in env_pairs:
+        name, eq, value = pair.partition("=")
+        if not eq or not name:
+            raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--env")
+        extra[name] = value
+    spec = make_spec(server, limit, host, port, workers, worker_class, threads, worker_timeout,
+                     limit_kind, layout, preload)  # fmt: skip
+    if app is not None:
+        from dataclasses import replace
+
+        spec = replace(spec, app=app, chdir=str((chdir or Path.cwd()).resolve()))
+    srv = Server(spec, extra)
+    try:
+        srv.start()
+        with Monitor(srv.pids, kill_above_bytes=spec.watchdog_bytes, keep_samples=False):
+            how = "RLIMIT_AS" if limit_kind == "as" else "RSS watchdog"
+            click.echo(f"{server} serving {spec.app} at {srv.url} (layout {srv.layout})")
+            click.echo(f"pids: {srv.pids()} (workers: {srv.worker_pids()})")
+            click.echo(f"memory cap: {format_size(limit)} ({how}) per process; Ctrl-C stops it")
+            click.echo(f"command: {shell_command(srv)}")
+            srv.new_events()  # the boot messages of the workers listed above
+            while srv.alive():
+                interrupt.sleep(0.5)
+                for event in srv.new_events():
+                    click.echo(f"{server}: {event.describe()}", err=True)
+            raise click.ClickException(f"the server stopped by itself ({srv.exits or 'no status'})")
+    finally:
+        srv.close()
+
+
+def shell_command(srv) -> str:
+    """The server's command line as a shell would run it, with the variables probe sets."""
+    import shlex
+
+    from probe.servers.spec import pinned_env
+
+    env = {**pinned_env(srv.spec), **srv.extra_env}
+    env["PYTHONPATH"] = srv.env()["PYTHONPATH"]
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    return f"env {assigns} {shlex.join(srv.argv())}"

@@ -1,0 +1,92 @@
+"""The workload the command line names: --fn, --app and its flags, or a workload file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from probe.workload.builtins import builtin
+from probe.workload.files import find_workloads_file, load_workloads
+from probe.workload.model import Workload, WorkloadError, parse_header
+
+
+def make_workload(fn, app, chdir, request_line, json_body, headers, n_env, expect,
+                  workloads_file, workload_name):  # fmt: skip
+    """The Workload the options name; a one-line usage error if they name none or two."""
+    custom = any(x for x in (app, chdir, request_line, json_body, headers, n_env, expect))
+    given = [x for x in (fn and "--fn", app and "--app", workloads_file and "--workloads") if x]
+    if len(given) > 1:
+        raise click.UsageError(f"{' and '.join(given)} both name a workload; pass one of them")
+    try:
+        if workloads_file is not None or workload_name is not None:
+            return _from_file(workloads_file, workload_name)
+        if fn is not None:
+            if custom:
+                raise click.UsageError(
+                    "--fn is a built-in workload; --request, --json, --header, --n-env, "
+                    "--expect and --chdir describe your own --app"
+                )
+            return builtin(fn)
+        if app is None:
+            raise click.UsageError(
+                "say what to probe: --fn cpu_bounded, --app MODULE:ATTR --request "
+                "'GET /path?n={n}', or --workloads probe.toml --workload NAME"
+            )
+        where = (chdir or Path.cwd()).resolve()
+        return Workload(
+            name=app.partition(":")[0],
+            app=app,
+            chdir=str(where),
+            request=request_line or "GET /",
+            json=json_body,
+            headers=tuple(parse_header(h) for h in headers),
+            n_env=n_env,
+            expect=expect,
+        )
+    except WorkloadError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _from_file(path, name):
+    path = path or find_workloads_file(Path.cwd())
+    if path is None:
+        raise click.UsageError(
+            "--workload needs a workload file: pass --workloads probe.toml, or put probe.toml here"
+        )
+    found = load_workload_file(path)
+    if name is None:
+        if len(found) == 1:
+            return next(iter(found.values()))
+        raise click.UsageError(f"{path} has workloads {', '.join(found)}; pass --workload NAME")
+    if name not in found:
+        raise click.UsageError(f"{path} has no workload {name!r}; it has {', '.join(found)}")
+    return found[name]
+
+
+def load_workload_file(path: Path) -> dict:
+    if not path.is_file():
+        raise click.UsageError(f"{path}: no such workload file; pass --workloads FILE")
+    try:
+        found = load_workloads(path)
+    except WorkloadError as exc:
+        raise click.UsageError(str(exc)) from None
+    if not found:
+        raise click.UsageError(f"{path} defines no workloads; add a [workloads.NAME] table")
+    return found
+
+
+def chosen_workloads(workloads_file, names, default: tuple[str, ...]) -> tuple:
+    """The workloads to run: the file's (all, or --fns NAMES of them), else built-ins."""
+    from probe.workload.builtins import builtin
+
+    if workloads_file is None:
+        return tuple(builtin(fn) for fn in (names or default))
+    found = load_workload_file(workloads_file)
+    for name in names or ():
+        if name not in found:
+            raise click.BadParameter(
+                f"{workloads_file} has no workload {name!r}; it has {', '.join(found)}",
+                param_hint="--fns",
+            )
+    return tuple(found[name] for name in (names or found))

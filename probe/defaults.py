@@ -1,0 +1,12 @@
+"""The defaults probe's commands share, declared once: the configs and the command-line
+options read them from here (a server's own defaults are ServerSpec's fields)."""
+
+REQUEST_TIMEOUT_S = 120.0  # seconds to wait for one answer
+MAXN_PRECISION = 0.01  # max-n stops when first_failing_n / critical_n - 1 <= this
+STUDY_PRECISION = 0.02  # the same for the searches of compare, matrix --n auto and study
+MAXN_LIMIT = "1G"  # the cap of max-n and serve
+STUDY_LIMIT = "512M"  # the cap every study command shares, so they find each other's results
+STUDY_BAND = 3  # layouts per n of the band of the study's single-request searches
+LOAD_REQUESTS = 10  # the seminar's load: 10 requests ...
+LOAD_CONCURRENCY = 10  # ... all at once
+MARGIN = 0.9  # matrix --n auto runs each variant at this share of its critical n
