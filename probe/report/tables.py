@@ -33,7 +33,7 @@ from collections.abc import Callable, Sequence
 
 from probe import stats
 from probe.sizes import format_bytes
-from probe.workload.seminar import NUMPY_FN, PYTHON_FN
+from probe.studies.compare import compare_ratios
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -462,19 +462,6 @@ _COMPARE_CSV = (
     "source",
     "numpy_over_python",
 )
-
-
-def compare_ratios(rows: Sequence[dict]) -> list[dict]:
-    """Per (server, concurrency): critical n of numpy over pure Python, None if unknown."""
-    groups: dict[tuple, dict[str, int | None]] = {}
-    for r in rows:
-        groups.setdefault((r["server"], r["concurrency"]), {})[r["fn"]] = r.get("critical_n")
-    ratios = []
-    for (server, concurrency), by_fn in groups.items():
-        python, numpy = by_fn.get(PYTHON_FN), by_fn.get(NUMPY_FN)
-        ratio = numpy / python if python and numpy is not None else None
-        ratios.append({"server": server, "concurrency": concurrency, "numpy_over_python": ratio})
-    return ratios
 
 
 def _compare_row(r: dict) -> list[str]:

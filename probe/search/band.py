@@ -78,15 +78,8 @@ rungs from where its test passes takes j = 1 + ceil(log2 t) steps (at 1, 2, ...,
   10K for w <= 4P. A guide, not a bound (a point the other edge needs may add a point or two);
   usually much less, as the found edges sit inside the band (K layouts only see so far
   into it), which makes t smaller and many points cheap refutations.
-- Expected, each fresh layout's boundary uniform in the band and critical_n one layout's
-  boundary (means over 400 seeds, p = 1 %; tests/unit/test_band.py pins K = 3):
-    w            0     p/2    p    2p    5p   10p   20p
-    K = 2        4     4.6   4.6   5.3   7.1   9.4  11.7
-    K = 3        6     7.1   7.1   8.2  11.8  15.8  19.4
-    K = 4        8     9.5   9.5  11.1  16.3  21.2  26.6
-  so 2K plus about 1.2 K per doubling of w beyond 2p. Lanes cut the rounds, not the
-  probes (K = 3, w = 2p: 8.2 rounds on 1 lane, 4.5 on 2, 3.3 on 3, for 8.2, 8.6 and
-  8.8 probes: repeats in one round cannot stop at the first refutation).
+- Expected costs under a uniform band: README, "How fast the search is" (simulated by
+  tests/unit/test_band.py, which pins K = 3).
 max_probes (60 by default) is the band search's own budget; when it runs out the search
 stops with "max_probes" and reports the ends known so far. If n_min fails (the band
 reaches down to it) it stops with "all_failed".

@@ -27,11 +27,9 @@ search needs at least 2 units: one success at critical_n and one failure just ab
   of the slots at once, so the line misses the boundary by up to ~2 %). Then the lowest
   n whose success would close the bracket, unless the estimate says it fails; then just
   below the estimate. 2 units when the prediction is within the precision, else 3 (+
-  confirmation); on the list profile over 16 caps (tests/unit/test_search.py) median
-  1.64 lower bounds, worst 2.13, bisect 4.6; on a real server at 1G 1.7-1.8
-  (bench/search.py). When the line is biased (a server whose idle address space drifts
-  over its first requests) the reach is what saves the search: 1.13 against 1.62 for
-  probing below the prediction first.
+  confirmation). When the line is biased (a server whose idle address space drifts
+  over its first requests) the reach is what saves the search, against probing below
+  the prediction first. Measured costs: README, "How fast the search is".
   A failure that fails at once (numpy: one allocation) reaches nothing; its reach
   contradicts the bracket and the model line (exact there) is used instead. Every
   success refits the line on the ok probes within 4x of the largest one. A wrong guess
@@ -55,17 +53,16 @@ search needs at least 2 units: one success at critical_n and one failure just ab
   quarter and half the prediction (half a boundary probe), then a ladder of points one
   precision apart around the refined estimate. On fresh servers the refined line
   places the list's boundary to a few tenths of a percent, so that first boundary-sized
-  round usually converges (3 of 3 at 1G, against 1 of 5 for a ladder placed by the
-  0.1-0.8M calibration alone, which overshot by ~1 %: bench/search.py); a miss leaves a
+  round usually converges, where a ladder placed by the small calibration alone
+  overshoots (bench/search.py measures both); a miss leaves a
   failure whose reach, or successes that refit the line, place the next ladder. Then
   the confirmation, if the policy asks for one, in one round, each re-probe on another
   process. An n counts as
   ok only if its latest probe on every lane succeeded (the
   list's boundary differs by ~0.5 % between processes, so an n can fail on one and
-  not the other); a later success on the same lane still forgives a fluke. On the
-  list profile (tests/unit/test_search_rounds.py) 2 lanes give median 1.53 lower
-  bounds against 2.64 for one; on this machine the two lanes slow each other by about
-  a quarter (shared cores and memory bandwidth; bench/search.py).
+  not the other); a later success on the same lane still forgives a fluke. Two lanes
+  share cores and memory bandwidth, so each is slower than one alone (bench/search.py
+  measures by how much).
 """
 
 from __future__ import annotations

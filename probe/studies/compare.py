@@ -9,16 +9,16 @@ then the numpy / pure-Python ratio of critical n per server and concurrency.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from probe.report.tables import compare_ratios
 from probe.servers.kinds import SERVERS
 from probe.studies import catalog
 from probe.studies import store as results
 from probe.workload.builtins import builtin
 from probe.workload.model import Workload
-from probe.workload.seminar import CPU_FNS
+from probe.workload.seminar import CPU_FNS, NUMPY_FN, PYTHON_FN
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,19 @@ def _round(x: float | None, digits: int) -> float | None:
     return None if x is None else round(x, digits)
 
 
+def compare_ratios(rows: Sequence[dict]) -> list[dict]:
+    """Per (server, concurrency): critical n of numpy over pure Python, None if unknown."""
+    groups: dict[tuple, dict[str, int | None]] = {}
+    for r in rows:
+        groups.setdefault((r["server"], r["concurrency"]), {})[r["fn"]] = r.get("critical_n")
+    ratios = []
+    for (server, concurrency), by_fn in groups.items():
+        python, numpy = by_fn.get(PYTHON_FN), by_fn.get(NUMPY_FN)
+        ratio = numpy / python if python and numpy is not None else None
+        ratios.append({"server": server, "concurrency": concurrency, "numpy_over_python": ratio})
+    return ratios
+
+
 def new_doc(cfg: CompareConfig) -> dict:
     return results.new_document(
         "compare",
@@ -103,7 +116,7 @@ def run(cfg: CompareConfig, out: Path, log: catalog.Log = catalog.stderr) -> dic
     """Build every row (searching where needed); rewrite `out` after each one."""
     doc = new_doc(cfg)
     t0 = time.monotonic()
-    try:
+    with results.recording(out, doc, t0):
         for concurrency in cfg.concurrencies:
             for server in cfg.servers:
                 for w in cfg.workloads:
@@ -112,11 +125,4 @@ def run(cfg: CompareConfig, out: Path, log: catalog.Log = catalog.stderr) -> dic
                     doc["ratios"] = compare_ratios(doc["rows"])
                     doc["elapsed_s"] = round(time.monotonic() - t0, 3)
                     results.write_atomic(out, doc)
-        doc["status"] = "complete"
-    except BaseException as exc:
-        doc["status"] = f"interrupted: {type(exc).__name__}"
-        raise
-    finally:
-        doc["elapsed_s"] = round(time.monotonic() - t0, 3)
-        results.write_atomic(out, doc)
     return doc

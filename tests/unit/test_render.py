@@ -13,6 +13,7 @@ import pytest
 
 from probe.report import tables as render
 from probe.sizes import format_bytes
+from probe.studies.compare import compare_ratios
 from probe.studies.store import SCHEMA_VERSION
 from probe.workload.builtins import builtin
 from probe.workload.model import Workload
@@ -339,7 +340,7 @@ def _compare_doc() -> dict:
         "limit_bytes": 1024 * MIB,
         "limit_kind": "as",
         "rows": rows,
-        "ratios": render.compare_ratios(rows),
+        "ratios": compare_ratios(rows),
     }
 
 
@@ -485,7 +486,7 @@ def test_format_n(n, expected):
 
 def test_compare_ratios():
     """numpy over pure Python per (server, concurrency); None when either side is unknown."""
-    assert render.compare_ratios(_compare_doc()["rows"]) == [
+    assert compare_ratios(_compare_doc()["rows"]) == [
         {"server": "flask", "concurrency": 10, "numpy_over_python": 4.6},
         {"server": "gunicorn", "concurrency": 1, "numpy_over_python": None},
     ]

@@ -15,7 +15,7 @@ from probe.servers.process import build_command
 from probe.servers.spec import ServerError, ServerSpec
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = sorted([*ROOT.glob("probe/*.py"), *ROOT.glob("app/*.py")])
+SOURCES = sorted([*ROOT.glob("probe/**/*.py"), *ROOT.glob("app/*.py")])
 
 
 def shell_uses(tree: ast.AST) -> list[str]:

@@ -89,7 +89,7 @@ def compare_doc(critical=None, bytes_per_element=None) -> dict:
         }
         for (server, fn, c), n in critical.items()
     ]  # fmt: skip
-    from probe.report.tables import compare_ratios
+    from probe.studies.compare import compare_ratios
 
     return results.new_document(
         "compare", limit_bytes=CAP, limit_kind="as", precision=0.02, concurrencies=[1, 10],
