@@ -34,7 +34,7 @@ from probe.search.critical import SearchConfig
 from probe.servers.pool import ServerPool
 from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
-from probe.studies import maxn
+from probe.studies import maxn, question
 from probe.workload.builtins import builtin
 
 
@@ -42,9 +42,9 @@ def run_maxn(fn: str, limit: int, strategy: str = "model", lanes: int | None = N
              band: int | None = None) -> dict:  # fmt: skip
     """One probe max-n run as the CLI makes it; the document."""
     spec = ServerSpec(limit_bytes=limit)
-    lanes = maxn.auto_lanes(spec, 1) if lanes is None else lanes
+    lanes = question.auto_lanes(spec, 1) if lanes is None else lanes
     search = SearchConfig(strategy=strategy, limit_bytes=limit, confirm="auto", lanes=lanes)
-    cfg = maxn.for_fn(fn, spec, search=search, band=band)
+    cfg = question.for_fn(fn, spec, search=search, band=band)
     with tempfile.TemporaryDirectory() as tmp:
         return maxn.run(cfg, Path(tmp) / "run.json", log=lambda s: None)
 

@@ -102,7 +102,7 @@ def max_n(fn, app, chdir, request_line, json_body, headers, n_env, expect, workl
     """
     from probe.report.tables import render_maxn
     from probe.search.critical import SearchConfig
-    from probe.studies import maxn
+    from probe.studies import maxn, question
 
     workload = make_workload(fn, app, chdir, request_line, json_body, headers, n_env, expect,
                              workloads_file, workload_name)  # fmt: skip
@@ -146,9 +146,9 @@ def max_n(fn, app, chdir, request_line, json_body, headers, n_env, expect, workl
             param_hint="--lanes",
         )
     if lanes is None:
-        lanes = maxn.auto_lanes(spec, concurrency, url)
+        lanes = question.auto_lanes(spec, concurrency, url)
     cold = not warm and not url
-    cfg = maxn.MaxNConfig(
+    cfg = question.MaxNConfig(
         workload=workload,
         spec=spec,
         concurrency=concurrency,
@@ -157,7 +157,7 @@ def max_n(fn, app, chdir, request_line, json_body, headers, n_env, expect, workl
             precision=precision,
             max_probes=max_probes,
             limit_bytes=limit,
-            confirm=maxn.confirm_policy(confirm, cold, layout),
+            confirm=question.confirm_policy(confirm, cold, layout),
             lanes=lanes,
         ),
         url=url,
@@ -166,7 +166,7 @@ def max_n(fn, app, chdir, request_line, json_body, headers, n_env, expect, workl
         fresh=not warm,
         band=band,
     )
-    path = out or maxn.default_path(cfg)
+    path = out or question.path(cfg)
     check_writable(path)
     doc = maxn.run(cfg, path)
     click.echo(render_maxn(doc, fmt), nl=False)

@@ -17,155 +17,24 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
-import psutil
-
-from probe.defaults import REQUEST_TIMEOUT_S
 from probe.measure.oracle import LaneOracle, OracleConfig, ServerOracle, reach
 from probe.outcome import Probe
 from probe.search.band import BandConfig, band_search
-from probe.search.critical import SearchConfig, SearchResult, fit_line, search_rounds
+from probe.search.critical import SearchResult, fit_line, search_rounds
 from probe.servers.capexec import fixed_layout_refused
 from probe.servers.pool import pools
 from probe.servers.spec import ServerSpec, pinned_env
-from probe.sizes import format_bytes, format_size
+from probe.sizes import format_bytes
 from probe.studies import store as results
-from probe.workload.builtins import builtin, is_builtin
-from probe.workload.model import Workload
+from probe.studies.question import MaxNConfig
 
-THREADS_BAND_LAYOUTS = 3  # repeats per n of the band for threads at concurrency > 1
 Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class MaxNConfig:
-    """Everything one `max-n` run needs."""
-
-    workload: Workload
-    spec: ServerSpec
-    concurrency: int = 1
-    search: SearchConfig = field(default_factory=SearchConfig)
-    url: str | None = None  # probe a server we do not control
-    timeout_s: float = REQUEST_TIMEOUT_S
-    token: str | None = None
-    fresh: bool = True  # each probe on a fresh server (cold)
-    band: int | None = None  # K: measure the band on K randomized layouts per n
-
-    @property
-    def fn(self) -> str | None:
-        return self.workload.fn
-
-    @property
-    def limit_bytes(self) -> int | None:
-        return self.spec.limit_bytes
-
-    @property
-    def limit_kind(self) -> str:
-        return self.spec.limit_kind
-
-    @property
-    def cold(self) -> bool:
-        return self.fresh and not self.url
-
-    @property
-    def lanes(self) -> int:
-        """Servers probed side by side (one for a --url server, which probe does not start)."""
-        return 1 if self.url else self.search.lanes
-
-    @property
-    def threads_race(self) -> bool:
-        """Concurrent requests share one process's threads: scheduling moves the outcome."""
-        return self.concurrency > 1 and self.spec.threaded and not self.url
-
-    @property
-    def band_layouts(self) -> int | None:
-        """K of the band phase (None: no band)."""
-        if self.url or not self.fresh:
-            return None
-        if self.band is None and self.threads_race:
-            return THREADS_BAND_LAYOUTS
-        return self.band
-
-    @property
-    def band_spec(self) -> ServerSpec:
-        """Servers of the band: randomized layouts, or the search's layout for threads."""
-        return self.spec if self.threads_race else replace(self.spec, layout="random")
-
-
-def for_fn(fn: str, spec: ServerSpec, **kw) -> MaxNConfig:
-    """A run of a built-in workload (one of the seminar's predictors)."""
-    return MaxNConfig(workload=builtin(fn), spec=spec, **kw)
-
-
-def confirm_policy(requested: str, cold: bool, layout: str) -> str:
-    """--confirm auto: re-probe only non-memory failures where outcomes are facts (cold
-    servers, fixed layout); elsewhere re-probe both ends, as a warm or randomized server
-    can answer differently the next time."""
-    if requested != "auto":
-        return requested
-    return "auto" if cold and layout == "fixed" else "both"
-
-
-def auto_lanes(spec: ServerSpec, concurrency: int, url: str | None = None) -> int:
-    """How many servers to probe side by side when the user does not say: 2 if it helps
-    and cannot change the answer, else 1.
-
-    Two lanes need two cores, a free choice of ports, memory for two capped servers (and
-    their spares), and a probe whose requests do not share a process's time: with
-    concurrency > 1 on a threaded server how many inputs coexist depends on scheduling,
-    which a second busy lane would change.
-    """
-    if url or spec.port or (os.cpu_count() or 1) < 2:
-        return 1
-    if concurrency > 1 and spec.threaded:
-        return 1
-    per_server = (spec.limit_bytes or 0) * spec.kind.expected_workers(spec)
-    return 2 if 2 * per_server <= psutil.virtual_memory().available else 1
-
-
-def workload_tag(workload: Workload) -> str:
-    """A built-in's predictor name; a user workload's name and identity hash."""
-    return workload.fn if is_builtin(workload) else f"{workload.name}-{workload.identity()}"
-
-
-def config_tag(spec: ServerSpec, fresh: bool = True) -> str:
-    """What differs from the default server configuration, for file names ('' if nothing)."""
-    parts = []
-    if spec.kind.role == "prefork":
-        defaults = ServerSpec(server=spec.server)
-        if spec.workers != defaults.workers:
-            parts.append(f"w{spec.workers}")
-        if spec.worker_class != defaults.worker_class:
-            parts.append(spec.worker_class)
-        if spec.threads != defaults.threads:
-            parts.append(f"t{spec.threads}")
-        if spec.timeout_s != defaults.timeout_s:
-            parts.append(f"timeout{spec.timeout_s}")
-        if spec.preload:
-            parts.append("preload")
-    if spec.layout != "fixed":
-        parts.append(spec.layout)
-    if not fresh:
-        parts.append("warm")
-    return "".join(f"-{p}" for p in parts)
-
-
-def default_path(cfg: MaxNConfig, root: Path = Path("results")) -> Path:
-    """results/max-n/<server>-<workload>-<limit>[-rss]-c<C>[-<config>].json"""
-    kind = "" if cfg.limit_kind == "as" else f"-{cfg.limit_kind}"
-    server = "url" if cfg.url else cfg.spec.server
-    tag = "" if cfg.url else config_tag(cfg.spec, cfg.fresh)
-    name = (
-        f"{server}-{workload_tag(cfg.workload)}-{format_size(cfg.limit_bytes)}{kind}"
-        f"-c{cfg.concurrency}{tag}.json"
-    )
-    return root / "max-n" / name
 
 
 def new_doc(cfg: MaxNConfig) -> dict:

@@ -36,7 +36,7 @@ from probe.servers.capexec import ADDR_NO_RANDOMIZE
 from probe.servers.process import Server
 from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
-from probe.studies import maxn
+from probe.studies import maxn, question
 from tests.integration.conftest import gone, watching
 
 CAP = parse_size("256M")
@@ -55,7 +55,7 @@ def search(fn: str, out: Path, **kw) -> dict:
     lanes, 1 % precision, at CAP."""
     search_kw = {"limit_bytes": CAP, "confirm": "auto", "lanes": 2, "precision": 0.01}
     search_kw.update(kw.pop("search", {}))
-    cfg = maxn.for_fn(fn, ServerSpec(limit_bytes=CAP), search=SearchConfig(**search_kw), **kw)
+    cfg = question.for_fn(fn, ServerSpec(limit_bytes=CAP), search=SearchConfig(**search_kw), **kw)
     return maxn.run(cfg, out, log=lambda s: None)
 
 
@@ -317,7 +317,7 @@ def test_threads_at_concurrency_10_have_a_band_and_a_full_overlap_bound(tmp_path
     always_ok_n, which is only resolved to the band's 5 % steps). 5 %: the band and the
     bound are the point, not the exact edge."""
     spec = ServerSpec(server="flask", limit_bytes=THREADS_CAP)
-    cfg = maxn.for_fn(
+    cfg = question.for_fn(
         "cpu_multithread", spec, concurrency=10,
         search=SearchConfig(limit_bytes=THREADS_CAP, confirm="auto", lanes=1, precision=0.05),
     )  # fmt: skip

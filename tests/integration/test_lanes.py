@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from probe.cli.app import main
 from probe.search.critical import SearchConfig
 from probe.servers.spec import ServerSpec
-from probe.studies import maxn
+from probe.studies import maxn, question
 from tests.integration.test_interrupts import (
     MiB,
     assert_clean_exit,
@@ -31,7 +31,7 @@ from tests.integration.test_maxn import CAP, assert_holds_on_a_fresh_server, no_
 def two_lane_search(fn: str, out) -> dict:
     """Cold, max-n's default: each lane a pool of fresh servers, one per probe. The
     library's confirm default ("both") re-probes both ends of the answer."""
-    cfg = maxn.for_fn(
+    cfg = question.for_fn(
         fn,
         ServerSpec(server="gunicorn", limit_bytes=CAP),
         search=SearchConfig(limit_bytes=CAP, lanes=2),

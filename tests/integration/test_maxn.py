@@ -22,7 +22,7 @@ from probe.search.critical import SearchConfig
 from probe.servers.pool import launch
 from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
-from probe.studies import maxn
+from probe.studies import maxn, question
 
 CAP = parse_size("256M")
 
@@ -70,7 +70,7 @@ def search(
     """One max-n run at CAP, its document written to `out`; a request that hangs costs
     10 s, not the default 120 s (every answer here comes within a second). `fresh`:
     every probe on a fresh server (max-n's default), else one long-lived server."""
-    cfg = maxn.for_fn(
+    cfg = question.for_fn(
         fn,
         ServerSpec(server=server, limit_bytes=CAP),
         concurrency=concurrency,

@@ -24,7 +24,7 @@ from probe.cli.app import main
 from probe.servers.process import Server, ServerStartError
 from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
-from probe.studies import catalog
+from probe.studies import catalog, question
 from probe.workload.files import load_workloads
 from tests.integration.conftest import watching
 
@@ -213,7 +213,8 @@ def test_matrix_runs_the_workloads_of_a_file_with_n_auto(found, tmp_path, no_lef
                                "never_ok_n": single["critical_n"], "what": "seeded"}  # fmt: skip
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(doc))
-            assert catalog.load_usable(path, cfg, server, w, 2)[0] is not None
+            asked = catalog.question_for(cfg, server, w, 2)
+            assert question.load_answer(path, asked)[0] is not None
 
     result = probe_cli(
         "matrix", "--n", "auto", "--workloads", "tests/apps/probe.toml", "--limit", "256M",

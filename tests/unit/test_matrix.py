@@ -8,7 +8,7 @@ import pytest
 
 from probe.measure.load import SEMINAR_AREAS, RequestRecord
 from probe.servers.spec import ServerSpec, pinned_env
-from probe.studies import catalog, maxn
+from probe.studies import catalog, maxn, question
 from probe.studies import store as results
 from probe.studies.matrix import (
     MatrixConfig,
@@ -279,7 +279,8 @@ def test_server_errors_counts_exception_lines():
 
 def usable(doc: dict, server: str = "gunicorn", w: Workload | None = None, c: int = 1):
     cfg = catalog.CatalogConfig(limit_bytes=CAP)
-    return catalog.unusable_reason(doc, cfg, server, w or builtin("cpu_bounded"), c)
+    asked = catalog.question_for(cfg, server, w or builtin("cpu_bounded"), c)
+    return question.unusable_reason(doc, asked)
 
 
 @pytest.mark.parametrize(

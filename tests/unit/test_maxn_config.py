@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from probe.servers.spec import ServerSpec
-from probe.studies import catalog, maxn
+from probe.studies import catalog, question
 from probe.workload.builtins import builtin
 from probe.workload.model import Workload
 
@@ -23,7 +23,7 @@ CPU = builtin("cpu_bounded")
 
 
 def path_of(spec: ServerSpec, workload: Workload = CPU, **kw) -> Path:
-    return maxn.default_path(maxn.MaxNConfig(workload=workload, spec=spec, **kw))
+    return question.path(question.MaxNConfig(workload=workload, spec=spec, **kw))
 
 
 @pytest.mark.parametrize(
@@ -42,9 +42,9 @@ def test_the_default_seminar_config_keeps_the_old_file_names(
     configuration adds nothing to them, so a study finds its earlier results. Both
     servers, both cpu predictors, a cap in G and the rss kind."""
     spec = ServerSpec(server=server, limit_bytes=limit, limit_kind=kind)
-    cfg = maxn.for_fn(fn, spec, concurrency=concurrency)
-    assert maxn.default_path(cfg) == Path("results") / "max-n" / name
-    assert maxn.default_path(cfg, Path("/r")) == Path("/r/max-n") / name
+    cfg = question.for_fn(fn, spec, concurrency=concurrency)
+    assert question.path(cfg) == Path("results") / "max-n" / name
+    assert question.path(cfg, Path("/r")) == Path("/r/max-n") / name
 
 
 def test_a_gthread_result_is_not_named_as_a_sync_one():
@@ -84,7 +84,7 @@ def test_a_gthread_result_is_not_named_as_a_sync_one():
 def test_config_tag_names_each_field_that_differs_from_the_default(spec, fresh, tag):
     """One case per field alone (so each part is seen to come from its own field), all
     of them at once (the order is fixed), and the dev server, which has none of them."""
-    assert maxn.config_tag(spec, fresh) == tag
+    assert question.config_tag(spec, fresh) == tag
 
 
 def test_a_user_workloads_file_name_carries_its_name_and_identity():
@@ -134,11 +134,11 @@ def test_confirm_policy_auto_stays_auto_only_where_outcomes_are_facts(
 ):
     """Every combination of cold and layout for auto (only one keeps it), and explicit
     policies in the conditions where auto would have changed or kept them."""
-    assert maxn.confirm_policy(requested, cold, layout) == policy
+    assert question.confirm_policy(requested, cold, layout) == policy
 
 
 def test_the_catalogs_searches_confirm_as_auto_on_its_cold_fixed_servers():
     """The study's max-n runs use fresh fixed-layout servers, so auto stays auto there."""
-    cfg = catalog.maxn_config(catalog.CatalogConfig(limit_bytes=CAP), "gunicorn",
+    cfg = catalog.question_for(catalog.CatalogConfig(limit_bytes=CAP), "gunicorn",
                               builtin("cpu_bounded"), 1)  # fmt: skip
     assert (cfg.cold, cfg.spec.layout, cfg.search.confirm_policy) == (True, "fixed", "auto")

@@ -1,0 +1,214 @@
+"""What a max-n run asks, and what names its answer.
+
+A question is a workload on one server configuration under one cap, at one
+concurrency, searched to some precision (`MaxNConfig`). Its answer lives in
+results/max-n/ under a name built from the question (`path`), and a stored document
+answers a later question only if it was made for the same workload, server
+configuration, cap, layout and platform, at least as precisely (`unusable_reason`).
+Everything that names a result is here, so a study's lookup reads down: question,
+then the stored document, then (only if that fails) a new run.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import psutil
+
+from probe.defaults import REQUEST_TIMEOUT_S
+from probe.search.critical import SearchConfig
+from probe.servers.kinds import PREFORK
+from probe.servers.spec import ServerSpec, pinned_env
+from probe.sizes import format_size
+from probe.studies import store
+from probe.workload.builtins import builtin, is_builtin
+from probe.workload.model import Workload
+
+THREADS_BAND_LAYOUTS = 3  # repeats per n of the band for threads at concurrency > 1
+PLATFORM_KEYS = ("implementation", "python", "system", "machine")  # what sizes objects
+
+
+@dataclass(frozen=True)
+class MaxNConfig:
+    """Everything one `max-n` run needs."""
+
+    workload: Workload
+    spec: ServerSpec
+    concurrency: int = 1
+    search: SearchConfig = field(default_factory=SearchConfig)
+    url: str | None = None  # probe a server we do not control
+    timeout_s: float = REQUEST_TIMEOUT_S
+    token: str | None = None
+    fresh: bool = True  # each probe on a fresh server (cold)
+    band: int | None = None  # K: measure the band on K randomized layouts per n
+
+    @property
+    def fn(self) -> str | None:
+        return self.workload.fn
+
+    @property
+    def limit_bytes(self) -> int | None:
+        return self.spec.limit_bytes
+
+    @property
+    def limit_kind(self) -> str:
+        return self.spec.limit_kind
+
+    @property
+    def cold(self) -> bool:
+        return self.fresh and not self.url
+
+    @property
+    def lanes(self) -> int:
+        """Servers probed side by side (one for a --url server, which probe does not start)."""
+        return 1 if self.url else self.search.lanes
+
+    @property
+    def threads_race(self) -> bool:
+        """Concurrent requests share one process's threads: scheduling moves the outcome."""
+        return self.concurrency > 1 and self.spec.threaded and not self.url
+
+    @property
+    def band_layouts(self) -> int | None:
+        """K of the band phase (None: no band)."""
+        if self.url or not self.fresh:
+            return None
+        if self.band is None and self.threads_race:
+            return THREADS_BAND_LAYOUTS
+        return self.band
+
+    @property
+    def band_spec(self) -> ServerSpec:
+        """Servers of the band: randomized layouts, or the search's layout for threads."""
+        return self.spec if self.threads_race else replace(self.spec, layout="random")
+
+
+def for_fn(fn: str, spec: ServerSpec, **kw) -> MaxNConfig:
+    """A run of a built-in workload (one of the seminar's predictors)."""
+    return MaxNConfig(workload=builtin(fn), spec=spec, **kw)
+
+
+def confirm_policy(requested: str, cold: bool, layout: str) -> str:
+    """--confirm auto: re-probe only non-memory failures where outcomes are facts (cold
+    servers, fixed layout); elsewhere re-probe both ends, as a warm or randomized server
+    can answer differently the next time."""
+    if requested != "auto":
+        return requested
+    return "auto" if cold and layout == "fixed" else "both"
+
+
+def auto_lanes(spec: ServerSpec, concurrency: int, url: str | None = None) -> int:
+    """How many servers to probe side by side when the user does not say: 2 if it helps
+    and cannot change the answer, else 1.
+
+    Two lanes need two cores, a free choice of ports, memory for two capped servers (and
+    their spares), and a probe whose requests do not share a process's time: with
+    concurrency > 1 on a threaded server how many inputs coexist depends on scheduling,
+    which a second busy lane would change.
+    """
+    if url or spec.port or (os.cpu_count() or 1) < 2:
+        return 1
+    if concurrency > 1 and spec.threaded:
+        return 1
+    per_server = (spec.limit_bytes or 0) * spec.kind.expected_workers(spec)
+    return 2 if 2 * per_server <= psutil.virtual_memory().available else 1
+
+
+def workload_tag(workload: Workload) -> str:
+    """A built-in's predictor name; a user workload's name and identity hash."""
+    return workload.fn if is_builtin(workload) else f"{workload.name}-{workload.identity()}"
+
+
+def config_tag(spec: ServerSpec, fresh: bool = True) -> str:
+    """What differs from the default server configuration, for file names ('' if nothing)."""
+    parts = []
+    if spec.kind.role == PREFORK:
+        defaults = ServerSpec(server=spec.server)
+        if spec.workers != defaults.workers:
+            parts.append(f"w{spec.workers}")
+        if spec.worker_class != defaults.worker_class:
+            parts.append(spec.worker_class)
+        if spec.threads != defaults.threads:
+            parts.append(f"t{spec.threads}")
+        if spec.timeout_s != defaults.timeout_s:
+            parts.append(f"timeout{spec.timeout_s}")
+        if spec.preload:
+            parts.append("preload")
+    if spec.layout != "fixed":
+        parts.append(spec.layout)
+    if not fresh:
+        parts.append("warm")
+    return "".join(f"-{p}" for p in parts)
+
+
+def path(cfg: MaxNConfig, root: Path = Path("results")) -> Path:
+    """results/max-n/<server>-<workload>-<limit>[-rss]-c<C>[-<config>].json"""
+    kind = "" if cfg.limit_kind == "as" else f"-{cfg.limit_kind}"
+    server = "url" if cfg.url else cfg.spec.server
+    tag = "" if cfg.url else config_tag(cfg.spec, cfg.fresh)
+    name = (
+        f"{server}-{workload_tag(cfg.workload)}-{format_size(cfg.limit_bytes)}{kind}"
+        f"-c{cfg.concurrency}{tag}.json"
+    )
+    return root / "max-n" / name
+
+
+def unusable_reason(doc: dict, cfg: MaxNConfig) -> str | None:
+    """Why a stored max-n document cannot answer the question `cfg`, or None if it can."""
+    want = {
+        **cfg.spec.config(),
+        "concurrency": cfg.concurrency,
+        "limit_bytes": cfg.limit_bytes,
+        "limit_kind": cfg.limit_kind,
+        "cold": cfg.cold,
+        "layout": cfg.spec.layout,
+    }
+    for key, value in want.items():
+        if doc.get(key) != value:
+            return f"made with {key}={doc.get(key)!r}, not {value!r}"
+    if not _same_workload(doc.get("workload"), cfg.workload):
+        return "made for another workload (app, request or n placement)"
+    if doc.get("status") != "complete":
+        return f"status {doc.get('status')!r}"
+    other = _other_platform(doc.get("platform") or {})
+    if other:
+        return f"made on {other}, not here"
+    if doc.get("server_env") != pinned_env(cfg.spec):
+        return "made with other pinned server variables (server_env); memory use differs"
+    precision, wanted = doc.get("precision"), cfg.search.precision
+    if precision is None or precision > wanted + 1e-12:
+        return f"precision {precision} is coarser than {wanted}"
+    banded = (doc.get("band") or {}).get("layouts") or 0
+    if cfg.band_layouts and doc.get("critical_n") is not None and banded < cfg.band_layouts:
+        return f"has no band over {cfg.band_layouts} layouts"
+    return None
+
+
+def load_answer(where: Path, cfg: MaxNConfig) -> tuple[dict | None, str]:
+    """(the document, "") if the file at `where` answers `cfg`, else (None, why not)."""
+    if not where.exists():
+        return None, "missing"
+    try:
+        doc = store.load(where, kind="max-n")
+    except store.ResultsError as exc:
+        return None, str(exc)
+    reason = unusable_reason(doc, cfg)
+    return (None, reason) if reason else (doc, "")
+
+
+def _same_workload(recorded: dict | None, workload: Workload) -> bool:
+    """The same app, request and n placement (the folder it was imported from aside)."""
+    if not recorded:
+        return False
+    want = workload.to_dict()
+    return all(recorded.get(k) == want[k] for k in want if k not in ("chdir",))
+
+
+def _other_platform(made_on: dict) -> str | None:
+    """How the platform a result was measured on differs from this one, or None."""
+    here = store.platform_info()
+    if all(made_on.get(k) == here[k] for k in PLATFORM_KEYS):
+        return None
+    return " ".join(str(made_on.get(k)) for k in PLATFORM_KEYS)
