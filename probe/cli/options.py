@@ -8,14 +8,13 @@ from pathlib import Path
 import click
 
 from probe.defaults import LOAD_CONCURRENCY, LOAD_REQUESTS, MARGIN, MAXN_LIMIT, STUDY_PRECISION
+from probe.report.cells import FORMATS
 from probe.servers.capexec import LAYOUTS
 from probe.servers.kinds import KINDS, SERVERS
 from probe.servers.process import is_loopback
 from probe.servers.spec import DEFAULTS, LIMIT_KINDS, ServerSpec
 from probe.sizes import SizeError, parse_size
 from probe.workload.seminar import BUILTIN_FNS
-
-FORMATS = ("table", "json", "csv", "markdown")
 
 
 class SizeParam(click.ParamType):

@@ -49,10 +49,15 @@ def _catalog_config(limit, limit_kind, precision, results_dir, band=None):
 
 
 def _run_matrix(cfg) -> dict:
+    from probe.report.seminar_log import render_log
     from probe.studies import matrix as matrix_mod
+    from probe.studies import store
+
+    def write_log(variant: dict) -> None:
+        store.write_text_atomic(variant["log"], render_log(variant))
 
     try:
-        doc = matrix_mod.run(cfg, cfg.results_dir / "matrix.json")
+        doc = matrix_mod.run(cfg, cfg.results_dir / "matrix.json", on_variant=write_log)
     except matrix_mod.MatrixError as exc:
         raise click.ClickException(str(exc)) from None
     failed = sum(v["failed"] for v in doc["variants"])

@@ -1,75 +1,28 @@
-"""Renderers: results documents to text (table, json, csv, markdown); they never print.
+"""Renderers of the results documents to text (table, json, csv, markdown); they never print.
 
 Every renderer returns a string that ends with one newline. Table and markdown show
 human units (binary byte sizes, n with thousands separators, "-" for a missing
-value); csv and json keep the raw numbers (csv leaves a missing value empty).
-
-The compare document (kind "compare") puts the max-n results of both CPU
-predictors side by side, under one cap:
-
-    {
-      "kind": "compare", "limit_bytes": int | None, "limit_kind": str | None,
-      "rows": [{"server": str, "fn": "cpu_bounded" | "cpu_multithread",
-                "concurrency": int, "critical_n": int | None,
-                "first_failing_n": int | None, "bytes_per_element": float | None,
-                "baseline_rss_bytes": int | None, "peak_rss_bytes": int | None,
-                "seconds_per_million": float | None, "source": str}],
-      "ratios": [{"server": str, "concurrency": int,
-                  "numpy_over_python": float | None}],
-    }
-
-plus the common header keys of every document. `source` says where a row came
-from (the max-n results file it was read from, or "measured"); `ratios` has one
-entry per (server, concurrency): critical n of cpu_multithread (numpy) over
-critical n of cpu_bounded (pure Python), see `compare_ratios`.
+value); csv and json keep the raw numbers (csv leaves a missing value empty). The
+cells and table primitives are in probe.report.cells.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Callable, Sequence
 
-from probe import stats
+from probe.report.cells import (
+    Row,
+    csv_text,
+    dispatch,
+    format_n,
+    json_text,
+    md_table,
+    num,
+    one_line,
+    text_table,
+)  # fmt: skip
 from probe.sizes import format_bytes
 from probe.studies.compare import compare_ratios
-
-FORMATS = ("table", "json", "csv", "markdown")
-
-_DETAIL_WIDTH = 80
-
-Cell = str
-Row = Sequence[Cell]
-
-
-# ---------------------------------------------------------------- value formatting
-
-
-def format_n(n: int | None) -> str:
-    """An element count with thousands separators: '12,345,678'; '-' for None."""
-    return "-" if n is None else f"{n:,}"
-
-
-def _num(x: float | None, digits: int, suffix: str = "") -> str:
-    """A float with fixed decimals, or '-' for None."""
-    return "-" if x is None else f"{x:.{digits}f}{suffix}"
-
-
-def _plain(x: object) -> str:
-    """A raw value for csv: empty for None, str() otherwise."""
-    return "" if x is None else str(x)
-
-
-def _dash(x: object) -> str:
-    """str(x), or '-' for None."""
-    return "-" if x is None else str(x)
-
-
-def _one_line(text: str | None, width: int = _DETAIL_WIDTH) -> str:
-    """Text on one line, cut to `width` characters with an ellipsis."""
-    flat = " ".join((text or "").split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
 def _limit(doc: dict) -> str:
@@ -78,53 +31,6 @@ def _limit(doc: dict) -> str:
         return "none"
     kind = doc.get("limit_kind")
     return format_bytes(doc["limit_bytes"]) + (f" ({kind})" if kind else "")
-
-
-# ---------------------------------------------------------------- table primitives
-
-
-def _text_table(headers: Row, rows: Sequence[Row], right: set[int]) -> str:
-    """Columns padded to width, two spaces apart; columns in `right` right-aligned."""
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
-    lines = []
-    for row in (headers, *rows):
-        cells = [
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return "\n".join(lines) + "\n"
-
-
-def _md_cell(text: str) -> str:
-    """A GFM table cell: pipes escaped, one line."""
-    return " ".join(text.split()).replace("|", "\\|")
-
-
-def _md_table(headers: Row, rows: Sequence[Row], right: set[int]) -> str:
-    """A GitHub-flavoured markdown table; columns in `right` right-aligned."""
-    rule = ["---:" if i in right else "---" for i in range(len(headers))]
-    lines = ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in (headers, rule, *rows)]
-    return "\n".join(lines) + "\n"
-
-
-def _csv_text(headers: Row, rows: Sequence[Sequence[object]]) -> str:
-    """CSV via the csv module; None becomes an empty field."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(headers)
-    writer.writerows([[_plain(c) for c in row] for row in rows])
-    return buf.getvalue()
-
-
-def _json_text(doc: dict) -> str:
-    return json.dumps(doc, indent=2) + "\n"
-
-
-def _dispatch(fmt: str, renderers: dict[str, Callable[[], str]]) -> str:
-    if fmt not in renderers:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    return renderers[fmt]()
 
 
 # ---------------------------------------------------------------- max-n
@@ -172,7 +78,7 @@ def _failure_text(failure: dict | None) -> str:
     if failure.get("status") is not None:
         text += f", HTTP {failure['status']}"
     if failure.get("detail"):
-        text += f": {_one_line(failure['detail'])}"
+        text += f": {one_line(failure['detail'])}"
     return text
 
 
@@ -210,12 +116,12 @@ def _maxn_summary(doc: dict) -> list[tuple[str, str]]:
         *_band_rows(doc),
         ("peak RSS at critical n", format_bytes(doc.get("peak_rss_bytes"))),
         ("baseline RSS", format_bytes(doc.get("baseline_rss_bytes"))),
-        ("bytes per element", _num(doc.get("bytes_per_element"), 1)),
+        ("bytes per element", num(doc.get("bytes_per_element"), 1)),
         ("predicted critical n", _predicted_text(doc.get("predicted_critical_n"), critical)),
         ("strategy", str(doc.get("strategy") or "-")),
         ("probes", str(len(doc.get("probes") or []))),
         *_optional_rows(doc, (("lanes", "lanes"),)),
-        ("wall time", _num(doc.get("elapsed_s"), 1, " s")),
+        ("wall time", num(doc.get("elapsed_s"), 1, " s")),
         *_optional_rows(
             doc, (("confirm", "confirm"), ("stop reason", "stop_reason"), ("status", "status"))
         ),
@@ -295,12 +201,12 @@ def _probe_rows(doc: dict) -> list[list[str]]:
             format_n(p.get("n")),
             str(p.get("outcome")),
             "-" if p.get("status") is None else str(p["status"]),
-            _num(p.get("elapsed_s"), 2),
+            num(p.get("elapsed_s"), 2),
             format_bytes(p.get("peak_rss_bytes")),
             format_bytes(p.get("peak_rss_sampled_bytes")),
             str(p.get("restarts", 0)),
             "-" if p.get("lane") is None else str(p["lane"]),
-            _one_line(p.get("detail")) or "-",
+            one_line(p.get("detail")) or "-",
         ]
         for i, p in enumerate(doc.get("probes") or [], start=1)
     ]
@@ -310,12 +216,12 @@ def _maxn_table(doc: dict) -> str:
     summary = _maxn_summary(doc)
     width = max(len(label) for label, _ in summary)
     head = "".join(f"{label.ljust(width)}  {value}\n" for label, value in summary)
-    return head + "\n" + _text_table(_PROBE_HEADERS, _probe_rows(doc), _PROBE_RIGHT)
+    return head + "\n" + text_table(_PROBE_HEADERS, _probe_rows(doc), _PROBE_RIGHT)
 
 
 def _maxn_markdown(doc: dict) -> str:
-    summary = _md_table(("quantity", "value"), _maxn_summary(doc), set())
-    return summary + "\n" + _md_table(_PROBE_HEADERS, _probe_rows(doc), _PROBE_RIGHT)
+    summary = md_table(("quantity", "value"), _maxn_summary(doc), set())
+    return summary + "\n" + md_table(_PROBE_HEADERS, _probe_rows(doc), _PROBE_RIGHT)
 
 
 def _maxn_csv(doc: dict) -> str:
@@ -325,16 +231,16 @@ def _maxn_csv(doc: dict) -> str:
         [*head, i, *(p.get(k) for k in _MAXN_PROBE_KEYS)]
         for i, p in enumerate(doc.get("probes") or [], start=1)
     ]
-    return _csv_text((*_MAXN_DOC_KEYS, "probe", *_MAXN_PROBE_KEYS), rows)
+    return csv_text((*_MAXN_DOC_KEYS, "probe", *_MAXN_PROBE_KEYS), rows)
 
 
 def render_maxn(doc: dict, fmt: str) -> str:
     """A max-n results document as text in `fmt` (table, json, csv, markdown)."""
-    return _dispatch(
+    return dispatch(
         fmt,
         {
             "table": lambda: _maxn_table(doc),
-            "json": lambda: _json_text(doc),
+            "json": lambda: json_text(doc),
             "csv": lambda: _maxn_csv(doc),
             "markdown": lambda: _maxn_markdown(doc),
         },
@@ -384,11 +290,11 @@ def _variant_row(v: dict) -> list[str]:
         str(v.get("fn")),
         format_n(v.get("n")),
         str(v.get("n_source") or "-"),
-        _num(v.get("wall_s"), 2),
+        num(v.get("wall_s"), 2),
         format_n(v.get("ok")),
         format_n(v.get("failed")),
-        *(_num(latency.get(k), 3) for k in _LATENCY_KEYS),
-        _num(v.get("throughput_rps"), 2),
+        *(num(latency.get(k), 3) for k in _LATENCY_KEYS),
+        num(v.get("throughput_rps"), 2),
         format_n(v.get("max_in_flight")),
     ]
 
@@ -400,12 +306,12 @@ def _matrix_heading(doc: dict) -> str:
 
 def _matrix_table(doc: dict) -> str:
     rows = [_variant_row(v) for v in doc.get("variants") or []]
-    return _matrix_heading(doc) + "\n" + _text_table(_MATRIX_HEADERS, rows, _MATRIX_RIGHT)
+    return _matrix_heading(doc) + "\n" + text_table(_MATRIX_HEADERS, rows, _MATRIX_RIGHT)
 
 
 def _matrix_markdown(doc: dict) -> str:
     rows = [_variant_row(v) for v in doc.get("variants") or []]
-    return _matrix_heading(doc) + "\n" + _md_table(_MATRIX_HEADERS, rows, _MATRIX_RIGHT)
+    return _matrix_heading(doc) + "\n" + md_table(_MATRIX_HEADERS, rows, _MATRIX_RIGHT)
 
 
 def _matrix_csv(doc: dict) -> str:
@@ -418,16 +324,16 @@ def _matrix_csv(doc: dict) -> str:
             + [latency.get(k) for k in _LATENCY_KEYS]
             + [v.get("throughput_rps"), v.get("max_in_flight"), v.get("log")]
         )
-    return _csv_text(_MATRIX_CSV, rows)
+    return csv_text(_MATRIX_CSV, rows)
 
 
 def render_matrix(doc: dict, fmt: str) -> str:
     """A matrix results document as text in `fmt` (table, json, csv, markdown)."""
-    return _dispatch(
+    return dispatch(
         fmt,
         {
             "table": lambda: _matrix_table(doc),
-            "json": lambda: _json_text(doc),
+            "json": lambda: json_text(doc),
             "csv": lambda: _matrix_csv(doc),
             "markdown": lambda: _matrix_markdown(doc),
         },
@@ -471,10 +377,10 @@ def _compare_row(r: dict) -> list[str]:
         str(r.get("fn")),
         format_n(r.get("critical_n")),
         format_n(r.get("first_failing_n")),
-        _num(r.get("bytes_per_element"), 1),
+        num(r.get("bytes_per_element"), 1),
         format_bytes(r.get("baseline_rss_bytes")),
         format_bytes(r.get("peak_rss_bytes")),
-        _num(r.get("seconds_per_million"), 3),
+        num(r.get("seconds_per_million"), 3),
         str(r.get("source") or "-"),
     ]
 
@@ -486,7 +392,7 @@ def _ratios(doc: dict) -> list[dict]:
 
 def _ratio_rows(doc: dict) -> list[list[str]]:
     return [
-        [str(x["server"]), format_n(x["concurrency"]), _num(x.get("numpy_over_python"), 2, "x")]
+        [str(x["server"]), format_n(x["concurrency"]), num(x.get("numpy_over_python"), 2, "x")]
         for x in _ratios(doc)
     ]
 
@@ -511,59 +417,17 @@ def _compare_csv(doc: dict) -> str:
         [r.get(k) for k in _COMPARE_CSV[:-1]] + [ratio.get((r["server"], r["concurrency"]))]
         for r in doc.get("rows") or []
     ]
-    return _csv_text(_COMPARE_CSV, rows)
+    return csv_text(_COMPARE_CSV, rows)
 
 
 def render_compare(doc: dict, fmt: str) -> str:
     """A compare document as text in `fmt` (table, json, csv, markdown)."""
-    return _dispatch(
+    return dispatch(
         fmt,
         {
-            "table": lambda: _compare_text(doc, _text_table),
-            "json": lambda: _json_text(doc),
+            "table": lambda: _compare_text(doc, text_table),
+            "json": lambda: json_text(doc),
             "csv": lambda: _compare_csv(doc),
-            "markdown": lambda: _compare_text(doc, _md_table),
+            "markdown": lambda: _compare_text(doc, md_table),
         },
     )
-
-
-# ---------------------------------------------------------------- seminar-style log
-
-
-def _log_line(r: dict) -> str:
-    """'Waited 1.13 sec {"price": ...}', or the error text for a failed request."""
-    latency = stats.request_latency(r)
-    waited = "?" if latency is None else f"{latency:.2f}"
-    if r.get("error"):
-        what = _one_line(r["error"], width=1000)
-    elif r.get("body") is not None:
-        what = json.dumps(r["body"])
-    else:
-        what = f"(no body, HTTP {r.get('status')})"
-    return f"Waited {waited} sec {what}"
-
-
-def _log_summary(v: dict) -> list[str]:
-    """The '# key=value' block under a variant's log lines."""
-    requests = v.get("requests") or []
-    latency = v.get("latency_s") or stats.latency_summary(
-        stats.request_latency(r) for r in requests if stats.is_ok(r)
-    )
-    workers = stats.threads_by_pid(requests)
-    threads = sum(len(t) for t in workers.values())
-    ok = v.get("ok", sum(stats.is_ok(r) for r in requests))
-    failed = v.get("failed", len(requests) - ok)
-    flight = v.get("max_in_flight", stats.in_flight_by_process(requests)["overall"])
-    lat = " ".join(f"{k}={_num(latency.get(k), 2)}" for k in ("min", "p50", "p95", "max"))
-    return [
-        "# " + " ".join(f"{k}={_dash(v.get(k))}" for k in ("server", "fn", "n", "n_source")),
-        f"# requests={len(requests)} ok={ok} failed={failed} wall={_num(v.get('wall_s'), 2)} s",
-        f"# latency s: {lat}",
-        f"# max in flight at the server={_dash(flight)} pids={len(workers)} threads={threads}",
-    ]
-
-
-def render_log(variant: dict) -> str:
-    """The seminar-style log of one matrix variant: one 'Waited ...' line per request."""
-    lines = [_log_line(r) for r in stats.send_order(variant.get("requests") or [])]
-    return "\n".join([*lines, "", *_log_summary(variant)]) + "\n"

@@ -10,10 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from probe.report import prose as discussion
+from probe.report import prose
+from probe.report.cells import format_n
+from probe.report.facts import Lines, Study
 from probe.report.plots import plot_memory, plot_timeline
-from probe.report.prose import Lines, Study
-from probe.report.tables import format_n, render_compare, render_matrix
+from probe.report.tables import render_compare, render_matrix
 from probe.sizes import format_bytes
 from probe.studies import store as results
 
@@ -178,14 +179,14 @@ def _open_rows(compare: dict) -> Lines:
 
 def discussion_part(study: Study) -> Lines:
     sections = (
-        ("Requests in flight per server", discussion.in_flight_section),
-        ("io_bounded latency per server", discussion.io_section),
-        ("Failures under the load", discussion.failures_section),
-        ("Critical n under the load, per server", discussion.load_section),
-        ("How far a server started anew can stray", discussion.band_section),
-        ("numpy against pure Python", discussion.numpy_section),
-        ("What the seminar's report got wrong", discussion.seminar_section),
-        ("Against the students' numbers", discussion.students_section),
+        ("Requests in flight per server", prose.in_flight_section),
+        ("io_bounded latency per server", prose.io_section),
+        ("Failures under the load", prose.failures_section),
+        ("Critical n under the load, per server", prose.load_section),
+        ("How far a server started anew can stray", prose.band_section),
+        ("numpy against pure Python", prose.numpy_section),
+        ("What the seminar's report got wrong", prose.seminar_section),
+        ("Against the students' numbers", prose.students_section),
     )
     lines = ["## Discussion", ""]
     for title, section in sections:

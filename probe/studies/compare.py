@@ -4,6 +4,25 @@ One row per server x predictor x concurrency (a single request, and the matrix's
 10 at once), read from results/max-n/ or searched when missing: the critical n, the
 first failing n, bytes per element, baseline and peak RSS, time per million elements;
 then the numpy / pure-Python ratio of critical n per server and concurrency.
+
+The compare document (kind "compare") puts the max-n results of both CPU
+predictors side by side, under one cap:
+
+    {
+      "kind": "compare", "limit_bytes": int | None, "limit_kind": str | None,
+      "rows": [{"server": str, "fn": "cpu_bounded" | "cpu_multithread",
+                "concurrency": int, "critical_n": int | None,
+                "first_failing_n": int | None, "bytes_per_element": float | None,
+                "baseline_rss_bytes": int | None, "peak_rss_bytes": int | None,
+                "seconds_per_million": float | None, "source": str}],
+      "ratios": [{"server": str, "concurrency": int,
+                  "numpy_over_python": float | None}],
+    }
+
+plus the common header keys of every document. `source` says where a row came
+from (the max-n results file it was read from, or "measured"); `ratios` has one
+entry per (server, concurrency): critical n of cpu_multithread (numpy) over
+critical n of cpu_bounded (pure Python), see `compare_ratios`.
 """
 
 from __future__ import annotations

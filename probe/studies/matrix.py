@@ -3,8 +3,9 @@
 For each variant a fresh server starts under the cap; the requests (areas 10, 20, ...,
 as in the seminar's script) go out together, and each one's offsets, status, price,
 serving pid and thread are recorded. Prices are checked exactly. After every variant
-the seminar-style log (log/<server>_<fn>.txt) and results/matrix.json are rewritten,
-so an interrupted run keeps what it measured.
+results/matrix.json is rewritten and the command writes the variant's seminar-style log
+(log/<server>_<fn>.txt, rendered by probe.report), so an interrupted run keeps what it
+measured.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from probe import stats
 from probe.defaults import REQUEST_TIMEOUT_S, STUDY_PRECISION
 from probe.measure.load import RequestRecord, fire
 from probe.measure.memory import Monitor
-from probe.report.tables import render_log
 from probe.servers.kinds import SERVERS
 from probe.servers.process import Server
 from probe.studies import catalog
@@ -237,8 +237,14 @@ def progress_line(v: dict) -> str:
     )
 
 
-def run(cfg: MatrixConfig, out: Path, log: Log = catalog.stderr) -> dict:
-    """Run every variant; rewrite `out` and the variant's log after each one."""
+def run(
+    cfg: MatrixConfig,
+    out: Path,
+    log: Log = catalog.stderr,
+    on_variant: Callable[[dict], None] = lambda variant: None,
+) -> dict:
+    """Run every variant; after each one, hand it to `on_variant` (the command writes its
+    seminar-style log to variant["log"]) and rewrite `out`."""
     doc = new_doc(cfg)
     t0 = time.monotonic()
     with results.recording(out, doc, t0):
@@ -250,7 +256,7 @@ def run(cfg: MatrixConfig, out: Path, log: Log = catalog.stderr) -> dict:
                 variant = run_variant(cfg, server, w, n, source)
                 path = log_path(cfg, server, w.name)
                 variant["log"] = str(path)
-                results.write_text_atomic(path, render_log(variant))
+                on_variant(variant)
                 doc["variants"].append(variant)
                 doc["elapsed_s"] = round(time.monotonic() - t0, 3)
                 results.write_atomic(out, doc)

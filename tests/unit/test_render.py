@@ -11,6 +11,7 @@ import re
 
 import pytest
 
+from probe.report import cells, seminar_log
 from probe.report import tables as render
 from probe.sizes import format_bytes
 from probe.studies.compare import compare_ratios
@@ -422,12 +423,12 @@ def test_unknown_format_is_refused(render_fn, make_doc):
 
 def test_log_gunicorn_exact():
     """Queued requests show 1, 2, 3 s; the reset shows its error; one pid, one thread."""
-    assert render.render_log(_gunicorn_variant()) == GUNICORN_LOG
+    assert seminar_log.render_log(_gunicorn_variant()) == GUNICORN_LOG
 
 
 def test_log_flask_exact():
     """Two threads of one process, both in flight at once; n printed raw for grep."""
-    assert render.render_log(_flask_variant()) == FLASK_LOG
+    assert seminar_log.render_log(_flask_variant()) == FLASK_LOG
 
 
 def test_log_keeps_send_order():
@@ -436,7 +437,7 @@ def test_log_keeps_send_order():
     for i, r in enumerate(variant["requests"]):
         r["index"] = i
     variant["requests"].reverse()
-    assert render.render_log(variant) == GUNICORN_LOG
+    assert seminar_log.render_log(variant) == GUNICORN_LOG
 
 
 def test_log_computes_what_the_variant_lacks():
@@ -446,7 +447,7 @@ def test_log_computes_what_the_variant_lacks():
         "fn": "io_bounded",
         "requests": _gunicorn_variant()["requests"],
     }
-    summary = render.render_log(variant).split("\n\n")[1]
+    summary = seminar_log.render_log(variant).split("\n\n")[1]
     assert "# requests=4 ok=3 failed=1 wall=- s" in summary
     assert "# latency s: min=1.00 p50=2.01 p95=2.91 max=3.01" in summary
     assert "# max in flight at the server=1 pids=1 threads=1" in summary
@@ -454,7 +455,7 @@ def test_log_computes_what_the_variant_lacks():
 
 def test_log_of_no_requests():
     """A variant whose server never started has no lines, only the summary."""
-    text = render.render_log({"server": "flask", "fn": "cpu_bounded", "n": 5, "requests": []})
+    text = seminar_log.render_log({"server": "flask", "fn": "cpu_bounded", "n": 5, "requests": []})
     assert text.startswith("\n# server=flask fn=cpu_bounded n=5 n_source=-\n")
 
 
@@ -481,7 +482,7 @@ def test_format_bytes(n, expected):
 @pytest.mark.parametrize(("n", "expected"), [(None, "-"), (0, "0"), (12_345_678, "12,345,678")])
 def test_format_n(n, expected):
     """Thousands separators make 10M vs 100M readable at a glance."""
-    assert render.format_n(n) == expected
+    assert cells.format_n(n) == expected
 
 
 def test_compare_ratios():

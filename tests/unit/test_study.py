@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from probe import stats
 from probe.cli.app import main
-from probe.report import prose as discussion
+from probe.report import facts, prose
 from probe.report import writer as report
-from probe.report.prose import Study
+from probe.report.facts import Study
 from probe.servers import kinds
 from probe.studies import store as results
 
@@ -111,7 +111,7 @@ def text(lines: list[str]) -> str:
 
 
 def test_in_flight_per_server_from_threads_and_intervals():
-    out = text(discussion.in_flight_section(study()))
+    out = text(prose.in_flight_section(study()))
     assert (
         "**The threaded server** (flask) worked on all 10 io_bounded requests at once "
         "(10 in flight)" in out
@@ -126,20 +126,20 @@ def test_in_flight_per_server_from_threads_and_intervals():
 def test_flask_in_ten_processes_is_no_longer_one_shared_cap():
     """Same intervals, but each request in its own process: the 'threads of one process
     share one cap' explanation must disappear."""
-    shared = text(discussion.load_section(study()))
+    shared = text(prose.load_section(study()))
     assert "Why the threaded server: it ran the requests as 10 threads of one process" in shared
     apart = study(matrix=matrix_doc(flask_pids=tuple(range(100, 110))))
-    changed = text(discussion.load_section(apart))
+    changed = text(prose.load_section(apart))
     assert "Why the threaded server" not in changed
     assert (
         "The variants of the threaded server (flask) did not run several requests in one "
         "process here." in changed
     )
-    assert "in 10 threads of 10 processes" in text(discussion.in_flight_section(apart))
+    assert "in 10 threads of 10 processes" in text(prose.in_flight_section(apart))
 
 
 def test_io_latency_parallel_versus_queue():
-    out = text(discussion.io_section(study()))
+    out = text(prose.io_section(study()))
     assert (
         "**The threaded server** (flask): every request took 1.01 to 1.03 s, about the 1.00 s"
         in out
@@ -148,13 +148,13 @@ def test_io_latency_parallel_versus_queue():
         "**The pre-fork server** (gunicorn): the latencies were 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, "
         "7.0, 8.0, 9.0, 10.0" in out
     )
-    swapped = text(discussion.io_section(study(matrix=matrix_doc(QUEUED, PARALLEL))))
+    swapped = text(prose.io_section(study(matrix=matrix_doc(QUEUED, PARALLEL))))
     assert "**The threaded server** (flask): the latencies were 1.0, 2.0" in swapped
     assert "**The pre-fork server** (gunicorn): every request took" in swapped
 
 
 def test_critical_n_under_load_is_worded_from_the_ratios():
-    out = text(discussion.load_section(study()))
+    out = text(prose.load_section(study()))
     assert (
         "alone, the threaded server (flask) 8,800,000 and the pre-fork server (gunicorn) "
         "9,800,000; with 10 at once, threaded 1,000,000 (8.8x smaller) and pre-fork "
@@ -164,7 +164,7 @@ def test_critical_n_under_load_is_worded_from_the_ratios():
         "Under the load the threaded server's critical n is 1/9.7 of the pre-fork server's." in out
     )
     dropped = study(compare=compare_doc({("gunicorn", "cpu_bounded", 10): 4_900_000}))
-    out = text(discussion.load_section(dropped))
+    out = text(prose.load_section(dropped))
     assert "pre-fork 4,900,000 (2.0x smaller)" in out
     assert "1/4.9 of the pre-fork server's" in out
     assert "its critical n was 2.0x smaller for cpu_bounded" in out
@@ -172,45 +172,43 @@ def test_critical_n_under_load_is_worded_from_the_ratios():
 
 def test_flask_deviation_from_ten_follows_the_fitted_slopes():
     """Slope 400 B under 10 requests against 40 alone: all 10 lists at once; 200 B: 5."""
-    full = text(discussion.load_section(study()))
+    full = text(prose.load_section(study()))
     assert "about 10.0 requests' worth held at once, close to all 10." in full
     half = study(compare=compare_doc())
     for r in half.compare["rows"]:
         if (r["server"], r["fn"], r["concurrency"]) == ("flask", "cpu_bounded", 10):
             r["bytes_per_element"] = 200.0
-    out = text(discussion.load_section(half))
+    out = text(prose.load_section(half))
     assert "about 5.0 requests' worth held at once, fewer than 10" in out
 
 
 def test_numpy_ratio_and_its_cause():
-    out = text(discussion.numpy_section(study()))
+    out = text(prose.numpy_section(study()))
     assert "numpy's critical n was 4.4x to 5.2x pure Python's" in out
     assert "The ratio of bytes, 5.0x, accounts for the ratio of critical n (4.8x)" in out
     heavier = study(compare=compare_doc(bytes_per_element={"cpu_bounded": 80.0}))
-    out = text(discussion.numpy_section(heavier))
+    out = text(prose.numpy_section(heavier))
     assert "The ratio of bytes, 10.0x, explains only part of the ratio of critical n" in out
 
 
 def test_speed_wording_follows_seconds_per_million():
     """0.1 s against 0.005 s per million: 20x faster; swap them and numpy is 20x slower."""
     assert "elements 20x faster than pure Python (the threaded server: 0.005 s against" in text(
-        discussion.numpy_section(study())
+        prose.numpy_section(study())
     )
     slow = compare_doc()
     for r in slow["rows"]:
         r["seconds_per_million"] = 0.005 if r["fn"] == "cpu_bounded" else 0.1
-    assert "elements 20x slower than pure Python" in text(
-        discussion.numpy_section(study(compare=slow))
-    )
+    assert "elements 20x slower than pure Python" in text(prose.numpy_section(study(compare=slow)))
 
 
 def test_seminar_claims_are_checked_against_the_data():
-    out = text(discussion.seminar_section(study()))
+    out = text(prose.seminar_section(study()))
     assert "Measured: the threaded server (flask) had 10 requests in flight at once" in out
     assert "The threaded server ran them in parallel, the pre-fork server one after" in out
     assert "they are a queue (1.0 to 10.0 s" in out
     threaded = matrix_doc(PARALLEL, PARALLEL, gthreads=10)  # e.g. a gthread worker
-    both_parallel = text(discussion.seminar_section(study(matrix=threaded)))
+    both_parallel = text(prose.seminar_section(study(matrix=threaded)))
     assert "the threaded server (flask) had 10 requests in flight at once" not in both_parallel
     assert (
         "Measured: the threaded server (flask) had at most 10, the pre-fork server (gunicorn) "
@@ -220,18 +218,16 @@ def test_seminar_claims_are_checked_against_the_data():
 
 
 def test_students_band_within_below_above():
-    out = text(discussion.students_section(study()))
+    out = text(prose.students_section(study()))
     assert "cpu_bounded: 9.7x here, within the students' 9-10x." in out
     low = study(compare=compare_doc({("flask", "cpu_bounded", 10): 3_000_000}))
-    assert "cpu_bounded: 3.2x here, below the students' 9-10x." in text(
-        discussion.students_section(low)
-    )
+    assert "cpu_bounded: 3.2x here, below the students' 9-10x." in text(prose.students_section(low))
 
 
 def test_failures_under_the_load_follow_the_requests():
     """No failure: one sentence saying so; one MemoryError at 0.9 of the critical n under
     threads that share a cap: the sentence names it and places n against the search."""
-    assert text(discussion.failures_section(study())) == (
+    assert text(prose.failures_section(study())) == (
         "All 20 requests of the 2 variants succeeded, every price exact."
     )
     doc = matrix_doc()
@@ -239,7 +235,7 @@ def test_failures_under_the_load_follow_the_requests():
     cpu["requests"][5].update(kind="memory_error", status=507, error="MemoryError")
     cpu.update(n=900_000, failed=1, ok=9)
     doc["variants"].append(cpu)
-    out = text(discussion.failures_section(study(matrix=doc)))
+    out = text(prose.failures_section(study(matrix=doc)))
     assert out.startswith(
         "- **cpu_bounded on the threaded server** (flask): 1 of 10 failed (memory_error x1) at "
         "n = 900,000, 0.90 of its critical n under the load."
@@ -286,31 +282,31 @@ def test_a_missing_role_is_said_to_be_missing():
         compare={**compare_doc(), "rows": [r for r in compare_doc()["rows"]
                                            if r["server"] == "gunicorn"]},
     )  # fmt: skip
-    load = text(discussion.load_section(only))
+    load = text(prose.load_section(only))
     assert load == (
         "The critical n under the load sets a threaded server against a pre-fork one; these "
         "results have no threaded server (servers measured: gunicorn)."
     )
-    seminar = text(discussion.seminar_section(only))
+    seminar = text(prose.seminar_section(only))
     assert "these results have no threaded server (servers measured: gunicorn), so the " in seminar
     assert "Measured on the pre-fork server (gunicorn): they are a queue" in seminar
-    students = text(discussion.students_section(only))
+    students = text(prose.students_section(only))
     assert (
         "ratio under the load needs a pre-fork and a threaded server; these results have "
         "no threaded server" in students
     )
     assert "pre-fork over threaded" not in students
     assert "**The pre-fork server** (gunicorn) worked on one io_bounded request at a time" in (
-        text(discussion.in_flight_section(only))
+        text(prose.in_flight_section(only))
     )
 
 
 def test_relation_wording():
-    assert discussion.relation(100, 100) == "exactly the same"
-    assert discussion.relation(1000, 1001) == "the same within 0.1%"
-    assert discussion.relation(98, 100) == "the same within 2%"
-    assert discussion.relation(50, 100) == "2.0x smaller"
-    assert discussion.relation(300, 100) == "3.0x larger"
+    assert facts.relation(100, 100) == "exactly the same"
+    assert facts.relation(1000, 1001) == "the same within 0.1%"
+    assert facts.relation(98, 100) == "the same within 2%"
+    assert facts.relation(50, 100) == "2.0x smaller"
+    assert facts.relation(300, 100) == "3.0x larger"
 
 
 # ---------------------------------------------------------------- report and CLI

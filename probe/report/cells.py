@@ -1,0 +1,94 @@
+"""Cells and tables: how one value is written, and a table as text, markdown or csv.
+
+Shared by every renderer of the report (tables, the seminar-style log, the prose's
+band table), so a number, a missing value or a markdown table is written one way.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Sequence
+
+FORMATS = ("table", "json", "csv", "markdown")
+DETAIL_WIDTH = 80
+
+Cell = str
+Row = Sequence[Cell]
+
+
+# ---------------------------------------------------------------- value formatting
+
+
+def format_n(n: int | None) -> str:
+    """An element count with thousands separators: '12,345,678'; '-' for None."""
+    return "-" if n is None else f"{n:,}"
+
+
+def num(x: float | None, digits: int, suffix: str = "") -> str:
+    """A float with fixed decimals, or '-' for None."""
+    return "-" if x is None else f"{x:.{digits}f}{suffix}"
+
+
+def plain(x: object) -> str:
+    """A raw value for csv: empty for None, str() otherwise."""
+    return "" if x is None else str(x)
+
+
+def dash(x: object) -> str:
+    """str(x), or '-' for None."""
+    return "-" if x is None else str(x)
+
+
+def one_line(text: str | None, width: int = DETAIL_WIDTH) -> str:
+    """Text on one line, cut to `width` characters with an ellipsis."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+# ---------------------------------------------------------------- table primitives
+
+
+def text_table(headers: Row, rows: Sequence[Row], right: set[int]) -> str:
+    """Columns padded to width, two spaces apart; columns in `right` right-aligned."""
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
+    lines = []
+    for row in (headers, *rows):
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def md_cell(text: str) -> str:
+    """A GFM table cell: pipes escaped, one line."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def md_table(headers: Row, rows: Sequence[Row], right: set[int]) -> str:
+    """A GitHub-flavoured markdown table; columns in `right` right-aligned."""
+    rule = ["---:" if i in right else "---" for i in range(len(headers))]
+    lines = ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in (headers, rule, *rows)]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(headers: Row, rows: Sequence[Sequence[object]]) -> str:
+    """CSV via the csv module; None becomes an empty field."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows([[plain(c) for c in row] for row in rows])
+    return buf.getvalue()
+
+
+def json_text(doc: dict) -> str:
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def dispatch(fmt: str, renderers: dict[str, Callable[[], str]]) -> str:
+    if fmt not in renderers:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    return renderers[fmt]()
