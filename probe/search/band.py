@@ -94,12 +94,10 @@ from dataclasses import dataclass
 
 from probe.defaults import MAXN_PRECISION
 from probe.outcome import Probe
+from probe.search.bracket import BatchOracle, closed, geometric_mid
 
 STOP_REASONS = ("converged", "max_probes", "all_failed")
 
-# Several probes at once (as probe.search.BatchOracle): the i-th probe answers ns[i].
-# Every probe is a fresh randomized server, so ns may hold the same n several times.
-BatchOracle = Callable[[Sequence[int]], Sequence[Probe]]
 OnProbe = Callable[[Probe], None]
 
 Tally = dict[int, list[int]]  # n -> [ok, tries]
@@ -252,18 +250,12 @@ def _ends(tally: Tally, k: int) -> _Ends:
     return _Ends(low, f, s, high)
 
 
-def _closed(lo: int | None, hi: int | None, precision: float) -> bool:
-    if lo is None or hi is None:
-        return False
-    return hi - lo <= 1 or hi <= lo * (1 + precision)
-
-
 def _stop(ends: _Ends, cfg: BandConfig) -> str | None:
     """The stop reason if the search is done, else None."""
     if ends.always_ok is None and ends.first_fail is not None and ends.first_fail <= cfg.n_min:
         return "all_failed"  # n_min failed: no n can be always ok
     p = cfg.precision
-    if _closed(ends.always_ok, ends.first_fail, p) and _closed(ends.last_ok, ends.never_ok, p):
+    if closed(ends.always_ok, ends.first_fail, p) and closed(ends.last_ok, ends.never_ok, p):
         return "converged"
     return None
 
@@ -301,7 +293,7 @@ def _pending(tally: Tally, lo: int | None, hi: int | None, k: int) -> list[int]:
 def _lower(tally: Tally, ends: _Ends, start: int, cfg: BandConfig) -> int | None:
     """The lower edge's candidate, None if the edge is closed or waits for a failure."""
     lo, hi, p = ends.always_ok, ends.first_fail, cfg.precision
-    if hi is None or _closed(lo, hi, p):
+    if hi is None or closed(lo, hi, p):
         return None
     pending = _pending(tally, lo, hi, cfg.layouts)
     if pending:
@@ -309,7 +301,7 @@ def _lower(tally: Tally, ends: _Ends, start: int, cfg: BandConfig) -> int | None
     if lo is not None:
         g = _count(hi, lo, p, -1)
         if g is None:
-            return min(max(math.isqrt(lo * hi), lo + 1), hi - 1)
+            return geometric_mid(lo, hi)
         return _ladder(hi, g // 2, p, -1)
     if start < hi and start not in tally:
         return start
@@ -325,7 +317,7 @@ def _lower(tally: Tally, ends: _Ends, start: int, cfg: BandConfig) -> int | None
 def _upper(tally: Tally, ends: _Ends, first: int, cfg: BandConfig) -> int | None:
     """The upper edge's candidate, None if the edge is closed or waits for a success."""
     lo, hi, p = ends.last_ok, ends.never_ok, cfg.precision
-    if lo is None or _closed(lo, hi, p):
+    if lo is None or closed(lo, hi, p):
         return None
     pending = _pending(tally, lo, hi, cfg.layouts)
     if pending:
@@ -333,7 +325,7 @@ def _upper(tally: Tally, ends: _Ends, first: int, cfg: BandConfig) -> int | None
     if hi is not None:
         g = _count(lo, hi, p, +1)
         if g is None:
-            return min(max(math.isqrt(lo * hi), lo + 1), hi - 1)
+            return geometric_mid(lo, hi)
         return _ladder(lo, g // 2, p, +1)
     if first > lo and first not in tally:
         return first
@@ -351,15 +343,15 @@ def _next(n: int, precision: float, way: int) -> int:
     down) or (n, n') closed (way +1, up)."""
     if way < 0:
         m = max(math.ceil(n / (1 + precision)), 0)
-        while m > 0 and _closed(m - 1, n, precision):
+        while m > 0 and closed(m - 1, n, precision):
             m -= 1
-        while not _closed(m, n, precision):
+        while not closed(m, n, precision):
             m += 1
         return m
     m = max(math.floor(n * (1 + precision)), n + 1)
-    while _closed(n, m + 1, precision):
+    while closed(n, m + 1, precision):
         m += 1
-    while not _closed(n, m, precision):
+    while not closed(n, m, precision):
         m -= 1
     return m
 

@@ -3,11 +3,10 @@
 Pure: no I/O, no processes, no clocks. The oracle (one probe: n -> `Probe`) is the only
 seam to the outside world; the caller decides what a probe is.
 
-Vocabulary. The *bracket* (lo, hi) is read off the probes so far: for every n only its
-latest outcome counts; lo is the largest n whose latest probe succeeded, hi the smallest
-n above lo whose latest probe failed. A failure below lo is a fluke (a success is proof
-that n works; under the monotone assumption every smaller n works too). The search
-stops ("converged") when hi / lo - 1 <= precision, or hi - lo <= 1.
+Vocabulary. The *bracket* (lo, hi) is read off the probes so far (probe.search.bracket):
+a failure below lo is a fluke, since a success is proof that n works and, under the
+monotone assumption, every smaller n too. The search stops ("converged") when the
+bracket is closed: hi / lo - 1 <= precision, or hi - lo <= 1.
 
 Cost model. A probe at n costs time roughly proportional to n: the service builds an
 input of n elements, and a failing probe usually grows until it hits the cap, so it costs
@@ -73,6 +72,14 @@ from dataclasses import dataclass, replace
 
 from probe.defaults import MAXN_PRECISION
 from probe.outcome import Kind, Outcome, Probe
+from probe.search.bracket import (
+    BatchOracle,
+    Bracket,
+    bracket,
+    closed,
+    geometric_mid,
+    runs_at,
+)  # fmt: skip
 
 STRATEGIES = ("model", "bisect")
 CONFIRM_POLICIES = ("auto", "both", "fail", "none")
@@ -80,10 +87,7 @@ CONFIRM_POLICIES = ("auto", "both", "fail", "none")
 MEMORY_KINDS = (Kind.MEMORY_ERROR, Kind.KILLED)
 STOP_REASONS = ("converged", "max_probes", "n_max_ok", "all_failed")
 
-Bracket = tuple[int | None, int | None]
 Oracle = Callable[[int], Probe]
-# Several probes at once, one per lane (server process); the i-th probe answers ns[i].
-BatchOracle = Callable[[Sequence[int]], Sequence[Probe]]
 Plan = list[tuple[int, bool | None]]  # (n, expected outcome: True ok, False fail, None)
 OnProbe = Callable[[Probe, Bracket], None]
 
@@ -166,40 +170,6 @@ def fit_line(points: Sequence[tuple[int, int]]) -> tuple[float, float]:
     return my - slope * mx, slope
 
 
-def bracket(probes: Sequence[Probe]) -> Bracket:
-    """(lo, hi) from the latest outcome at each n on each lane; see the module docstring."""
-    latest = _ok_by_n(probes)
-    lo = max((n for n, ok in latest.items() if ok), default=None)
-    hi = min(
-        (n for n, ok in latest.items() if not ok and (lo is None or n > lo)),
-        default=None,
-    )
-    return lo, hi
-
-
-def _runs(probes: Sequence[Probe], n: int) -> dict[int, list[bool]]:
-    """The outcomes at n, per lane, in order."""
-    by_lane: dict[int, list[bool]] = {}
-    for p in probes:
-        if p.n == n:
-            by_lane.setdefault(p.lane, []).append(p.ok)
-    return by_lane
-
-
-def _ok_by_n(probes: Sequence[Probe]) -> dict[int, bool]:
-    """n -> whether its latest probe on every lane that probed it succeeded.
-
-    Within one lane (one server process) a later probe overrides an earlier one, so a
-    fluke failure is forgiven by a success after it; across lanes a failure on any one
-    process keeps n failing, so critical_n holds on every process probed.
-    """
-    latest = {(p.n, p.lane): p.ok for p in probes}
-    ok: dict[int, bool] = {}
-    for (n, _), lane_ok in latest.items():
-        ok[n] = ok.get(n, True) and lane_ok
-    return ok
-
-
 def cost_units(result: SearchResult) -> int:
     """Sum of n over all probes: a proxy for wall time (a probe's cost grows with n)."""
     return sum(p.n for p in result.probes)
@@ -265,7 +235,7 @@ def _terminal(lo: int | None, hi: int | None, cfg: SearchConfig) -> str | None:
         return "all_failed" if hi is not None and hi <= cfg.n_min else None
     if hi is None:
         return "n_max_ok" if lo >= cfg.n_max else None
-    return "converged" if hi - lo <= 1 or hi <= lo * (1 + cfg.precision) else None
+    return "converged" if closed(lo, hi, cfg.precision) else None
 
 
 def _confirmations(
@@ -300,7 +270,7 @@ def _settled(probes: Sequence[Probe], n: int) -> bool:
     LaneOracle puts a re-probe on the lane where n succeeded least, so a success is
     confirmed on a second process and a failure on the other process first.
     """
-    runs = _runs(probes, n)
+    runs = runs_at(probes, n)
     if not runs:
         return False
     ok = all(r[-1] for r in runs.values())
@@ -352,7 +322,7 @@ def _next_n(
         return _gallop(lo, hi, cfg, misses, down)
     if hi is None:
         return min(max(2 * lo, lo + 1), cfg.n_max), None
-    return _mid(lo, hi), None
+    return geometric_mid(lo, hi), None
 
 
 def _next_round(
@@ -448,11 +418,6 @@ def _descend(hi: int, cfg: SearchConfig) -> int:
     return max(cfg.n_min, min(n, hi - 1))
 
 
-def _mid(lo: int, hi: int) -> int:
-    """Geometric midpoint (halves log(hi / lo), the quantity precision bounds)."""
-    return min(max(math.isqrt(lo * hi), lo + 1), hi - 1)
-
-
 def _gallop(
     lo: int, hi: int | None, cfg: SearchConfig, misses: int, down: bool
 ) -> tuple[int, bool | None]:
@@ -467,10 +432,10 @@ def _gallop(
     if down:
         assert hi is not None
         n = min(math.floor(hi / factor), hi - 1)
-        return (n, True) if n > _mid(lo, hi) else (_mid(lo, hi), None)
+        return (n, True) if n > geometric_mid(lo, hi) else (geometric_mid(lo, hi), None)
     n = min(max(math.ceil(lo * factor), lo + 1), cfg.n_max)
-    if hi is not None and n >= _mid(lo, hi):
-        return _mid(lo, hi), None
+    if hi is not None and n >= geometric_mid(lo, hi):
+        return geometric_mid(lo, hi), None
     return n, False
 
 
@@ -574,11 +539,11 @@ def _aim(
         missed_high = misses > 0 and down
         a = close if q >= close and not missed_high else math.floor(min(q, close) / (1 + m_down))
         if a > lo * (1 + e / 4):  # a success barely above lo would not be worth a probe
-            if misses >= 2 and a < _mid(lo, hi):
-                return _mid(lo, hi), None
+            if misses >= 2 and a < geometric_mid(lo, hi):
+                return geometric_mid(lo, hi), None
             return min(a, hi - 1), True
-    if closing >= hi or (misses >= 2 and closing > _mid(lo, hi)):
-        return _mid(lo, hi), None
+    if closing >= hi or (misses >= 2 and closing > geometric_mid(lo, hi)):
+        return geometric_mid(lo, hi), None
     return closing, False
 
 

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from probe.outcome import Kind, Outcome, Probe
+from probe.search.bracket import bracket
 from probe.search.critical import (
     SearchConfig,
     SearchResult,
-    bracket,
     cost_units,
     find_critical_n,
     fit_line,

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 from probe.measure.oracle import LaneOracle
 from probe.outcome import Probe
+from probe.search.bracket import bracket
 from probe.search.critical import (
     SearchConfig,
     SearchResult,
-    bracket,
     find_critical_n,
     search_rounds,
 )
