@@ -72,6 +72,7 @@ from dataclasses import dataclass, replace
 
 from probe.defaults import MAXN_PRECISION
 from probe.outcome import Kind, Outcome, Probe
+from probe.search import estimate
 from probe.search.bracket import (
     BatchOracle,
     Bracket,
@@ -91,11 +92,8 @@ Oracle = Callable[[int], Probe]
 Plan = list[tuple[int, bool | None]]  # (n, expected outcome: True ok, False fail, None)
 OnProbe = Callable[[Probe, Bracket], None]
 
-_CALIBRATION_PROBES = 3  # ok probes with model_bytes at distinct n before the model is used
 _REFINE_ABOVE = 8.0  # extrapolating further than this factor beyond lo: refine first
 _REFINE_AT = 0.25  # ...with one probe at this fraction of the prediction
-_CONTRADICTED = 1.25  # a prediction further than this factor outside the bracket is ignored
-_LOCAL = 4.0  # predict from the ok probes within this factor of the largest one
 _MARGIN = 0.5  # aim this many precisions beyond the estimate (doubling with each miss)
 _TRUSTED_MISSES = 4  # after this many wrong guesses in all, search without estimates
 
@@ -155,19 +153,6 @@ class SearchResult:
     strategy: str
     precision_reached: float | None  # first_failing_n / critical_n - 1
     stop_reason: str  # one of STOP_REASONS
-
-
-def fit_line(points: Sequence[tuple[int, int]]) -> tuple[float, float]:
-    """Least-squares line through (x, y) points: (intercept, slope)."""
-    xs = [float(x) for x, _ in points]
-    if len(set(xs)) < 2:
-        raise ValueError("fit_line needs points at two or more distinct x")
-    ys = [float(y) for _, y in points]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    sxx = sum((x - mx) ** 2 for x in xs)
-    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
-    slope = sxy / sxx
-    return my - slope * mx, slope
 
 
 def cost_units(result: SearchResult) -> int:
@@ -439,75 +424,15 @@ def _gallop(
     return n, False
 
 
-def _model_points(probes: Sequence[Probe]) -> list[tuple[int, int]]:
-    return [(p.n, p.model_bytes) for p in probes if p.ok and p.model_bytes is not None]
-
-
 def _estimate(probes: Sequence[Probe], lo: int, hi: int | None, cfg: SearchConfig) -> float | None:
     """Where the boundary probably is: a failure's reach if it has one, else the model."""
     if cfg.strategy != "model":
         return None
-    r = _reach(probes, lo, hi, cfg.precision)
+    r = estimate.reach(probes, lo, hi, cfg.precision)
     if r is not None:
         return r
-    p = _prediction(probes, cfg)
-    return p if p is not None and _usable(p, lo, hi, cfg) else None
-
-
-def _reach(probes: Sequence[Probe], lo: int, hi: int | None, precision: float) -> float | None:
-    """The n a failing probe at hi got to before it failed, from its peak RSS.
-
-    A list that runs out of memory has touched as much memory as a successful request of
-    that many elements does: reading the failure's peak off the RSS line of the ok probes
-    locates the boundary to a few tenths of a percent (measured). A failure that fails
-    at once (one big allocation, numpy) reaches no further than the idle process; that
-    reach contradicts the bracket and is ignored, as is one past hi (it reached further
-    than a failure can).
-    """
-    if hi is None:
-        return None
-    peak = next((p.peak_rss_bytes for p in reversed(probes) if p.n == hi), None)
-    points = [(p.n, p.peak_rss_bytes) for p in probes if p.ok and p.peak_rss_bytes]
-    if peak is None or len({n for n, _ in points}) < _CALIBRATION_PROBES:
-        return None
-    base, slope = fit_line(_local(points))
-    if not slope > 0:
-        return None
-    r = (peak - base) / slope
-    if not math.isfinite(r) or r * _CONTRADICTED < lo or r > hi * (1 + precision):
-        return None
-    return min(max(r, lo), hi)
-
-
-def _prediction(probes: Sequence[Probe], cfg: SearchConfig) -> float | None:
-    """n at which the fitted model_bytes line reaches the cap, once calibrated."""
-    if cfg.strategy != "model" or cfg.limit_bytes is None:
-        return None
-    points = _model_points(probes)
-    if len({n for n, _ in points}) < _CALIBRATION_PROBES:
-        return None
-    baseline, slope = fit_line(_local(points))
-    if not slope > 0:
-        return None
-    return (cfg.limit_bytes - baseline) / slope
-
-
-def _local(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The points within a factor _LOCAL of the largest n, if they still define a line.
-
-    Near the cap only the local slope matters; calibration points far below would drag
-    the line of a slightly curved memory profile away from the boundary.
-    """
-    top = max(n for n, _ in points)
-    near = [(n, y) for n, y in points if n * _LOCAL >= top]
-    return near if len({n for n, _ in near}) >= 2 else points
-
-
-def _usable(p: float, lo: int, hi: int | None, cfg: SearchConfig) -> bool:
-    """Whether to follow the prediction: within n_max and not contradicted by the bracket."""
-    if not math.isfinite(p) or p > cfg.n_max or p * _CONTRADICTED < lo:
-        return False
-    return hi is None or p <= hi * _CONTRADICTED
+    p = estimate.prediction(probes, cfg.limit_bytes)
+    return p if p is not None and estimate.usable(p, lo, hi, cfg.n_max) else None
 
 
 def _aim(
@@ -555,9 +480,9 @@ def _margin(precision: float, misses: int) -> float:
 def _result(probes: Sequence[Probe], cfg: SearchConfig, stop: str) -> SearchResult:
     lo, hi = bracket(probes)
     baseline = slope = predicted = None
-    points = _model_points(probes)
+    points = estimate.model_points(probes)
     if len({n for n, _ in points}) >= 2:
-        baseline, slope = fit_line(points)
+        baseline, slope = estimate.fit_line(points)
         if cfg.limit_bytes is not None and slope > 0:
             p = (cfg.limit_bytes - baseline) / slope
             predicted = math.floor(p) if math.isfinite(p) and p > 0 else None

@@ -26,7 +26,8 @@ from pathlib import Path
 from probe.measure.oracle import LaneOracle, OracleConfig, ServerOracle, reach
 from probe.outcome import Probe
 from probe.search.band import BandConfig, band_search
-from probe.search.critical import SearchResult, fit_line, search_rounds
+from probe.search.critical import SearchResult, search_rounds
+from probe.search.estimate import fit_line
 from probe.servers.capexec import fixed_layout_refused
 from probe.servers.pool import pools
 from probe.servers.spec import ServerSpec, pinned_env

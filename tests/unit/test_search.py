@@ -20,8 +20,8 @@ from probe.search.critical import (
     SearchResult,
     cost_units,
     find_critical_n,
-    fit_line,
 )
+from probe.search.estimate import fit_line
 
 OK = Outcome(Kind.OK, 200)
 MEMORY_ERROR = Outcome(Kind.MEMORY_ERROR, 507, "MemoryError")
