@@ -1,12 +1,21 @@
 """Option groups shared by the commands, and the parameter types they read; every
-default comes from probe.defaults or ServerSpec."""
+default comes from probe.defaults or ServerSpec.
+
+A group reaches its command as one object (`group`): the limit options as a `Cap`,
+the server options as `ServerFlags`, the workload options as `WorkloadFlags`, the
+study options as `StudyFlags`, so a command takes a handful of values, not thirty.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
 
+from probe.cli.workloads import WorkloadFlags
 from probe.defaults import LOAD_CONCURRENCY, LOAD_REQUESTS, MARGIN, MAXN_LIMIT, STUDY_PRECISION
 from probe.report.cells import FORMATS
 from probe.servers.capexec import LAYOUTS
@@ -34,11 +43,47 @@ class SizeParam(click.ParamType):
 SIZE = SizeParam()
 
 
-def limit_options(default: str = MAXN_LIMIT):
-    """--limit and --limit-kind, shared by every command that measures."""
+def group(into: str, make: Callable[..., object], opts: list[Callable]) -> Callable:
+    """Options that reach the command as one keyword argument, `into` = make(**values).
+
+    Options are listed bottom-up (the last one shows first in --help), as they stack."""
 
     def deco(f):
-        f = click.option(
+        @functools.wraps(f)
+        def command(*args, **kwargs):
+            kwargs[into] = make(**{name: kwargs.pop(name) for name in names})
+            return f(*args, **kwargs)
+
+        before = len(getattr(command, "__click_params__", []))
+        for opt in opts:
+            command = opt(command)
+        names = [p.name for p in command.__click_params__[before:]]
+        return command
+
+    return deco
+
+
+@dataclass(frozen=True)
+class Cap:
+    """--limit and --limit-kind."""
+
+    limit: int | None
+    limit_kind: str
+
+    def check(self, needs_cap: bool) -> None:
+        """A search needs a cap, and the rss watchdog a size to watch for."""
+        if self.limit is None and (needs_cap or self.limit_kind == "rss"):
+            raise click.BadParameter(
+                "searching the critical n needs a cap; pass e.g. --limit 512M",
+                param_hint="--limit",
+            )
+
+
+def limit_options(default: str = MAXN_LIMIT):
+    """--limit and --limit-kind, shared by every command that measures: `cap`, a Cap."""
+
+    def kind(f):
+        return click.option(
             "--limit-kind",
             type=click.Choice(LIMIT_KINDS),
             default=DEFAULTS["limit_kind"],
@@ -47,21 +92,52 @@ def limit_options(default: str = MAXN_LIMIT):
             "rss: a watchdog SIGKILLs a process whose RSS passes the cap, "
             "emulating a container's OOM killer.",
         )(f)
-        return click.option(
-            "--limit",
-            type=SIZE,
-            default=default,
-            show_default=True,
-            help="Memory cap per server process: 512M, 2G, 1.5GiB, bytes, or none. "
-            "K/M/G are powers of two.",
-        )(f)
 
-    return deco
+    size = click.option(
+        "--limit",
+        type=SIZE,
+        default=default,
+        show_default=True,
+        help="Memory cap per server process: 512M, 2G, 1.5GiB, bytes, or none. "
+        "K/M/G are powers of two.",
+    )
+    return group("cap", Cap, [kind, size])
+
+
+@dataclass(frozen=True)
+class ServerFlags:
+    """The server options, as given."""
+
+    server: str
+    preload: bool
+    layout: str
+    host: str
+    port: int
+    workers: int
+    worker_class: str
+    threads: int
+    worker_timeout: int
+
+    def spec(self, cap: Cap, workload=None) -> ServerSpec:
+        """The frozen ServerSpec; warns about a host other than loopback."""
+        if not is_loopback(self.host):
+            click.echo(
+                f"warning: binding {self.host}: the service (and its memory) is reachable "
+                "from other machines; use --host 127.0.0.1 unless you mean it",
+                err=True,
+            )
+        where = {"app": workload.app, "chdir": workload.chdir} if workload is not None else {}
+        return ServerSpec(
+            server=self.server, limit_bytes=cap.limit, limit_kind=cap.limit_kind,
+            host=self.host, port=self.port, workers=self.workers,
+            worker_class=self.worker_class, threads=self.threads,
+            timeout_s=self.worker_timeout, layout=self.layout, preload=self.preload, **where,
+        )  # fmt: skip
 
 
 def server_options(f):
     """--server, --preload, --layout, --workers, --worker-class, --threads, --timeout,
-    --host, --port."""
+    --host, --port: `server_flags`, a ServerFlags."""
     opts = [
         click.option("--port", type=click.IntRange(0, 65535), default=DEFAULTS["port"],
                      show_default=True,
@@ -89,9 +165,7 @@ def server_options(f):
                      show_default=True, help="; ".join(f"{k.name}: {k.help}"
                                                         for k in KINDS.values())),
     ]  # fmt: skip
-    for opt in opts:
-        f = opt(f)
-    return f
+    return group("server_flags", ServerFlags, opts)(f)
 
 
 def format_option(choices=FORMATS, default="table"):
@@ -101,35 +175,9 @@ def format_option(choices=FORMATS, default="table"):
     )  # fmt: skip
 
 
-def make_spec(server, limit, host, port, workers, worker_class, threads, worker_timeout,
-              limit_kind="as", layout="fixed", preload=False, workload=None
-              ) -> ServerSpec:  # fmt: skip
-    """Turn the parsed options into a frozen ServerSpec; warn about a non-loopback host."""
-    if not is_loopback(host):
-        click.echo(
-            f"warning: binding {host}: the service (and its memory) is reachable from "
-            "other machines; use --host 127.0.0.1 unless you mean it",
-            err=True,
-        )
-    return ServerSpec(
-        server=server,
-        limit_bytes=limit,
-        limit_kind=limit_kind,
-        host=host,
-        port=port,
-        workers=workers,
-        worker_class=worker_class,
-        threads=threads,
-        timeout_s=worker_timeout,
-        layout=layout,
-        preload=preload,
-        **({"app": workload.app, "chdir": workload.chdir} if workload is not None else {}),
-    )
-
-
 def workload_options(f):
     """--fn | --app (--chdir, --request, --json, --header, --n-env, --expect) |
-    --workloads FILE --workload NAME: what to probe."""
+    --workloads FILE --workload NAME: what to probe, as `workload_flags`."""
     opts = [
         click.option("--workload", "workload_name", default=None, metavar="NAME",
                      help="The workload of --workloads to probe."),
@@ -160,9 +208,7 @@ def workload_options(f):
                      "Python list of n ints), cpu_multithread (numpy.arange(n)) or "
                      "io_bounded (a 1 s sleep, no n)."),
     ]  # fmt: skip
-    for opt in opts:
-        f = opt(f)
-    return f
+    return group("workload_flags", WorkloadFlags, opts)(f)
 
 
 def name_list(allowed: tuple[str, ...], what: str):
@@ -226,8 +272,22 @@ def results_option(f):
     )(f)  # fmt: skip
 
 
+@dataclass(frozen=True)
+class StudyFlags:
+    """The options every study command shares."""
+
+    requests: int
+    concurrency: int
+    servers: tuple[str, ...]
+    margin: float
+    precision: float
+    results_dir: Path
+    log_dir: Path
+
+
 def study_options(f):
-    """--requests, --concurrency, --servers, --margin, --precision, --results, --logs."""
+    """--requests, --concurrency, --servers, --margin, --precision, --results, --logs:
+    `study_flags`, a StudyFlags."""
     opts = [
         click.option("--logs", "log_dir", type=click.Path(file_okay=False, path_type=Path),
                      default=Path("log"), show_default=True,
@@ -247,16 +307,7 @@ def study_options(f):
                      show_default=True,
                      help="Requests per variant, with areas 10, 20, 30, ..."),
     ]  # fmt: skip
-    for opt in opts:
-        f = opt(f)
-    return f
-
-
-def check_cap(limit: int | None, limit_kind: str, needs_cap: bool) -> None:
-    if limit is None and (needs_cap or limit_kind == "rss"):
-        raise click.BadParameter(
-            "searching the critical n needs a cap; pass e.g. --limit 512M", param_hint="--limit"
-        )
+    return group("study_flags", StudyFlags, opts)(f)
 
 
 def workloads_option(f):

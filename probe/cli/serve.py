@@ -8,7 +8,7 @@ import click
 
 from probe import interrupt
 from probe.cli.errors import friendly_errors
-from probe.cli.options import limit_options, make_spec, server_options
+from probe.cli.options import Cap, ServerFlags, limit_options, server_options
 from probe.defaults import MAXN_LIMIT
 from probe.sizes import format_size
 
@@ -37,8 +37,7 @@ from probe.sizes import format_size
 @server_options
 @limit_options(default=MAXN_LIMIT)
 @friendly_errors
-def serve(env_pairs, chdir, app, server, preload, layout, limit, limit_kind, host, port, workers,
-          worker_class, threads, worker_timeout):  # fmt: skip
+def serve(env_pairs, chdir, app, server_flags: ServerFlags, cap: Cap):
     """Run one server under a cap in the foreground until Ctrl-C.
 
     It starts exactly as max-n starts each probe's server (same cap, layout and
@@ -55,7 +54,7 @@ def serve(env_pairs, chdir, app, server, preload, layout, limit, limit_kind, hos
     from probe.measure.memory import Monitor
     from probe.servers.process import Server
 
-    if limit_kind == "rss" and limit is None:
+    if cap.limit_kind == "rss" and cap.limit is None:
         raise click.UsageError("--limit-kind rss needs a --limit; pass e.g. --limit 1G")
     extra = {}
     for pair in env_pairs:
@@ -63,8 +62,7 @@ def serve(env_pairs, chdir, app, server, preload, layout, limit, limit_kind, hos
         if not eq or not name:
             raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--env")
         extra[name] = value
-    spec = make_spec(server, limit, host, port, workers, worker_class, threads, worker_timeout,
-                     limit_kind, layout, preload)  # fmt: skip
+    spec = server_flags.spec(cap)
     if app is not None:
         from dataclasses import replace
 
@@ -73,16 +71,17 @@ def serve(env_pairs, chdir, app, server, preload, layout, limit, limit_kind, hos
     try:
         srv.start()
         with Monitor(srv.pids, kill_above_bytes=spec.watchdog_bytes, keep_samples=False):
-            how = "RLIMIT_AS" if limit_kind == "as" else "RSS watchdog"
-            click.echo(f"{server} serving {spec.app} at {srv.url} (layout {srv.layout})")
+            how = "RLIMIT_AS" if spec.limit_kind == "as" else "RSS watchdog"
+            click.echo(f"{spec.server} serving {spec.app} at {srv.url} (layout {srv.layout})")
             click.echo(f"pids: {srv.pids()} (workers: {srv.worker_pids()})")
-            click.echo(f"memory cap: {format_size(limit)} ({how}) per process; Ctrl-C stops it")
+            cap_text = format_size(spec.limit_bytes)
+            click.echo(f"memory cap: {cap_text} ({how}) per process; Ctrl-C stops it")
             click.echo(f"command: {shell_command(srv)}")
             srv.new_events()  # the boot messages of the workers listed above
             while srv.alive():
                 interrupt.sleep(0.5)
                 for event in srv.new_events():
-                    click.echo(f"{server}: {event.describe()}", err=True)
+                    click.echo(f"{spec.server}: {event.describe()}", err=True)
             raise click.ClickException(f"the server stopped by itself ({srv.exits or 'no status'})")
     finally:
         srv.close()

@@ -6,7 +6,8 @@ import click
 
 from probe.cli.errors import friendly_errors
 from probe.cli.options import (
-    check_cap,
+    Cap,
+    StudyFlags,
     format_option,
     limit_options,
     name_list,
@@ -28,23 +29,23 @@ from probe.servers.kinds import SERVERS
 from probe.workload.seminar import SEMINAR_FNS
 
 
-def _matrix_config(n, limit, limit_kind, requests, concurrency, servers, workloads, margin,
-                   precision, results_dir, log_dir):  # fmt: skip
+def _matrix_config(n, cap: Cap, flags: StudyFlags, workloads):
     from probe.studies.matrix import MatrixConfig
 
     return MatrixConfig(
-        limit_bytes=limit, limit_kind=limit_kind, n=n, requests=requests,
-        concurrency=concurrency, servers=servers, workloads=workloads, margin=margin,
-        precision=precision, results_dir=results_dir, log_dir=log_dir,
+        limit_bytes=cap.limit, limit_kind=cap.limit_kind, n=n, requests=flags.requests,
+        concurrency=flags.concurrency, servers=flags.servers, workloads=workloads,
+        margin=flags.margin, precision=flags.precision, results_dir=flags.results_dir,
+        log_dir=flags.log_dir,
     )  # fmt: skip
 
 
-def _catalog_config(limit, limit_kind, precision, results_dir, band=None):
+def _catalog_config(cap: Cap, precision, results_dir, band=None):
     from probe.studies.catalog import CatalogConfig
 
     return CatalogConfig(
-        limit_bytes=limit, limit_kind=limit_kind, precision=precision, results_dir=results_dir,
-        band=band,
+        limit_bytes=cap.limit, limit_kind=cap.limit_kind, precision=precision,
+        results_dir=results_dir, band=band,
     )  # fmt: skip
 
 
@@ -97,8 +98,7 @@ def _run_compare(cfg, concurrency: int, servers: tuple[str, ...], workloads=None
 @limit_options(default=STUDY_LIMIT)
 @format_option()
 @friendly_errors
-def matrix(n, fns, workloads_file, requests, concurrency, servers, margin, precision,
-           results_dir, log_dir, limit, limit_kind, fmt):  # fmt: skip
+def matrix(n, fns, workloads_file, study_flags: StudyFlags, cap: Cap, fmt):
     """Run the seminar's load (10 requests at once) on every server x workload.
 
     Each server starts as a probe's does (fresh, same cap and layout). Writes
@@ -112,18 +112,17 @@ def matrix(n, fns, workloads_file, requests, concurrency, servers, margin, preci
     """
     from probe.report.tables import render_matrix
 
-    check_cap(limit, limit_kind, needs_cap=n is None)
+    cap.check(needs_cap=n is None)
     if workloads_file is None and fns:
         try:
             name_list(SEMINAR_FNS, "predictor")(None, None, ",".join(fns))
         except click.BadParameter as exc:  # called by hand, so click cannot name the option
             raise click.BadParameter(exc.message, param_hint=["--fns"]) from None
     workloads = chosen_workloads(workloads_file, fns, SEMINAR_FNS)
-    cfg = _matrix_config(n, limit, limit_kind, requests, concurrency, servers, workloads,
-                         margin, precision, results_dir, log_dir)  # fmt: skip
+    cfg = _matrix_config(n, cap, study_flags, workloads)
     doc = _run_matrix(cfg)
     click.echo(render_matrix(doc, fmt), nl=False)
-    click.echo(f"results: {results_dir / 'matrix.json'}; logs: {log_dir}/", err=True)
+    click.echo(f"results: {cfg.results_dir / 'matrix.json'}; logs: {cfg.log_dir}/", err=True)
 
 
 @click.command()
@@ -154,8 +153,7 @@ def matrix(n, fns, workloads_file, requests, concurrency, servers, margin, preci
 @limit_options(default=STUDY_LIMIT)
 @format_option()
 @friendly_errors
-def compare(concurrency, servers, precision, workloads_file, results_dir, limit, limit_kind,
-            fmt):  # fmt: skip
+def compare(concurrency, servers, precision, workloads_file, results_dir, cap: Cap, fmt):
     """Compare pure Python with numpy: critical n alone and under the load, per server.
 
     Reads results/max-n/ and runs the searches it lacks; writes results/compare.json.
@@ -166,8 +164,8 @@ def compare(concurrency, servers, precision, workloads_file, results_dir, limit,
     """
     from probe.report.tables import render_compare
 
-    check_cap(limit, limit_kind, needs_cap=True)
-    cfg = _catalog_config(limit, limit_kind, precision, results_dir)
+    cap.check(needs_cap=True)
+    cfg = _catalog_config(cap, precision, results_dir)
     workloads = chosen_workloads(workloads_file, None, ()) if workloads_file else None
     doc = _run_compare(cfg, concurrency, servers, workloads)
     click.echo(render_compare(doc, fmt), nl=False)
@@ -195,8 +193,7 @@ def report(results_dir):
 @study_options
 @limit_options(default=STUDY_LIMIT)
 @friendly_errors
-def study(workloads_file, requests, concurrency, servers, margin, precision, results_dir,
-          log_dir, limit, limit_kind):  # fmt: skip
+def study(workloads_file, study_flags: StudyFlags, cap: Cap):
     """Run the whole seminar study: compare, matrix --n auto, then the report.
 
     \b
@@ -209,16 +206,15 @@ def study(workloads_file, requests, concurrency, servers, margin, precision, res
     from probe.report import writer as report_mod
     from probe.report.tables import render_compare, render_matrix
 
-    check_cap(limit, limit_kind, needs_cap=True)
+    cap.check(needs_cap=True)
     t0 = time.monotonic()
-    cfg = _catalog_config(limit, limit_kind, precision, results_dir, band=STUDY_BAND)
+    flags = study_flags
+    cfg = _catalog_config(cap, flags.precision, flags.results_dir, band=STUDY_BAND)
     workloads = chosen_workloads(workloads_file, None, SEMINAR_FNS)
-    searched = [w for w in workloads if w.takes_n]
-    compared = _run_compare(cfg, min(concurrency, requests), servers, tuple(searched) or None)
-    mcfg = _matrix_config(None, limit, limit_kind, requests, concurrency, servers, workloads,
-                          margin, precision, results_dir, log_dir)  # fmt: skip
-    doc = _run_matrix(mcfg)
-    path, plots = report_mod.run(results_dir)
+    searched = tuple(w for w in workloads if w.takes_n) or None
+    compared = _run_compare(cfg, min(flags.concurrency, flags.requests), flags.servers, searched)
+    doc = _run_matrix(_matrix_config(None, cap, flags, workloads))
+    path, plots = report_mod.run(flags.results_dir)
     click.echo(render_matrix(doc, "table"))
     click.echo(render_compare(compared, "table"))
     click.echo(f"report: {path} ({len(plots)} plots); study took {time.monotonic() - t0:.0f} s")

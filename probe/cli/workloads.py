@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -9,6 +10,25 @@ import click
 from probe.workload.builtins import builtin
 from probe.workload.files import find_workloads_file, load_workloads
 from probe.workload.model import Workload, WorkloadError, parse_header
+
+
+@dataclass(frozen=True)
+class WorkloadFlags:
+    """The workload options, as given; `workload()` reads the Workload they name."""
+
+    fn: str | None
+    app: str | None
+    chdir: Path | None
+    request_line: str | None
+    json_body: str | None
+    headers: tuple[str, ...]
+    n_env: str | None
+    expect: str | None
+    workloads_file: Path | None
+    workload_name: str | None
+
+    def workload(self) -> Workload:
+        return make_workload(**vars(self))
 
 
 def make_workload(fn, app, chdir, request_line, json_body, headers, n_env, expect,

@@ -90,6 +90,29 @@ def for_fn(fn: str, spec: ServerSpec, **kw) -> MaxNConfig:
     return MaxNConfig(workload=builtin(fn), spec=spec, **kw)
 
 
+def conflict(cfg: MaxNConfig) -> tuple[str | None, str] | None:
+    """(the option to change, or None for a combination; why) if the run cannot be made
+    as asked, else None."""
+    if cfg.workload.n_placement == "env" and (cfg.url or not cfg.fresh):
+        drop = "--url" if cfg.url else "--no-fresh"
+        return None, (f"n at start-up ({cfg.workload.n_env}) needs a fresh server per probe, "
+                      f"which probe starts; drop {drop}")  # fmt: skip
+    if cfg.band is not None and (cfg.url or not cfg.fresh):
+        drop = "--url" if cfg.url else "--no-fresh"
+        return None, f"--band measures fresh servers that probe starts; drop {drop}"
+    if cfg.search.lanes > 1 and cfg.url:
+        return "--lanes", ("a --url server is one server; drop --lanes or let probe start "
+                           "the servers")  # fmt: skip
+    port = cfg.spec.port
+    if port and not cfg.url and cfg.fresh:
+        return "--port", (f"a fresh server per probe cannot keep --port {port}; drop --port, "
+                          "or pass --no-fresh to probe one server on that port")  # fmt: skip
+    if cfg.search.lanes > 1 and port:
+        return "--lanes", (f"{cfg.search.lanes} servers cannot share --port {port}; drop --port "
+                           "or pass --lanes 1")  # fmt: skip
+    return None
+
+
 def confirm_policy(requested: str, cold: bool, layout: str) -> str:
     """--confirm auto: re-probe only non-memory failures where outcomes are facts (cold
     servers, fixed layout); elsewhere re-probe both ends, as a warm or randomized server

@@ -330,7 +330,8 @@ def test_threads_at_concurrency_10_have_a_band_and_a_full_overlap_bound(tmp_path
     assert band["always_ok_n"] is not None, band
     assert doc["safe_n_full_overlap"] is not None
     failed = [p["n"] for p in doc["probes"] + band["probes"] if p["outcome"] != "ok"]
+    kinds = {(p["n"], p["outcome"]) for p in doc["probes"] + band["probes"] if p["outcome"] != "ok"}
     assert failed, "the search and the band saw failures"
     assert 0 < doc["safe_n_full_overlap"] < min(failed), (
-        doc["safe_n_full_overlap"], min(failed), band["always_ok_n"],
+        doc["safe_n_full_overlap"], min(failed), band["always_ok_n"], sorted(kinds),
     )  # fmt: skip
