@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from probe import interrupt
 from probe.cli.errors import friendly_errors
 from probe.cli.options import Cap, ServerFlags, limit_options, server_options
 from probe.defaults import MAXN_LIMIT
@@ -51,7 +50,7 @@ def serve(env_pairs, chdir, app, server_flags: ServerFlags, cap: Cap):
            -d '{"area": 50, "fn": "cpu_bounded", "n": 1000000}'
       probe serve --app cache:app --env CACHE_ENTRIES=1000000 --limit 512M --port 8000
     """
-    from probe.measure.memory import Monitor
+    from probe.measure.foreground import serve_until_stopped
     from probe.servers.process import Server
 
     if cap.limit_kind == "rss" and cap.limit is None:
@@ -68,32 +67,14 @@ def serve(env_pairs, chdir, app, server_flags: ServerFlags, cap: Cap):
 
         spec = replace(spec, app=app, chdir=str((chdir or Path.cwd()).resolve()))
     srv = Server(spec, extra)
-    try:
-        srv.start()
-        with Monitor(srv.pids, kill_above_bytes=spec.watchdog_bytes, keep_samples=False):
-            how = "RLIMIT_AS" if spec.limit_kind == "as" else "RSS watchdog"
-            click.echo(f"{spec.server} serving {spec.app} at {srv.url} (layout {srv.layout})")
-            click.echo(f"pids: {srv.pids()} (workers: {srv.worker_pids()})")
-            cap_text = format_size(spec.limit_bytes)
-            click.echo(f"memory cap: {cap_text} ({how}) per process; Ctrl-C stops it")
-            click.echo(f"command: {shell_command(srv)}")
-            srv.new_events()  # the boot messages of the workers listed above
-            while srv.alive():
-                interrupt.sleep(0.5)
-                for event in srv.new_events():
-                    click.echo(f"{spec.server}: {event.describe()}", err=True)
-            raise click.ClickException(f"the server stopped by itself ({srv.exits or 'no status'})")
-    finally:
-        srv.close()
 
+    def ready() -> None:
+        how = "RLIMIT_AS" if spec.limit_kind == "as" else "RSS watchdog"
+        click.echo(f"{spec.server} serving {spec.app} at {srv.url} (layout {srv.layout})")
+        click.echo(f"pids: {srv.pids()} (workers: {srv.worker_pids()})")
+        cap_text = format_size(spec.limit_bytes)
+        click.echo(f"memory cap: {cap_text} ({how}) per process; Ctrl-C stops it")
+        click.echo(f"command: {srv.shell_command()}")
 
-def shell_command(srv) -> str:
-    """The server's command line as a shell would run it, with the variables probe sets."""
-    import shlex
-
-    from probe.servers.spec import pinned_env
-
-    env = {**pinned_env(srv.spec), **srv.extra_env}
-    env["PYTHONPATH"] = srv.env()["PYTHONPATH"]
-    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-    return f"env {assigns} {shlex.join(srv.argv())}"
+    ended = serve_until_stopped(srv, ready, lambda e: click.echo(f"{spec.server}: {e}", err=True))
+    raise click.ClickException(f"the server stopped by itself ({ended})")

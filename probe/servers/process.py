@@ -14,6 +14,7 @@ import contextlib
 import ipaddress
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -28,7 +29,7 @@ from probe import interrupt
 from probe.outcome import signal_name
 from probe.servers.kinds import WorkerEvent, ready_pids
 from probe.servers.logs import last_cause, short_of_room
-from probe.servers.spec import DEFAULT_SERVER_ENV, ServerError, ServerSpec
+from probe.servers.spec import DEFAULT_SERVER_ENV, ServerError, ServerSpec, pinned_env
 from probe.sizes import format_size
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -150,6 +151,13 @@ class Server:
 
     def env(self) -> dict[str, str]:
         return {**server_env(self.spec), **self.extra_env}
+
+    def shell_command(self) -> str:
+        """The command line as a shell would run it, with the variables probe sets."""
+        env = {**pinned_env(self.spec), **self.extra_env}
+        env["PYTHONPATH"] = self.env()["PYTHONPATH"]
+        assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+        return f"env {assigns} {shlex.join(self.argv())}"
 
     def spawn(self) -> None:
         """Start the process (from the main thread: see probe.servers.capexec); do not wait."""
