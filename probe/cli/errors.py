@@ -8,9 +8,9 @@ import sys
 import click
 
 from probe import interrupt
+from probe.documents import store as results
 from probe.measure.memory import MonitorError
 from probe.servers.spec import ServerError
-from probe.studies import store as results
 from probe.workload.model import WorkloadError
 
 

@@ -202,7 +202,7 @@ def max_n(workload_flags: WorkloadFlags, server_flags: ServerFlags, cap: Cap,
     doc = maxn.run(cfg, path)
     click.echo(render_maxn(doc, fmt), nl=False)
     click.echo(f"results: {path}", err=True)
-    if doc.get("critical_n") is None:
+    if doc.critical_n is None:
         raise click.ClickException("no n succeeded: even the smallest probe failed (see above)")
 
 

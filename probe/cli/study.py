@@ -50,9 +50,9 @@ def _catalog_config(cap: Cap, precision, results_dir, band=None):
 
 
 def _run_matrix(cfg) -> dict:
+    from probe.documents import store
     from probe.report.seminar_log import render_log
     from probe.studies import matrix as matrix_mod
-    from probe.studies import store
 
     def write_log(variant: dict) -> None:
         store.write_text_atomic(variant["log"], render_log(variant))

@@ -15,7 +15,7 @@ FORMATS = ("table", "json", "csv", "markdown")
 DETAIL_WIDTH = 80
 
 Cell = str
-Row = Sequence[Cell]
+TableRow = Sequence[Cell]
 
 
 # ---------------------------------------------------------------- value formatting
@@ -50,7 +50,7 @@ def one_line(text: str | None, width: int = DETAIL_WIDTH) -> str:
 # ---------------------------------------------------------------- table primitives
 
 
-def text_table(headers: Row, rows: Sequence[Row], right: set[int]) -> str:
+def text_table(headers: TableRow, rows: Sequence[TableRow], right: set[int]) -> str:
     """Columns padded to width, two spaces apart; columns in `right` right-aligned."""
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=True)]
     lines = []
@@ -68,14 +68,14 @@ def md_cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def md_table(headers: Row, rows: Sequence[Row], right: set[int]) -> str:
+def md_table(headers: TableRow, rows: Sequence[TableRow], right: set[int]) -> str:
     """A GitHub-flavoured markdown table; columns in `right` right-aligned."""
     rule = ["---:" if i in right else "---" for i in range(len(headers))]
     lines = ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in (headers, rule, *rows)]
     return "\n".join(lines) + "\n"
 
 
-def csv_text(headers: Row, rows: Sequence[Sequence[object]]) -> str:
+def csv_text(headers: TableRow, rows: Sequence[Sequence[object]]) -> str:
     """CSV via the csv module; None becomes an empty field."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

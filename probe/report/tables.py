@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from probe.documents.base import Document
+from probe.documents.compare import CompareDoc, Row
+from probe.documents.matrix import MatrixDoc, Variant
+from probe.documents.maxn import MaxNDoc
 from probe.report.cells import (
-    Row,
+    TableRow,
     csv_text,
     dispatch,
     format_n,
@@ -25,12 +29,12 @@ from probe.sizes import format_bytes
 from probe.studies.compare import compare_ratios
 
 
-def _limit(doc: dict) -> str:
+def _limit(doc: Document) -> str:
     """'1.00 GiB (as)', 'none' when uncapped."""
-    if doc.get("limit_bytes") is None:
+    if doc.limit_bytes is None:
         return "none"
-    kind = doc.get("limit_kind")
-    return format_bytes(doc["limit_bytes"]) + (f" ({kind})" if kind else "")
+    kind = doc.limit_kind
+    return format_bytes(doc.limit_bytes) + (f" ({kind})" if kind else "")
 
 
 # ---------------------------------------------------------------- max-n
@@ -100,100 +104,100 @@ def _predicted_text(predicted: int | None, found: int | None) -> str:
     return f"{format_n(predicted)} (found/predicted {found / predicted:.2f})"
 
 
-def _maxn_summary(doc: dict) -> list[tuple[str, str]]:
+def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
     """The header block of a max-n report as (label, value) pairs."""
-    critical = doc.get("critical_n")
+    critical = doc.critical_n
     return [
         ("workload", _workload_text(doc)),
         ("server", _server_text(doc)),
         ("servers", _servers_text(doc)),
-        ("concurrency", format_n(doc.get("concurrency"))),
+        ("concurrency", format_n(doc.concurrency)),
         ("limit", _limit(doc)),
         ("critical n", format_n(critical)),
-        ("first failing n", format_n(doc.get("first_failing_n"))),
-        ("precision", _precision_text(critical, doc.get("first_failing_n"))),
-        ("failure", _failure_text(doc.get("failure"))),
+        ("first failing n", format_n(doc.first_failing_n)),
+        ("precision", _precision_text(critical, doc.first_failing_n)),
+        ("failure", _failure_text(doc.failure)),
         *_band_rows(doc),
-        ("peak RSS at critical n", format_bytes(doc.get("peak_rss_bytes"))),
-        ("baseline RSS", format_bytes(doc.get("baseline_rss_bytes"))),
-        ("bytes per element", num(doc.get("bytes_per_element"), 1)),
-        ("predicted critical n", _predicted_text(doc.get("predicted_critical_n"), critical)),
-        ("strategy", str(doc.get("strategy") or "-")),
-        ("probes", str(len(doc.get("probes") or []))),
+        ("peak RSS at critical n", format_bytes(doc.peak_rss_bytes)),
+        ("baseline RSS", format_bytes(doc.baseline_rss_bytes)),
+        ("bytes per element", num(doc.bytes_per_element, 1)),
+        ("predicted critical n", _predicted_text(doc.predicted_critical_n, critical)),
+        ("strategy", str(doc.strategy or "-")),
+        ("probes", str(len(doc.probes or []))),
         *_optional_rows(doc, (("lanes", "lanes"),)),
-        ("wall time", num(doc.get("elapsed_s"), 1, " s")),
+        ("wall time", num(doc.elapsed_s, 1, " s")),
         *_optional_rows(
             doc, (("confirm", "confirm"), ("stop reason", "stop_reason"), ("status", "status"))
         ),
     ]
 
 
-def _workload_text(doc: dict) -> str:
+def _workload_text(doc: MaxNDoc) -> str:
     """'cpu_bounded' for a built-in; 'name: app, request (n in ...)' for a user's workload."""
-    w = doc.get("workload") or {}
-    if doc.get("fn") or not w:
-        return str(doc.get("fn"))
+    w = doc.workload or {}
+    if doc.fn or not w:
+        return str(doc.fn)
     where = f"n in env {w['n_env']}" if w.get("n_env") else "n in the request"
     return f"{w.get('name')}: {w.get('app')}, {w.get('request')} ({where})"
 
 
-def _server_text(doc: dict) -> str:
+def _server_text(doc: MaxNDoc) -> str:
     """'gunicorn (1 sync worker)' or 'flask (threads of one process)'."""
-    server = str(doc.get("server"))
-    if doc.get("role") == "prefork":
+    server = str(doc.server)
+    if doc.role == "prefork":
         text = f"{server} ({doc.get('workers')} {doc.get('worker_class')} worker(s)"
-        if (doc.get("threads") or 1) > 1:
+        if (doc.threads or 1) > 1:
             text += f" x {doc['threads']} threads"
-        return text + (", preload)" if doc.get("preload") else ")")
-    if doc.get("role") == "threads":
+        return text + (", preload)" if doc.preload else ")")
+    if doc.role == "threads":
         return f"{server} (threads of one process)"
     return server
 
 
-def _servers_text(doc: dict) -> str:
+def _servers_text(doc: MaxNDoc) -> str:
     """How the probed servers were started: fresh or warm, which layout."""
-    if doc.get("server") == "url" or doc.get("url"):
+    if doc.server == "url" or doc.url:
         return "a server you started (--url): history and layout unknown"
-    cold = doc.get("cold")
+    cold = doc.cold
     if cold is None:
         return "-"
     how = "a fresh server per probe" if cold else "long-lived (warm) servers"
-    layout = doc.get("layout") or "unknown"
+    layout = doc.layout or "unknown"
     return f"{how}, layout {layout}"
 
 
-def _band_rows(doc: dict) -> list[tuple[str, str]]:
+def _band_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
     """The band in one line, and the full-overlap bound, when measured."""
     rows = []
-    band = doc.get("band")
+    band = doc.band
     if band:
-        lo, hi, k = band.get("always_ok_n"), band.get("never_ok_n"), band.get("layouts")
-        what = band.get("what") or "randomized layouts"
+        lo, hi, k = band.always_ok_n, band.never_ok_n, band.layouts
+        what = band.what or "randomized layouts"
         if lo is not None and hi is not None:
             text = f"ok on all {k} {what} up to {format_n(lo)}, fails on all from {format_n(hi)}"
-            if critical := doc.get("critical_n"):
+            if critical := doc.critical_n:
                 text += f" ({(lo / critical - 1):+.2%} .. {(hi / critical - 1):+.2%} of critical n)"
         else:
             text = f"not found ({band.get('stop_reason') or 'incomplete'})"
         rows.append(("band", text))
-    if doc.get("search_critical_n") is not None:
+    if doc.search_critical_n is not None:
         rows.append((
             "search's own draw",
             f"ok at {format_n(doc['search_critical_n'])}, failed at "
             f"{format_n(doc.get('search_first_failing_n'))} (one interleaving of the threads; "
             "the critical n above is the band's always-ok edge)",
         ))  # fmt: skip
-    if doc.get("safe_n_full_overlap") is not None:
-        rows.append(("safe n, all overlapping", format_n(doc["safe_n_full_overlap"])))
+    if doc.safe_n_full_overlap is not None:
+        rows.append(("safe n, all overlapping", format_n(doc.safe_n_full_overlap)))
     return rows
 
 
-def _optional_rows(doc: dict, pairs: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+def _optional_rows(doc: MaxNDoc, pairs: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
     """(label, value) for each key the document has a value for; older documents lack them."""
     return [(label, str(doc[key])) for label, key in pairs if doc.get(key) is not None]
 
 
-def _probe_rows(doc: dict) -> list[list[str]]:
+def _probe_rows(doc: MaxNDoc) -> list[list[str]]:
     """One display row per probe, in the order the search ran them."""
     return [
         [
@@ -208,34 +212,35 @@ def _probe_rows(doc: dict) -> list[list[str]]:
             "-" if p.get("lane") is None else str(p["lane"]),
             one_line(p.get("detail")) or "-",
         ]
-        for i, p in enumerate(doc.get("probes") or [], start=1)
+        for i, p in enumerate(doc.probes or [], start=1)
     ]
 
 
-def _maxn_table(doc: dict) -> str:
+def _maxn_table(doc: MaxNDoc) -> str:
     summary = _maxn_summary(doc)
     width = max(len(label) for label, _ in summary)
     head = "".join(f"{label.ljust(width)}  {value}\n" for label, value in summary)
     return head + "\n" + text_table(_PROBE_HEADERS, _probe_rows(doc), _PROBE_RIGHT)
 
 
-def _maxn_markdown(doc: dict) -> str:
+def _maxn_markdown(doc: MaxNDoc) -> str:
     summary = md_table(("quantity", "value"), _maxn_summary(doc), set())
     return summary + "\n" + md_table(_PROBE_HEADERS, _probe_rows(doc), _PROBE_RIGHT)
 
 
-def _maxn_csv(doc: dict) -> str:
+def _maxn_csv(doc: MaxNDoc) -> str:
     """One row per probe, the document's identifying fields repeated on each."""
     head = [doc.get(k) for k in _MAXN_DOC_KEYS]
     rows = [
         [*head, i, *(p.get(k) for k in _MAXN_PROBE_KEYS)]
-        for i, p in enumerate(doc.get("probes") or [], start=1)
+        for i, p in enumerate(doc.probes or [], start=1)
     ]
     return csv_text((*_MAXN_DOC_KEYS, "probe", *_MAXN_PROBE_KEYS), rows)
 
 
 def render_maxn(doc: dict, fmt: str) -> str:
     """A max-n results document as text in `fmt` (table, json, csv, markdown)."""
+    doc = MaxNDoc.of(doc)
     return dispatch(
         fmt,
         {
@@ -282,53 +287,54 @@ _MATRIX_CSV = (
 )
 
 
-def _variant_row(v: dict) -> list[str]:
+def _variant_row(v: Variant) -> list[str]:
     """One display row of a matrix variant."""
-    latency = v.get("latency_s") or {}
+    latency = v.latency_s or {}
     return [
-        str(v.get("server")),
-        str(v.get("fn")),
-        format_n(v.get("n")),
-        str(v.get("n_source") or "-"),
-        num(v.get("wall_s"), 2),
-        format_n(v.get("ok")),
-        format_n(v.get("failed")),
+        str(v.server),
+        str(v.fn),
+        format_n(v.n),
+        str(v.n_source or "-"),
+        num(v.wall_s, 2),
+        format_n(v.ok),
+        format_n(v.failed),
         *(num(latency.get(k), 3) for k in _LATENCY_KEYS),
-        num(v.get("throughput_rps"), 2),
-        format_n(v.get("max_in_flight")),
+        num(v.throughput_rps, 2),
+        format_n(v.max_in_flight),
     ]
 
 
-def _matrix_heading(doc: dict) -> str:
-    requests, concurrency = format_n(doc.get("requests")), format_n(doc.get("concurrency"))
+def _matrix_heading(doc: MatrixDoc) -> str:
+    requests, concurrency = format_n(doc.requests), format_n(doc.concurrency)
     return f"requests={requests}  concurrency={concurrency}  limit={_limit(doc)}\n"
 
 
-def _matrix_table(doc: dict) -> str:
-    rows = [_variant_row(v) for v in doc.get("variants") or []]
+def _matrix_table(doc: MatrixDoc) -> str:
+    rows = [_variant_row(v) for v in doc.variants or []]
     return _matrix_heading(doc) + "\n" + text_table(_MATRIX_HEADERS, rows, _MATRIX_RIGHT)
 
 
-def _matrix_markdown(doc: dict) -> str:
-    rows = [_variant_row(v) for v in doc.get("variants") or []]
+def _matrix_markdown(doc: MatrixDoc) -> str:
+    rows = [_variant_row(v) for v in doc.variants or []]
     return _matrix_heading(doc) + "\n" + md_table(_MATRIX_HEADERS, rows, _MATRIX_RIGHT)
 
 
-def _matrix_csv(doc: dict) -> str:
+def _matrix_csv(doc: MatrixDoc) -> str:
     """One row per variant; latency flattened into latency_<stat>_s columns."""
     rows = []
-    for v in doc.get("variants") or []:
-        latency = v.get("latency_s") or {}
+    for v in doc.variants or []:
+        latency = v.latency_s or {}
         rows.append(
             [v.get(k) for k in _MATRIX_CSV[:7]]
             + [latency.get(k) for k in _LATENCY_KEYS]
-            + [v.get("throughput_rps"), v.get("max_in_flight"), v.get("log")]
+            + [v.throughput_rps, v.max_in_flight, v.log]
         )
     return csv_text(_MATRIX_CSV, rows)
 
 
 def render_matrix(doc: dict, fmt: str) -> str:
     """A matrix results document as text in `fmt` (table, json, csv, markdown)."""
+    doc = MatrixDoc.of(doc)
     return dispatch(
         fmt,
         {
@@ -370,29 +376,29 @@ _COMPARE_CSV = (
 )
 
 
-def _compare_row(r: dict) -> list[str]:
+def _compare_row(r: Row) -> list[str]:
     return [
-        str(r.get("server")),
-        format_n(r.get("concurrency")),
-        str(r.get("fn")),
-        format_n(r.get("critical_n")),
-        format_n(r.get("first_failing_n")),
-        num(r.get("bytes_per_element"), 1),
-        format_bytes(r.get("baseline_rss_bytes")),
-        format_bytes(r.get("peak_rss_bytes")),
-        num(r.get("seconds_per_million"), 3),
-        str(r.get("source") or "-"),
+        str(r.server),
+        format_n(r.concurrency),
+        str(r.fn),
+        format_n(r.critical_n),
+        format_n(r.first_failing_n),
+        num(r.bytes_per_element, 1),
+        format_bytes(r.baseline_rss_bytes),
+        format_bytes(r.peak_rss_bytes),
+        num(r.seconds_per_million, 3),
+        str(r.source or "-"),
     ]
 
 
-def _ratios(doc: dict) -> list[dict]:
+def _ratios(doc: CompareDoc) -> list[dict]:
     """The document's ratios, or ones computed from its rows when it has none."""
-    return doc.get("ratios") or compare_ratios(doc.get("rows") or [])
+    return doc.ratios or compare_ratios(doc.rows or [])
 
 
-def _ratio_rows(doc: dict) -> list[list[str]]:
+def _ratio_rows(doc: CompareDoc) -> list[list[str]]:
     return [
-        [str(x["server"]), format_n(x["concurrency"]), num(x.get("numpy_over_python"), 2, "x")]
+        [str(x.server), format_n(x.concurrency), num(x.numpy_over_python, 2, "x")]
         for x in _ratios(doc)
     ]
 
@@ -400,8 +406,11 @@ def _ratio_rows(doc: dict) -> list[list[str]]:
 _RATIO_HEADERS = ("server", "concurrency", "numpy / pure Python critical n")
 
 
-def _compare_text(doc: dict, table: Callable[[Row, Sequence[Row], set[int]], str]) -> str:
-    rows = [_compare_row(r) for r in doc.get("rows") or []]
+Table = Callable[[TableRow, Sequence[TableRow], set[int]], str]  # text_table or md_table
+
+
+def _compare_text(doc: CompareDoc, table: Table) -> str:
+    rows = [_compare_row(r) for r in doc.rows or []]
     return (
         f"limit={_limit(doc)}\n\n"
         + table(_COMPARE_HEADERS, rows, _COMPARE_RIGHT)
@@ -410,18 +419,19 @@ def _compare_text(doc: dict, table: Callable[[Row, Sequence[Row], set[int]], str
     )
 
 
-def _compare_csv(doc: dict) -> str:
+def _compare_csv(doc: CompareDoc) -> str:
     """One row per (server, concurrency, fn), with its group's numpy/python ratio."""
-    ratio = {(x["server"], x["concurrency"]): x.get("numpy_over_python") for x in _ratios(doc)}
+    ratio = {(x.server, x.concurrency): x.numpy_over_python for x in _ratios(doc)}
     rows = [
-        [r.get(k) for k in _COMPARE_CSV[:-1]] + [ratio.get((r["server"], r["concurrency"]))]
-        for r in doc.get("rows") or []
+        [r.get(k) for k in _COMPARE_CSV[:-1]] + [ratio.get((r.server, r.concurrency))]
+        for r in doc.rows or []
     ]
     return csv_text(_COMPARE_CSV, rows)
 
 
 def render_compare(doc: dict, fmt: str) -> str:
     """A compare document as text in `fmt` (table, json, csv, markdown)."""
+    doc = CompareDoc.of(doc)
     return dispatch(
         fmt,
         {

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from probe.documents import store as results
 from probe.report import prose
 from probe.report.cells import format_n
 from probe.report.facts import Lines, Study
 from probe.report.plots import plot_memory, plot_timeline
 from probe.report.tables import render_compare, render_matrix
 from probe.sizes import format_bytes
-from probe.studies import store as results
 
 REPORT_NAME = "REPORT.md"
 PLOTS_DIR = "plots"

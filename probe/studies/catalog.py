@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from probe.defaults import REQUEST_TIMEOUT_S, STUDY_PRECISION
+from probe.documents import store
+from probe.documents.maxn import MaxNDoc
 from probe.search.critical import SearchConfig
 from probe.servers.spec import ServerSpec
-from probe.studies import maxn, question, store
+from probe.studies import maxn, question
 from probe.workload.model import Workload
 
 Log = Callable[[str], None]
@@ -84,9 +86,10 @@ def question_for(
 
 def seed_bounds(prior: dict | None) -> tuple[int, int] | None:
     """(n_start, n_max) from a complete single-request result: its critical and failing n."""
-    if not prior or prior.get("status") != "complete":
+    prior = MaxNDoc.of(prior) if prior else None
+    if not prior or prior.status != "complete":
         return None
-    lo, hi = prior.get("critical_n"), prior.get("first_failing_n")
+    lo, hi = prior.critical_n, prior.first_failing_n
     if not lo or not hi or hi <= lo:
         return None
     return lo, hi
@@ -109,18 +112,18 @@ def ensure(
     doc, why = question.load_answer(path, asked)
     tag = f"[{server} {workload.name} c{concurrency}]"
     if doc is not None:
-        log(f"{tag} using {path}: critical n {doc['critical_n']}")
+        log(f"{tag} using {path}: critical n {doc.critical_n}")
         return path, doc
     prior = ensure(cfg, server, workload, 1, log)[1] if concurrency > 1 else None
     seed = seed_bounds(prior)
     start = f", starting from the single-request bracket {seed}" if seed else ""
     log(f"{tag} searching ({why}){start} -> {path}")
-    doc = maxn.run(question_for(cfg, server, workload, concurrency, prior), path,
-                   log=_prefixed(tag, log))  # fmt: skip
+    asked = question_for(cfg, server, workload, concurrency, prior)
+    doc = MaxNDoc.of(maxn.run(asked, path, log=_prefixed(tag, log)))
     if seed is not None:
-        doc["seeded_from"] = {"concurrency": 1, "n_start": seed[0], "n_max": seed[1]}
+        doc.seeded_from = {"concurrency": 1, "n_start": seed[0], "n_max": seed[1]}
         store.write_atomic(path, doc)
-    log(f"{tag} critical n {doc['critical_n']} in {doc['elapsed_s']:.1f} s")
+    log(f"{tag} critical n {doc.critical_n} in {doc.elapsed_s:.1f} s")
     return path, doc
 
 

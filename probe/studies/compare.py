@@ -5,24 +5,7 @@ One row per server x predictor x concurrency (a single request, and the matrix's
 first failing n, bytes per element, baseline and peak RSS, time per million elements;
 then the numpy / pure-Python ratio of critical n per server and concurrency.
 
-The compare document (kind "compare") puts the max-n results of both CPU
-predictors side by side, under one cap:
-
-    {
-      "kind": "compare", "limit_bytes": int | None, "limit_kind": str | None,
-      "rows": [{"server": str, "fn": "cpu_bounded" | "cpu_multithread",
-                "concurrency": int, "critical_n": int | None,
-                "first_failing_n": int | None, "bytes_per_element": float | None,
-                "baseline_rss_bytes": int | None, "peak_rss_bytes": int | None,
-                "seconds_per_million": float | None, "source": str}],
-      "ratios": [{"server": str, "concurrency": int,
-                  "numpy_over_python": float | None}],
-    }
-
-plus the common header keys of every document. `source` says where a row came
-from (the max-n results file it was read from, or "measured"); `ratios` has one
-entry per (server, concurrency): critical n of cpu_multithread (numpy) over
-critical n of cpu_bounded (pure Python), see `compare_ratios`.
+The document's keys: probe.documents.compare.
 """
 
 from __future__ import annotations
@@ -32,9 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from probe.documents import store as results
+from probe.documents.compare import CompareDoc, Ratio, Row
+from probe.documents.maxn import MaxNDoc
 from probe.servers.kinds import SERVERS
 from probe.studies import catalog
-from probe.studies import store as results
 from probe.workload.builtins import builtin
 from probe.workload.model import Workload
 from probe.workload.seminar import CPU_FNS, NUMPY_FN, PYTHON_FN
@@ -50,16 +35,16 @@ class CompareConfig:
     concurrencies: tuple[int, ...] = (1, 10)
 
 
-def seconds_per_million(doc: dict) -> float | None:
+def seconds_per_million(doc: MaxNDoc) -> float | None:
     """Seconds per million elements the server built, at the critical n.
 
     The fastest ok probe at critical n, divided by the elements it made the server
     build: n per request times the concurrency (so rows at 1 and 10 compare).
     """
-    n, c = doc.get("critical_n"), doc.get("concurrency") or 1
+    n, c = doc.critical_n, doc.concurrency or 1
     elapsed = [
         p["elapsed_s"]
-        for p in doc.get("probes") or []
+        for p in doc.probes or []
         if p.get("n") == n and p.get("outcome") == "ok" and p.get("elapsed_s")
     ]
     if not n or not elapsed:
@@ -70,56 +55,56 @@ def seconds_per_million(doc: dict) -> float | None:
 MIN_FIT_SPAN = 2.0  # ok probes closer together than this factor in n give a noise-made slope
 
 
-def fitted_bytes_per_element(doc: dict) -> float | None:
+def fitted_bytes_per_element(doc: MaxNDoc) -> float | None:
     """The search's fitted slope, if its ok probes span at least MIN_FIT_SPAN in n."""
-    ok = [p["n"] for p in doc.get("probes") or [] if p.get("outcome") == "ok" and p.get("n")]
+    ok = [p["n"] for p in doc.probes or [] if p.get("outcome") == "ok" and p.get("n")]
     if not ok or max(ok) < MIN_FIT_SPAN * min(ok):
         return None
-    return doc.get("bytes_per_element")
+    return doc.bytes_per_element
 
 
-def row(doc: dict, source: Path) -> dict:
+def row(doc: dict, source: Path) -> Row:
     """One compare row from a max-n document."""
-    failure = doc.get("failure") or {}
-    return {
-        "server": doc["server"],
-        "fn": (doc.get("workload") or {}).get("name") or doc["fn"],
-        "concurrency": doc["concurrency"],
-        "critical_n": doc.get("critical_n"),
-        "first_failing_n": doc.get("first_failing_n"),
-        "failure_kind": failure.get("kind"),
-        "stop_reason": doc.get("stop_reason"),
-        "bytes_per_element": fitted_bytes_per_element(doc),
-        "baseline_rss_bytes": doc.get("baseline_rss_bytes"),
-        "baseline_vms_bytes": doc.get("baseline_vms_bytes"),
-        "peak_rss_bytes": doc.get("peak_rss_bytes"),
-        "seconds_per_million": _round(seconds_per_million(doc), 6),
-        "probes": len(doc.get("probes") or []),
-        "search_s": doc.get("elapsed_s"),
-        "source": str(source),
-    }
+    doc = MaxNDoc.of(doc)
+    failure = doc.failure or {}
+    return Row.make(
+        server=doc.server,
+        fn=(doc.workload or {}).get("name") or doc.fn,
+        concurrency=doc.concurrency,
+        critical_n=doc.critical_n,
+        first_failing_n=doc.first_failing_n,
+        failure_kind=failure.get("kind"),
+        stop_reason=doc.stop_reason,
+        bytes_per_element=fitted_bytes_per_element(doc),
+        baseline_rss_bytes=doc.baseline_rss_bytes,
+        baseline_vms_bytes=doc.baseline_vms_bytes,
+        peak_rss_bytes=doc.peak_rss_bytes,
+        seconds_per_million=_round(seconds_per_million(doc), 6),
+        probes=len(doc.probes or []),
+        search_s=doc.elapsed_s,
+        source=str(source),
+    )
 
 
 def _round(x: float | None, digits: int) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def compare_ratios(rows: Sequence[dict]) -> list[dict]:
+def compare_ratios(rows: Sequence[dict]) -> list[Ratio]:
     """Per (server, concurrency): critical n of numpy over pure Python, None if unknown."""
     groups: dict[tuple, dict[str, int | None]] = {}
-    for r in rows:
-        groups.setdefault((r["server"], r["concurrency"]), {})[r["fn"]] = r.get("critical_n")
+    for r in map(Row.of, rows):
+        groups.setdefault((r.server, r.concurrency), {})[r.fn] = r.critical_n
     ratios = []
     for (server, concurrency), by_fn in groups.items():
         python, numpy = by_fn.get(PYTHON_FN), by_fn.get(NUMPY_FN)
         ratio = numpy / python if python and numpy is not None else None
-        ratios.append({"server": server, "concurrency": concurrency, "numpy_over_python": ratio})
+        ratios.append(Ratio.make(server=server, concurrency=concurrency, numpy_over_python=ratio))
     return ratios
 
 
-def new_doc(cfg: CompareConfig) -> dict:
-    return results.new_document(
-        "compare",
+def new_doc(cfg: CompareConfig) -> CompareDoc:
+    return CompareDoc.new(
         limit_bytes=cfg.catalog.limit_bytes,
         limit_kind=cfg.catalog.limit_kind,
         precision=cfg.catalog.precision,

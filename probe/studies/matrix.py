@@ -20,12 +20,14 @@ from pathlib import Path
 
 from probe import stats
 from probe.defaults import REQUEST_TIMEOUT_S, STUDY_PRECISION
+from probe.documents import store as results
+from probe.documents.matrix import MatrixDoc, Variant
+from probe.documents.maxn import MaxNDoc
 from probe.measure.load import RequestRecord, fire
 from probe.measure.memory import Monitor
 from probe.servers.kinds import SERVERS
 from probe.servers.process import Server
 from probe.studies import catalog
-from probe.studies import store as results
 from probe.workload.builtins import builtin
 from probe.workload.model import HttpRequest, Workload
 from probe.workload.seminar import SEMINAR_FNS
@@ -99,16 +101,16 @@ def choose_n(cfg: MatrixConfig, server: str, w: Workload, log: Log) -> tuple[int
         raise MatrixError(
             f"{path}: no n succeeded for {w.name} on {server} under this cap; raise --limit"
         )
-    source = "always-ok edge of the band" if critical != doc.get("critical_n") else "critical n"
+    source = "always-ok edge of the band" if critical != doc.critical_n else "critical n"
     return max(1, math.floor(cfg.margin * critical)), f"auto: {path} ({source}) x {cfg.margin:g}"
 
 
 def safe_edge(doc: dict) -> int | None:
     """The n the load builds on: the band's always-ok edge where a band was measured
     (threads at concurrency > 1, or --band), else the critical n."""
-    band = doc.get("band") or {}
-    edge = band.get("always_ok_n")
-    critical = doc.get("critical_n")
+    doc = MaxNDoc.of(doc)
+    edge = doc.band.always_ok_n if doc.band else None
+    critical = doc.critical_n
     if edge is not None and critical is not None:
         return min(edge, critical)
     return critical
@@ -192,7 +194,7 @@ def run_variant(cfg: MatrixConfig, server: str, w: Workload, n: int | None,
         srv.close()
     requests = [request_entry(i, r, w, n) for i, r in enumerate(records)]
     wall = max((r["end_s"] for r in requests), default=0.0)
-    variant = {"workload": w.name, "server": server, "fn": w.name, "n": n, "n_source": n_source}
+    variant = Variant.make(workload=w.name, server=server, fn=w.name, n=n, n_source=n_source)
     variant["wall_s"] = round(wall, 4)
     variant.update(stats.summarize_requests(requests, wall))
     threads = stats.threads_by_pid(requests)
@@ -209,9 +211,8 @@ def log_path(cfg: MatrixConfig, server: str, fn: str) -> Path:
     return cfg.log_dir / f"{server}_{fn}.txt"
 
 
-def new_doc(cfg: MatrixConfig) -> dict:
-    return results.new_document(
-        "matrix",
+def new_doc(cfg: MatrixConfig) -> MatrixDoc:
+    return MatrixDoc.new(
         limit_bytes=cfg.limit_bytes,
         limit_kind=cfg.limit_kind,
         requests=cfg.requests,
@@ -257,8 +258,8 @@ def run(
                 path = log_path(cfg, server, w.name)
                 variant["log"] = str(path)
                 on_variant(variant)
-                doc["variants"].append(variant)
-                doc["elapsed_s"] = round(time.monotonic() - t0, 3)
+                doc.variants.append(variant)
+                doc.elapsed_s = round(time.monotonic() - t0, 3)
                 results.write_atomic(out, doc)
                 log(progress_line(variant))
     return doc

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from probe.documents import store as results
+from probe.documents.maxn import Band, MaxNDoc
 from probe.measure.oracle import LaneOracle, OracleConfig, ServerOracle, reach
 from probe.outcome import Probe
 from probe.search.band import BandConfig, band_search
@@ -32,16 +34,14 @@ from probe.servers.capexec import fixed_layout_refused
 from probe.servers.pool import pools
 from probe.servers.spec import ServerSpec, pinned_env
 from probe.sizes import format_bytes
-from probe.studies import store as results
 from probe.studies.question import MaxNConfig
 
 Log = Callable[[str], None]
 
 
-def new_doc(cfg: MaxNConfig) -> dict:
+def new_doc(cfg: MaxNConfig) -> MaxNDoc:
     server_config = cfg.spec.config() if not cfg.url else {"server": "url", "role": None}
-    return results.new_document(
-        "max-n",
+    return MaxNDoc.new(
         workload=cfg.workload.to_dict(),
         fn=cfg.fn,
         **server_config,
@@ -166,11 +166,11 @@ class _Run:
         return sum(o.starts for o in self.oracles)
 
     def write(self) -> None:
-        self.doc["elapsed_s"] = round(time.monotonic() - self.t0, 3)
-        self.doc["server_starts"] = self.starts()
+        self.doc.elapsed_s = round(time.monotonic() - self.t0, 3)
+        self.doc.server_starts = self.starts()
         kills = [k.to_dict() for o in self.oracles for k in o.monitor.kills]
         if self.cfg.limit_kind == "rss" or kills:
-            self.doc["rss_watchdog_kills"] = kills
+            self.doc.rss_watchdog_kills = kills
         results.write_atomic(self.out, self.doc)
 
     def on_probe(self, probe: Probe, bracket: tuple[int | None, int | None]) -> None:
@@ -180,7 +180,7 @@ class _Run:
             critical_n=lo,
             first_failing_n=hi,
             probes=[p.to_dict() for p in self.probes],
-            layout=self._layout(self.oracles) or self.doc["layout"],
+            layout=self._layout(self.oracles) or self.doc.layout,
         )
         self.write()
         tag = f" (lane {probe.lane})" if self.cfg.lanes > 1 else ""
@@ -205,7 +205,7 @@ def run(
             _full_overlap(state)
         if res.critical_n is not None and cfg.band_layouts:
             _band(state, res)
-        state.doc["server_starts"] = state.starts()
+        state.doc.server_starts = state.starts()
     return state.doc
 
 
@@ -241,7 +241,7 @@ def _search(state: _Run) -> SearchResult:
         search = replace(cfg.search, lanes=len(oracles))
         res = search_rounds(LaneOracle(oracles), search, on_probe=state.on_probe)
         fill_result(state.doc, res, oracles[0])
-        state.doc["layout"] = state._layout(oracles) or state.doc["layout"]
+        state.doc.layout = state._layout(oracles) or state.doc.layout
         state.write()
     return res
 
@@ -252,7 +252,7 @@ def _full_overlap(state: _Run) -> None:
     in memory at once. The bytes per element come from three small single-request
     probes; the idle address space from the search's smallest probe (C threads alive)."""
     cfg, doc = state.cfg, state.doc
-    critical = doc["critical_n"]
+    critical = doc.critical_n
     base = max(1000, critical // 16)
     ns = [base, 2 * base, 4 * base]
     with _oracles(cfg, cfg.spec, 1, concurrency=1) as (oracle,):
@@ -262,21 +262,21 @@ def _full_overlap(state: _Run) -> None:
     # server jumps by a thread stack and a malloc arena at the first request, which says
     # nothing of n.
     points = [(p.n, p.peak_rss_bytes) for p in probes if p.ok and p.peak_rss_bytes]
-    doc["single_request_probes"] = [p.to_dict() for p in probes]
-    if len(points) < 2 or cfg.limit_bytes is None or doc.get("baseline_vms_bytes") is None:
+    doc.single_request_probes = [p.to_dict() for p in probes]
+    if len(points) < 2 or cfg.limit_bytes is None or doc.baseline_vms_bytes is None:
         return
     _, slope = fit_line(points)
-    base = doc.get("baseline_vms_bytes") if cfg.limit_kind == "as" else None
+    base = doc.baseline_vms_bytes if cfg.limit_kind == "as" else None
     idle = _idle_under_load(state.probes, cfg.concurrency, slope, base)
     if slope <= 0 or idle is None:
         return
     room = cfg.limit_bytes - idle
-    doc["bytes_per_element_single"] = round(slope, 3)
-    doc["safe_n_full_overlap"] = max(0, math.floor(room / (cfg.concurrency * slope)))
+    doc.bytes_per_element_single = round(slope, 3)
+    doc.safe_n_full_overlap = max(0, math.floor(room / (cfg.concurrency * slope)))
     state.write()
     state.log(
         f"full overlap: {cfg.concurrency} requests x {slope:.1f} B/element fit under the cap "
-        f"up to n={doc['safe_n_full_overlap']:,}"
+        f"up to n={doc.safe_n_full_overlap:,}"
     )
 
 
@@ -316,15 +316,15 @@ def _threads_answer(doc: dict, res: SearchResult, band) -> None:
     """With threads at concurrency > 1 the search's critical n is one draw of the
     scheduler: report the band's always-ok edge as the critical n, and the smallest n
     seen to fail above it as the first failing n; keep the search's pair beside them."""
-    doc["search_critical_n"], doc["search_first_failing_n"] = (
-        doc["critical_n"],
-        doc["first_failing_n"],
+    doc.search_critical_n, doc.search_first_failing_n = (
+        doc.critical_n,
+        doc.first_failing_n,
     )
     lo = band.always_ok_n
     failed = [p.n for p in (*res.probes, *band.probes) if not p.ok and p.n > lo]
-    doc["critical_n"] = lo
-    doc["first_failing_n"] = min(failed) if failed else doc["first_failing_n"]
-    doc["peak_rss_bytes"] = _peak_at([*res.probes, *band.probes], lo)
+    doc.critical_n = lo
+    doc.first_failing_n = min(failed) if failed else doc.first_failing_n
+    doc.peak_rss_bytes = _peak_at([*res.probes, *band.probes], lo)
 
 
 def _band(state: _Run, res: SearchResult) -> None:
@@ -337,12 +337,12 @@ def _band(state: _Run, res: SearchResult) -> None:
     state.log(f"band: each n on {k} {what}")
     t0 = time.monotonic()
     count = [0]
-    band_doc: dict = {"layouts": k, "layout": spec.layout, "what": what}
+    band_doc = Band.make(layouts=k, layout=spec.layout, what=what)
 
     def on_probe(probe: Probe) -> None:
         count[0] += 1
         band_doc.setdefault("probes", []).append(probe.to_dict())
-        doc["band"] = band_doc
+        doc.band = band_doc
         state.write()
         state.log(f"band {count[0]:2d}: n={probe.n:,} {probe.outcome.kind.value} "
                   f"{probe.elapsed_s:.2f}s")  # fmt: skip
@@ -355,11 +355,11 @@ def _band(state: _Run, res: SearchResult) -> None:
             LaneOracle(oracles), res.critical_n, res.first_failing_n, bcfg, on_probe, prior
         )
         band_doc.update(band.to_dict())
-        band_doc["layout"] = state._layout(oracles) or spec.layout
-    band_doc["probes"] = [p.to_dict() for p in band.probes]
-    band_doc["precision"] = bcfg.precision
-    band_doc["elapsed_s"] = round(time.monotonic() - t0, 3)
-    doc["band"] = band_doc
+        band_doc.layout = state._layout(oracles) or spec.layout
+    band_doc.probes = [p.to_dict() for p in band.probes]
+    band_doc.precision = bcfg.precision
+    band_doc.elapsed_s = round(time.monotonic() - t0, 3)
+    doc.band = band_doc
     if cfg.threads_race and band.always_ok_n is not None:
         _threads_answer(doc, res, band)
     state.write()

@@ -18,11 +18,12 @@ from pathlib import Path
 import psutil
 
 from probe.defaults import REQUEST_TIMEOUT_S
+from probe.documents import store
+from probe.documents.maxn import MaxNDoc
 from probe.search.critical import SearchConfig
 from probe.servers.kinds import PREFORK
 from probe.servers.spec import ServerSpec, pinned_env
 from probe.sizes import format_size
-from probe.studies import store
 from probe.workload.builtins import builtin, is_builtin
 from probe.workload.model import Workload
 
@@ -180,6 +181,7 @@ def path(cfg: MaxNConfig, root: Path = Path("results")) -> Path:
 
 def unusable_reason(doc: dict, cfg: MaxNConfig) -> str | None:
     """Why a stored max-n document cannot answer the question `cfg`, or None if it can."""
+    doc = MaxNDoc.of(doc)
     want = {
         **cfg.spec.config(),
         "concurrency": cfg.concurrency,
@@ -191,20 +193,20 @@ def unusable_reason(doc: dict, cfg: MaxNConfig) -> str | None:
     for key, value in want.items():
         if doc.get(key) != value:
             return f"made with {key}={doc.get(key)!r}, not {value!r}"
-    if not _same_workload(doc.get("workload"), cfg.workload):
+    if not _same_workload(doc.workload, cfg.workload):
         return "made for another workload (app, request or n placement)"
-    if doc.get("status") != "complete":
-        return f"status {doc.get('status')!r}"
-    other = _other_platform(doc.get("platform") or {})
+    if doc.status != "complete":
+        return f"status {doc.status!r}"
+    other = _other_platform(doc.platform or {})
     if other:
         return f"made on {other}, not here"
-    if doc.get("server_env") != pinned_env(cfg.spec):
+    if doc.server_env != pinned_env(cfg.spec):
         return "made with other pinned server variables (server_env); memory use differs"
-    precision, wanted = doc.get("precision"), cfg.search.precision
+    precision, wanted = doc.precision, cfg.search.precision
     if precision is None or precision > wanted + 1e-12:
         return f"precision {precision} is coarser than {wanted}"
-    banded = (doc.get("band") or {}).get("layouts") or 0
-    if cfg.band_layouts and doc.get("critical_n") is not None and banded < cfg.band_layouts:
+    banded = (doc.band.layouts if doc.band else None) or 0
+    if cfg.band_layouts and doc.critical_n is not None and banded < cfg.band_layouts:
         return f"has no band over {cfg.band_layouts} layouts"
     return None
 
@@ -214,7 +216,7 @@ def load_answer(where: Path, cfg: MaxNConfig) -> tuple[dict | None, str]:
     if not where.exists():
         return None, "missing"
     try:
-        doc = store.load(where, kind="max-n")
+        doc = MaxNDoc.load(where)
     except store.ResultsError as exc:
         return None, str(exc)
     reason = unusable_reason(doc, cfg)

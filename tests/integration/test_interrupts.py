@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from probe.studies import store as results
+from probe.documents import store as results
 from tests.integration.conftest import gone
 
 PROBE = [sys.executable, "-m", "probe.cli"]

@@ -9,12 +9,12 @@ import sys
 
 import pytest
 
+from probe.documents import store as results
 from probe.measure.oracle import OracleConfig, ServerOracle
 from probe.outcome import Kind
 from probe.servers.pool import launch
 from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
-from probe.studies import store as results
 from probe.workload.builtins import builtin
 
 CAP = parse_size("256M")

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from probe import __version__
 from probe.cli import app as cli
+from probe.documents.store import SCHEMA_VERSION as SCHEMA
 from probe.servers.spec import ServerError
-from probe.studies.store import SCHEMA_VERSION as SCHEMA
 
 SIZES = "use a size like 512M, 2G, 1.5GiB, 1073741824 or none"
 FNS = "'cpu_bounded', 'cpu_multithread', 'io_bounded'"

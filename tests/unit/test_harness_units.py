@@ -7,11 +7,11 @@ import signal
 
 import pytest
 
+from probe.documents import store as results
 from probe.outcome import Kind, Outcome, worst
 from probe.servers.kinds import parse_worker_events
 from probe.servers.process import build_command, capped_command, decode_status
 from probe.servers.spec import ServerSpec
-from probe.studies import store as results
 
 GUNICORN_LOG = """\
 [2026-11-26 00:43:46 +0000] [7346] [INFO] Booting worker with pid: 7347

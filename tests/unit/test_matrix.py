@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from probe.documents import store as results
 from probe.measure.load import SEMINAR_AREAS, RequestRecord
 from probe.servers.spec import ServerSpec, pinned_env
 from probe.studies import catalog, maxn, question
-from probe.studies import store as results
 from probe.studies.matrix import (
     MatrixConfig,
     MatrixError,

@@ -11,11 +11,11 @@ import re
 
 import pytest
 
+from probe.documents.store import SCHEMA_VERSION
 from probe.report import cells, seminar_log
 from probe.report import tables as render
 from probe.sizes import format_bytes
 from probe.studies.compare import compare_ratios
-from probe.studies.store import SCHEMA_VERSION
 from probe.workload.builtins import builtin
 from probe.workload.model import Workload
 

@@ -16,11 +16,11 @@ from click.testing import CliRunner
 
 from probe import stats
 from probe.cli.app import main
+from probe.documents import store as results
 from probe.report import facts, prose
 from probe.report import writer as report
 from probe.report.facts import Study
 from probe.servers import kinds
-from probe.studies import store as results
 
 MIB = 1 << 20
 CAP = 512 * MIB

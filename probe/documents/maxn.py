@@ -1,0 +1,71 @@
+"""The max-n document (kind "max-n", results/max-n/*.json): one search's question,
+every probe, and the answer. Written by probe.studies.maxn, read by the catalog, compare,
+the report and the plots."""
+
+from __future__ import annotations
+
+from probe.documents.base import Document, Record, key
+
+
+class Band(Record):
+    """Where the boundary lies on servers started anew (probe.search.band)."""
+
+    layouts = key()  # K: tries per n
+    layout = key()  # "random" (layouts vary), or the search's (threads: scheduling varies)
+    what = key()  # what varies between the tries, in words
+    always_ok_n = key()  # the largest n that succeeded on all K, below every failure
+    never_ok_n = key()  # the smallest n that failed on all K, above every success
+    samples = key()  # [{"n", "ok", "tries"}]
+    probes = key()  # every probe of the band (Probe.to_dict)
+    stop_reason = key()
+    precision = key()
+    elapsed_s = key()
+
+
+class MaxNDoc(Document):
+    KIND = "max-n"
+
+    # the question
+    workload = key()  # Workload.to_dict(): templates as written, never a token's value
+    fn = key()  # a built-in's predictor name, else None
+    server = key()  # a server kind's name, or "url"
+    role = key()  # "threads" | "prefork" (probe.servers.kinds)
+    workers = key()  # the pre-fork options (None for other kinds): ServerSpec's fields
+    worker_class = key()
+    threads = key()
+    timeout_s = key()
+    preload = key()
+    url = key()  # a server probe did not start
+    server_env = key()  # the variables probe pins in every server's environment
+    limit_bytes = key()  # the cap (None for --url)
+    limit_kind = key()  # "as" | "rss"
+    model_limit_bytes = key()  # the cap the search's model aims at
+    concurrency = key()  # identical requests at once per probe
+    cold = key()  # every probe on a fresh server
+    layout = key()  # "fixed" | "random": the servers' address-space layout
+    lanes = key()  # servers probed side by side
+    strategy = key()  # "model" | "bisect"
+    confirm = key()  # the confirm policy used
+    precision = key()  # the search stops when first_failing_n / critical_n - 1 <= this
+    # the answer
+    critical_n = key()  # the largest n that succeeded (threads at C > 1: the band's edge)
+    first_failing_n = key()  # the smallest n above it that failed
+    failure = key()  # the outcome at first_failing_n (Outcome.to_dict)
+    search_critical_n = key()  # threads at C > 1: the search's own pair, beside the band's
+    search_first_failing_n = key()
+    band = key(wrap=Band)
+    safe_n_full_overlap = key()  # threads at C > 1: C requests fit even if all overlap
+    bytes_per_element_single = key()  # bytes per element of one request, for that bound
+    single_request_probes = key()
+    peak_rss_bytes = key()  # the peak RSS of a probe at critical_n
+    baseline_rss_bytes = key()  # the idle server's RSS
+    baseline_vms_bytes = key()  # the idle server's address space
+    model_baseline_bytes = key()  # the model line's intercept
+    bytes_per_element = key()  # the model line's slope
+    predicted_critical_n = key()  # where the model line meets the cap
+    precision_reached = key()  # first_failing_n / critical_n - 1
+    stop_reason = key()  # probe.search.critical.STOP_REASONS
+    server_starts = key()
+    rss_watchdog_kills = key()  # limit kind rss: each kill (Kill.to_dict)
+    seeded_from = key()  # the single-request bracket a C > 1 search started from
+    probes = key()  # every probe of the search (Probe.to_dict)
