@@ -24,8 +24,9 @@ class key:  # noqa: N801 - used like a field declaration
     """One declared key: read as an attribute (None when absent), set as one.
 
     `each=Record class`: the value is a list of such records; `wrap=Record class`: the
-    value is one such record. Reading wraps plain dicts (e.g. from JSON), without copying
-    the ones that already are records.
+    value is one such record. Reading turns plain dicts (e.g. from JSON) into records in
+    place, so what is read is what the document holds: appending to a list read this way,
+    or setting a key of a record read this way, changes the document.
     """
 
     def __init__(self, wrap: type[Record] | None = None, each: type[Record] | None = None):
@@ -38,10 +39,13 @@ class key:  # noqa: N801 - used like a field declaration
         if obj is None:
             return self
         value = obj.get(self.name)
-        if self.wrap is not None and isinstance(value, dict):
-            return self.wrap.of(value)
+        if self.wrap is not None and isinstance(value, dict) and not isinstance(value, self.wrap):
+            value = self.wrap.of(value)
+            dict.__setitem__(obj, self.name, value)  # read once as a record, kept as one
         if self.each is not None and isinstance(value, list):
-            return [self.each.of(v) for v in value]
+            for i, item in enumerate(value):  # in place: appending to the list is kept
+                if isinstance(item, dict) and not isinstance(item, self.each):
+                    value[i] = self.each.of(item)
         return value
 
     def __set__(self, obj: Record, value: Any) -> None:

@@ -14,6 +14,9 @@ import struct
 import sys
 from dataclasses import dataclass, field
 
+from probe.documents.compare import CompareDoc, Ratio, Row
+from probe.documents.matrix import MatrixDoc, Variant
+from probe.documents.maxn import MaxNDoc
 from probe.servers.kinds import KINDS, PREFORK, THREADS
 from probe.sizes import format_bytes
 from probe.workload.seminar import IO_FN
@@ -31,51 +34,65 @@ ROLE_WORDS = {THREADS: "threaded", PREFORK: "pre-fork"}  # role -> adjective in 
 
 @dataclass(frozen=True)
 class Study:
-    """The documents one report is made from."""
+    """The documents one report is made from (plain dicts are read as their documents)."""
 
-    matrix: dict | None = None
-    compare: dict | None = None
-    maxn: dict[tuple[str, str, int], dict] = field(default_factory=dict)
+    matrix: MatrixDoc | None = None
+    compare: CompareDoc | None = None
+    maxn: dict[tuple[str, str, int], MaxNDoc] = field(default_factory=dict)
     logs: dict[str, str | None] = field(default_factory=dict)  # log path -> text (None: missing)
 
-    def variant(self, server: str, fn: str) -> dict | None:
-        for v in (self.matrix or {}).get("variants") or []:
-            if v.get("server") == server and v.get("fn") == fn:
-                return v
-        return None
+    def __post_init__(self) -> None:
+        if self.matrix is not None:
+            object.__setattr__(self, "matrix", MatrixDoc.of(self.matrix))
+        if self.compare is not None:
+            object.__setattr__(self, "compare", CompareDoc.of(self.compare))
+        maxn = {k: MaxNDoc.of(doc) for k, doc in self.maxn.items()}
+        object.__setattr__(self, "maxn", maxn)
 
-    def row(self, server: str, fn: str, concurrency: int) -> dict | None:
-        for r in (self.compare or {}).get("rows") or []:
-            if (r.get("server"), r.get("fn"), r.get("concurrency")) == (server, fn, concurrency):
-                return r
-        return None
+    @property
+    def variants(self) -> list[Variant]:
+        return (self.matrix.variants if self.matrix else None) or []
+
+    @property
+    def rows(self) -> list[Row]:
+        return (self.compare.rows if self.compare else None) or []
+
+    @property
+    def ratios(self) -> list[Ratio]:
+        return (self.compare.ratios if self.compare else None) or []
+
+    def variant(self, server: str, fn: str) -> Variant | None:
+        return next((v for v in self.variants if (v.server, v.fn) == (server, fn)), None)
+
+    def row(self, server: str, fn: str, concurrency: int) -> Row | None:
+        want = (server, fn, concurrency)
+        return next((r for r in self.rows if (r.server, r.fn, r.concurrency) == want), None)
 
     def critical(self, server: str, fn: str, concurrency: int) -> int | None:
         r = self.row(server, fn, concurrency)
-        return r.get("critical_n") if r else None
+        return r.critical_n if r else None
 
     @property
     def load_concurrency(self) -> int | None:
         """The concurrency of the load: the matrix's, else compare's largest."""
-        if self.matrix and self.matrix.get("concurrency"):
-            return self.matrix["concurrency"]
-        levels = (self.compare or {}).get("concurrencies") or []
+        if self.matrix and self.matrix.concurrency:
+            return self.matrix.concurrency
+        levels = (self.compare.concurrencies if self.compare else None) or []
         return max(levels) if levels else None
 
     @property
     def servers(self) -> list[str]:
         seen: list[str] = []
-        for doc_rows in ((self.matrix or {}).get("variants"), (self.compare or {}).get("rows")):
-            for item in doc_rows or []:
-                if item.get("server") not in seen:
-                    seen.append(item.get("server"))
+        for item in [*self.variants, *self.rows]:
+            if item.server not in seen:
+                seen.append(item.server)
         return seen
 
     def role_of(self, server: str) -> str | None:
         """The server's role: as its max-n documents record it, else its kind's."""
         for (name, _, _), doc in self.maxn.items():
-            if name == server and doc.get("role"):
-                return doc["role"]
+            if name == server and doc.role:
+                return doc.role
         kind = KINDS.get(server)
         return kind.role if kind and kind.role else None
 
@@ -88,20 +105,24 @@ class Study:
 
     def worker_class(self, server: str) -> str | None:
         """The worker class the server's max-n documents name, if they agree on one."""
-        classes = {doc.get("worker_class") for key, doc in self.maxn.items() if key[0] == server}
+        classes = {doc.worker_class for key, doc in self.maxn.items() if key[0] == server}
         classes.discard(None)
         return classes.pop() if len(classes) == 1 else None
 
     @property
+    def _capped(self) -> MatrixDoc | CompareDoc | None:
+        return self.matrix or self.compare
+
+    @property
     def cap_name(self) -> str:
         """What enforces the cap: RLIMIT_AS, or the RSS watchdog."""
-        doc = self.matrix or self.compare or {}
-        return "the RSS watchdog" if doc.get("limit_kind") == "rss" else "RLIMIT_AS"
+        doc = self._capped
+        return "the RSS watchdog" if doc and doc.limit_kind == "rss" else "RLIMIT_AS"
 
     @property
     def limit_text(self) -> str:
-        doc = self.matrix or self.compare or {}
-        return format_bytes(doc.get("limit_bytes")) if doc.get("limit_bytes") else "no cap"
+        doc = self._capped
+        return format_bytes(doc.limit_bytes) if doc and doc.limit_bytes else "no cap"
 
 
 # ---------------------------------------------------------------- who is who
@@ -170,17 +191,17 @@ def relation(new: int, old: int, within: float = SAME_WITHIN) -> str:
     return f"{old / new:.1f}x smaller" if new < old else f"{new / old:.1f}x larger"
 
 
-def io_sleep_s(variant: dict) -> float | None:
+def io_sleep_s(variant: Variant) -> float | None:
     """How long the predictor itself took per request (the sleep), as the server reported."""
     values = [r["server_elapsed_s"] for r in ok_requests(variant) if r.get("server_elapsed_s")]
     return statistics.median(values) if values else None
 
 
-def ok_requests(variant: dict) -> list[dict]:
-    return [r for r in variant.get("requests") or [] if r.get("kind") == "ok"]
+def ok_requests(variant: Variant) -> list[dict]:
+    return [r for r in Variant.of(variant).requests or [] if r.get("kind") == "ok"]
 
 
-def latencies(variant: dict) -> list[float]:
+def latencies(variant: Variant) -> list[float]:
     return sorted(r["latency_s"] for r in ok_requests(variant) if r.get("latency_s") is not None)
 
 
@@ -196,25 +217,26 @@ def is_parallel(lats: list[float], unit: float) -> bool:
     return bool(lats) and max(lats) <= (1 + QUEUE_TOLERANCE) * unit
 
 
-def flight(variant: dict | None) -> tuple[int, int, int, int]:
+def flight(variant: Variant | None) -> tuple[int, int, int, int]:
     """(max in flight at the server, requests, server processes, server threads)."""
     if not variant:
         return 0, 0, 0, 0
+    v = Variant.of(variant)
     return (
-        variant.get("max_in_flight") or 0,
-        len(variant.get("requests") or []),
-        len(variant.get("server_pids") or []),
-        variant.get("server_threads") or 0,
+        v.max_in_flight or 0,
+        len(v.requests or []),
+        len(v.server_pids or []),
+        v.server_threads or 0,
     )
 
 
-def reference_variant(study: Study, server: str) -> dict | None:
+def reference_variant(study: Study, server: str) -> Variant | None:
     """The variant that shows a server's concurrency best: io_bounded (1 s each), else any."""
     found = study.variant(server, IO_FN)
     if found:
         return found
-    variants = [v for v in (study.matrix or {}).get("variants") or [] if v["server"] == server]
-    return max(variants, key=lambda v: v.get("max_in_flight") or 0, default=None)
+    variants = [v for v in study.variants if v.server == server]
+    return max(variants, key=lambda v: v.max_in_flight or 0, default=None)
 
 
 def shares_one_process(study: Study, server: str) -> bool:
@@ -228,9 +250,9 @@ def one_at_a_time(study: Study, server: str) -> bool:
     return k == 1 and requests > 1
 
 
-def ambiguous_range(doc: dict | None) -> tuple[int, int] | None:
+def ambiguous_range(doc: MaxNDoc | None) -> tuple[int, int] | None:
     """(smallest failing n, largest ok n) when a failure came below a success, else None."""
-    probes = (doc or {}).get("probes") or []
+    probes = (doc.probes if doc else None) or []
     ok = [p["n"] for p in probes if p.get("outcome") == "ok"]
     failed = [p["n"] for p in probes if p.get("outcome") != "ok"]
     if ok and failed and min(failed) < max(ok):
@@ -238,7 +260,7 @@ def ambiguous_range(doc: dict | None) -> tuple[int, int] | None:
     return None
 
 
-def first_end_last_start(variant: dict) -> tuple[float, float] | None:
+def first_end_last_start(variant: Variant) -> tuple[float, float] | None:
     """(earliest end, latest start in the predictor) over the ok requests, client clock."""
     served = [r for r in ok_requests(variant) if r.get("server_elapsed_s") is not None]
     if not served:

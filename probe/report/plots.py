@@ -19,6 +19,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from probe import stats
+from probe.documents.matrix import Variant
+from probe.documents.maxn import Band, MaxNDoc
 
 MIB = 1024 * 1024
 _OK, _FAILED = "#2ca02c", "#d62728"
@@ -54,18 +56,19 @@ def _draw_request(ax, y: int, r: dict) -> None:
     ax.text(end, y, f"  {_worker_label(r)}", va="center", fontsize=7)
 
 
-def _timeline_title(variant: dict) -> str:
-    n = variant.get("n")
-    head = f"{variant.get('server')} / {variant.get('fn')}"
+def _timeline_title(variant: Variant) -> str:
+    n = variant.n
+    head = f"{variant.server} / {variant.fn}"
     if n is not None:
         head += f" / n={n:,}" if isinstance(n, int) else f" / n={n}"
-    flight = variant.get("max_in_flight")
+    flight = variant.max_in_flight
     return head if flight is None else f"{head}  (max in flight at the server: {flight})"
 
 
 def plot_timeline(variant: dict, path: str | os.PathLike) -> Path:
     """One bar per request from start_s to end_s, in send order: parallel vs queued at a glance."""
-    requests = stats.send_order(variant.get("requests") or [])
+    variant = Variant.of(variant)
+    requests = stats.send_order(variant.requests or [])
     fig = Figure(figsize=(9, max(2.5, 0.4 * len(requests) + 1.5)))
     ax = fig.add_subplot()
     for y, r in enumerate(requests):
@@ -106,20 +109,19 @@ class Zoom:
     above: int = 0
 
 
-def _probe_ns(doc: dict) -> list[int]:
-    return [p["n"] for p in doc.get("probes") or [] if p.get("n") is not None]
+def _probe_ns(doc: MaxNDoc) -> list[int]:
+    return [p["n"] for p in doc.probes or [] if p.get("n") is not None]
 
 
-def _boundary_ns(doc: dict) -> list[int]:
+def _boundary_ns(doc: MaxNDoc) -> list[int]:
     """What a reader comes for: critical and first failing n, the band's edges."""
-    band = doc.get("band") or {}
-    ns = [doc.get("critical_n"), doc.get("first_failing_n")]
-    ns += [band.get("always_ok_n"), band.get("never_ok_n")]
+    band = doc.band or Band()
+    ns = [doc.critical_n, doc.first_failing_n, band.always_ok_n, band.never_ok_n]
     return [n for n in ns if n]
 
 
-def _sample_ns(doc: dict) -> list[int]:
-    return [s["n"] for s in (doc.get("band") or {}).get("samples") or [] if s.get("n")]
+def _sample_ns(doc: MaxNDoc) -> list[int]:
+    return [s["n"] for s in (doc.band.samples if doc.band else None) or [] if s.get("n")]
 
 
 def zoom_window(doc: dict, factor: float = NEAR_FACTOR) -> Zoom | None:
@@ -130,6 +132,7 @@ def zoom_window(doc: dict, factor: float = NEAR_FACTOR) -> Zoom | None:
     (and doubling overshoots) are left out and counted. Without a boundary it spans every
     probe (or band sample).
     """
+    doc = MaxNDoc.of(doc)
     probes = _probe_ns(doc)
     anchors = _boundary_ns(doc) or probes or _sample_ns(doc)
     if not anchors:
@@ -137,7 +140,7 @@ def zoom_window(doc: dict, factor: float = NEAR_FACTOR) -> Zoom | None:
     a_lo, a_hi = min(anchors), max(anchors)
     near = [n for n in probes + _sample_ns(doc) if a_lo / factor <= n <= a_hi * factor]
     shown = anchors + near
-    safe = doc.get("safe_n_full_overlap")
+    safe = doc.safe_n_full_overlap
     if safe and a_lo / SAFE_FACTOR <= safe <= a_hi * SAFE_FACTOR:
         shown.append(safe)
     lo, hi = min(shown), max(shown)
@@ -172,20 +175,20 @@ def _peak_mib(p: dict, capped: bool) -> float | None:
     return None if peak is None else peak / MIB
 
 
-def _points(doc: dict, zoom: Zoom, capped: bool) -> tuple[list, list]:
+def _points(doc: MaxNDoc, zoom: Zoom, capped: bool) -> tuple[list, list]:
     """(n in millions, peak in MiB) of the ok and of the failed probes inside the window."""
     ok, failed = [], []
-    for p in doc.get("probes") or []:
+    for p in doc.probes or []:
         n, peak = p.get("n"), _peak_mib(p, capped)
         if n is not None and peak is not None and zoom.lo <= n <= zoom.hi:
             (ok if p.get("outcome") == "ok" else failed).append((n / 1e6, peak))
     return ok, failed
 
 
-def _fit_line(doc: dict, zoom: Zoom, capped: bool) -> tuple[list, list] | None:
+def _fit_line(doc: MaxNDoc, zoom: Zoom, capped: bool) -> tuple[list, list] | None:
     """baseline + bytes/element x n over the document's probed n range (inside the window)."""
     baseline = doc.get("model_baseline_bytes" if capped else "baseline_rss_bytes")
-    per_element, ns = doc.get("bytes_per_element"), _probe_ns(doc)
+    per_element, ns = doc.bytes_per_element, _probe_ns(doc)
     if baseline is None or per_element is None or not ns:
         return None
     lo, hi = max(min(ns), zoom.lo), min(max(ns), zoom.hi)
@@ -228,9 +231,9 @@ def label_at(x: float, points: list[tuple[float, float]], floor: float = 0.03) -
     return floor
 
 
-def _band_samples(band: dict | None, zoom: Zoom) -> list[tuple[float, str]]:
+def _band_samples(band: Band | None, zoom: Zoom) -> list[tuple[float, str]]:
     """(n in millions, 'ok/tries') of the band's samples inside the window."""
-    samples = (band or {}).get("samples") or []
+    samples = (band.samples if band else None) or []
     return sorted(
         (s["n"] / 1e6, f"{s.get('ok')}/{s['tries']}")
         for s in samples
@@ -238,12 +241,12 @@ def _band_samples(band: dict | None, zoom: Zoom) -> list[tuple[float, str]]:
     )
 
 
-def _draw_band(ax, band: dict | None, zoom: Zoom, samples: list) -> tuple[bool, int]:
+def _draw_band(ax, band: Band | None, zoom: Zoom, samples: list) -> tuple[bool, int]:
     """The n range where the outcome depends on the layout, shaded; the samples' ok/tries
     along the bottom strip, a label left out where it would touch the previous one.
     Returns (whether there was a band to shade, how many labels were left out)."""
-    band = band or {}
-    lo, hi = band.get("always_ok_n"), band.get("never_ok_n")
+    band = band or Band()
+    lo, hi = band.always_ok_n, band.never_ok_n
     if lo is not None or hi is not None:
         lo, hi = (zoom.lo if lo is None else lo) / 1e6, (zoom.hi if hi is None else hi) / 1e6
         ax.axvspan(lo, hi, color=_M_BAND, alpha=0.25, linewidth=0)
@@ -277,16 +280,16 @@ def _draw_probes(ax, ok: list, failed: list, y_lo: float, bottom: float) -> set[
     return used
 
 
-def _band_notes(band: dict, zoom: Zoom, dropped: int) -> list[str]:
+def _band_notes(band: Band, zoom: Zoom, dropped: int) -> list[str]:
     """The band's edges and how to read its samples' labels."""
-    lo, hi = band.get("always_ok_n"), band.get("never_ok_n")
+    lo, hi = band.always_ok_n, band.never_ok_n
     if lo is None and hi is None:
         return []
     lo = "no sampled n always ok" if lo is None else f"always ok to {lo:,}"
     hi = "no sampled n never ok" if hi is None else f"never ok from {hi:,}"
-    notes = [f"band ({band.get('layouts')} layouts): {lo}, {hi}"]
-    if band.get("samples"):
-        off = sum(not zoom.lo <= n <= zoom.hi for n in _sample_ns({"band": band}))
+    notes = [f"band ({band.layouts} layouts): {lo}, {hi}"]
+    if band.samples:
+        off = sum(not zoom.lo <= n <= zoom.hi for n in _sample_ns(MaxNDoc.make(band=band)))
         extra = [f"{dropped} crowded ticks unlabelled"] if dropped else []
         extra += [f"{off} off the window"] if off else []
         extra = f" ({', '.join(extra)})" if extra else ""
@@ -303,14 +306,14 @@ def _low_note(low: list) -> str:
     return f"{what} peaked at only {lo if lo == hi else f'{lo}-{hi}'} MiB (before growing): \u25bc"
 
 
-def _panel_notes(doc: dict, zoom: Zoom, low: list, dropped: int = 0) -> list[str]:
+def _panel_notes(doc: MaxNDoc, zoom: Zoom, low: list, dropped: int = 0) -> list[str]:
     """The numbers behind the band and the fit, and what the panel leaves out or off-scale."""
-    notes = _band_notes(doc.get("band") or {}, zoom, dropped)
+    notes = _band_notes(doc.band or Band(), zoom, dropped)
     ns = _probe_ns(doc)
     if not ns:
         notes.append("no probes recorded")
-    elif doc.get("bytes_per_element") is not None:
-        per_element = doc["bytes_per_element"]
+    elif doc.bytes_per_element is not None:
+        per_element = doc.bytes_per_element
         notes.append(
             f"fit: {per_element:.1f} B/element, probed {_millions(min(ns))} to {_millions(max(ns))}"
         )
@@ -320,26 +323,24 @@ def _panel_notes(doc: dict, zoom: Zoom, low: list, dropped: int = 0) -> list[str
         notes.append(f"probes not shown: {', '.join(hidden)}")
     if low:
         notes.append(_low_note(low))
-    safe = doc.get("safe_n_full_overlap")
+    safe = doc.safe_n_full_overlap
     if safe and not zoom.lo <= safe <= zoom.hi:
-        notes.append(f"safe n if all {doc.get('concurrency')} overlap: {safe:,} (off the window)")
+        notes.append(f"safe n if all {doc.concurrency} overlap: {safe:,} (off the window)")
     how = _how_note(doc)
     return notes + [how] if how else notes
 
 
-def _panel_title(doc: dict) -> str:
-    title = f"{doc.get('server') or '?'} / {doc.get('fn') or '?'}"
-    conc = doc.get("concurrency") or 1
+def _panel_title(doc: MaxNDoc) -> str:
+    title = f"{doc.server or '?'} / {doc.fn or '?'}"
+    conc = doc.concurrency or 1
     return title if conc == 1 else f"{title}, concurrency {conc}"
 
 
-def _how_note(doc: dict) -> str | None:
+def _how_note(doc: MaxNDoc) -> str | None:
     """How the probes ran, from the keys newer documents carry."""
     layout = {"fixed": "fixed layout (ASLR off)", "random": "random layouts (ASLR on)"}
-    parts = [layout.get(doc.get("layout"))]
-    parts.append(
-        {True: "each on a fresh process", False: "on a reused process"}.get(doc.get("cold"))
-    )
+    parts = [layout.get(doc.layout)]
+    parts.append({True: "each on a fresh process", False: "on a reused process"}.get(doc.cold))
     parts = [p for p in parts if p]
     return f"probes: {', '.join(parts)}" if parts else None
 
@@ -365,9 +366,9 @@ def _draw_marks(ax, doc: dict, zoom: Zoom, points: list, floor: float) -> set[st
     points: the drawn probes in axes fractions, which the labels keep clear of."""
     used = set()
     marks = (
-        ("critical", doc.get("critical_n"), "critical n {:,}", (_M_OK, ":"), False),
-        ("failing", doc.get("first_failing_n"), "first failing n {:,}", (_M_FAILED, ":"), True),
-        ("safe", doc.get("safe_n_full_overlap"), "safe n {:,}", (_M_SAFE, "-."), False),
+        ("critical", doc.critical_n, "critical n {:,}", (_M_OK, ":"), False),
+        ("failing", doc.first_failing_n, "first failing n {:,}", (_M_FAILED, ":"), True),
+        ("safe", doc.safe_n_full_overlap, "safe n {:,}", (_M_SAFE, "-."), False),
     )
     for key, n, text, style, right in marks:
         if n and zoom.lo <= n <= zoom.hi:
@@ -389,11 +390,11 @@ def _draw_panel(ax, doc: dict, cap: float | None, capped: bool) -> set[str]:
     ok, failed = _points(doc, zoom, capped)
     fit = _fit_line(doc, zoom, capped)
     y_lo, y_hi = y_window([y for _, y in ok], [y for _, y in failed], fit[1] if fit else [], cap)
-    samples = _band_samples(doc.get("band"), zoom)
+    samples = _band_samples(doc.band, zoom)
     bottom = y_lo - _STRIP / (1 - _STRIP) * (y_hi - y_lo) if samples else y_lo
     ax.set_xlim(zoom.lo / 1e6, zoom.hi / 1e6)
     ax.set_ylim(bottom, y_hi)
-    shaded, dropped = _draw_band(ax, doc.get("band"), zoom, samples)
+    shaded, dropped = _draw_band(ax, doc.band, zoom, samples)
     used = {"band"} if shaded else set()
     if fit:
         ax.plot(*fit, "--", color=_M_FIT, linewidth=1.2)
@@ -417,21 +418,21 @@ def _caption(ax, notes: list[str]) -> None:
     ax.tick_params(labelsize=8)
 
 
-def _grid(docs: list[dict]) -> tuple[list, list, dict]:
+def _grid(docs: list[MaxNDoc]) -> tuple[list, list, dict]:
     """Rows (servers), columns (predictor, concurrency) and the document of each cell."""
-    rows = sorted({str(d.get("server")) for d in docs})
-    cols = sorted({(str(d.get("fn")), d.get("concurrency") or 1) for d in docs})
+    rows = sorted({str(d.server) for d in docs})
+    cols = sorted({(str(d.fn), d.concurrency or 1) for d in docs})
     cells: dict = {}
     for d in docs:
-        cells.setdefault((str(d.get("server")), (str(d.get("fn")), d.get("concurrency") or 1)), d)
+        cells.setdefault((str(d.server), (str(d.fn), d.concurrency or 1)), d)
     return rows, cols, cells
 
 
-def _limit_kind(docs: list[dict]) -> str | None:
-    return next((d.get("limit_kind") for d in docs if d.get("limit_kind")), None)
+def _limit_kind(docs: list[MaxNDoc]) -> str | None:
+    return next((d.limit_kind for d in docs if d.limit_kind), None)
 
 
-def _quantity(docs: list[dict], capped: bool) -> str:
+def _quantity(docs: list[MaxNDoc], capped: bool) -> str:
     """The plotted quantity, for the y axis."""
     if not capped:
         return "peak RSS of the server (MiB)"
@@ -439,7 +440,7 @@ def _quantity(docs: list[dict], capped: bool) -> str:
     return what.get(_limit_kind(docs), "peak of the capped quantity (MiB)")
 
 
-def _suptitle(docs: list[dict], limit_bytes: int | None, capped: bool) -> tuple[str, str]:
+def _suptitle(docs: list[MaxNDoc], limit_bytes: int | None, capped: bool) -> tuple[str, str]:
     """What is plotted (the capped quantity or RSS) and how the panels are laid out."""
     kind = _limit_kind(docs)
     if capped:
@@ -451,9 +452,9 @@ def _suptitle(docs: list[dict], limit_bytes: int | None, capped: bool) -> tuple[
     return f"{head}{cap}", "one panel per server and predictor"
 
 
-def _legend(used: set[str], docs: list[dict], limit_bytes: int | None) -> tuple[list, list]:
+def _legend(used: set[str], docs: list[MaxNDoc], limit_bytes: int | None) -> tuple[list, list]:
     """Handles and labels of the figure's legend: the entries some panel used, and the cap."""
-    layouts = sorted({str((d.get("band") or {}).get("layouts")) for d in docs if d.get("band")})
+    layouts = sorted({str(d.band.layouts) for d in docs if d.band})
     k = f" ({layouts[0]} layouts)" if len(layouts) == 1 else ""
     kind = _limit_kind(docs)
     cap = f"cap{f' ({kind})' if kind else ''}: {limit_bytes / MIB:,.0f} MiB" if limit_bytes else ""
@@ -478,7 +479,7 @@ def _legend(used: set[str], docs: list[dict], limit_bytes: int | None) -> tuple[
 
 
 def plot_memory(
-    maxn_docs: list[dict], path: str | os.PathLike, limit_bytes: int | None, capped: bool = False
+    maxn_docs: list[MaxNDoc], path: str | os.PathLike, limit_bytes: int | None, capped: bool = False
 ) -> Path:
     """A grid of panels (rows: servers, columns: predictors), each one max-n document near
     its boundary: probes, the fitted line over the probed n, the cap, critical and first
@@ -487,6 +488,7 @@ def plot_memory(
     capped=True plots the quantity the cap limits (address space under RLIMIT_AS), whose
     fitted line crosses the cap where the search predicts the failure; RSS otherwise.
     """
+    maxn_docs = [MaxNDoc.of(d) for d in maxn_docs]
     rows, cols, cells = _grid(maxn_docs)
     fig = Figure(figsize=(0.6 + 6.2 * max(1, len(cols)), 1.6 + 4.6 * max(1, len(rows))),
                  layout="constrained")  # fmt: skip

@@ -77,31 +77,28 @@ def _flight_sentence(who: str, v: dict) -> str:
     where = f"{_count(threads, 'thread')} of {_count(pids, 'process', 'processes')}"
     if k >= requests > 1:
         return (
-            f"{who} worked on all {requests} {v['fn']} requests at once ({k} in flight), "
-            f"in {where}."
+            f"{who} worked on all {requests} {v.fn} requests at once ({k} in flight), in {where}."
         )
     if k == 1:
         return (
-            f"{who} worked on one {v['fn']} request at a time (at most 1 in flight): "
+            f"{who} worked on one {v.fn} request at a time (at most 1 in flight): "
             f"all {requests} went through {where}, the rest waited in the socket's backlog."
         )
-    return f"{who} had at most {k} of {requests} {v['fn']} requests in flight, in {where}."
+    return f"{who} had at most {k} of {requests} {v.fn} requests in flight, in {where}."
 
 
 def _other_variants(study: Study, server: str, ref: dict) -> str:
-    others = [
-        v for v in (study.matrix or {}).get("variants") or [] if v["server"] == server and v != ref
-    ]
+    others = [v for v in study.variants if v.server == server and v != ref]
     if not others:
         return ""
-    parts = [f"{v['fn']} {v.get('max_in_flight')}" for v in others]
-    lower = [v for v in others if (v.get("max_in_flight") or 0) < (ref.get("max_in_flight") or 0)]
+    parts = [f"{v.fn} {v.max_in_flight}" for v in others]
+    lower = [v for v in others if (v.max_in_flight or 0) < (ref.max_in_flight or 0)]
     text = f" Other predictors: {', '.join(parts)}."
     for v in lower:
         overlap = first_end_last_start(v)
         if overlap and overlap[0] < overlap[1]:
             text += (
-                f" For {v['fn']} the first answer left the server at {overlap[0]:.3f} s, before "
+                f" For {v.fn} the first answer left the server at {overlap[0]:.3f} s, before "
                 f"the last request entered the predictor at {overlap[1]:.3f} s, so not all "
                 f"overlapped."
             )
@@ -114,12 +111,12 @@ def _count(k: int, word: str, plural: str | None = None) -> str:
 
 def failures_section(study: Study) -> Lines:
     """Which requests of the load failed, how, and where their n lay against the search's."""
-    variants = (study.matrix or {}).get("variants") or []
+    variants = study.variants
     if not variants:
         return []
-    failed = [v for v in variants if v.get("failed")]
+    failed = [v for v in variants if v.failed]
     if not failed:
-        total = sum(len(v.get("requests") or []) for v in variants)
+        total = sum(len(v.requests or []) for v in variants)
         return [
             f"All {total} requests of the {len(variants)} variants succeeded, every price exact."
         ]
@@ -127,25 +124,26 @@ def failures_section(study: Study) -> Lines:
 
 
 def _failure_sentence(study: Study, v: dict) -> str:
-    requests = v.get("requests") or []
+    requests = v.requests or []
     kinds = Counter(r.get("kind") for r in requests if r.get("kind") != "ok")
     what = ", ".join(f"{kind} x{count}" for kind, count in kinds.most_common())
-    short = short_name(study, v["server"])
-    who = f"**{v['fn']} on {short}**" + ("" if short == v["server"] else f" ({v['server']})")
-    text = f"- {who}: {v['failed']} of {len(requests)} failed ({what})"
+    short = short_name(study, v.server)
+    who = f"**{v.fn} on {short}**" + ("" if short == v.server else f" ({v.server})")
+    text = f"- {who}: {v.failed} of {len(requests)} failed ({what})"
     c = study.load_concurrency or 0
-    crit, n = study.critical(v["server"], v["fn"], c), v.get("n")
+    crit, n = study.critical(v.server, v.fn, c), v.n
     if crit and n:
         text += f" at n = {format_n(n)}, {n / crit:.2f} of its critical n under the load"
         text += _against_search(study, v, n, c)
-    errors = v.get("server_errors") or {}
+    errors = v.server_errors or {}
     if errors:
         text += "; the server logged " + ", ".join(f"{e} (x{k})" for e, k in errors.items())
     return text + "."
 
 
 def _against_search(study: Study, v: dict, n: int, c: int) -> str:
-    probes = (study.maxn.get((v["server"], v["fn"], c)) or {}).get("probes") or []
+    searched = study.maxn.get((v.server, v.fn, c))
+    probes = (searched.probes if searched else None) or []
     failures = [p["n"] for p in probes if p.get("outcome") != "ok"]
     if not failures:
         return ""
@@ -153,7 +151,7 @@ def _against_search(study: Study, v: dict, n: int, c: int) -> str:
     if n >= lowest:
         return f", at or above the smallest n its search saw fail ({format_n(lowest)})"
     text = f", below every n its search saw fail (the smallest {format_n(lowest)})"
-    if shares_one_process(study, v["server"]):
+    if shares_one_process(study, v.server):
         text += (
             ": with the requests sharing one process's cap, whether one fails depends on how "
             "much the others hold at that moment, so the margin lowers the risk but does not "
@@ -178,7 +176,7 @@ def io_section(study: Study) -> Lines:
 def _io_sentence(who: str, v: dict) -> str:
     lats, sleep = latencies(v), io_sleep_s(v)
     k, requests, _, _ = flight(v)
-    wall = v.get("wall_s") or 0.0
+    wall = v.wall_s or 0.0
     if not lats or sleep is None:
         return f"{who}: no io_bounded request succeeded, so there is no latency to explain."
     mean = statistics.fmean(lats)
@@ -229,12 +227,12 @@ def load_section(study: Study) -> Lines:
 def _idle_gap(study: Study, threads: str, prefork: str) -> Lines:
     """Why the servers differ for a single request: the idle address space under the cap."""
     f, g = study.row(threads, NUMPY_FN, 1), study.row(prefork, NUMPY_FN, 1)
-    if not f or not g or not f.get("baseline_vms_bytes") or not g.get("baseline_vms_bytes"):
+    if not f or not g or not f.baseline_vms_bytes or not g.baseline_vms_bytes:
         return []
-    fv, gv = f["baseline_vms_bytes"], g["baseline_vms_bytes"]
-    if not f.get("critical_n") or not g.get("critical_n") or fv == gv:
+    fv, gv = f.baseline_vms_bytes, g.baseline_vms_bytes
+    if not f.critical_n or not g.critical_n or fv == gv:
         return []
-    smaller = threads if f["critical_n"] < g["critical_n"] else prefork
+    smaller = threads if f.critical_n < g.critical_n else prefork
     larger_vms = threads if fv > gv else prefork
     because = "consistent with" if smaller == larger_vms else "despite"
     t, p = short_name(study, threads), short_name(study, prefork)
@@ -311,8 +309,8 @@ def _threads_deviation(study: Study, threads: str, c: int) -> str:
     if not one or not many:
         return ""
     text = ""
-    b1, bc = one.get("bytes_per_element"), many.get("bytes_per_element")
-    f1, fc = one.get("critical_n"), many.get("critical_n")
+    b1, bc = one.bytes_per_element, many.bytes_per_element
+    f1, fc = one.critical_n, many.critical_n
     if b1 and bc and f1 and fc:
         held = bc / b1
         text += (
@@ -338,10 +336,10 @@ def _threads_deviation(study: Study, threads: str, c: int) -> str:
 
 def numpy_section(study: Study) -> Lines:
     """The numpy / pure-Python ratio of critical n and its cause, bytes per element."""
-    ratios = [r for r in (study.compare or {}).get("ratios") or [] if r.get("numpy_over_python")]
+    ratios = [r for r in study.ratios if r.numpy_over_python]
     if not ratios:
         return ["No compare results with both predictors: run `probe compare`."]
-    values = [r["numpy_over_python"] for r in ratios]
+    values = [r.numpy_over_python for r in ratios]
     listed = "; ".join(
         f"{short_name(study, r['server'])} at concurrency {r['concurrency']}: "
         f"{r['numpy_over_python']:.1f}x"
@@ -365,7 +363,7 @@ def _single_rows(study: Study) -> tuple[dict, dict] | None:
     """(pure Python, numpy) rows for one request, on the first server that has both."""
     for server in study.servers:
         py, np_ = study.row(server, PYTHON_FN, 1), study.row(server, NUMPY_FN, 1)
-        if py and np_ and py.get("bytes_per_element") and np_.get("bytes_per_element"):
+        if py and np_ and py.bytes_per_element and np_.bytes_per_element:
             return py, np_
     return None
 
@@ -375,15 +373,15 @@ def _bytes_cause(study: Study) -> str | None:
     if pair is None:
         return None
     py, np_ = pair
-    b_py, b_np = py["bytes_per_element"], np_["bytes_per_element"]
-    n_ratio = np_["critical_n"] / py["critical_n"]
+    b_py, b_np = py.bytes_per_element, np_.bytes_per_element
+    n_ratio = np_.critical_n / py.critical_n
     b_ratio = b_py / b_np
     verdict = (
         "accounts for the ratio of critical n"
         if abs(b_ratio / n_ratio - 1) <= 0.2
         else "explains only part of the ratio of critical n"
     )
-    server, short = py["server"], short_name(study, py["server"])
+    server, short = py.server, short_name(study, py.server)
     where = f"{server} (one request)" if short == server else f"{short} ({server}, one request)"
     return (
         f"Cause: memory per element. On {where} the fitted slope was "
@@ -392,7 +390,7 @@ def _bytes_cause(study: Study) -> str | None:
         f"per element to an int object of {INT_OBJECT_BYTES} B (this Python), "
         f"{POINTER_BYTES + INT_OBJECT_BYTES} B before the allocator's overhead. The ratio "
         f"of bytes, {b_ratio:.1f}x, {verdict} ({n_ratio:.1f}x); the rest is the fixed "
-        f"baseline both share ({format_bytes(py.get('baseline_rss_bytes'))} RSS at rest)."
+        f"baseline both share ({format_bytes(py.baseline_rss_bytes)} RSS at rest)."
     )
 
 
@@ -401,8 +399,8 @@ def _speed(study: Study) -> str | None:
     parts, factors = [], []
     for server in study.servers:
         py, np_ = study.row(server, PYTHON_FN, 1), study.row(server, NUMPY_FN, 1)
-        s_py = (py or {}).get("seconds_per_million")
-        s_np = (np_ or {}).get("seconds_per_million")
+        s_py = py.seconds_per_million if py else None
+        s_np = np_.seconds_per_million if np_ else None
         if s_py and s_np:
             factors.append(s_py / s_np)
             parts.append(f"{short_name(study, server)}: {s_np:.3f} s against {s_py:.3f} s")
@@ -517,11 +515,11 @@ def _claim_threads_n(study: Study) -> str | None:
 
 
 def _claim_logs(study: Study) -> str | None:
-    variants = (study.matrix or {}).get("variants") or []
+    variants = study.variants
     if not variants:
         return None
     said = "It links logs of the wrong variant."
-    wrong = [v.get("log") for v in variants if not _log_matches(study, v)]
+    wrong = [v.log for v in variants if not _log_matches(study, v)]
     if not wrong:
         return (
             f"{said} Here each of the {len(variants)} logs was written by the run it is named "
@@ -532,8 +530,8 @@ def _claim_logs(study: Study) -> str | None:
 
 def _log_matches(study: Study, variant: dict) -> bool:
     """The variant's log exists and its summary names the variant's server and fn."""
-    text = study.logs.get(str(variant.get("log")))
-    return bool(text) and f"# server={variant['server']} fn={variant['fn']} " in text
+    text = study.logs.get(str(variant.log))
+    return bool(text) and f"# server={variant.server} fn={variant.fn} " in text
 
 
 # What the students found (shared/seminar/README.md): machines of a few GB, no cap.
@@ -561,9 +559,9 @@ def students_section(study: Study) -> Lines:
                 f"- {pw} over {tw} ({prefork} over {threads}) under the load, {fn}: "
                 f"{gc / fc:.1f}x here, {_against(gc / fc, SEMINAR_GUNICORN_OVER_FLASK)}."
             )
-    for r in (study.compare or {}).get("ratios") or []:
-        if r.get("numpy_over_python") and r.get("concurrency") == 1:
-            x = r["numpy_over_python"]
+    for r in study.ratios:
+        if r.numpy_over_python and r.concurrency == 1:
+            x = r.numpy_over_python
             lines.append(
                 f"- numpy over pure Python, {long_name(study, r['server'])}, one request: "
                 f"{x:.1f}x here, "
@@ -591,7 +589,7 @@ def band_section(study: Study) -> Lines:
     """
     rows = [
         (key, doc) for key, doc in sorted(study.maxn.items(), key=lambda kv: (kv[0][2], kv[0]))
-        if (doc.get("band") or {}).get("always_ok_n") and doc.get("critical_n")
+        if doc.band and doc.band.always_ok_n and doc.critical_n
     ]  # fmt: skip
     if not rows:
         return []
@@ -601,13 +599,13 @@ def band_section(study: Study) -> Lines:
     )  # fmt: skip
     table = []
     for (server, fn, c), doc in rows:
-        band = doc["band"]
-        lo, hi, k = band["always_ok_n"], band.get("never_ok_n"), band.get("layouts")
-        what = f"{k} {band.get('what') or 'randomized layouts'}"
+        band = doc.band
+        lo, hi, k = band.always_ok_n, band.never_ok_n, band.layouts
+        what = f"{k} {band.what or 'randomized layouts'}"
         width = f"{hi / lo - 1:.1%}" if hi else "-"
         word = role_word(study, server)
         who = server if word == server else f"{word} ({server})"
-        table.append([who, fn, str(c), format_n(doc["critical_n"]), what, format_n(lo),
+        table.append([who, fn, str(c), format_n(doc.critical_n), what, format_n(lo),
                       format_n(hi), width])  # fmt: skip
     lines = md_table(headers, table, right={2, 3, 5, 6, 7}).rstrip("\n").split("\n")
     lines += ["", *_band_sentences(study, rows)]
@@ -617,9 +615,9 @@ def band_section(study: Study) -> Lines:
 def _band_sentences(study: Study, rows: list[tuple[tuple[str, str, int], dict]]) -> Lines:
     out = []
     for (server, fn, c), doc in rows:
-        band, crit = doc["band"], doc["critical_n"]
-        lo, hi = band["always_ok_n"], band.get("never_ok_n")
-        if c == 1 and band.get("layout") == "random":
+        band, crit = doc.band, doc.critical_n
+        lo, hi = band.always_ok_n, band.never_ok_n
+        if c == 1 and band.layout == "random":
             where = f"{format_n(lo)} to {format_n(hi)}" if hi else f"at least {format_n(lo)}"
             out.append(
                 f"- {fn} on {long_name(study, server)}: a server started with the kernel's "
@@ -628,7 +626,7 @@ def _band_sentences(study: Study, rows: list[tuple[tuple[str, str, int], dict]])
                 f"try from {format_n(hi) if hi else '-'}; its boundary lies in {where}."
             )
         elif c > 1:
-            safe = doc.get("safe_n_full_overlap")
+            safe = doc.safe_n_full_overlap
             bound = (
                 f" If all {c} requests were in memory at once, n = {format_n(safe)} would fit."
                 if safe else ""

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
 
 from probe.documents import store as results
+from probe.documents.base import Document
+from probe.documents.compare import CompareDoc
+from probe.documents.matrix import MatrixDoc, Variant
+from probe.documents.maxn import MaxNDoc
 from probe.report import prose
 from probe.report.cells import format_n
 from probe.report.facts import Lines, Study
@@ -18,13 +23,15 @@ from probe.report.plots import plot_memory, plot_timeline
 from probe.report.tables import render_compare, render_matrix
 from probe.sizes import format_bytes
 
+D = TypeVar("D", bound=Document)
+
 REPORT_NAME = "REPORT.md"
 PLOTS_DIR = "plots"
 MEMORY_PLOT = "memory-c1.png"
 
 
-def _load_optional(path: Path, kind: str) -> dict | None:
-    return results.load(path, kind=kind) if path.exists() else None
+def _load_optional(path: Path, document: type[D]) -> D | None:
+    return document.load(path) if path.exists() else None
 
 
 def _read_text(path: Path) -> str | None:
@@ -36,36 +43,33 @@ def _read_text(path: Path) -> str | None:
 
 def load_study(results_dir: Path) -> Study:
     """The matrix, compare and max-n documents (and the logs) a report is made from."""
-    matrix = _load_optional(results_dir / "matrix.json", "matrix")
-    compare = _load_optional(results_dir / "compare.json", "compare")
+    matrix = _load_optional(results_dir / "matrix.json", MatrixDoc)
+    compare = _load_optional(results_dir / "compare.json", CompareDoc)
     if matrix is None and compare is None:
         raise results.ResultsError(
             f"{results_dir}: neither matrix.json nor compare.json; run `probe study` first"
         )
     maxn = {}
-    for row in (compare or {}).get("rows") or []:
-        path = results_dir / "max-n" / Path(row["source"]).name
+    for row in (compare.rows if compare else None) or []:
+        path = results_dir / "max-n" / Path(row.source).name
         if path.exists():
-            maxn[(row["server"], row["fn"], row["concurrency"])] = results.load(path, "max-n")
-    logs = {str(v["log"]): _read_text(Path(v["log"])) for v in _variants(matrix) if v.get("log")}
+            maxn[(row.server, row.fn, row.concurrency)] = MaxNDoc.load(path)
+    study = Study(matrix=matrix, compare=compare, maxn=maxn)
+    logs = {str(v.log): _read_text(Path(v.log)) for v in study.variants if v.log}
     return Study(matrix=matrix, compare=compare, maxn=maxn, logs=logs)
 
 
-def _variants(matrix: dict | None) -> list[dict]:
-    return (matrix or {}).get("variants") or []
-
-
-def timeline_name(variant: dict) -> str:
-    return f"timeline-{variant['server']}_{variant['fn']}.png"
+def timeline_name(variant: Variant) -> str:
+    return f"timeline-{variant.server}_{variant.fn}.png"
 
 
 def draw_plots(study: Study, results_dir: Path) -> list[Path]:
     """A timeline per variant and memory against n per concurrency, under results/plots/."""
     plots = results_dir / PLOTS_DIR
-    drawn = [plot_timeline(v, plots / timeline_name(v)) for v in _variants(study.matrix)]
+    drawn = [plot_timeline(v, plots / timeline_name(v)) for v in study.variants]
     single = [doc for key, doc in sorted(study.maxn.items()) if key[2] == 1]
     if single:  # under load the probes crowd near the boundary: no slope worth drawing
-        limit = (study.compare or {}).get("limit_bytes")
+        limit = study.compare.limit_bytes if study.compare else None
         drawn.append(plot_memory(single, plots / MEMORY_PLOT, limit, capped=True))
     return drawn
 
@@ -76,10 +80,10 @@ def _rel(path: str | os.PathLike, results_dir: Path) -> str:
 
 
 def header(study: Study) -> Lines:
-    doc = study.matrix or study.compare or {}
-    plat = doc.get("platform") or {}
+    doc = study.matrix or study.compare or MatrixDoc()
+    plat = doc.platform or {}
     made = ", ".join(
-        f"{name} {d['created_at']}"
+        f"{name} {d.created_at}"
         for name, d in (("matrix", study.matrix), ("compare", study.compare))
         if d
     )
@@ -94,10 +98,10 @@ def header(study: Study) -> Lines:
     ]
 
 
-def _cap_text(doc: dict) -> str:
-    kind = doc.get("limit_kind")
+def _cap_text(doc: MatrixDoc | CompareDoc) -> str:
+    kind = doc.limit_kind
     how = "RLIMIT_AS (address space)" if kind == "as" else "an RSS watchdog (emulated OOM kill)"
-    return f"{format_bytes(doc.get('limit_bytes'))}, enforced by {how}"
+    return f"{format_bytes(doc.limit_bytes)}, enforced by {how}"
 
 
 def matrix_part(study: Study, results_dir: Path) -> Lines:
@@ -105,7 +109,7 @@ def matrix_part(study: Study, results_dir: Path) -> Lines:
         return ["## The load", "", "No matrix results (`probe matrix`).", ""]
     m = study.matrix
     lines = [
-        f"## The seminar's load: {m.get('requests')} requests, {m.get('concurrency')} at once",
+        f"## The seminar's load: {m.requests} requests, {m.concurrency} at once",
         "",
         render_matrix(m, "markdown").rstrip("\n"),
         "",
@@ -115,7 +119,7 @@ def matrix_part(study: Study, results_dir: Path) -> Lines:
         "",
         "Logs (one `Waited X sec <answer>` line per request, as the seminar's script "
         "printed): " + ", ".join(
-            f"[{Path(v['log']).name}]({_rel(v['log'], results_dir)})" for v in _variants(m)
+            f"[{Path(v.log).name}]({_rel(v.log, results_dir)})" for v in study.variants
         ),
         "",
         "### Timelines",
@@ -124,8 +128,8 @@ def matrix_part(study: Study, results_dir: Path) -> Lines:
         "solid part is the time the server spent in the predictor.",
         "",
     ]  # fmt: skip
-    for v in _variants(m):
-        lines += [f"![{v['server']} {v['fn']}]({PLOTS_DIR}/{timeline_name(v)})", ""]
+    for v in study.variants:
+        lines += [f"![{v.server} {v.fn}]({PLOTS_DIR}/{timeline_name(v)})", ""]
     return lines
 
 
@@ -160,19 +164,19 @@ def compare_part(study: Study) -> Lines:
     return lines
 
 
-def _open_rows(compare: dict) -> Lines:
+def _open_rows(compare: CompareDoc) -> Lines:
     """A note for each row whose search stopped without a failure above the critical n."""
     lines = []
-    for r in compare.get("rows") or []:
-        if r.get("critical_n") and r.get("first_failing_n") is None:
+    for r in compare.rows or []:
+        if r.critical_n and r.first_failing_n is None:
             why = (
                 "the single-request first failing n, where this search stops, succeeded"
-                if r.get("stop_reason") == "n_max_ok"
-                else f"the search stopped ({r.get('stop_reason')})"
+                if r.stop_reason == "n_max_ok"
+                else f"the search stopped ({r.stop_reason})"
             )
             lines.append(
-                f"- {r['server']} {r['fn']} at concurrency {r['concurrency']}: no failure up "
-                f"to {format_n(r['critical_n'])} ({why}); the critical n is at least that."
+                f"- {r.server} {r.fn} at concurrency {r.concurrency}: no failure up "
+                f"to {format_n(r.critical_n)} ({why}); the critical n is at least that."
             )
     return lines + [""] if lines else []
 
@@ -197,13 +201,12 @@ def discussion_part(study: Study) -> Lines:
 
 
 def method_part(study: Study) -> Lines:
-    compare = study.compare or {}
-    matrix = study.matrix or {}
+    compare, matrix = study.compare, study.matrix
     lines = ["## How these numbers were measured", ""]
     if compare:
         lines.append(
             f"- Critical n: `probe max-n` searches (model-guided, stopping at "
-            f"{compare.get('precision', 0):.0%} between the largest ok and the smallest failing "
+            f"{compare.precision or 0:.0%} between the largest ok and the smallest failing "
             f"n); every probe ran on a fresh server (started while the previous probe ran) "
             f"with address-space randomization off for the server (`--layout fixed`), under "
             f"the cap, and sent its requests at once; "
@@ -211,18 +214,18 @@ def method_part(study: Study) -> Lines:
             f"at its first failing n. The searches took {_search_s(compare):.0f} s in all."
         )
     if matrix:
-        margin = matrix.get("margin")
-        how = f"{margin:g} x the critical n" if margin else f"n = {matrix.get('n_requested')}"
+        margin = matrix.margin
+        how = f"{margin:g} x the critical n" if margin else f"n = {matrix.n_requested}"
         lines.append(
-            f"- Load: a fresh server per variant, {matrix.get('requests')} requests with areas "
-            f"10, 20, ..., all prices checked exactly; {how}. {matrix.get('elapsed_s', 0):.0f} s."
+            f"- Load: a fresh server per variant, {matrix.requests} requests with areas "
+            f"10, 20, ..., all prices checked exactly; {how}. {matrix.elapsed_s or 0:.0f} s."
         )
     lines.append("- Regenerate this file from the results with `probe report`.")
     return lines + [""]
 
 
-def _search_s(compare: dict) -> float:
-    return sum(r.get("search_s") or 0 for r in compare.get("rows") or [])
+def _search_s(compare: CompareDoc) -> float:
+    return sum(r.search_s or 0 for r in compare.rows or [])
 
 
 def render_report(study: Study, results_dir: Path) -> str:
