@@ -299,6 +299,9 @@ class ServerOracle:
         """Refine a client-side failure with what the server side shows."""
         if mem.kills:
             k = mem.kills[0]
+            # the killed worker may still be listed (a zombie until its parent reaps it):
+            # its replacement must be ready before the next probe
+            self._ended = {kill.pid for kill in mem.kills}
             return Outcome(
                 Kind.KILLED,
                 client.status,
