@@ -4,7 +4,10 @@ Python per server and concurrency. Written by probe.studies.compare, read by the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from probe.documents.base import Document, Record, key
+from probe.workload.seminar import NUMPY_FN, PYTHON_FN
 
 
 class Row(Record):
@@ -44,3 +47,16 @@ class CompareDoc(Document):
     concurrencies = key()
     rows = key(each=Row)
     ratios = key(each=Ratio)
+
+
+def ratios_of(rows: Sequence[dict]) -> list[Ratio]:
+    """Per (server, concurrency): critical n of numpy over pure Python, None if unknown."""
+    groups: dict[tuple, dict[str, int | None]] = {}
+    for r in map(Row.of, rows):
+        groups.setdefault((r.server, r.concurrency), {})[r.fn] = r.critical_n
+    ratios = []
+    for (server, concurrency), by_fn in groups.items():
+        python, numpy = by_fn.get(PYTHON_FN), by_fn.get(NUMPY_FN)
+        ratio = numpy / python if python and numpy is not None else None
+        ratios.append(Ratio.make(server=server, concurrency=concurrency, numpy_over_python=ratio))
+    return ratios

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from probe.documents.base import Document
-from probe.documents.compare import CompareDoc, Row
+from probe.documents.compare import CompareDoc, Row, ratios_of
 from probe.documents.matrix import MatrixDoc, Variant
 from probe.documents.maxn import MaxNDoc
 from probe.report.cells import (
@@ -26,7 +26,6 @@ from probe.report.cells import (
     text_table,
 )  # fmt: skip
 from probe.sizes import format_bytes
-from probe.studies.compare import compare_ratios
 
 
 def _limit(doc: Document) -> str:
@@ -393,7 +392,7 @@ def _compare_row(r: Row) -> list[str]:
 
 def _ratios(doc: CompareDoc) -> list[dict]:
     """The document's ratios, or ones computed from its rows when it has none."""
-    return doc.ratios or compare_ratios(doc.rows or [])
+    return doc.ratios or ratios_of(doc.rows or [])
 
 
 def _ratio_rows(doc: CompareDoc) -> list[list[str]]:

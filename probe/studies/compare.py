@@ -11,18 +11,17 @@ The document's keys: probe.documents.compare.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from probe.documents import store as results
-from probe.documents.compare import CompareDoc, Ratio, Row
+from probe.documents.compare import CompareDoc, Row, ratios_of
 from probe.documents.maxn import MaxNDoc
 from probe.servers.kinds import SERVERS
 from probe.studies import catalog
 from probe.workload.builtins import builtin
 from probe.workload.model import Workload
-from probe.workload.seminar import CPU_FNS, NUMPY_FN, PYTHON_FN
+from probe.workload.seminar import CPU_FNS
 
 
 @dataclass(frozen=True)
@@ -90,19 +89,6 @@ def _round(x: float | None, digits: int) -> float | None:
     return None if x is None else round(x, digits)
 
 
-def compare_ratios(rows: Sequence[dict]) -> list[Ratio]:
-    """Per (server, concurrency): critical n of numpy over pure Python, None if unknown."""
-    groups: dict[tuple, dict[str, int | None]] = {}
-    for r in map(Row.of, rows):
-        groups.setdefault((r.server, r.concurrency), {})[r.fn] = r.critical_n
-    ratios = []
-    for (server, concurrency), by_fn in groups.items():
-        python, numpy = by_fn.get(PYTHON_FN), by_fn.get(NUMPY_FN)
-        ratio = numpy / python if python and numpy is not None else None
-        ratios.append(Ratio.make(server=server, concurrency=concurrency, numpy_over_python=ratio))
-    return ratios
-
-
 def new_doc(cfg: CompareConfig) -> CompareDoc:
     return CompareDoc.new(
         limit_bytes=cfg.catalog.limit_bytes,
@@ -126,7 +112,7 @@ def run(cfg: CompareConfig, out: Path, log: catalog.Log = catalog.stderr) -> dic
                 for w in cfg.workloads:
                     path, maxn_doc = catalog.ensure(cfg.catalog, server, w, concurrency, log)
                     doc["rows"].append(row(maxn_doc, path))
-                    doc["ratios"] = compare_ratios(doc["rows"])
+                    doc["ratios"] = ratios_of(doc["rows"])
                     doc["elapsed_s"] = round(time.monotonic() - t0, 3)
                     results.write_atomic(out, doc)
     return doc

@@ -11,11 +11,11 @@ import re
 
 import pytest
 
+from probe.documents.compare import ratios_of
 from probe.documents.store import SCHEMA_VERSION
 from probe.report import cells, seminar_log
 from probe.report import tables as render
 from probe.sizes import format_bytes
-from probe.studies.compare import compare_ratios
 from probe.workload.builtins import builtin
 from probe.workload.model import Workload
 
@@ -341,7 +341,7 @@ def _compare_doc() -> dict:
         "limit_bytes": 1024 * MIB,
         "limit_kind": "as",
         "rows": rows,
-        "ratios": compare_ratios(rows),
+        "ratios": ratios_of(rows),
     }
 
 
@@ -485,9 +485,9 @@ def test_format_n(n, expected):
     assert cells.format_n(n) == expected
 
 
-def test_compare_ratios():
+def test_ratios_of():
     """numpy over pure Python per (server, concurrency); None when either side is unknown."""
-    assert compare_ratios(_compare_doc()["rows"]) == [
+    assert ratios_of(_compare_doc()["rows"]) == [
         {"server": "flask", "concurrency": 10, "numpy_over_python": 4.6},
         {"server": "gunicorn", "concurrency": 1, "numpy_over_python": None},
     ]

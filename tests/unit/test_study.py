@@ -89,11 +89,11 @@ def compare_doc(critical=None, bytes_per_element=None) -> dict:
         }
         for (server, fn, c), n in critical.items()
     ]  # fmt: skip
-    from probe.studies.compare import compare_ratios
+    from probe.documents.compare import ratios_of
 
     return results.new_document(
         "compare", limit_bytes=CAP, limit_kind="as", precision=0.02, concurrencies=[1, 10],
-        status="complete", rows=rows, ratios=compare_ratios(rows), elapsed_s=90.0,
+        status="complete", rows=rows, ratios=ratios_of(rows), elapsed_s=90.0,
     )  # fmt: skip
 
 
