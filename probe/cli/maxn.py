@@ -15,6 +15,7 @@ from probe.cli.options import (
     format_option,
     group,
     limit_options,
+    parse_precision,
     server_options,
     workload_options,
 )
@@ -129,6 +130,7 @@ def search_options(f):
             type=float,
             default=MAXN_PRECISION,
             show_default=True,
+            callback=parse_precision,
             help="Stop when first_failing_n / critical_n - 1 <= this.",
         ),
         click.option(
@@ -181,8 +183,6 @@ def max_n(workload_flags: WorkloadFlags, server_flags: ServerFlags, cap: Cap,
             "io_bounded has no n (it sleeps 1 s); use cpu_bounded or cpu_multithread",
             param_hint="--fn",
         )
-    if not 0 < search.precision < 1:
-        raise click.BadParameter("must be between 0 and 1, e.g. 0.01", param_hint="--precision")
     if cap.limit is None and search.url is None:
         raise click.BadParameter(
             "max-n needs a cap to find a limit; pass e.g. --limit 1G", param_hint="--limit"

@@ -260,7 +260,7 @@ def _parse_fraction(ctx, param, value: float) -> float:
 
 def parse_precision(ctx, param, value: float) -> float:
     if not 0 < value < 1:
-        raise click.BadParameter(f"must be between 0 and 1, e.g. 0.02; got {value:g}")
+        raise click.BadParameter(f"must be between 0 and 1, e.g. {param.default:g}; got {value:g}")
     return value
 
 

@@ -5,7 +5,7 @@ decides which statement they support (parallel or queued, the same or smaller, a
 ratio that bytes per element accounts for or not) and words it accordingly; with other
 numbers it says other things, and without the numbers it says what is missing.
 
-Servers are spoken of by their kind's role (probe.kinds: "threads", "prefork"), with
+Servers are spoken of by their kind's role (probe.servers.kinds: THREADS, PREFORK), with
 their name as the example: "the threaded server (flask)". The sections that set one
 role against another find each role's server in the documents (Study.by_role), so no
 sentence keys on a server's name; a role missing from the study is said to be missing.

@@ -25,6 +25,7 @@ from probe.report.cells import (
     one_line,
     text_table,
 )  # fmt: skip
+from probe.servers.kinds import PREFORK, THREADS
 from probe.sizes import format_bytes
 
 
@@ -143,12 +144,12 @@ def _workload_text(doc: MaxNDoc) -> str:
 def _server_text(doc: MaxNDoc) -> str:
     """'gunicorn (1 sync worker)' or 'flask (threads of one process)'."""
     server = str(doc.server)
-    if doc.role == "prefork":
+    if doc.role == PREFORK:
         text = f"{server} ({doc.get('workers')} {doc.get('worker_class')} worker(s)"
         if (doc.threads or 1) > 1:
             text += f" x {doc['threads']} threads"
         return text + (", preload)" if doc.preload else ")")
-    if doc.role == "threads":
+    if doc.role == THREADS:
         return f"{server} (threads of one process)"
     return server
 

@@ -36,7 +36,7 @@ MAX_N = ("max-n", "--fn", "cpu_bounded")
 
 BAD = "Invalid value for "
 NEEDS_CAP = f"{BAD}--limit: max-n needs a cap to find a limit; pass e.g. --limit 1G"
-PRECISION = f"{BAD}--precision: must be between 0 and 1, e.g. 0.01"
+PRECISION = f"{BAD}'--precision': must be between 0 and 1, e.g. 0.01; got "
 SERVERS = "is not one of 'flask', 'gunicorn'."
 
 
@@ -66,9 +66,9 @@ SERVERS = "is not one of 'flask', 'gunicorn'."
         ((*MAX_N, "--limit-kind", "cgroup"),
          f"{BAD}'--limit-kind': 'cgroup' is not one of 'as', 'rss'."),
         # precision must be in (0, 1)
-        ((*MAX_N, "--precision", "-0.1"), PRECISION),
-        ((*MAX_N, "--precision", "0"), PRECISION),
-        ((*MAX_N, "--precision", "1"), PRECISION),
+        ((*MAX_N, "--precision", "-0.1"), PRECISION + "-0.1"),
+        ((*MAX_N, "--precision", "0"), PRECISION + "0"),
+        ((*MAX_N, "--precision", "1"), PRECISION + "1"),
         ((*MAX_N, "--precision", "abc"), f"{BAD}'--precision': 'abc' is not a valid float."),
         # other ranges, shapes and typos
         ((*MAX_N, "--concurrency", "0"),
