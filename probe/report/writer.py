@@ -2,7 +2,7 @@
 
 Reads matrix.json, compare.json and the max-n documents compare used; draws a timeline
 per matrix variant and memory against n per concurrency; writes the markdown with the
-tables and the discussion (probe.discussion). Measures nothing.
+tables and the discussion (probe.report.prose). Measures nothing.
 """
 
 from __future__ import annotations

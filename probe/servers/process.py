@@ -113,7 +113,7 @@ class Server:
 
     `extra_env` is this server's own environment on top of the spec's (a workload's n at
     start-up). Readiness is the ready line of every serving process in the log (see
-    probe.kinds), never a request: the first request the server sees is the caller's.
+    probe.servers.kinds), never a request: the first request the server sees is the caller's.
     """
 
     def __init__(self, spec: ServerSpec, extra_env: Mapping[str, str] | None = None):

@@ -10,13 +10,15 @@ A run has up to three phases, each written to the results file as it goes:
 3. the band (`--band K`, and by default for threads at concurrency > 1): candidate n
    around the answer, each on K fresh servers with randomized layouts (threads: on the
    same layout, where scheduling is what varies), until the largest n that succeeded
-   on all K and the smallest that failed on all K are known (probe.band).
+   on all K and the smallest that failed on all K are known (probe.search.band).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import os
+import struct
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -267,7 +269,8 @@ def _full_overlap(state: _Run) -> None:
         return
     _, slope = fit_line(points)
     base = doc.baseline_vms_bytes if cfg.limit_kind == "as" else None
-    idle = _idle_under_load(state.probes, cfg.concurrency, slope, base)
+    arenas = _thread_arenas_bytes(cfg.spec, cfg.concurrency)
+    idle = _idle_under_load(state.probes, cfg.concurrency, slope, base, arenas)
     if slope <= 0 or idle is None:
         return
     room = cfg.limit_bytes - idle
@@ -281,19 +284,38 @@ def _full_overlap(state: _Run) -> None:
 
 
 def _idle_under_load(
-    probes: list[Probe], concurrency: int, per_element: float, idle: int | None
-) -> int | None:
+    probes: list[Probe], concurrency: int, per_element: float, idle: int | None,
+    arenas_bytes: int = 0,
+) -> int | None:  # fmt: skip
     """The capped quantity of the server with C requests in it but no data: what C
     threads add before any input (a stack each, malloc arenas), which idle does not.
 
     The largest of: each ok probe's peak less C full inputs (how many threads coexisted
     at a small n depends on the scheduler, so one probe can miss some), and the idle
-    address space plus C thread stacks of RLIMIT_STACK's size (glibc's default)."""
+    address space plus C thread stacks of RLIMIT_STACK's size (glibc's default) plus
+    the thread arenas glibc may reserve (`arenas_bytes`): whether a probe saw an arena
+    made depends on the scheduler too, and a bound that leaves it out can fail below
+    itself (a thread that cannot start for want of address space for its stack)."""
     ok = [p for p in probes if p.ok and p.model_bytes]
     seen = [int(p.model_bytes - concurrency * per_element * p.n) for p in ok]
     if idle is not None:
-        seen.append(idle + concurrency * _thread_stack_bytes())
+        seen.append(idle + concurrency * _thread_stack_bytes() + arenas_bytes)
     return max(seen) if seen else None
+
+
+# glibc's HEAP_MAX_SIZE: the address space one thread arena reserves (64 MiB on 64-bit)
+HEAP_MAX_BYTES = 2 * 4 * 1024 * 1024 * struct.calcsize("l")
+
+
+def _thread_arenas_bytes(spec: ServerSpec, concurrency: int) -> int:
+    """The address space glibc may reserve for malloc arenas beyond the main one when C
+    threads allocate at once: one HEAP_MAX_SIZE each, up to MALLOC_ARENA_MAX - 1 as the
+    server's environment sets it (glibc's default: 8 per core)."""
+    try:
+        arenas = int(pinned_env(spec).get("MALLOC_ARENA_MAX", ""))
+    except ValueError:
+        arenas = 8 * (os.cpu_count() or 1)
+    return min(max(0, arenas - 1), concurrency) * HEAP_MAX_BYTES
 
 
 def _thread_stack_bytes() -> int:

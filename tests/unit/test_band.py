@@ -1,4 +1,4 @@
-"""Unit tests for probe.band against fake oracles: no processes, no HTTP.
+"""Unit tests for probe.search.band against fake oracles: no processes, no HTTP.
 
 The fake answers every probe as a fresh server would: below `a` every probe succeeds,
 from `b` on every probe fails, and in [a, b) a probe succeeds with probability q (a

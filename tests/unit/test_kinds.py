@@ -1,5 +1,6 @@
-"""Server kinds (probe.kinds) and the cap wrapper (probe.servers.capexec) without processes: the
-argv each kind runs, the ready lines, which processes serve, and capexec's own parsing.
+"""Server kinds (probe.servers.kinds) and the cap wrapper (probe.servers.capexec) without
+processes: the argv each kind runs, the ready lines, which processes serve, and capexec's
+own parsing.
 
 Nothing here starts a process: argv are built and compared, logs are strings, the
 process tree is fake objects with a pid and a ppid, and capexec.main runs with its

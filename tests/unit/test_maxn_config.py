@@ -1,5 +1,5 @@
-"""What names a max-n result and how it confirms its answer: probe.maxn's file names
-(config_tag, default_path) and confirm policy, without processes."""
+"""What names a max-n result and how it confirms its answer: probe.studies.question's file
+names (config_tag, path) and confirm policy, without processes."""
 
 from __future__ import annotations
 
@@ -142,3 +142,27 @@ def test_the_catalogs_searches_confirm_as_auto_on_its_cold_fixed_servers():
     cfg = catalog.question_for(catalog.CatalogConfig(limit_bytes=CAP), "gunicorn",
                               builtin("cpu_bounded"), 1)  # fmt: skip
     assert (cfg.cold, cfg.spec.layout, cfg.search.confirm_policy) == (True, "fixed", "auto")
+
+
+@pytest.mark.parametrize(
+    ("arena_max", "concurrency", "arenas"),
+    [("2", 10, 1), ("4", 10, 3), ("4", 2, 2), ("1", 10, 0)],
+)
+def test_the_full_overlap_bound_leaves_room_for_thread_arenas(arena_max, concurrency, arenas):
+    """The bound's floor counts what C threads may add before any input: a stack each and
+    one 64 MiB glibc heap per arena beyond the main one, as many as MALLOC_ARENA_MAX allows
+    and the threads can use. Leaving the arena out gave a bound that failed below itself
+    (a thread that could not start), as the committed study's flask c10 numpy run saw."""
+    from probe.studies.maxn import (
+        HEAP_MAX_BYTES,
+        _idle_under_load,
+        _thread_arenas_bytes,
+        _thread_stack_bytes,
+    )
+
+    spec = ServerSpec(server="flask", limit_bytes=CAP, env={"MALLOC_ARENA_MAX": arena_max})
+    reserve = _thread_arenas_bytes(spec, concurrency)
+    assert reserve == arenas * HEAP_MAX_BYTES == arenas * (64 * MIB)
+    idle = 120 * MIB
+    floor = _idle_under_load([], concurrency, 8.0, idle, reserve)
+    assert floor == idle + concurrency * _thread_stack_bytes() + arenas * 64 * MIB

@@ -1,7 +1,7 @@
 """The search in rounds (probe max-n --lanes): several probes at once, one per server.
 
 Fake lanes at the one seam: a batch oracle that answers each n from a per-lane
-threshold, placing probes on lanes exactly as probe.oracle.LaneOracle does. A round
+threshold, placing probes on lanes exactly as probe.measure.oracle.LaneOracle does. A round
 costs what its dearest probe costs (the lanes run side by side).
 """
 
