@@ -237,14 +237,19 @@ class Server:
         self.start()
 
     def stop(self, grace_s: float | None = None) -> None:
-        """SIGTERM the process group, wait the grace period, SIGKILL what is left, reap."""
+        """SIGTERM the server's main process, wait the grace period, SIGKILL what is left
+        of its process group, reap.
+
+        The main process only, as a container runtime stops a service: gunicorn's arbiter
+        then stops its workers itself. Sent to the whole group, the term let a worker die
+        before the arbiter read its own, and the arbiter spawned a new worker first."""
         if self.proc is None:
             return
         grace = self.spec.grace_s if grace_s is None else grace_s
         procs = self.processes()
         if grace > 0:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.kill(self.proc.pid, signal.SIGTERM)
             _, procs = psutil.wait_procs(procs, timeout=grace)
         for p in procs:
             with contextlib.suppress(psutil.NoSuchProcess):
