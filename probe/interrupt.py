@@ -47,7 +47,11 @@ def sleep(seconds: float) -> None:
 
 @contextmanager
 def handling() -> Iterator[None]:
-    """Install the recording handlers for SIGINT and SIGTERM (main thread only)."""
+    """Install the recording handlers for SIGINT and SIGTERM (main thread only).
+
+    Once a signal was recorded the process is on its way out, so the handlers stay: a
+    second Ctrl-C or SIGTERM while it writes its last line and exits is recorded, not
+    fatal (restored, the default action killed it by the signal instead of 130/143)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -55,5 +59,6 @@ def handling() -> Iterator[None]:
     try:
         yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+        if not _EVENT.is_set():
+            for s, h in old.items():
+                signal.signal(s, h)
