@@ -24,7 +24,6 @@ spawned the server exits, so probe spawns servers from its main thread only.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import resource
 import signal
@@ -38,9 +37,12 @@ RANDOMIZE_VA_SPACE = "/proc/sys/kernel/randomize_va_space"
 
 
 def _libc() -> ctypes.CDLL | None:
+    """The C library this process already has loaded (dlopen of the program itself):
+    ctypes.util.find_library would fork `ldconfig -p` for the name, and in a gunicorn
+    worker that fork is a second process with the worker's command line."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    except OSError:  # pragma: no cover - not glibc
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:  # pragma: no cover - no dynamic loader
         return None
 
 
