@@ -26,7 +26,10 @@ from probe.interrupt import Interrupted
 #      `safe_n_full_overlap`, `bytes_per_element_single`, per probe `serving_pids`;
 #      confirm may be "auto"; matrix variants gain `workload` and `layout`, the document
 #      `workloads`; file names carry what differs from the default server config.
-SCHEMA_VERSION = 2
+#   3: max-n gains `non_monotone` ([{"failed_n", "ok_n"}]): on cold fixed-layout servers a
+#      failure below a success is a fact, so critical_n lies below every failure and such
+#      pairs are recorded instead of forgiven as flukes.
+SCHEMA_VERSION = 3
 
 
 class ResultsError(Exception):

@@ -117,6 +117,7 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
         ("first failing n", format_n(doc.first_failing_n)),
         ("precision", _precision_text(critical, doc.first_failing_n)),
         ("failure", _failure_text(doc.failure)),
+        *_non_monotone_rows(doc),
         *_band_rows(doc),
         ("peak RSS at critical n", format_bytes(doc.peak_rss_bytes)),
         ("baseline RSS", format_bytes(doc.baseline_rss_bytes)),
@@ -130,6 +131,17 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
             doc, (("confirm", "confirm"), ("stop reason", "stop_reason"), ("status", "status"))
         ),
     ]
+
+
+def _non_monotone_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
+    """One line when a failure came below a success on servers where outcomes are facts."""
+    pairs = doc.non_monotone or []
+    if not pairs:
+        return []
+    shown = "; ".join(f"{format_n(p['failed_n'])} failed, {format_n(p['ok_n'])} ok"
+                      for p in pairs[:3])  # fmt: skip
+    more = f" (+{len(pairs) - 3} more)" if len(pairs) > 3 else ""
+    return [("not monotone", f"{shown}{more}: critical n is below every failure")]
 
 
 def _workload_text(doc: MaxNDoc) -> str:

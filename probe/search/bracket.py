@@ -32,16 +32,37 @@ def geometric_mid(lo: int, hi: int) -> int:
     return min(max(math.isqrt(lo * hi), lo + 1), hi - 1)
 
 
-def bracket(probes: Sequence[Probe]) -> Bracket:
+def bracket(probes: Sequence[Probe], facts: bool = False) -> Bracket:
     """(lo, hi): lo the largest n whose latest probe succeeded on every lane that probed it,
-    hi the smallest n above lo that failed (a failure below lo is a fluke)."""
+    hi the smallest n above lo that failed (a failure below lo is a fluke).
+
+    facts=True, where an outcome is a fact (cold servers with a fixed layout): nothing is a
+    fluke, so hi is the smallest n that failed at all and lo the largest ok n below it; an
+    ok n above a failure is a non-monotone pair (`non_monotone`), not a proof."""
     latest = ok_by_n(probes)
+    if facts:
+        hi = min((n for n, ok in latest.items() if not ok), default=None)
+        lo = max((n for n, ok in latest.items() if ok and (hi is None or n < hi)), default=None)
+        return lo, hi
     lo = max((n for n, ok in latest.items() if ok), default=None)
     hi = min(
         (n for n, ok in latest.items() if not ok and (lo is None or n > lo)),
         default=None,
     )
     return lo, hi
+
+
+def non_monotone(probes: Sequence[Probe]) -> list[tuple[int, int]]:
+    """(failed n, ok n) for each n that failed below an n that succeeded, paired with the
+    smallest such success: where the app's memory is not monotone in n."""
+    latest = ok_by_n(probes)
+    oks = sorted(n for n, ok in latest.items() if ok)
+    pairs = []
+    for n in sorted(n for n, ok in latest.items() if not ok):
+        above = next((m for m in oks if m > n), None)
+        if above is not None:
+            pairs.append((n, above))
+    return pairs
 
 
 def runs_at(probes: Sequence[Probe], n: int) -> dict[int, list[bool]]:

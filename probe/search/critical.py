@@ -5,8 +5,11 @@ seam to the outside world; the caller decides what a probe is.
 
 Vocabulary. The *bracket* (lo, hi) is read off the probes so far (probe.search.bracket):
 a failure below lo is a fluke, since a success is proof that n works and, under the
-monotone assumption, every smaller n too. The search stops ("converged") when the
-bracket is closed: hi / lo - 1 <= precision, or hi - lo <= 1.
+monotone assumption, every smaller n too. Where outcomes are facts (confirm "auto":
+cold servers, fixed layout) nothing is a fluke: hi is the smallest n that failed, lo the
+largest success below it, and a success above a failure is reported as a non-monotone
+pair. The search stops ("converged") when the bracket is closed: hi / lo - 1 <=
+precision, or hi - lo <= 1.
 
 Cost model. A probe at n costs time roughly proportional to n: the service builds an
 input of n elements, and a failing probe usually grows until it hits the cap, so it costs
@@ -79,6 +82,7 @@ from probe.search.bracket import (
     bracket,
     closed,
     geometric_mid,
+    non_monotone,
     runs_at,
 )  # fmt: skip
 
@@ -132,6 +136,12 @@ class SearchConfig:
             raise ValueError(f"confirm must be a bool or one of {CONFIRM_POLICIES}")
 
     @property
+    def outcomes_are_facts(self) -> bool:
+        """The "auto" policy is chosen for cold servers with a fixed layout, where an
+        outcome repeats: a failure below a success is then not a fluke but a fact."""
+        return self.confirm_policy == "auto"
+
+    @property
     def confirm_policy(self) -> str:
         """'both', 'fail' or 'none' (True means 'both', False 'none')."""
         if isinstance(self.confirm, bool):
@@ -153,6 +163,7 @@ class SearchResult:
     strategy: str
     precision_reached: float | None  # first_failing_n / critical_n - 1
     stop_reason: str  # one of STOP_REASONS
+    non_monotone: tuple[tuple[int, int], ...] = ()  # (failed n, larger ok n), facts only
 
 
 def cost_units(result: SearchResult) -> int:
@@ -185,7 +196,7 @@ def search_rounds(
     misses, down = 0, False  # consecutive wrong model guesses, and whether they were too high
     wrong = 0  # wrong guesses in all: past _TRUSTED_MISSES the estimates are ignored
     while True:
-        lo, hi = bracket(probes)
+        lo, hi = bracket(probes, config.outcomes_are_facts)
         stop = _terminal(lo, hi, config)
         if stop is not None:
             todo = _confirmations(probes, lo, hi, config.confirm_policy)
@@ -208,7 +219,7 @@ def search_rounds(
         for probe in got:
             probes.append(probe)
             if on_probe is not None:
-                on_probe(probe, bracket(probes))
+                on_probe(probe, bracket(probes, config.outcomes_are_facts))
         verdicts = [(e, p.ok) for (_, e), p in zip(plan, got, strict=True) if e is not None]
         misses, down = _track_round(verdicts, misses, down)
         wrong += any(e != ok for e, ok in verdicts)
@@ -478,7 +489,7 @@ def _margin(precision: float, misses: int) -> float:
 
 
 def _result(probes: Sequence[Probe], cfg: SearchConfig, stop: str) -> SearchResult:
-    lo, hi = bracket(probes)
+    lo, hi = bracket(probes, cfg.outcomes_are_facts)
     baseline = slope = predicted = None
     points = estimate.model_points(probes)
     if len({n for n, _ in points}) >= 2:
@@ -498,4 +509,5 @@ def _result(probes: Sequence[Probe], cfg: SearchConfig, stop: str) -> SearchResu
         strategy=cfg.strategy,
         precision_reached=hi / lo - 1 if lo and hi else None,
         stop_reason=stop,
+        non_monotone=tuple(non_monotone(probes)) if cfg.outcomes_are_facts else (),
     )

@@ -74,6 +74,7 @@ def new_doc(cfg: MaxNConfig) -> MaxNDoc:
         predicted_critical_n=None,
         precision_reached=None,
         stop_reason=None,
+        non_monotone=[],
         server_starts=0,
         probes=[],
         elapsed_s=0.0,
@@ -99,6 +100,7 @@ def fill_result(doc: dict, res: SearchResult, oracle: ServerOracle) -> None:
         predicted_critical_n=res.predicted_critical_n,
         precision_reached=_round(res.precision_reached, 6),
         stop_reason=res.stop_reason,
+        non_monotone=[{"failed_n": f, "ok_n": o} for f, o in res.non_monotone],
         probes=[p.to_dict() for p in res.probes],
     )
 

@@ -551,3 +551,17 @@ def test_maxn_without_a_band_has_no_band_rows():
     labels = [line.split("  ")[0] for line in render.render_maxn(doc, "table").splitlines()]
     assert "band" not in labels and "safe n, all overlapping" not in labels
     assert "critical n" in labels  # the labels were read right
+
+
+def test_a_boundary_that_is_not_monotone_gets_one_line():
+    """The pairs max-n recorded (a failure below a success, on servers where outcomes are
+    facts) are said in one line of the table, and no line when there are none."""
+    doc = {**_maxn_doc(), "non_monotone": [{"failed_n": 5_850_000, "ok_n": 5_912_000},
+                                           {"failed_n": 5_888_000, "ok_n": 5_912_000}]}  # fmt: skip
+    lines = [x for x in render.render_maxn(doc, "table").splitlines() if "not monotone" in x]
+    assert len(lines) == 1
+    assert lines[0].split("  ", 1)[1].strip() == (
+        "5,850,000 failed, 5,912,000 ok; 5,888,000 failed, 5,912,000 ok: critical n is below "
+        "every failure"
+    )
+    assert "not monotone" not in render.render_maxn(_maxn_doc(), "table")

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from probe.outcome import Kind, Outcome, Probe
-from probe.search.bracket import bracket
+from probe.search.bracket import bracket, non_monotone
 from probe.search.critical import (
     SearchConfig,
     SearchResult,
@@ -511,3 +511,14 @@ def test_any_monotone_threshold_is_bracketed_within_budget(
     assert len(result.probes) <= budget(boundary, precision)
     assert all(cfg.n_min <= p.n <= cfg.n_max for p in result.probes)
     assert repeats(result) == 2
+
+
+def test_where_outcomes_are_facts_a_failure_below_a_success_bounds_the_answer():
+    """Cold servers with a fixed layout: nothing is a fluke. hi is the smallest failure,
+    lo the largest success below it, and the success above the failure is a pair."""
+    probes = [Probe(10, OK), Probe(20, MEMORY_ERROR), Probe(30, OK), Probe(40, MEMORY_ERROR)]
+    assert bracket(probes, facts=True) == (10, 20)
+    assert non_monotone(probes) == [(20, 30)]
+    assert non_monotone(probes[:2] + probes[3:]) == []
+    two_lanes = [Probe(10, OK, lane=0), Probe(20, MEMORY_ERROR, lane=1), Probe(20, OK, lane=0)]
+    assert bracket(two_lanes, facts=True) == (10, 20)  # a failure on any lane counts

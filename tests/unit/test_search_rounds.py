@@ -234,3 +234,35 @@ def test_assign_puts_a_reprobe_on_the_other_lane():
     assert lanes.assign([200, 100]) == [0, 1]  # each where it has not been probed
     lanes._seen = {300: [(1, False), (0, True)]}
     assert lanes.assign([300]) == [1]  # the lane where it failed: a fluke?
+
+
+def test_a_boundary_that_is_not_monotone_is_reported_where_outcomes_are_facts():
+    """An app whose memory is not monotone in n: every n in [9.6M, 9.7M) fails, and so
+    does every n above 10M. Two lanes probe a round's points at once, so a success above
+    the hole can come in the same round as a failure inside it. Where outcomes are facts
+    (confirm "auto": cold servers, fixed layout) that failure is no fluke: the critical n
+    lies below every n that failed, and the pairs are reported. With "both" (outcomes
+    that can change) the same probes are read as before: the failure is forgiven."""
+    boundary, hole = 10_000_000, (9_600_000, 9_700_000)
+
+    def lane() -> Callable[[int], Probe]:
+        base, fail = threshold_oracle(boundary, reach_error=0.0), threshold_oracle(0)
+
+        def oracle(n: int) -> Probe:
+            return fail(n) if hole[0] <= n < hole[1] else base(n)
+
+        return oracle
+
+    cfg = SearchConfig(limit_bytes=limit_for(boundary), confirm="auto", strategy="bisect",
+                       lanes=2)  # fmt: skip
+    facts = search_rounds(Lanes([lane(), lane()], cost=lambda n: n), cfg)
+    failed = {p.n for p in facts.probes if not p.ok}
+    assert failed & set(range(*hole)), "no probe fell in the hole: nothing was tested"
+    assert facts.critical_n < min(failed) == facts.first_failing_n
+    assert facts.critical_n < hole[0]
+    assert facts.non_monotone, "the success above the hole was not reported"
+    for bad, good in facts.non_monotone:
+        assert hole[0] <= bad < hole[1] < good <= boundary
+    forgiving = search_rounds(Lanes([lane(), lane()], cost=lambda n: n),
+                              dataclasses.replace(cfg, confirm="both"))  # fmt: skip
+    assert forgiving.critical_n > hole[1] and forgiving.non_monotone == ()
