@@ -26,9 +26,9 @@ from probe.interrupt import Interrupted
 #      `safe_n_full_overlap`, `bytes_per_element_single`, per probe `serving_pids`;
 #      confirm may be "auto"; matrix variants gain `workload` and `layout`, the document
 #      `workloads`; file names carry what differs from the default server config.
-#   3: max-n gains `non_monotone` ([{"failed_n", "ok_n"}]): on cold fixed-layout servers a
-#      failure below a success is a fact, so critical_n lies below every failure and such
-#      pairs are recorded instead of forgiven as flukes.
+#   3: max-n gains `non_monotone` ([{"failed_n", "ok_n"}]): on cold fixed-layout servers
+#      without threads racing a failure below a success is a fact, so critical_n lies
+#      below every failure and such pairs are recorded instead of forgiven as flukes.
 SCHEMA_VERSION = 3
 
 

@@ -5,11 +5,11 @@ seam to the outside world; the caller decides what a probe is.
 
 Vocabulary. The *bracket* (lo, hi) is read off the probes so far (probe.search.bracket):
 a failure below lo is a fluke, since a success is proof that n works and, under the
-monotone assumption, every smaller n too. Where outcomes are facts (confirm "auto":
-cold servers, fixed layout) nothing is a fluke: hi is the smallest n that failed, lo the
-largest success below it, and a success above a failure is reported as a non-monotone
-pair. The search stops ("converged") when the bracket is closed: hi / lo - 1 <=
-precision, or hi - lo <= 1.
+monotone assumption, every smaller n too. Where outcomes are facts (`facts`: cold
+servers, fixed layout, no threads racing) nothing is a fluke: hi is the smallest n that
+failed, lo the largest success below it, and a success above a failure is reported as a
+non-monotone pair. The search stops ("converged") when the bracket is closed:
+hi / lo - 1 <= precision, or hi - lo <= 1.
 
 Cost model. A probe at n costs time roughly proportional to n: the service builds an
 input of n elements, and a failing probe usually grows until it hits the cap, so it costs
@@ -118,6 +118,9 @@ class SearchConfig:
     limit_bytes: int | None = None
     confirm: bool | str = True
     lanes: int = 1  # probes per round (each on its own capped server process)
+    # outcomes repeat (cold servers, fixed layout, no threads racing): a failure below a
+    # success is then no fluke but a fact, and the answer lies below every failure
+    facts: bool = False
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -134,12 +137,6 @@ class SearchConfig:
             raise ValueError(f"lanes must be >= 1, not {self.lanes}")
         if not isinstance(self.confirm, bool) and self.confirm not in CONFIRM_POLICIES:
             raise ValueError(f"confirm must be a bool or one of {CONFIRM_POLICIES}")
-
-    @property
-    def outcomes_are_facts(self) -> bool:
-        """The "auto" policy is chosen for cold servers with a fixed layout, where an
-        outcome repeats: a failure below a success is then not a fluke but a fact."""
-        return self.confirm_policy == "auto"
 
     @property
     def confirm_policy(self) -> str:
@@ -196,7 +193,7 @@ def search_rounds(
     misses, down = 0, False  # consecutive wrong model guesses, and whether they were too high
     wrong = 0  # wrong guesses in all: past _TRUSTED_MISSES the estimates are ignored
     while True:
-        lo, hi = bracket(probes, config.outcomes_are_facts)
+        lo, hi = bracket(probes, config.facts)
         stop = _terminal(lo, hi, config)
         if stop is not None:
             todo = _confirmations(probes, lo, hi, config.confirm_policy)
@@ -219,7 +216,7 @@ def search_rounds(
         for probe in got:
             probes.append(probe)
             if on_probe is not None:
-                on_probe(probe, bracket(probes, config.outcomes_are_facts))
+                on_probe(probe, bracket(probes, config.facts))
         verdicts = [(e, p.ok) for (_, e), p in zip(plan, got, strict=True) if e is not None]
         misses, down = _track_round(verdicts, misses, down)
         wrong += any(e != ok for e, ok in verdicts)
@@ -489,7 +486,7 @@ def _margin(precision: float, misses: int) -> float:
 
 
 def _result(probes: Sequence[Probe], cfg: SearchConfig, stop: str) -> SearchResult:
-    lo, hi = bracket(probes, cfg.outcomes_are_facts)
+    lo, hi = bracket(probes, cfg.facts)
     baseline = slope = predicted = None
     points = estimate.model_points(probes)
     if len({n for n, _ in points}) >= 2:
@@ -509,5 +506,5 @@ def _result(probes: Sequence[Probe], cfg: SearchConfig, stop: str) -> SearchResu
         strategy=cfg.strategy,
         precision_reached=hi / lo - 1 if lo and hi else None,
         stop_reason=stop,
-        non_monotone=tuple(non_monotone(probes)) if cfg.outcomes_are_facts else (),
+        non_monotone=tuple(non_monotone(probes)) if cfg.facts else (),
     )

@@ -242,7 +242,7 @@ def _search(state: _Run) -> SearchResult:
     state.log(_describe_start(cfg, cfg.spec))
     with _oracles(cfg, cfg.spec, cfg.lanes) as oracles:
         state.oracles += oracles
-        search = replace(cfg.search, lanes=len(oracles))
+        search = replace(cfg.search, lanes=len(oracles), facts=cfg.outcomes_are_facts)
         res = search_rounds(LaneOracle(oracles), search, on_probe=state.on_probe)
         fill_result(state.doc, res, oracles[0])
         state.doc.layout = state._layout(oracles) or state.doc.layout

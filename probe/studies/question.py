@@ -72,6 +72,12 @@ class MaxNConfig:
         return self.concurrency > 1 and self.spec.threaded and not self.url
 
     @property
+    def outcomes_are_facts(self) -> bool:
+        """A probe's outcome repeats on the next server started the same way: cold, a
+        fixed layout, and no threads racing for the cap."""
+        return self.cold and self.spec.layout == "fixed" and not self.threads_race
+
+    @property
     def band_layouts(self) -> int | None:
         """K of the band phase (None: no band)."""
         if self.url or not self.fresh:

@@ -166,3 +166,19 @@ def test_the_full_overlap_bound_leaves_room_for_thread_arenas(arena_max, concurr
     idle = 120 * MIB
     floor = _idle_under_load([], concurrency, 8.0, idle, reserve)
     assert floor == idle + concurrency * _thread_stack_bytes() + arenas * 64 * MIB
+
+
+@pytest.mark.parametrize(
+    ("server", "concurrency", "layout", "fresh", "facts"),
+    [
+        ("gunicorn", 10, "fixed", True, True),  # one sync worker takes the 10 in turn
+        ("flask", 1, "fixed", True, True),
+        ("flask", 10, "fixed", True, False),  # threads race: the scheduler decides
+        ("gunicorn", 1, "random", True, False),  # the layout decides
+        ("gunicorn", 1, "fixed", False, False),  # a warm server's history decides
+    ],
+)
+def test_outcomes_are_facts_only_where_they_repeat(server, concurrency, layout, fresh, facts):
+    spec = ServerSpec(server=server, limit_bytes=CAP, layout=layout)
+    cfg = question.MaxNConfig(workload=CPU, spec=spec, concurrency=concurrency, fresh=fresh)
+    assert cfg.outcomes_are_facts is facts
