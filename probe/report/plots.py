@@ -120,8 +120,8 @@ def _boundary_ns(doc: MaxNDoc) -> list[int]:
     return [n for n in ns if n]
 
 
-def _sample_ns(doc: MaxNDoc) -> list[int]:
-    return [s["n"] for s in (doc.band.samples if doc.band else None) or [] if s.get("n")]
+def _sample_ns(band: Band | None) -> list[int]:
+    return [s["n"] for s in (band.samples if band else None) or [] if s.get("n")]
 
 
 def zoom_window(doc: dict, factor: float = NEAR_FACTOR) -> Zoom | None:
@@ -134,11 +134,11 @@ def zoom_window(doc: dict, factor: float = NEAR_FACTOR) -> Zoom | None:
     """
     doc = MaxNDoc.of(doc)
     probes = _probe_ns(doc)
-    anchors = _boundary_ns(doc) or probes or _sample_ns(doc)
+    anchors = _boundary_ns(doc) or probes or _sample_ns(doc.band)
     if not anchors:
         return None
     a_lo, a_hi = min(anchors), max(anchors)
-    near = [n for n in probes + _sample_ns(doc) if a_lo / factor <= n <= a_hi * factor]
+    near = [n for n in probes + _sample_ns(doc.band) if a_lo / factor <= n <= a_hi * factor]
     shown = anchors + near
     safe = doc.safe_n_full_overlap
     if safe and a_lo / SAFE_FACTOR <= safe <= a_hi * SAFE_FACTOR:
@@ -289,7 +289,7 @@ def _band_notes(band: Band, zoom: Zoom, dropped: int) -> list[str]:
     hi = "no sampled n never ok" if hi is None else f"never ok from {hi:,}"
     notes = [f"band ({band.layouts} layouts): {lo}, {hi}"]
     if band.samples:
-        off = sum(not zoom.lo <= n <= zoom.hi for n in _sample_ns(MaxNDoc.make(band=band)))
+        off = sum(not zoom.lo <= n <= zoom.hi for n in _sample_ns(band))
         extra = [f"{dropped} crowded ticks unlabelled"] if dropped else []
         extra += [f"{off} off the window"] if off else []
         extra = f" ({', '.join(extra)})" if extra else ""

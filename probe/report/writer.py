@@ -54,8 +54,8 @@ def load_study(results_dir: Path) -> Study:
         path = results_dir / "max-n" / Path(row.source).name
         if path.exists():
             maxn[(row.server, row.fn, row.concurrency)] = MaxNDoc.load(path)
-    study = Study(matrix=matrix, compare=compare, maxn=maxn)
-    logs = {str(v.log): _read_text(Path(v.log)) for v in study.variants if v.log}
+    variants = (matrix.variants if matrix else None) or []
+    logs = {str(v.log): _read_text(Path(v.log)) for v in variants if v.log}
     return Study(matrix=matrix, compare=compare, maxn=maxn, logs=logs)
 
 
