@@ -126,13 +126,15 @@ class ServerFlags:
                 "from other machines; use --host 127.0.0.1 unless you mean it",
                 err=True,
             )
-        where = {"app": workload.app, "chdir": workload.chdir} if workload is not None else {}
-        return ServerSpec(
+        spec = ServerSpec(
             server=self.server, limit_bytes=cap.limit, limit_kind=cap.limit_kind,
             host=self.host, port=self.port, workers=self.workers,
             worker_class=self.worker_class, threads=self.threads,
-            timeout_s=self.worker_timeout, layout=self.layout, preload=self.preload, **where,
+            timeout_s=self.worker_timeout, layout=self.layout, preload=self.preload,
         )  # fmt: skip
+        if workload is None:
+            return spec
+        return spec.running(workload.app, workload.chdir, workload.cmd)
 
 
 def server_options(f):
@@ -176,7 +178,7 @@ def format_option(choices=FORMATS, default="table"):
 
 
 def workload_options(f):
-    """--fn | --app (--chdir, --request, --json, --header, --n-env, --expect) |
+    """--fn | --app or --cmd (--chdir, --request, --json, --header, --n-env, --expect) |
     --workloads FILE --workload NAME: what to probe, as `workload_flags`."""
     opts = [
         click.option("--workload", "workload_name", default=None, metavar="NAME",
@@ -200,9 +202,17 @@ def workload_options(f):
                      help="The request, with {n} where n goes, e.g. 'GET /predict?batch={n}'."),
         click.option("--chdir", default=None, metavar="DIR",
                      type=click.Path(file_okay=False, path_type=Path),
-                     help="Folder to import --app from (default: the current folder)."),
+                     help="Folder to import --app from, or to run --cmd in "
+                     "(default: the current folder)."),
         click.option("--app", default=None, metavar="MODULE:ATTR",
-                     help="Your WSGI app, named as gunicorn names it, e.g. mymodel.wsgi:app."),
+                     help="Your WSGI app, named as gunicorn names it, e.g. mymodel.wsgi:app; "
+                     "probe starts it with --server."),
+        click.option("--cmd", default=None, metavar="'COMMAND'",
+                     help="Your service's start command, as your Procfile or Dockerfile has "
+                     "it, with {port} where the port goes: 'gunicorn -w 2 --bind "
+                     "127.0.0.1:{port} myapp:app', 'uvicorn --port {port} main:app'. Run as "
+                     "written (no shell), in your environment, under the cap and layout; "
+                     "--server and its gunicorn options do not apply."),
         click.option("--fn", default=None, type=click.Choice(BUILTIN_FNS),
                      help="A built-in workload: the seminar's predictor cpu_bounded (a "
                      "Python list of n ints), cpu_multithread (numpy.arange(n)) or "

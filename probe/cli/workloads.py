@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ class WorkloadFlags:
 
     fn: str | None
     app: str | None
+    cmd: str | None
     chdir: Path | None
     request_line: str | None
     json_body: str | None
@@ -31,11 +33,14 @@ class WorkloadFlags:
         return make_workload(**vars(self))
 
 
-def make_workload(fn, app, chdir, request_line, json_body, headers, n_env, expect,
+def make_workload(fn, app, cmd, chdir, request_line, json_body, headers, n_env, expect,
                   workloads_file, workload_name):  # fmt: skip
     """The Workload the options name; a one-line usage error if they name none or two."""
-    custom = any(x for x in (app, chdir, request_line, json_body, headers, n_env, expect))
-    given = [x for x in (fn and "--fn", app and "--app", workloads_file and "--workloads") if x]
+    custom = any(x for x in (app, cmd, chdir, request_line, json_body, headers, n_env, expect))
+    given = [x for x in (fn and "--fn", app and "--app", cmd and "--cmd",
+                         workloads_file and "--workloads") if x]  # fmt: skip
+    if given == ["--app", "--cmd"]:
+        given = []  # --app then only names the workload
     if len(given) > 1:
         raise click.UsageError(f"{' and '.join(given)} both name a workload; pass one of them")
     try:
@@ -45,18 +50,20 @@ def make_workload(fn, app, chdir, request_line, json_body, headers, n_env, expec
             if custom:
                 raise click.UsageError(
                     "--fn is a built-in workload; --request, --json, --header, --n-env, "
-                    "--expect and --chdir describe your own --app"
+                    "--expect and --chdir describe your own --app or --cmd"
                 )
             return builtin(fn)
-        if app is None:
+        if app is None and cmd is None:
             raise click.UsageError(
-                "say what to probe: --fn cpu_bounded, --app MODULE:ATTR --request "
-                "'GET /path?n={n}', or --workloads probe.toml --workload NAME"
+                "say what to probe: --fn cpu_bounded, --cmd 'gunicorn --bind "
+                "127.0.0.1:{port} myapp:app' --request 'GET /path?n={n}', --app MODULE:ATTR, "
+                "or --workloads probe.toml --workload NAME"
             )
         where = (chdir or Path.cwd()).resolve()
         return Workload(
-            name=app.partition(":")[0],
+            name=app.partition(":")[0] if app else command_name(cmd),
             app=app,
+            cmd=cmd,
             chdir=str(where),
             request=request_line or "GET /",
             json=json_body,
@@ -66,6 +73,21 @@ def make_workload(fn, app, chdir, request_line, json_body, headers, n_env, expec
         )
     except WorkloadError as exc:
         raise click.UsageError(str(exc)) from None
+
+
+def command_name(cmd: str) -> str:
+    """A workload name for a command: its app's module (`myapp:app` -> myapp), else its program."""
+    from probe.servers.command import CommandError, program, split
+
+    try:
+        argv = split(cmd)
+    except CommandError as exc:
+        raise WorkloadError(str(exc)) from None
+    for word in reversed(argv[1:]):
+        module, colon, attr = word.partition(":")
+        if colon and module and attr and not word.startswith("-") and not set("/{") & set(word):
+            return re.sub(r"[^A-Za-z0-9_.-]", "_", module)
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", program(argv)) or "command"
 
 
 def _from_file(path, name):

@@ -29,6 +29,7 @@ class MaxNDoc(Document):
     workload = key()  # Workload.to_dict(): templates as written, never a token's value
     fn = key()  # a built-in's predictor name, else None
     server = key()  # a server kind's name, or "url"
+    cmd = key()  # the user's start command as written ({port}), or None (probe built it)
     role = key()  # "threads" | "prefork" (probe.servers.kinds)
     workers = key()  # the pre-fork options (None for other kinds): ServerSpec's fields
     worker_class = key()

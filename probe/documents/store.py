@@ -29,7 +29,10 @@ from probe.interrupt import Interrupted
 #   3: max-n gains `non_monotone` ([{"failed_n", "ok_n"}]): on cold fixed-layout servers
 #      without threads racing a failure below a success is a fact, so critical_n lies
 #      below every failure and such pairs are recorded instead of forgiven as flukes.
-SCHEMA_VERSION = 3
+#   4: max-n gains `cmd` (the user's start command as written, or None) and its workload
+#      `cmd`; `server` may be "uvicorn" or "command" (a --cmd probe does not know);
+#      `server_env` is {} for a --cmd (probe adds no variable to the user's command).
+SCHEMA_VERSION = 4
 
 
 class ResultsError(Exception):

@@ -1,5 +1,7 @@
 """Set the memory cap and the address-space layout, then exec the given argv:
-`python -m probe.servers.capexec LIMIT_BYTES|none [--layout fixed|random] -- ARGV...`.
+`python -m probe.servers.capexec LIMIT|none [--layout fixed|random] [--parent PID] -- ARGV...`,
+as `prlimit --as=LIMIT_BYTES setarch -R ARGV...` does. Nothing of it stays after the exec:
+the server's memory map and environment are those of its own command.
 
 Used instead of Popen's preexec_fn, which is unsafe while probe's sampler threads run
 (the forked child may deadlock on a lock another thread held). The cap (RLIMIT_AS) and
@@ -16,9 +18,10 @@ with the kernel's layout. Either way the first line this prints to stderr says w
 layout the server got (`probe.servers.capexec: layout fixed|random ...`), and probe records that.
 
 It also asks the kernel to SIGKILL the server if probe dies without cleaning up (its
-own SIGKILL, a crash): PR_SET_PDEATHSIG survives exec. gunicorn's workers then see
-their arbiter gone and exit by themselves. The signal fires when the *thread* that
-spawned the server exits, so probe spawns servers from its main thread only.
+own SIGKILL, a crash): PR_SET_PDEATHSIG survives exec. The signal fires when the
+*thread* that spawned the server exits, so probe spawns servers from its main thread
+only. The rest of the server's process group (gunicorn's workers) is killed from
+outside, by probe.servers.reaper.
 """
 
 from __future__ import annotations
@@ -38,8 +41,7 @@ RANDOMIZE_VA_SPACE = "/proc/sys/kernel/randomize_va_space"
 
 def _libc() -> ctypes.CDLL | None:
     """The C library this process already has loaded (dlopen of the program itself):
-    ctypes.util.find_library would fork `ldconfig -p` for the name, and in a gunicorn
-    worker that fork is a second process with the worker's command line."""
+    ctypes.util.find_library would fork `ldconfig -p` for the name."""
     try:
         return ctypes.CDLL(None, use_errno=True)
     except OSError:  # pragma: no cover - no dynamic loader
@@ -119,14 +121,19 @@ def apply_layout(layout: str) -> str:
 
 def main(argv: list[str]) -> None:
     usage = (
-        "usage: python -m probe.servers.capexec LIMIT_BYTES|none [--layout fixed|random] -- ARGV..."
+        "usage: python -m probe.servers.capexec LIMIT_BYTES|none [--layout fixed|random] "
+        "[--parent PID] -- ARGV..."
     )
-    layout = "random"
-    if len(argv) >= 3 and argv[1] == "--layout":
-        layout, argv = argv[2], [argv[0], *argv[3:]]
+    layout, parent = "random", os.getppid()
+    while len(argv) >= 3 and argv[1] in ("--layout", "--parent"):
+        if argv[1] == "--layout":
+            layout = argv[2]
+        elif argv[2].isdigit():
+            parent = int(argv[2])
+        argv = [argv[0], *argv[3:]]
     if len(argv) < 3 or argv[1] != "--" or layout not in LAYOUTS:
         sys.exit(usage)
-    die_with_parent(int(os.environ.get("PROBE_PARENT_PID", os.getppid())))
+    die_with_parent(parent)
     print(f"probe.servers.capexec: {apply_layout(layout)}", file=sys.stderr, flush=True)
     if argv[0] != "none":
         limit = int(argv[0])

@@ -1,14 +1,17 @@
-"""Server kinds: how to start one for a WSGI app, which of its processes serve, how it
-runs requests (threads of one process, or pre-fork workers), and how it reports a
-worker's end. A new kind is one entry in KINDS; nothing else names a kind.
+"""Server kinds: how to start one for a WSGI app (the two probe builds a command for),
+which of its processes serve, how it runs requests (threads of one process, or
+pre-fork workers), and how it reports a worker's end. A new kind is one entry in KINDS;
+nothing else names a kind. A user's own command (probe.servers.command) is read as the
+kind it starts: gunicorn, uvicorn, flask, or any other command.
 
-Both kinds print a ready line once the app is imported and the socket listens
-(`probe: ready pid=PID`): probe waits for that line, not for an answer, so the first
-request a server sees is the measured one (a probe, or a person's first request).
+No kind puts probe code into the server: the commands are what a user types, and
+probe learns that a server is up from outside it (probe.servers.readiness).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import signal
 import sys
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from probe.outcome import Kind, Outcome, signal_name
+from probe.servers.command import COMMAND, gunicorn_options, uvicorn_options
 
 if TYPE_CHECKING:  # pragma: no cover
     import psutil
@@ -28,7 +32,7 @@ ROLES = (THREADS, PREFORK)
 
 
 class Options(Protocol):
-    """What a kind reads of a server's configuration (probe.servers.spec.Options)."""
+    """What a kind reads of a server's configuration (probe.servers.spec.ServerSpec)."""
 
     app: str
     chdir: str | None
@@ -40,8 +44,6 @@ class Options(Protocol):
     preload: bool
     grace_s: float
 
-
-READY_RE = re.compile(r"probe: ready pid=(\d+)")
 
 _GUNICORN_EVENT_RE = re.compile(
     r"Worker \(pid:(?P<pid>\d+)\) was sent (?P<sig>SIG\w+|signal \d+)!"
@@ -91,11 +93,6 @@ def parse_worker_events(text: str) -> list[WorkerEvent]:
     return events
 
 
-def ready_pids(text: str) -> set[int]:
-    """Pids that printed probe's ready line (the app is imported, the socket listens)."""
-    return {int(m.group(1)) for m in READY_RE.finditer(text)}
-
-
 def _bind(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -114,21 +111,41 @@ def _gunicorn_flags() -> tuple[str, ...]:
 _NO_CONTROL_SOCKET = _gunicorn_flags()
 
 
+def _script(name: str) -> list[str]:
+    """How a user runs a console script of this environment (`gunicorn`, `flask`): the
+    script beside probe's Python, else `python -m NAME`."""
+    path = os.path.join(os.path.dirname(sys.executable), name)
+    return [path] if os.access(path, os.X_OK) else [sys.executable, "-m", name]
+
+
 class ServerKind:
-    """One kind of server. Subclasses fill in the argv and the process roles."""
+    """One kind of server. Subclasses fill in the argv (if probe builds one) and what
+    differs from the defaults: the serving processes are the tree's leaves, the kind
+    runs requests as threads of one process, and it logs nothing of its workers' ends."""
 
     name: str = ""
-    role: str = ""  # one of ROLES
+    role: str = THREADS  # one of ROLES
     help: str = ""
+    builds: bool = False  # probe builds its command from --app (else: --cmd only)
 
     def argv(self, spec: Options, port: int) -> list[str]:
-        raise NotImplementedError
+        raise NotImplementedError(f"{self.name} runs a --cmd only")
+
+    def options(self, argv: list[str]) -> dict:
+        """The ServerSpec fields a user's command of this kind sets (workers, ...)."""
+        return {}
 
     def serving(self, procs: Sequence[psutil.Process]) -> list[int]:
-        """Pids of the processes that run the app's requests, of the tree `procs`."""
-        raise NotImplementedError
+        """Pids of the processes that run the app's requests, of the tree `procs`
+        (top first): the processes with no child."""
+        parents = set()
+        for p in procs[1:]:
+            with contextlib.suppress(Exception):
+                parents.add(p.ppid())
+        return sorted(p.pid for p in procs if p.pid not in parents)
 
     def expected_workers(self, spec: Options) -> int:
+        """How many serving processes the server runs once up (0: however many it has)."""
         return 1
 
     def threaded(self, spec: Options) -> bool:
@@ -149,19 +166,15 @@ class ServerKind:
 
 
 class DevServer(ServerKind):
-    """werkzeug's threaded development server, as Flask's `app.run()` starts it."""
+    """werkzeug's threaded development server, started as users start it: `flask run`."""
 
     name = "flask"
-    role = THREADS
-    help = "Flask's dev server (werkzeug, threaded): requests are threads of one process"
+    help = "Flask's dev server (flask --app APP run; threaded): requests are threads of one process"
+    builds = True
 
     def argv(self, spec: Options, port: int) -> list[str]:
-        argv = [sys.executable, "-m", "probe.servers.devserver", spec.app, "--host", spec.host]
-        argv += ["--port", str(port)]
-        return argv + (["--chdir", spec.chdir] if spec.chdir else [])
-
-    def serving(self, procs: Sequence[psutil.Process]) -> list[int]:
-        return [p.pid for p in procs[:1]]
+        return [*_script("flask"), "--app", spec.app, "run", "--host", spec.host,
+                "--port", str(port), "--with-threads"]  # fmt: skip
 
 
 class Gunicorn(ServerKind):
@@ -170,10 +183,11 @@ class Gunicorn(ServerKind):
     name = "gunicorn"
     role = PREFORK
     help = "gunicorn: pre-fork workers (sync, or gthread with --threads)"
+    builds = True
 
     def argv(self, spec: Options, port: int) -> list[str]:
         argv = [
-            sys.executable, "-m", "gunicorn",
+            *_script("gunicorn"),
             "--bind", _bind(spec.host, port),
             "--workers", str(spec.workers),
             "--worker-class", spec.worker_class,
@@ -181,14 +195,13 @@ class Gunicorn(ServerKind):
             "--timeout", str(spec.timeout_s),
             "--graceful-timeout", str(max(1, int(spec.grace_s))),
             *_NO_CONTROL_SOCKET,
-            # workers die with their arbiter; each prints probe's ready line
-            "--config", "python:probe.servers.gunicorn_conf",
         ]  # fmt: skip
         if spec.preload:
             argv.append("--preload")
-        if spec.chdir:
-            argv += ["--chdir", spec.chdir]
         return [*argv, spec.app]
+
+    def options(self, argv: list[str]) -> dict:
+        return gunicorn_options(argv)
 
     def serving(self, procs: Sequence[psutil.Process]) -> list[int]:
         if not procs:
@@ -215,6 +228,37 @@ class Gunicorn(ServerKind):
         return text + (", --preload" if spec.preload else "")
 
 
+class Uvicorn(ServerKind):
+    """uvicorn: an ASGI app on an event loop (sync endpoints in a thread pool), in one
+    process or in --workers processes under its supervisor."""
+
+    name = "uvicorn"
+    help = "uvicorn (ASGI): an event loop per process; run it with --cmd"
+
+    def options(self, argv: list[str]) -> dict:
+        return uvicorn_options(argv)
+
+    def expected_workers(self, spec: Options) -> int:
+        return spec.workers
+
+    def describe(self, spec: Options) -> str:
+        return f"uvicorn, {spec.workers} process(es)" if spec.workers > 1 else "uvicorn"
+
+
+class Command(ServerKind):
+    """A command probe does not know (`python app.py`, waitress-serve, ...): its serving
+    processes are those of its tree with no child, as many as it runs once up."""
+
+    name = COMMAND
+    help = "any other command; run it with --cmd"
+
+    def expected_workers(self, spec: Options) -> int:
+        return 0
+
+    def describe(self, spec: Options) -> str:
+        return "a command"
+
+
 def _is_child_of(p: psutil.Process, ppid: int) -> bool:
     import psutil
 
@@ -224,8 +268,8 @@ def _is_child_of(p: psutil.Process, ppid: int) -> bool:
         return False
 
 
-KINDS: dict[str, ServerKind] = {k.name: k for k in (DevServer(), Gunicorn())}
-SERVERS = tuple(KINDS)
+KINDS: dict[str, ServerKind] = {k.name: k for k in (DevServer(), Gunicorn(), Uvicorn(), Command())}
+SERVERS = tuple(name for name, k in KINDS.items() if k.builds)  # what --server can build
 
 
 def outcome_from_events(events: list[WorkerEvent], client: Outcome) -> Outcome | None:

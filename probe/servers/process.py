@@ -1,11 +1,13 @@
 """One server's process tree: start it under its cap, know when it is ready, read its log,
 stop the whole tree.
 
-Each server runs in its own session (process group) with RLIMIT_AS set in the child
-before exec, so gunicorn's arbiter and every worker inherit the cap. Stopping sends
-SIGTERM to the group, waits a grace period, then SIGKILLs whatever is left (found with
-psutil, so a process that left the group is not missed) and reaps it, as gunicorn's
-arbiter does for its workers.
+Each server runs its command as written, in its own session (process group), with
+RLIMIT_AS and the layout set in the child before exec (probe.servers.capexec, as
+`prlimit --as` and `setarch -R` do), so gunicorn's arbiter and every worker inherit the
+cap. Nothing of probe runs in it: readiness is read from /proc (probe.servers.readiness),
+and if probe dies, probe.servers.reaper kills the group. Stopping sends SIGTERM to the
+main process, waits a grace period, then SIGKILLs whatever is left (found with psutil,
+so a process that left the group is not missed) and reaps it.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import psutil
 
 from probe import interrupt
 from probe.outcome import signal_name
-from probe.servers.kinds import WorkerEvent, ready_pids
+from probe.servers.kinds import WorkerEvent
 from probe.servers.logs import last_cause, short_of_room
-from probe.servers.spec import DEFAULT_SERVER_ENV, ServerError, ServerSpec, pinned_env
+from probe.servers.readiness import listening_ports, waiting
+from probe.servers.reaper import REAPER
+from probe.servers.spec import ServerError, ServerSpec, pinned_env
 from probe.sizes import format_size
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -86,26 +90,25 @@ def free_port(host: str = "127.0.0.1") -> int:
         return s.getsockname()[1]
 
 
-def build_command(spec: ServerSpec, port: int) -> list[str]:
-    """The argv that runs the server (no shell anywhere)."""
-    return spec.kind.argv(spec, port)
-
-
 def capped_command(limit_bytes: int | None, argv: list[str], layout: str = "fixed") -> list[str]:
     """Wrap argv so RLIMIT_AS and the layout are set in the child before it execs the server."""
     cap = "none" if limit_bytes is None else str(limit_bytes)
-    return [sys.executable, "-m", "probe.servers.capexec", cap, "--layout", layout, "--", *argv]
+    return [sys.executable, "-m", "probe.servers.capexec", cap, "--layout", layout,
+            "--parent", str(os.getpid()), "--", *argv]  # fmt: skip
 
 
-def server_env(spec: ServerSpec) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(DEFAULT_SERVER_ENV)
-    env.update(spec.env)
-    # The app package must be importable by the server wherever probe runs from.
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
-    env["PROBE_PARENT_PID"] = str(os.getpid())  # probe.servers.capexec: die with probe
-    return env
+def plain_command(limit_bytes: int | None, argv: list[str], layout: str = "fixed") -> list[str]:
+    """The same start with the system's tools: `prlimit --as=BYTES setarch -R ARGV`."""
+    head = [] if limit_bytes is None else ["prlimit", f"--as={limit_bytes}"]
+    return [*head, *(["setarch", "-R"] if layout == "fixed" else []), *argv]
+
+
+# A server is up once its serving processes wait for connections this long in a row:
+# long enough for gunicorn to fork its next worker (it sleeps up to 0.1 s between forks)
+# when probe does not know how many it runs.
+SETTLE_S = 0.15
+# A server idle and listening on other ports only this long has picked its own port.
+WRONG_PORT_S = 1.0
 
 
 class Server:
@@ -128,6 +131,9 @@ class Server:
         self._log = os.fdopen(fd, "wb")
         self._events_offset = 0
         self._spawn_offset = 0
+        self._up_since: float | None = None  # when the serving processes were first seen idle
+        self.serving_count = 0  # serving processes once up (the kind's count, or as seen)
+        self._elsewhere_t: float | None = None
 
     # -- lifecycle ---------------------------------------------------------------
     @property
@@ -144,20 +150,34 @@ class Server:
             )
         self.port = self.spec.port or free_port(self.spec.host)
 
+    def command(self) -> list[str]:
+        """The server's own command, as the user would type it."""
+        return self.spec.argv(self.port)
+
     def argv(self) -> list[str]:
-        """The full command: probe.servers.capexec (cap, layout) wrapping the server's argv."""
-        inner = build_command(self.spec, self.port)
-        return capped_command(self.spec.rlimit_as_bytes, inner, self.spec.layout)
+        """What probe execs: probe.servers.capexec (cap, layout) wrapping the command."""
+        return capped_command(self.spec.rlimit_as_bytes, self.command(), self.spec.layout)
+
+    def added_env(self) -> dict[str, str]:
+        """The variables probe adds to its own environment for this server."""
+        return {**pinned_env(self.spec), **self.extra_env}
 
     def env(self) -> dict[str, str]:
-        return {**server_env(self.spec), **self.extra_env}
+        return {**os.environ, **self.added_env()}
+
+    @property
+    def cwd(self) -> str | None:
+        return self.spec.chdir
 
     def shell_command(self) -> str:
-        """The command line as a shell would run it, with the variables probe sets."""
-        env = {**pinned_env(self.spec), **self.extra_env}
-        env["PYTHONPATH"] = self.env()["PYTHONPATH"]
-        assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        return f"env {assigns} {shlex.join(self.argv())}"
+        """The same start by hand, with the system's tools: the folder, the variables
+        probe adds, the cap and layout (prlimit, setarch -R), the server's command."""
+        plain = plain_command(self.spec.rlimit_as_bytes, self.command(), self.spec.layout)
+        added = self.added_env()
+        line = shlex.join(plain)
+        if added:
+            line = "env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in added.items()) + " " + line
+        return f"cd {shlex.quote(self.cwd)} && {line}" if self.cwd else line
 
     def spawn(self) -> None:
         """Start the process (from the main thread: see probe.servers.capexec); do not wait."""
@@ -165,23 +185,43 @@ class Server:
             self.claim_port()  # the first start: the given port if free, or a free one
         self._log.seek(0, os.SEEK_END)
         self._spawn_offset = self._events_offset = self._log.tell()
+        self._up_since = None
         self.proc = subprocess.Popen(
             self.argv(),
             env=self.env(),
+            cwd=self.cwd,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             close_fds=True,
         )
+        REAPER.watch(self.proc.pid)
         self.starts += 1
 
     def ready(self, exclude: frozenset[int] = frozenset()) -> bool:
-        """Every serving process has printed its ready line (and the server lives);
-        `exclude`: workers that are ending and do not count (their replacement must)."""
-        serving = set(self.worker_pids()) - exclude
-        want = self.spec.kind.expected_workers(self.spec)
-        return len(serving & ready_pids(self.log_since_spawn())) >= want
+        """The port listens and every serving process waits for connections (read from
+        /proc, probe.servers.readiness), as many as the kind runs (or as were up before),
+        for SETTLE_S when that number is not known; `exclude`: workers that are ending
+        and do not count (their replacement must)."""
+        procs = self.processes()
+        serving = [p for p in self.spec.kind.serving(procs) if p not in exclude]
+        idle = bool(serving) and all(waiting(pid) for pid in serving)
+        want = self.spec.kind.expected_workers(self.spec) or self.serving_count
+        if not idle or len(serving) < want or self.port not in self.listening(procs):
+            self._up_since = None
+            return False
+        now = time.monotonic()
+        if self._up_since is None:
+            self._up_since = now
+        if want == 0 and now - self._up_since < SETTLE_S:
+            return False
+        self.serving_count = max(self.serving_count, len(serving))
+        return True
+
+    def listening(self, procs: list[psutil.Process] | None = None) -> set[int]:
+        """The ports the server's processes listen on."""
+        return listening_ports([p.pid for p in (self.processes() if procs is None else procs)])
 
     def wait_ready(self, timeout_s: float | None = None,
                    exclude: frozenset[int] = frozenset()) -> None:  # fmt: skip
@@ -196,15 +236,44 @@ class Server:
                 )
             if self.ready(exclude):
                 return
+            if self._elsewhere_since(exclude) > WRONG_PORT_S:
+                failure = self._start_failure(self._not_ready(wait_s))
+                self.stop()
+                raise failure
             if self._crash_looping():
                 failure = self._start_failure("its workers keep dying while they boot")
                 self.stop()
                 raise failure
             if time.monotonic() > deadline:
-                failure = self._start_failure(f"not ready on {self.url} within {wait_s:g} s")
+                failure = self._start_failure(self._not_ready(wait_s))
                 self.stop()
                 raise failure
             interrupt.sleep(0.01)
+
+    def _elsewhere_since(self, exclude: frozenset[int]) -> float:
+        """How long the server has sat idle listening on other ports only (0 if not)."""
+        procs = self.processes()
+        serving = [p for p in self.spec.kind.serving(procs) if p not in exclude]
+        ports = self.listening(procs)
+        if not serving or not all(waiting(p) for p in serving) or not ports or self.port in ports:
+            self._elsewhere_t = None
+            return 0.0
+        now = time.monotonic()
+        self._elsewhere_t = self._elsewhere_t or now
+        return now - self._elsewhere_t
+
+    def _not_ready(self, wait_s: float) -> str:
+        """Why the server is not up after `wait_s`, in words."""
+        ports = self.listening() - {self.port}
+        if ports:
+            where = ", ".join(str(p) for p in sorted(ports))
+            return (
+                f"it listens on port {where}, not on {self.port}: put {{port}} in the "
+                "command where its port goes, or pass --port with the port it uses"
+            )
+        if self.port not in self.listening():
+            return f"nothing listens on port {self.port} after {wait_s:g} s"
+        return f"its workers are still busy after {wait_s:g} s (importing the app?)"
 
     def _crash_looping(self) -> bool:
         """gunicorn respawns a worker that dies while booting, forever: give up early."""
@@ -215,7 +284,7 @@ class Server:
     def _start_failure(self, how: str) -> ServerStartError:
         """One line: what happened, the log's last telling line, and what to do."""
         cause = last_cause(self.log_since_spawn())
-        what = f"{self.spec.server} failed to start"
+        what = f"{self.spec.cmd or self.spec.server} failed to start"
         if self.spec.limit_bytes is not None:
             what += f" under the {format_size(self.spec.limit_bytes)} cap"
         what += f" ({how}{': ' + cause if cause else ''})"
@@ -263,6 +332,7 @@ class Server:
             self.proc.kill()
             self.proc.wait()
         self.exits.append(decode_status(self.proc.returncode))
+        REAPER.forget(self.proc.pid)
         self.proc = None
 
     def kill(self) -> None:
@@ -294,7 +364,7 @@ class Server:
         return [p.pid for p in self.processes()]
 
     def worker_pids(self) -> list[int]:
-        """Processes that serve requests: gunicorn's workers, or the dev server's one."""
+        """Processes that serve requests: gunicorn's workers, or a one-process server."""
         return self.spec.kind.serving(self.processes())
 
     @property

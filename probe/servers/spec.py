@@ -6,8 +6,9 @@ The defaults here are the only ones: the command line reads them for its options
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields, replace
 
+from probe.servers import command
 from probe.servers.capexec import LAYOUTS
 from probe.servers.kinds import KINDS, PREFORK, ServerKind
 from probe.sizes import format_size
@@ -42,6 +43,7 @@ class ServerSpec:
     port and the timings of probe's own waiting."""
 
     server: str = "gunicorn"  # a key of probe.servers.kinds.KINDS
+    cmd: str | None = None  # the user's start command as written ({port}, {host}); see from_command
     limit_bytes: int | None = None
     limit_kind: str = "as"  # one of LIMIT_KINDS
     host: str = "127.0.0.1"
@@ -61,6 +63,20 @@ class ServerSpec:
     def __post_init__(self) -> None:
         if self.server not in KINDS:
             raise ServerError(f"unknown server {self.server!r}; choose one of {', '.join(KINDS)}")
+        if self.cmd is None and not self.kind.builds:
+            raise ServerError(f"{self.server} runs a user's command only; pass --cmd")
+        if self.cmd is not None:
+            try:
+                named = command.server_name(self.cmd, tuple(KINDS))
+            except command.CommandError as exc:
+                raise ServerError(str(exc)) from None
+            if named != self.server:
+                raise ServerError(f"the command starts {named}, not {self.server}")
+            if command.fixes_port(self.cmd) and not self.port:
+                raise ServerError(
+                    "the command names no {port}: put {port} where its port goes, "
+                    "or pass --port with the port it listens on"
+                )
         if self.layout not in LAYOUTS:
             raise ServerError(f"unknown layout {self.layout!r}; choose one of {', '.join(LAYOUTS)}")
         if self.limit_kind not in LIMIT_KINDS:
@@ -71,6 +87,12 @@ class ServerSpec:
     @property
     def kind(self) -> ServerKind:
         return KINDS[self.server]
+
+    def argv(self, port: int) -> list[str]:
+        """The server's command: the user's, filled in, or the one the kind builds."""
+        if self.cmd is not None:
+            return command.fill(self.cmd, port, self.host)
+        return self.kind.argv(self, port)
 
     @property
     def rlimit_as_bytes(self) -> int | None:
@@ -92,6 +114,7 @@ class ServerSpec:
         prefork = self.kind.role == PREFORK
         return {
             "server": self.server,
+            "cmd": self.cmd,
             "role": self.kind.role,
             **{key: getattr(self, key) if prefork else None for key in PREFORK_OPTIONS},
         }
@@ -102,9 +125,29 @@ class ServerSpec:
             return []
         return [key for key in PREFORK_OPTIONS if getattr(self, key) != DEFAULTS[key]]
 
+    def running(self, app: str | None, chdir: str | None, cmd: str | None = None) -> ServerSpec:
+        """This configuration serving an app (MODULE:ATTR) from `chdir`, or running the
+        user's command `cmd` there (then its kind and options come from the command)."""
+        if cmd is None:
+            return replace(self, app=app or self.app, chdir=chdir)
+        keep = {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in (*PREFORK_OPTIONS, "server", "cmd", "app")}  # fmt: skip
+        return from_command(cmd, **{**keep, "chdir": chdir})
+
     def describe(self) -> str:
-        how = "RLIMIT_AS" if self.limit_kind == "as" else "RSS watchdog"
-        return f"{self.kind.describe(self)}, cap {format_size(self.limit_bytes)} ({how})"
+        how = {"as": "RLIMIT_AS", "rss": "RSS watchdog", "tree": "the tree's budget"}
+        what = self.kind.describe(self) + (f" ({self.cmd})" if self.cmd else "")
+        return f"{what}, cap {format_size(self.limit_bytes)} ({how[self.limit_kind]})"
+
+
+def from_command(cmd: str, **fields) -> ServerSpec:
+    """The spec of a user's start command: its kind and the options it sets, read from it."""
+    try:
+        argv = command.split(cmd)
+        server = command.server_name(cmd, tuple(KINDS))
+    except command.CommandError as exc:
+        raise ServerError(str(exc)) from None
+    return ServerSpec(**{**fields, **KINDS[server].options(argv), "server": server, "cmd": cmd})
 
 
 # The options a pre-fork kind takes (results keys, in order); None for the other kinds.
@@ -113,5 +156,6 @@ DEFAULTS = {f.name: f.default for f in fields(ServerSpec) if f.default is not MI
 
 
 def pinned_env(spec: ServerSpec) -> dict[str, str]:
-    """The variables probe pins for the server, after the spec's overrides."""
-    return {**DEFAULT_SERVER_ENV, **spec.env}
+    """The variables probe adds to the server's environment, after the spec's overrides:
+    none for a user's command (it runs in the user's environment as it is)."""
+    return dict(spec.env) if spec.cmd is not None else {**DEFAULT_SERVER_ENV, **spec.env}

@@ -26,7 +26,7 @@ from probe.defaults import REQUEST_TIMEOUT_S, STUDY_PRECISION
 from probe.documents import store
 from probe.documents.maxn import MaxNDoc
 from probe.search.critical import SearchConfig
-from probe.servers.spec import ServerSpec
+from probe.servers.spec import DEFAULTS, ServerSpec
 from probe.studies import maxn, question
 from probe.workload.model import Workload
 
@@ -52,11 +52,13 @@ class CatalogConfig:
 
 
 def spec_for(cfg: CatalogConfig, server: str, workload: Workload) -> ServerSpec:
-    """The server the study measures: one process for flask, one sync worker for gunicorn."""
-    return ServerSpec(
-        server=server, limit_bytes=cfg.limit_bytes, limit_kind=cfg.limit_kind,
-        app=workload.app, chdir=workload.chdir,
+    """The server the study measures: one process for flask, one sync worker for gunicorn;
+    a workload with its own command runs that command (its kind is the command's)."""
+    base = ServerSpec(
+        server=server if workload.cmd is None else DEFAULTS["server"],
+        limit_bytes=cfg.limit_bytes, limit_kind=cfg.limit_kind,
     )  # fmt: skip
+    return base.running(workload.app, workload.chdir, workload.cmd)
 
 
 def question_for(

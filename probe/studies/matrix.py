@@ -25,7 +25,8 @@ from probe.documents.matrix import MatrixDoc, Variant
 from probe.documents.maxn import MaxNDoc
 from probe.measure.load import RequestRecord, fire
 from probe.measure.memory import Monitor
-from probe.servers.kinds import SERVERS
+from probe.servers import command
+from probe.servers.kinds import KINDS, SERVERS
 from probe.servers.process import Server
 from probe.studies import catalog
 from probe.workload.builtins import builtin
@@ -82,6 +83,10 @@ class MatrixConfig:
     def fns(self) -> list[str]:
         """The workloads' names (a built-in's is its predictor)."""
         return [w.name for w in self.workloads]
+
+
+def server_of(cmd: str) -> str:
+    return command.server_name(cmd, tuple(KINDS))
 
 
 def areas(requests: int) -> list[int]:
@@ -238,6 +243,13 @@ def progress_line(v: dict) -> str:
     )
 
 
+def variants(cfg: MatrixConfig) -> list[tuple[str, Workload]]:
+    """(server, workload) of each variant: every workload on every server, except that
+    a workload with its own command runs once, on the server its command starts."""
+    pairs = [(server, w) for server in cfg.servers for w in cfg.workloads if w.cmd is None]
+    return pairs + [(server_of(w.cmd), w) for w in cfg.workloads if w.cmd is not None]
+
+
 def run(
     cfg: MatrixConfig,
     out: Path,
@@ -249,17 +261,16 @@ def run(
     doc = new_doc(cfg)
     t0 = time.monotonic()
     with results.recording(out, doc, t0):
-        for server in cfg.servers:
-            for w in cfg.workloads:
-                n, source = choose_n(cfg, server, w, log)
-                log(f"[{server} {w.name}] n={n} ({source}): {cfg.requests} requests, "
-                    f"{cfg.in_flight} at once")  # fmt: skip
-                variant = run_variant(cfg, server, w, n, source)
-                path = log_path(cfg, server, w.name)
-                variant["log"] = str(path)
-                on_variant(variant)
-                doc.variants.append(variant)
-                doc.elapsed_s = round(time.monotonic() - t0, 3)
-                results.write_atomic(out, doc)
-                log(progress_line(variant))
+        for server, w in variants(cfg):
+            n, source = choose_n(cfg, server, w, log)
+            log(f"[{server} {w.name}] n={n} ({source}): {cfg.requests} requests, "
+                f"{cfg.in_flight} at once")  # fmt: skip
+            variant = run_variant(cfg, server, w, n, source)
+            path = log_path(cfg, server, w.name)
+            variant["log"] = str(path)
+            on_variant(variant)
+            doc.variants.append(variant)
+            doc.elapsed_s = round(time.monotonic() - t0, 3)
+            results.write_atomic(out, doc)
+            log(progress_line(variant))
     return doc

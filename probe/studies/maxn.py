@@ -234,7 +234,8 @@ def _describe_start(cfg: MaxNConfig, spec: ServerSpec) -> str:
         return f"probing {cfg.url} (no cap of ours, no restarts)"
     how = "a fresh server per probe" if cfg.fresh else "one long-lived server per lane"
     lanes = f", {cfg.lanes} lanes" if cfg.lanes > 1 else ""
-    return f"{spec.describe()}, layout {spec.layout}, {how}{lanes}; app {spec.app}"
+    what = f"command {spec.cmd}" if spec.cmd else f"app {spec.app}"
+    return f"{spec.describe()}, layout {spec.layout}, {how}{lanes}; {what}"
 
 
 def _search(state: _Run) -> SearchResult:

@@ -13,7 +13,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-FILE_KEYS = ("app", "chdir", "request", "json", "headers", "n_env", "expect", "env")
+FILE_KEYS = ("app", "cmd", "chdir", "request", "json", "headers", "n_env", "expect", "env")
 
 
 def find_workloads_file(cwd: Path) -> Path | None:
@@ -60,11 +60,14 @@ def _from_table(path: Path, where: str, name: str, table: object) -> Workload:
         raise WorkloadError(
             f"{path}: {where}: unknown key {unknown[0]!r}; allowed: {', '.join(FILE_KEYS)}"
         )
-    if "app" not in table:
-        raise WorkloadError(f"{path}: {where}: app is required, e.g. app = 'myservice:app'")
+    if "app" not in table and "cmd" not in table:
+        raise WorkloadError(
+            f"{path}: {where}: app or cmd is required, e.g. app = 'myservice:app' or "
+            "cmd = 'gunicorn --bind 127.0.0.1:{port} myservice:app'"
+        )
     if name in BUILTINS:
         raise WorkloadError(f"{path}: {where}: {name} is a built-in workload; rename it")
-    for key in ("app", "chdir", "request", "json", "n_env", "expect"):
+    for key in ("app", "cmd", "chdir", "request", "json", "n_env", "expect"):
         if key in table and not isinstance(table[key], str):
             raise WorkloadError(f"{path}: {where}: {key} must be a string")
     kwargs = {k: v for k, v in table.items() if k not in ("headers", "env", "chdir")}

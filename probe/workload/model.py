@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from probe.outcome import Kind, Outcome, failed_answer
+from probe.servers.command import CommandError, split
 from probe.workload.seminar import BUILTIN_FNS, IO_FNS, PROBE_AREA
 
 ALLOWED = "{n}, {area}, {env:NAME}"
@@ -79,7 +80,7 @@ class Workload:
     """What is probed; see the module docstring for templates and judging."""
 
     name: str
-    app: str  # "module:attr", as gunicorn's APP_MODULE
+    app: str | None = None  # "module:attr", as gunicorn's APP_MODULE (None: cmd names it)
     chdir: str | None = None  # folder to import the app from (None: where probe runs)
     request: str = "GET /"  # "METHOD /path?query", may contain placeholders
     json: str | None = None  # body template, sent with Content-Type: application/json
@@ -88,6 +89,7 @@ class Workload:
     expect: str | None = None  # text the answer body must contain
     fn: str | None = None  # built-ins only: the predictor, enables the exact price check
     env: tuple[tuple[str, str], ...] = ()  # fixed server environment (values: templates)
+    cmd: str | None = None  # the user's start command ({port}, {host}), as written
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _pairs(self.headers))
@@ -202,6 +204,7 @@ class Workload:
             "expect": self.expect,
             "fn": self.fn,
             "env": dict(self.env),
+            "cmd": self.cmd,
         }
 
     def identity(self) -> str:
@@ -212,6 +215,8 @@ class Workload:
         """
         d = self.to_dict()
         del d["name"], d["chdir"]
+        if d["cmd"] is None:  # as before commands were a key, so older names still match
+            del d["cmd"]
         text = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -260,7 +265,12 @@ def _check_identity(w: Workload) -> None:
             f"workload name must be letters, digits, '_', '.' or '-' (it names result "
             f"files), got {w.name!r}"
         )
-    if not _APP.fullmatch(w.app):
+    if w.cmd is not None:
+        try:
+            split(w.cmd)
+        except CommandError as exc:
+            raise WorkloadError(str(exc)) from None
+    if (w.cmd is None or w.app is not None) and not _APP.fullmatch(w.app or ""):
         raise WorkloadError(
             f"app must be 'module:attr' as for gunicorn, e.g. 'app.wsgi:app', got {w.app!r}"
         )

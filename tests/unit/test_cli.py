@@ -127,12 +127,13 @@ def test_out_in_a_read_only_folder_is_refused(tmp_path):
 
 def test_missing_workload_is_one_line():
     """max-n without anything to probe: exit 2, no usage block, no traceback, and the one
-    line names the three ways to say what to probe."""
+    line names the four ways to say what to probe."""
     result = invoke("max-n")
     assert result.exit_code == 2
     assert result.output.splitlines() == [
-        "Error: say what to probe: --fn cpu_bounded, --app MODULE:ATTR --request "
-        "'GET /path?n={n}', or --workloads probe.toml --workload NAME"
+        "Error: say what to probe: --fn cpu_bounded, --cmd 'gunicorn --bind "
+        "127.0.0.1:{port} myapp:app' --request 'GET /path?n={n}', --app MODULE:ATTR, "
+        "or --workloads probe.toml --workload NAME"
     ]
     assert "Usage:" not in result.output and "Traceback" not in result.output
 

@@ -10,7 +10,7 @@ import pytest
 from probe.documents import store as results
 from probe.outcome import Kind, Outcome, worst
 from probe.servers.kinds import parse_worker_events
-from probe.servers.process import build_command, capped_command, decode_status
+from probe.servers.process import capped_command, decode_status, plain_command
 from probe.servers.spec import ServerSpec
 
 GUNICORN_LOG = """\
@@ -53,16 +53,19 @@ def test_decode_status_reads_popen_returncodes_like_waitpid(code, text):
 
 def test_commands_bind_loopback_and_wrap_the_cap_without_a_shell():
     """The cap and the layout go through probe.servers.capexec (argv, no shell), the server's argv
-    after its `--`; the fixed layout is the default; the rss kind sets no rlimit."""
+    after its `--`; the fixed layout is the default; the rss kind sets no rlimit. The same
+    start by hand is prlimit and setarch -R around the same argv."""
     spec = ServerSpec(server="gunicorn", limit_bytes=1 << 30, workers=3)
-    inner = build_command(spec, 8123)
+    inner = spec.argv(8123)
     argv = capped_command(spec.rlimit_as_bytes, inner)
-    assert argv[1:7] == ["-m", "probe.servers.capexec", str(1 << 30), "--layout", "fixed", "--"]
-    assert argv[7:] == inner
+    assert argv[1:6] == ["-m", "probe.servers.capexec", str(1 << 30), "--layout", "fixed"]
+    assert argv[argv.index("--") + 1 :] == inner
     assert "127.0.0.1:8123" in argv and argv[argv.index("--workers") + 1] == "3"
     assert capped_command(None, inner, "random")[3:6] == ["none", "--layout", "random"]
     rss = ServerSpec(server="flask", limit_bytes=1 << 30, limit_kind="rss")
-    assert capped_command(rss.rlimit_as_bytes, build_command(rss, 1))[3] == "none"
+    assert capped_command(rss.rlimit_as_bytes, rss.argv(1))[3] == "none"
+    assert plain_command(1 << 30, inner) == ["prlimit", f"--as={1 << 30}", "setarch", "-R", *inner]
+    assert plain_command(None, inner, "random") == inner
     assert rss.watchdog_bytes == 1 << 30
 
 

@@ -1,6 +1,6 @@
 """Server kinds (probe.servers.kinds) and the cap wrapper (probe.servers.capexec) without
-processes: the argv each kind runs, the ready lines, which processes serve, and capexec's
-own parsing.
+processes: the argv each kind runs, a user's command read as its kind, which processes
+serve, readiness's reading of /proc's tables, and capexec's own parsing.
 
 Nothing here starts a process: argv are built and compared, logs are strings, the
 process tree is fake objects with a pid and a ppid, and capexec.main runs with its
@@ -9,14 +9,12 @@ exec, rlimit and layout calls replaced.
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
-from probe.servers import capexec
-from probe.servers.kinds import KINDS, SERVERS, DevServer, Gunicorn, ready_pids
+from probe.servers import capexec, command, readiness
+from probe.servers.kinds import KINDS, SERVERS, Command, DevServer, Gunicorn, Uvicorn
 from probe.servers.process import Server
-from probe.servers.spec import ServerError, ServerSpec
+from probe.servers.spec import ServerError, ServerSpec, from_command, pinned_env
 
 APP = "tests_app.service:application"  # any MODULE:ATTR: the kinds pass it through
 
@@ -26,17 +24,17 @@ def value_after(argv: list[str], flag: str) -> str:
 
 
 # -- gunicorn -----------------------------------------------------------------------------
-def test_gunicorn_argv_loads_probes_config_and_ends_with_the_app():
-    """The ready line and the die-with-arbiter hook live in probe.servers.gunicorn_conf, so its
-    --config must always be there; gunicorn reads APP_MODULE as its last argument. The
-    default spec also shows that --preload and --chdir are absent unless asked for."""
+def test_gunicorn_argv_is_the_users_command_and_ends_with_the_app():
+    """No probe config, no probe module: gunicorn's own script (beside this Python) and
+    its flags, APP_MODULE last. The default spec also shows that --preload is absent
+    unless asked for; the folder is the process's working directory, not a flag."""
     spec = ServerSpec(server="gunicorn", app=APP)
     argv = Gunicorn().argv(spec, 8123)
-    assert argv[:3] == [sys.executable, "-m", "gunicorn"]
-    assert value_after(argv, "--config") == "python:probe.servers.gunicorn_conf"
+    assert argv[0].endswith("gunicorn") and "probe" not in " ".join(argv)
+    assert "--config" not in argv and "--chdir" not in argv
     assert value_after(argv, "--bind") == "127.0.0.1:8123"
     assert argv[-1] == APP
-    assert "--preload" not in argv and "--chdir" not in argv
+    assert "--preload" not in argv
 
 
 def test_gunicorn_argv_carries_every_field_of_the_spec():
@@ -51,8 +49,12 @@ def test_gunicorn_argv_carries_every_field_of_the_spec():
     assert value_after(argv, "--worker-class") == "gthread"
     assert value_after(argv, "--threads") == "4"
     assert value_after(argv, "--timeout") == "60"
-    assert value_after(argv, "--chdir") == "/srv/app"
     assert "--preload" in argv
+    srv = Server(spec)
+    try:
+        assert srv.cwd == "/srv/app"  # gunicorn imports from its working directory
+    finally:
+        srv.close()
     assert argv[-1] == APP  # options first: gunicorn would take one after the app as an arg
 
 
@@ -111,56 +113,129 @@ def test_gunicorn_reads_worker_events_from_its_log():
 
 
 # -- the dev server -----------------------------------------------------------------------
-def test_dev_server_argv_runs_probes_devserver_on_the_app():
-    """Any WSGI app runs on werkzeug through `python -m probe.servers.devserver APP`; the folder
-    is passed on only when given."""
+def test_dev_server_argv_is_flask_run_on_the_app():
+    """Flask's dev server as users start it, `flask --app APP run`, threaded."""
     spec = ServerSpec(server="flask", app=APP, host="127.0.0.2")
     argv = DevServer().argv(spec, 5001)
-    assert argv == [sys.executable, "-m", "probe.servers.devserver", APP,
-                    "--host", "127.0.0.2", "--port", "5001"]  # fmt: skip
-    with_dir = DevServer().argv(ServerSpec(server="flask", app=APP, chdir="/srv/app"), 5001)
-    assert with_dir[-2:] == ["--chdir", "/srv/app"]
+    assert argv[0].endswith("flask") or argv[1:3] == ["-m", "flask"]
+    assert argv[-8:] == ["--app", APP, "run", "--host", "127.0.0.2", "--port", "5001",
+                         "--with-threads"]  # fmt: skip
 
 
 def test_dev_server_is_one_threaded_process_whatever_the_worker_fields_say():
     """workers=4, gthread: gunicorn's fields do not apply to the dev server; its one
-    process (the top of the tree) serves every request in threads."""
+    process serves every request in threads (with --reload, the reloader's child)."""
     spec = ServerSpec(server="flask", workers=4, worker_class="gthread", threads=8)
     kind = DevServer()
     assert kind.threaded(spec) and kind.expected_workers(spec) == 1
-    assert kind.serving([FakeProc(20, 1), FakeProc(21, 20)]) == [20]
+    assert kind.serving([FakeProc(20, 1)]) == [20]
+    assert kind.serving([FakeProc(20, 1), FakeProc(21, 20)]) == [21]  # the reloader's child
     assert kind.events("[t] [1] [ERROR] Worker (pid:21) exited with code 1.\n") == []
     assert spec.config() == {
-        "server": "flask", "role": "threads", "workers": None, "worker_class": None,
+        "server": "flask", "cmd": None, "role": "threads", "workers": None, "worker_class": None,
         "threads": None, "timeout_s": None, "preload": None,
     }  # fmt: skip
 
 
 def test_the_kinds_are_entries_named_by_their_keys():
+    """probe builds commands for two kinds; the other two come from a user's command."""
     assert SERVERS == ("flask", "gunicorn")
-    assert all(KINDS[name].name == name for name in SERVERS)
+    assert tuple(KINDS) == ("flask", "gunicorn", "uvicorn", "command")
+    assert all(KINDS[name].name == name for name in KINDS)
     assert (KINDS["flask"].role, KINDS["gunicorn"].role) == ("threads", "prefork")
+    with pytest.raises(ServerError, match="uvicorn runs a user's command only; pass --cmd"):
+        ServerSpec(server="uvicorn")
+
+
+# -- a user's command -----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("cmd", "server", "fields"),
+    [
+        ("gunicorn -w 2 -k gthread --threads 4 --bind 127.0.0.1:{port} m:app", "gunicorn",
+         {"workers": 2, "worker_class": "gthread", "threads": 4, "preload": False}),
+        ("python3 -m gunicorn --preload --bind {host}:{port} m:app", "gunicorn",
+         {"workers": 1, "worker_class": "sync", "threads": 1, "preload": True}),
+        ("gunicorn -k uvicorn_worker.UvicornWorker -b 127.0.0.1:{port} m:app", "gunicorn",
+         {"worker_class": "UvicornWorker"}),
+        ("uvicorn --port {port} --workers 3 main:app", "uvicorn", {"workers": 3}),
+        ("/venv/bin/flask --app m:app run --port {port}", "flask", {}),
+        ("python app.py --port={port}", "command", {}),
+    ],
+)  # fmt: skip
+def test_a_command_is_read_as_the_kind_it_starts_with_its_options(cmd, server, fields,
+                                                                 monkeypatch):  # fmt: skip
+    """The program names the kind (through `python -m` too); gunicorn's own parser reads
+    its options, so a -k or -w is understood as gunicorn understands it."""
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+    spec = from_command(cmd, limit_bytes=1 << 29)
+    assert (spec.server, spec.cmd) == (server, cmd)
+    assert {k: getattr(spec, k) for k in fields} == fields
+    assert spec.config()["cmd"] == cmd and pinned_env(spec) == {}  # no variable added
+    argv = spec.argv(8123)
+    assert "{port}" not in " ".join(argv) and "8123" in " ".join(argv)
+
+
+def test_a_command_is_split_as_a_shell_would_and_filled_in_every_word():
+    cmd = 'sh -c \'exec gunicorn --bind {host}:{port} "my app:app"\' --name="x y"'
+    assert command.fill(cmd, 9, "::1") == [
+        "sh", "-c", 'exec gunicorn --bind ::1:9 "my app:app"', "--name=x y"]  # fmt: skip
+    assert command.fixes_port("python app.py") and not command.fixes_port("x --port {port}")
+    with pytest.raises(command.CommandError, match="No closing quotation"):
+        command.split("gunicorn 'app:app")
+    with pytest.raises(command.CommandError, match="the command is empty"):
+        command.split("   ")
+
+
+def test_a_command_that_names_no_port_needs_the_port_it_uses():
+    """probe cannot know where `python app.py` listens: the user says, with --port."""
+    with pytest.raises(ServerError, match=r"names no \{port\}.*pass --port"):
+        from_command("python app.py")
+    assert from_command("python app.py", port=5000).argv(0) == ["python", "app.py"]
+
+
+def test_workers_come_from_web_concurrency_when_the_command_does_not_say(monkeypatch):
+    """gunicorn and uvicorn both default --workers to $WEB_CONCURRENCY."""
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    assert from_command("gunicorn -b 127.0.0.1:{port} m:app").workers == 3
+    assert from_command("uvicorn --port {port} m:app").workers == 3
+
+
+def test_other_commands_serve_with_their_leaf_processes():
+    """A command probe does not know: the processes without a child serve (a supervisor
+    above them does not), as many as are up; uvicorn: its process, or its workers."""
+    tree = [FakeProc(30, 1), FakeProc(31, 30), FakeProc(32, 30), FakeProc(33, 31)]
+    assert Command().serving(tree) == [32, 33]
+    assert Command().expected_workers(ServerSpec()) == 0
+    assert Uvicorn().serving([FakeProc(40, 1)]) == [40]
+    assert Uvicorn().threaded(ServerSpec()) and Command().threaded(ServerSpec())
 
 
 # -- readiness ----------------------------------------------------------------------------
-def test_ready_pids_reads_both_kinds_ready_lines_and_nothing_else():
-    """gunicorn's workers print `probe: ready pid=N`, the dev server adds its port; the
-    log around them (gunicorn's boot lines name pids too) must not count."""
-    log = (
-        "probe.servers.capexec: layout fixed\n"
-        "[2026-11-26 00:43:46 +0000] [7346] [INFO] Booting worker with pid: 7347\n"
-        "probe: ready pid=7347\n"
-        "[2026-11-26 00:43:46 +0000] [7346] [INFO] Booting worker with pid: 7348\n"
-        "probe: ready pid=7348\n"
-        "probe: ready pid=9001 port=40263\n"
+def test_listening_sockets_are_read_from_procs_tcp_table(tmp_path, monkeypatch):
+    """/proc/net/tcp's columns: local address (hex port), state (0A = LISTEN), inode.
+    A listening socket on another port and a connected one on ours do not count."""
+    table = tmp_path / "tcp"
+    table.write_text(
+        "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+        "timeout inode\n"
+        "   0: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 111\n"
+        "   1: 0100007F:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000 0 0 222\n"
+        "   2: 0100007F:1F90 0100007F:D431 01 00000000:00000000 00:00000000 00000000 0 0 333\n"
     )
-    assert ready_pids(log) == {7347, 7348, 9001}
-    assert ready_pids("[INFO] Booting worker with pid: 7347\n") == set()
+    rows = readiness._listeners(str(table))
+    assert rows[0] == ("0100007F:1F90", "0A", "111") and len(rows) == 3
+    assert readiness._listeners(str(tmp_path / "missing")) == []
+
+
+def test_the_wait_syscalls_are_those_idle_servers_sit_in():
+    """The calls measured on idle servers (module docstring) are all in the table."""
+    names = set(readiness.WAIT_SYSCALLS.values())
+    assert {"poll", "epoll_wait", "pselect6"} <= names or {"ppoll", "epoll_pwait"} <= names
 
 
 # -- the spec and the wrapper ---------------------------------------------------------------
 def test_an_unknown_server_or_layout_is_refused_with_the_choices():
-    with pytest.raises(ServerError, match="unknown server 'uwsgi'; choose one of flask, gunicorn"):
+    with pytest.raises(ServerError, match="unknown server 'uwsgi'; choose one of flask, gunic"):
         ServerSpec(server="uwsgi")
     with pytest.raises(ServerError, match="unknown layout 'aslr'; choose one of fixed, random"):
         ServerSpec(layout="aslr")
@@ -175,7 +250,8 @@ def test_a_servers_command_asks_capexec_for_its_layout():
             argv = srv.argv()
         finally:
             srv.close()
-        assert argv[3:7] == [str(1 << 30), "--layout", layout, "--"]
+        assert argv[3:6] == [str(1 << 30), "--layout", layout]
+        assert argv[6] == "--parent" and argv[8] == "--"
     assert ServerSpec().layout == "fixed"
 
 
@@ -203,6 +279,7 @@ def test_capexec_refuses_a_bad_command_line_with_its_usage(argv, monkeypatch):
     with pytest.raises(SystemExit) as exc:
         capexec.main(argv)
     assert str(exc.value.code).startswith("usage: python -m probe.servers.capexec LIMIT_BYTES|none")
+    assert "[--parent PID]" in str(exc.value.code)
     assert "[--layout fixed|random]" in str(exc.value.code)
 
 
@@ -212,6 +289,7 @@ def test_capexec_refuses_a_bad_command_line_with_its_usage(argv, monkeypatch):
         (["1048576", "--layout", "fixed", "--", "prog", "a"], "fixed", 1048576, ["prog", "a"]),
         (["none", "--layout", "random", "--", "prog"], "random", None, ["prog"]),
         (["4096", "--", "prog", "--layout"], "random", 4096, ["prog", "--layout"]),
+        (["none", "--parent", "7", "--layout", "fixed", "--", "prog"], "fixed", None, ["prog"]),
     ],
 )
 def test_capexec_sets_the_cap_and_layout_then_execs_the_rest(argv, layout, rlimit, command,

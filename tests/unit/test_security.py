@@ -11,7 +11,6 @@ from click.testing import CliRunner
 
 from app import create_app
 from probe.cli import app as cli
-from probe.servers.process import build_command
 from probe.servers.spec import ServerError, ServerSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +50,7 @@ def test_no_shell_anywhere(path):
 def test_servers_bind_loopback_unless_told(monkeypatch):
     """The spec, the argv and the CLI default all say 127.0.0.1."""
     assert ServerSpec().host == "127.0.0.1"
-    assert "127.0.0.1:8000" in build_command(ServerSpec(server="gunicorn"), 8000)
+    assert "127.0.0.1:8000" in ServerSpec(server="gunicorn").argv(8000)
     seen = []
 
     def capture(self):  # stands in for Server.start: no process, no socket

@@ -381,6 +381,7 @@ def test_to_dict_keeps_templates_as_written():
         "expect": "size={n} sum=",
         "fn": None,
         "env": {},
+        "cmd": None,
     }
 
 
@@ -468,7 +469,7 @@ def test_pyproject_without_tool_probe_is_not_a_workloads_file(tmp_path):
          "{path}: tool.probe.workloads.a: unknown key 'fn'; allowed: app, chdir, request, "
          "json, headers, n_env, expect, env"),
         ("probe.toml", '[workloads.a]\nrequest = "GET /{n}"\n',
-         "{path}: workloads.a: app is required, e.g. app = 'myservice:app'"),
+         "{path}: workloads.a: app or cmd is required, e.g. app = 'myservice:app' or cmd = 'gunicorn --bind 127.0.0.1:{port} myservice:app'"),
         ("probe.toml", '[workloads.a]\napp = "m:app"\nrequest = "GET /{size}"\n',
          "{path}: workloads.a: unknown placeholder {size} in request; "
          "allowed: {n}, {area}, {env:NAME}"),
