@@ -166,15 +166,22 @@ class ServerKind:
 
 
 class DevServer(ServerKind):
-    """werkzeug's threaded development server, started as users start it: `flask run`."""
+    """werkzeug's threaded development server, started as Flask's `app.run()` starts it:
+    `run_simple(host, port, app, threaded=True)`, in a `python -c` line a user can run.
+    (`flask --app` would take Flask apps only: it calls a plain WSGI function as a factory.)"""
 
     name = "flask"
-    help = "Flask's dev server (flask --app APP run; threaded): requests are threads of one process"
+    help = (
+        "Flask's dev server (werkzeug, threaded, as app.run()): requests are threads of one process"
+    )
     builds = True
 
     def argv(self, spec: Options, port: int) -> list[str]:
-        return [*_script("flask"), "--app", spec.app, "run", "--host", spec.host,
-                "--port", str(port), "--with-threads"]  # fmt: skip
+        module, _, attr = spec.app.partition(":")
+        code = (f"from {module} import {attr or 'application'} as app; "
+                "from werkzeug.serving import run_simple; "
+                f"run_simple({spec.host!r}, {port}, app, threaded=True)")  # fmt: skip
+        return [sys.executable, "-c", code]
 
 
 class Gunicorn(ServerKind):

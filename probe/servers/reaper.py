@@ -37,13 +37,21 @@ def main() -> None:
 
 
 class Reaper:
-    """probe's side: starts the reaper on first use and tells it of each server's group."""
+    """probe's side: starts a reaper with the first server, tells it of each server's
+    group, and ends it (closing the pipe) when the last server is stopped, so probe
+    leaves no process of its own behind between runs."""
 
     def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
+        self._groups: set[int] = set()
         self._lock = threading.Lock()
 
     def _send(self, line: str) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self._proc.stdin.write(line + "\n")
+            self._proc.stdin.flush()
+
+    def watch(self, pgid: int) -> None:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
                 self._proc = _Popen(
@@ -54,16 +62,23 @@ class Reaper:
                     start_new_session=True,
                     text=True,
                 )
-            with contextlib.suppress(BrokenPipeError, OSError):
-                self._proc.stdin.write(line + "\n")
-                self._proc.stdin.flush()
-
-    def watch(self, pgid: int) -> None:
-        self._send(f"+{pgid}")
+                for old in self._groups:
+                    self._send(f"+{old}")
+            self._groups.add(pgid)
+            self._send(f"+{pgid}")
 
     def forget(self, pgid: int) -> None:
-        if self._proc is not None:
+        with self._lock:
+            self._groups.discard(pgid)
+            if self._proc is None:
+                return
             self._send(f"-{pgid}")
+            if not self._groups:
+                with contextlib.suppress(OSError):
+                    self._proc.stdin.close()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._proc.wait(timeout=5)
+                self._proc = None
 
 
 REAPER = Reaper()

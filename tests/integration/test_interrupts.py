@@ -120,11 +120,11 @@ class Run:
     @staticmethod
     def _is_server(cmd: str) -> bool:
         # The capexec shim names the server in its argv but is not one yet: it becomes
-        # the server when it execs, and a child it forks (ctypes' ldconfig lookups)
-        # shows its command line until that child execs ldconfig.
+        # the server when it execs. gunicorn names the app MODULE:ATTR; the dev server's
+        # `python -c` line imports it.
         if "-m probe.servers.capexec " in cmd:
             return False
-        return "app.wsgi:app" in cmd or " -m app " in cmd
+        return "app.wsgi:app" in cmd or "from app.wsgi import app" in cmd or " -m app " in cmd
 
     def marked(self) -> list[psutil.Process]:
         """Live processes anywhere on the machine that carry this run's marker."""

@@ -9,6 +9,8 @@ exec, rlimit and layout calls replaced.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from probe.servers import capexec, command, readiness
@@ -113,13 +115,15 @@ def test_gunicorn_reads_worker_events_from_its_log():
 
 
 # -- the dev server -----------------------------------------------------------------------
-def test_dev_server_argv_is_flask_run_on_the_app():
-    """Flask's dev server as users start it, `flask --app APP run`, threaded."""
+def test_dev_server_argv_is_what_app_run_runs():
+    """Flask's `app.run()` is werkzeug's run_simple(threaded=True); probe runs the same
+    for any WSGI app in a `python -c` line, no probe module in it."""
     spec = ServerSpec(server="flask", app=APP, host="127.0.0.2")
     argv = DevServer().argv(spec, 5001)
-    assert argv[0].endswith("flask") or argv[1:3] == ["-m", "flask"]
-    assert argv[-8:] == ["--app", APP, "run", "--host", "127.0.0.2", "--port", "5001",
-                         "--with-threads"]  # fmt: skip
+    assert argv[:2] == [sys.executable, "-c"] and "probe" not in argv[2]
+    assert argv[2] == ("from tests_app.service import application as app; from "
+                       "werkzeug.serving import run_simple; run_simple('127.0.0.2', 5001, app, "
+                       "threaded=True)")  # fmt: skip
 
 
 def test_dev_server_is_one_threaded_process_whatever_the_worker_fields_say():

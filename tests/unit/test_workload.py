@@ -463,13 +463,14 @@ def test_pyproject_without_tool_probe_is_not_a_workloads_file(tmp_path):
     ("name", "table", "message"),
     [
         ("probe.toml", '[workloads.a]\napp = "m:app"\nreqest = "GET /{n}"\n',
-         "{path}: workloads.a: unknown key 'reqest'; allowed: app, chdir, request, json, "
+         "{path}: workloads.a: unknown key 'reqest'; allowed: app, cmd, chdir, request, json, "
          "headers, n_env, expect, env"),
         ("pyproject.toml", '[tool.probe.workloads.a]\napp = "m:app"\nfn = "cpu_bounded"\n',
-         "{path}: tool.probe.workloads.a: unknown key 'fn'; allowed: app, chdir, request, "
+         "{path}: tool.probe.workloads.a: unknown key 'fn'; allowed: app, cmd, chdir, request, "
          "json, headers, n_env, expect, env"),
         ("probe.toml", '[workloads.a]\nrequest = "GET /{n}"\n',
-         "{path}: workloads.a: app or cmd is required, e.g. app = 'myservice:app' or cmd = 'gunicorn --bind 127.0.0.1:{port} myservice:app'"),
+         "{path}: workloads.a: app or cmd is required, e.g. app = 'myservice:app' or "
+         "cmd = 'gunicorn --bind 127.0.0.1:{port} myservice:app'"),
         ("probe.toml", '[workloads.a]\napp = "m:app"\nrequest = "GET /{size}"\n',
          "{path}: workloads.a: unknown placeholder {size} in request; "
          "allowed: {n}, {area}, {env:NAME}"),
