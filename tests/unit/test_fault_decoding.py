@@ -78,13 +78,25 @@ class _NotAProcess:
         self.pid = None
 
 
+class _NoReaper:
+    """No process to watch, so no reaper to start."""
+
+    def watch(self, pgid) -> None:
+        pass
+
+    def forget(self, pgid) -> None:
+        pass
+
+
 def test_gunicorn_crash_loop_is_detected_after_repeated_worker_deaths(monkeypatch):
     """gunicorn respawns a worker that dies after booting forever (seen at a 100M cap);
     three deaths since the spawn mean it will not come up, and deaths an earlier run of
     the same Server logged (a restart appends to one log) do not count. Popen is
-    replaced, so `spawn` records where the log stood without starting anything; three
+    replaced (and the reaper with it), so `spawn` records where the log stood without
+    starting anything; three
     deaths before the spawn first show the detector does fire on them."""
     monkeypatch.setattr("probe.servers.process.subprocess.Popen", _NotAProcess)
+    monkeypatch.setattr("probe.servers.process.REAPER", _NoReaper())
     srv = Server(ServerSpec(server="gunicorn", limit_bytes=100 << 20))
     try:
         death = "[t] [1] [ERROR] Worker (pid:{}) exited with code 1.\n"
