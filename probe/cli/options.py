@@ -117,6 +117,7 @@ class ServerFlags:
     worker_class: str
     threads: int
     worker_timeout: int
+    start_timeout: float
 
     def spec(self, cap: Cap, workload=None) -> ServerSpec:
         """The frozen ServerSpec; warns about a host other than loopback."""
@@ -131,6 +132,7 @@ class ServerFlags:
             host=self.host, port=self.port, workers=self.workers,
             worker_class=self.worker_class, threads=self.threads,
             timeout_s=self.worker_timeout, layout=self.layout, preload=self.preload,
+            ready_timeout_s=self.start_timeout,
         )  # fmt: skip
         if workload is None:
             return spec
@@ -139,8 +141,12 @@ class ServerFlags:
 
 def server_options(f):
     """--server, --preload, --layout, --workers, --worker-class, --threads, --timeout,
-    --host, --port: `server_flags`, a ServerFlags."""
+    --host, --port, --start-timeout: `server_flags`, a ServerFlags."""
     opts = [
+        click.option("--start-timeout", type=click.FloatRange(0.1), show_default=True,
+                     default=DEFAULTS["ready_timeout_s"],
+                     help="Seconds a server may take to listen with its workers idle, "
+                     "before probe says it did not start."),
         click.option("--port", type=click.IntRange(0, 65535), default=DEFAULTS["port"],
                      show_default=True,
                      help="Port to bind; 0 picks a free one."),

@@ -33,10 +33,17 @@ from probe.sizes import format_size
     metavar="MODULE:ATTR",
     help="Your WSGI app (default: the seminar's service, app.wsgi:app).",
 )
+@click.option(
+    "--cmd",
+    default=None,
+    metavar="'COMMAND'",
+    help="Your service's own start command, {port} where the port goes, e.g. "
+    "'uvicorn --port {port} main:app'; run as written, in your environment.",
+)
 @server_options
 @limit_options(default=MAXN_LIMIT)
 @friendly_errors
-def serve(env_pairs, chdir, app, server_flags: ServerFlags, cap: Cap):
+def serve(env_pairs, chdir, app, cmd, server_flags: ServerFlags, cap: Cap):
     """Run one server under a cap in the foreground until Ctrl-C.
 
     It starts exactly as max-n starts each probe's server (same cap, layout and
@@ -49,6 +56,7 @@ def serve(env_pairs, chdir, app, server_flags: ServerFlags, cap: Cap):
       curl -s -X POST localhost:5000/predict -H 'Content-Type: application/json' \\
            -d '{"area": 50, "fn": "cpu_bounded", "n": 1000000}'
       probe serve --app cache:app --env CACHE_ENTRIES=1000000 --limit 512M --port 8000
+      probe serve --cmd 'uvicorn --port {port} main:app' --limit 512M
     """
     from probe.measure.foreground import serve_until_stopped
     from probe.servers.process import Server
@@ -62,18 +70,20 @@ def serve(env_pairs, chdir, app, server_flags: ServerFlags, cap: Cap):
             raise click.BadParameter(f"{pair!r} is not NAME=VALUE", param_hint="--env")
         extra[name] = value
     spec = server_flags.spec(cap)
-    if app is not None:
-        from dataclasses import replace
-
-        spec = replace(spec, app=app, chdir=str((chdir or Path.cwd()).resolve()))
+    if app is not None or cmd is not None:
+        spec = spec.running(app, str((chdir or Path.cwd()).resolve()), cmd)
     srv = Server(spec, extra)
 
     def ready() -> None:
-        how = "RLIMIT_AS" if spec.limit_kind == "as" else "RSS watchdog"
-        click.echo(f"{spec.server} serving {spec.app} at {srv.url} (layout {srv.layout})")
+        how = {"as": "RLIMIT_AS per process", "rss": "RSS watchdog per process",
+               "tree": "one budget for the process tree"}[spec.limit_kind]  # fmt: skip
+        what = spec.cmd or spec.app
+        click.echo(f"{spec.server} serving {what} at {srv.url} (layout {srv.layout})")
         click.echo(f"pids: {srv.pids()} (workers: {srv.worker_pids()})")
-        cap_text = format_size(spec.limit_bytes)
-        click.echo(f"memory cap: {cap_text} ({how}) per process; Ctrl-C stops it")
+        click.echo(f"memory cap: {format_size(spec.limit_bytes)} ({how}); Ctrl-C stops it")
+        added = srv.added_env()
+        click.echo("variables probe adds: " + (" ".join(f"{k}={v}" for k, v in added.items())
+                                               or "none"))  # fmt: skip
         click.echo(f"command: {srv.shell_command()}")
 
     ended = serve_until_stopped(srv, ready, lambda e: click.echo(f"{spec.server}: {e}", err=True))

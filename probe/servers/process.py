@@ -75,6 +75,8 @@ def port_is_free(host: str, port: int) -> bool:
     """True if nothing listens on host:port (we can bind it)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as s:
+        # as servers bind: a previous server's connections in TIME_WAIT do not count
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

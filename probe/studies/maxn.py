@@ -148,7 +148,8 @@ def _oracles(cfg: MaxNConfig, spec: ServerSpec, lanes: int, concurrency: int | N
         else:
             w = cfg.workload
             base = w.server_env(None) if w.n_placement != "env" else {}
-            ahead = cfg.fresh and w.n_placement != "env"  # n at start-up: no server ahead
+            # n at start-up, or one port for every server: no server started ahead
+            ahead = cfg.fresh and w.n_placement != "env" and not spec.port
             ps = stack.enter_context(pools(spec, lanes, ahead=ahead, base_env=base))
             made = [ServerOracle(ocfg, p, watchdog_bytes=spec.watchdog_bytes) for p in ps]
         for oracle in made:

@@ -111,9 +111,6 @@ def conflict(cfg: MaxNConfig) -> tuple[str | None, str] | None:
         return "--lanes", ("a --url server is one server; drop --lanes or let probe start "
                            "the servers")  # fmt: skip
     port = cfg.spec.port
-    if port and not cfg.url and cfg.fresh:
-        return "--port", (f"a fresh server per probe cannot keep --port {port}; drop --port, "
-                          "or pass --no-fresh to probe one server on that port")  # fmt: skip
     if cfg.search.lanes > 1 and port:
         return "--lanes", (f"{cfg.search.lanes} servers cannot share --port {port}; drop --port "
                            "or pass --lanes 1")  # fmt: skip
