@@ -103,6 +103,9 @@ class Probe:
     new_worker_pids: list[int] = field(default_factory=list)
     lane: int = 0  # which server process answered (probe max-n --lanes)
     serving_pids: list[int] = field(default_factory=list)  # the server's serving processes
+    # limit kind tree: each process's RSS, PSS, private memory and the tree's charge, read
+    # exactly nearest the tree's peak (probe.measure.tree.tree_snapshot)
+    tree_peak: dict | None = None
 
     @property
     def ok(self) -> bool:

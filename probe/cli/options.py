@@ -65,14 +65,15 @@ def group(into: str, make: Callable[..., object], opts: list[Callable]) -> Calla
 
 @dataclass(frozen=True)
 class Cap:
-    """--limit and --limit-kind."""
+    """--limit, --limit-kind and --oom-group."""
 
     limit: int | None
     limit_kind: str
+    oom_group: bool = False
 
     def check(self, needs_cap: bool) -> None:
         """A search needs a cap, and the rss watchdog a size to watch for."""
-        if self.limit is None and (needs_cap or self.limit_kind == "rss"):
+        if self.limit is None and (needs_cap or self.limit_kind in ("rss", "tree")):
             raise click.BadParameter(
                 "searching the critical n needs a cap; pass e.g. --limit 512M",
                 param_hint="--limit",
@@ -90,18 +91,29 @@ def limit_options(default: str = MAXN_LIMIT):
             show_default=True,
             help="as: RLIMIT_AS on every server process (MemoryError inside Python). "
             "rss: a watchdog SIGKILLs a process whose RSS passes the cap, "
-            "emulating a container's OOM killer.",
+            "emulating a container's OOM killer. tree: one budget for the server's whole "
+            "process tree, counted as a container's memory cgroup counts it (anonymous "
+            "memory, pages the processes share once); past it, the largest process is "
+            "SIGKILLed, as the kernel's OOM killer picks.",
         )(f)
+
+    def group_kill(f):
+        return click.option(
+            "--oom-group", is_flag=True,
+            help="With --limit-kind tree: past the budget, kill the whole tree, as "
+            "Kubernetes does on cgroup v2 (memory.oom.group).",
+        )(f)  # fmt: skip
 
     size = click.option(
         "--limit",
         type=SIZE,
         default=default,
         show_default=True,
-        help="Memory cap per server process: 512M, 2G, 1.5GiB, bytes, or none. "
+        help="Memory cap per server process (with --limit-kind tree: for the whole "
+        "server): 512M, 2G, 1.5GiB, bytes, or none. "
         "K/M/G are powers of two.",
     )
-    return group("cap", Cap, [kind, size])
+    return group("cap", Cap, [group_kill, kind, size])
 
 
 @dataclass(frozen=True)
@@ -132,7 +144,7 @@ class ServerFlags:
             host=self.host, port=self.port, workers=self.workers,
             worker_class=self.worker_class, threads=self.threads,
             timeout_s=self.worker_timeout, layout=self.layout, preload=self.preload,
-            ready_timeout_s=self.start_timeout,
+            ready_timeout_s=self.start_timeout, oom_group=cap.oom_group,
         )  # fmt: skip
         if workload is None:
             return spec

@@ -61,8 +61,10 @@ def serve(env_pairs, chdir, app, cmd, server_flags: ServerFlags, cap: Cap):
     from probe.measure.foreground import serve_until_stopped
     from probe.servers.process import Server
 
-    if cap.limit_kind == "rss" and cap.limit is None:
-        raise click.UsageError("--limit-kind rss needs a --limit; pass e.g. --limit 1G")
+    if cap.limit_kind in ("rss", "tree") and cap.limit is None:
+        raise click.UsageError(
+            f"--limit-kind {cap.limit_kind} needs a --limit; pass e.g. --limit 1G"
+        )
     extra = {}
     for pair in env_pairs:
         name, eq, value = pair.partition("=")

@@ -39,7 +39,8 @@ class MaxNDoc(Document):
     url = key()  # a server probe did not start
     server_env = key()  # the variables probe pins in every server's environment
     limit_bytes = key()  # the cap (None for --url)
-    limit_kind = key()  # "as" | "rss"
+    limit_kind = key()  # "as" | "rss" | "tree"
+    oom_group = key()  # limit kind tree: past the budget the whole tree is killed
     model_limit_bytes = key()  # the cap the search's model aims at
     concurrency = key()  # identical requests at once per probe
     cold = key()  # every probe on a fresh server

@@ -31,7 +31,9 @@ from probe.interrupt import Interrupted
 #      below every failure and such pairs are recorded instead of forgiven as flukes.
 #   4: max-n gains `cmd` (the user's start command as written, or None) and its workload
 #      `cmd`; `server` may be "uvicorn" or "command" (a --cmd probe does not know);
-#      `server_env` is {} for a --cmd (probe adds no variable to the user's command).
+#      `server_env` is {} for a --cmd (probe adds no variable to the user's command);
+#      `limit_kind` may be "tree" (one budget for the process tree), with `oom_group`;
+#      each probe gains `tree_peak` (each process's RSS, PSS, private bytes, the charge).
 SCHEMA_VERSION = 4
 
 

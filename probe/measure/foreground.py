@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from probe import interrupt
 from probe.measure.memory import Monitor
+from probe.measure.tree import budget_for
 from probe.servers.process import Server
 
 POLL_S = 0.5  # how often the server's log is read for new events
@@ -21,7 +22,8 @@ def serve_until_stopped(
     (Ctrl-C and SIGTERM reach here as exceptions)."""
     try:
         srv.start()
-        with Monitor(srv.pids, kill_above_bytes=srv.spec.watchdog_bytes, keep_samples=False):
+        with Monitor(srv.pids, kill_above_bytes=srv.spec.watchdog_bytes, keep_samples=False,
+                     tree=budget_for(srv.spec)):  # fmt: skip
             on_ready()
             srv.new_events()  # the boot messages of the workers on_ready listed
             while srv.alive():

@@ -8,7 +8,8 @@ Two measurements, reported side by side:
 
 The sampler doubles as a watchdog for `--limit-kind rss`: a process whose RSS passes
 the cap is sent SIGKILL, as the kernel's OOM killer does in a container with a memory
-limit. How far past the cap it got is recorded.
+limit. How far past the cap it got is recorded. For `--limit-kind tree` it keeps one
+budget for the whole tree instead (probe.measure.tree).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import psutil
+
+from probe.measure.tree import TreeBudget
 
 _STATUS_KEYS = ("VmHWM", "VmRSS", "VmSize", "VmPeak")
 
@@ -57,7 +60,7 @@ class Kill:
 
     pid: int
     t_s: float  # monotonic offset from the monitor's start
-    rss_bytes: int  # RSS seen when killing
+    rss_bytes: int  # RSS seen when killing (limit kind tree: the tree's charge)
     limit_bytes: int
 
     @property
@@ -85,6 +88,8 @@ class StepMemory:
     per_pid: dict[int, dict[str, int]] = field(default_factory=dict)
     samples: list[tuple[float, int, int, int]] = field(default_factory=list)  # t, pid, rss, vms
     kills: list[Kill] = field(default_factory=list)
+    peak_tree_bytes: int | None = None  # limit kind tree: the tree's peak charge (estimated)
+    tree_peak: dict | None = None  # the exact read nearest that peak (tree_snapshot)
 
     @property
     def peak_rss_bytes(self) -> int | None:
@@ -112,12 +117,15 @@ class Monitor:
         kill_above_bytes: int | None = None,
         refresh_s: float = 0.05,
         keep_samples: bool = True,
+        tree: TreeBudget | None = None,
     ):
         self._pids_fn = pids
         self.interval_s = interval_s
         self.kill_above_bytes = kill_above_bytes
         self.refresh_s = refresh_s
         self.keep_samples = keep_samples
+        self.tree = tree
+        self._seen: dict | None = None  # the tree's exact read last looked at
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -183,6 +191,7 @@ class Monitor:
         if procs is None:
             procs = self._refresh([])
         t = time.monotonic() - self._t0
+        rss, anon = {}, {}
         for proc in procs:
             try:
                 mem = proc.memory_info()
@@ -191,6 +200,29 @@ class Monitor:
             if self.kill_above_bytes is not None and mem.rss > self.kill_above_bytes:
                 self._kill(proc.pid, t, mem.rss)
             self._record(t, proc.pid, mem.rss, mem.vms)
+            rss[proc.pid], anon[proc.pid] = mem.rss, max(0, mem.rss - mem.shared)
+        if self.tree is not None and rss:
+            self._budget(t, rss, anon)
+
+    def _budget(self, t: float, rss: dict[int, int], anon: dict[int, int]) -> None:
+        """The tree's charge against its budget; the kernel's choice of victim if past it."""
+        tree = self.tree
+        charge = tree.charge(anon, time.monotonic())
+        kill = tree.enforce(charge, rss, t)
+        with self._lock:
+            step = self._step
+            if charge > (step.peak_tree_bytes or 0):
+                step.peak_tree_bytes = charge
+            snap = tree.snapshot  # the background read's latest
+            best = (step.tree_peak or {}).get("charge_bytes", -1)
+            if snap is not None and snap is not self._seen and snap["charge_bytes"] >= best:
+                step.tree_peak = snap
+            self._seen = snap
+            if kill is not None:
+                for pid in kill.pids:
+                    k = Kill(pid, kill.t_s, charge, kill.budget_bytes)
+                    self.kills.append(k)
+                    step.kills.append(k)
 
     def _record(self, t: float, pid: int, rss: int, vms: int) -> None:
         with self._lock:

@@ -28,6 +28,7 @@ from probe import interrupt
 from probe.defaults import REQUEST_TIMEOUT_S
 from probe.measure.load import RequestRecord, _root_cause, fire
 from probe.measure.memory import Monitor, StepMemory, read_status
+from probe.measure.tree import budget_for
 from probe.outcome import Kind, Outcome, Probe, worst
 from probe.servers.logs import memory_cause
 from probe.servers.pool import ServerPool
@@ -98,7 +99,9 @@ class ServerOracle:
             local = list(monitor_pids or [])
             self.monitor = Monitor(lambda: local)
         else:
-            self.monitor = Monitor(self._pids, kill_above_bytes=watchdog_bytes)
+            spec = server.spec if server is not None else pool.spec
+            self.monitor = Monitor(self._pids, kill_above_bytes=watchdog_bytes,
+                                   tree=budget_for(spec))  # fmt: skip
         self.monitor.start()
 
     @property
@@ -203,6 +206,7 @@ class ServerOracle:
             statuses=[r.status for r in records],
             new_worker_pids=new_pids,
             serving_pids=sorted(pending.before),
+            tree_peak=mem.tree_peak,
         )
 
     # -- before and after --------------------------------------------------------
@@ -251,6 +255,8 @@ class ServerOracle:
         """
         if self.config.limit_kind == "rss":
             return mem.peak_rss_bytes
+        if self.config.limit_kind == "tree":
+            return mem.peak_tree_bytes
         best = mem.peak_vms_sampled_bytes
         for pid, status in idle.items():
             hwm = mem.per_pid.get(pid, {}).get("VmHWM")
@@ -302,13 +308,17 @@ class ServerOracle:
             # the killed worker may still be listed (a zombie until its parent reaps it):
             # its replacement must be ready before the next probe
             self._ended = {kill.pid for kill in mem.kills}
+            if self.config.limit_kind == "tree":
+                pids = ", ".join(str(kill.pid) for kill in mem.kills)
+                what = (f"tree budget: SIGKILL to pid {pids} at the tree's charge "
+                        f"{k.rss_bytes} B, {k.over_bytes} B past the budget")  # fmt: skip
+            else:
+                what = (f"rss watchdog sent SIGKILL to pid {k.pid} at RSS {k.rss_bytes} B, "
+                        f"{k.over_bytes} B past the cap")  # fmt: skip
             return Outcome(
-                Kind.KILLED,
-                client.status,
-                f"rss watchdog sent SIGKILL to pid {k.pid} at RSS {k.rss_bytes} B, "
-                f"{k.over_bytes} B past the cap (emulated OOM kill); client saw: {client.detail}",
-                signal.SIGKILL,
-            )
+                Kind.KILLED, client.status,
+                f"{what} (emulated OOM kill); client saw: {client.detail}", signal.SIGKILL,
+            )  # fmt: skip
         if self.server is None:
             return client
         log = self._settled_log()

@@ -14,7 +14,9 @@ from probe.servers.kinds import KINDS, PREFORK, ServerKind
 from probe.sizes import format_size
 from probe.workload.builtins import BUILTIN_APP
 
-LIMIT_KINDS = ("as", "rss")  # "as": RLIMIT_AS in every process; "rss": a watchdog's SIGKILL
+# "as": RLIMIT_AS in every process; "rss": a watchdog's SIGKILL per process; "tree": one
+# budget for the whole process tree, as a container's memory cgroup (probe.measure.tree)
+LIMIT_KINDS = ("as", "rss", "tree")
 
 # Pinned for the server unless overridden: the cap counts address space, and each
 # OpenBLAS thread buffer and each glibc malloc arena reserves some (design.md).
@@ -59,6 +61,7 @@ class ServerSpec:
     ready_timeout_s: float = 30.0
     grace_s: float = 3.0
     env: Mapping[str, str] = field(default_factory=dict)  # overrides DEFAULT_SERVER_ENV
+    oom_group: bool = False  # limit kind tree: past the budget, kill the whole tree
 
     def __post_init__(self) -> None:
         if self.server not in KINDS:
@@ -105,6 +108,11 @@ class ServerSpec:
         return self.limit_bytes if self.limit_kind == "rss" else None
 
     @property
+    def tree_budget_bytes(self) -> int | None:
+        """The whole tree's budget, if the cap is of that kind."""
+        return self.limit_bytes if self.limit_kind == "tree" else None
+
+    @property
     def threaded(self) -> bool:
         """Whether requests can run at once as threads of one process."""
         return self.kind.threaded(self)
@@ -115,6 +123,7 @@ class ServerSpec:
         return {
             "server": self.server,
             "cmd": self.cmd,
+            "oom_group": self.oom_group,
             "role": self.kind.role,
             **{key: getattr(self, key) if prefork else None for key in PREFORK_OPTIONS},
         }

@@ -25,6 +25,7 @@ from probe.documents.matrix import MatrixDoc, Variant
 from probe.documents.maxn import MaxNDoc
 from probe.measure.load import RequestRecord, fire
 from probe.measure.memory import Monitor
+from probe.measure.tree import budget_for
 from probe.servers import command
 from probe.servers.kinds import KINDS, SERVERS
 from probe.servers.process import Server
@@ -188,7 +189,8 @@ def run_variant(cfg: MatrixConfig, server: str, w: Workload, n: int | None,
     srv = Server(spec, env)
     try:
         srv.start()
-        with Monitor(srv.pids, kill_above_bytes=spec.watchdog_bytes, keep_samples=False) as mon:
+        with Monitor(srv.pids, kill_above_bytes=spec.watchdog_bytes, keep_samples=False,
+                     tree=budget_for(spec)) as mon:  # fmt: skip
             srv.new_events()  # the boot messages
             mon.begin_step()
             records = fire_in_waves(srv.url, reqs, cfg.in_flight, cfg.timeout_s, w.name)

@@ -173,6 +173,7 @@ def config_tag(spec: ServerSpec, fresh: bool = True) -> str:
 def path(cfg: MaxNConfig, root: Path = Path("results")) -> Path:
     """results/max-n/<server>-<workload>-<limit>[-rss]-c<C>[-<config>].json"""
     kind = "" if cfg.limit_kind == "as" else f"-{cfg.limit_kind}"
+    kind += "-oomgroup" if cfg.spec.oom_group else ""
     server = "url" if cfg.url else cfg.spec.server
     tag = "" if cfg.url else config_tag(cfg.spec, cfg.fresh)
     name = (

@@ -1,0 +1,57 @@
+"""--limit-kind tree: one budget for the server's whole process tree, as a container's.
+
+gunicorn with 1 and with 2 sync workers under one 256M budget, 2 requests at once: the
+two workers build their lists side by side in one budget, so the critical n is about
+half. An app that builds 64 MiB at import (tests/apps/shared_table.py): with --preload
+its workers share those pages, counted once, so the critical n is higher than without,
+by about what one copy weighs.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+import pytest
+
+from tests.integration.test_own_service import probe_cli
+
+pytestmark = pytest.mark.usefixtures("no_children_left")
+
+PY = shlex.quote(sys.executable)
+
+
+def critical(tmp_path, app: str, flags: str, pids: list[int]) -> dict:
+    out = tmp_path / f"{app}{flags.replace(' ', '')}.json"
+    cmd = f"{PY} -m gunicorn {flags} --bind 127.0.0.1:{{port}} {app}:app"
+    result = probe_cli(
+        "max-n", "--cmd", cmd, "--chdir", "tests/apps", "--request", "GET /alloc?size={n}",
+        "--expect", "size={n} sum=", "--limit", "256M", "--limit-kind", "tree",
+        "--concurrency", "2", "--precision", "0.1", "--out", str(out), pids=pids,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["limit_kind"] == "tree" and doc["failure"]["kind"] == "killed", doc["failure"]
+    assert "tree budget: SIGKILL" in doc["failure"]["detail"]
+    return doc
+
+
+def test_two_workers_share_one_budget(tmp_path, no_leftovers):
+    one = critical(tmp_path, "query_alloc", "-w 1", no_leftovers)
+    two = critical(tmp_path, "query_alloc", "-w 2", no_leftovers)
+    ratio = two["critical_n"] / one["critical_n"]
+    assert 0.4 < ratio < 0.6, (one["critical_n"], two["critical_n"])
+    [peak] = [p["tree_peak"] for p in two["probes"] if p["n"] == two["critical_n"]][:1]
+    assert peak is not None and len(peak["processes"]) == 3  # the arbiter and two workers
+    assert peak["charge_bytes"] <= 256 << 20
+    assert all(p["rss_bytes"] >= p["pss_bytes"] >= p["pss_anon_bytes"] for p in peak["processes"])
+
+
+def test_preloaded_pages_are_counted_once(tmp_path, no_leftovers):
+    """64 MiB shared by two workers instead of one copy each: 64 MiB more for the two
+    lists, about 0.9M more ints each at ~36 bytes per element; at least half of that."""
+    own = critical(tmp_path, "shared_table", "-w 2", no_leftovers)
+    shared = critical(tmp_path, "shared_table", "-w 2 --preload", no_leftovers)
+    gained = shared["critical_n"] - own["critical_n"]
+    assert gained > 450_000, (own["critical_n"], shared["critical_n"])
