@@ -123,7 +123,7 @@ class ServerSpec:
         return {
             "server": self.server,
             "cmd": self.cmd,
-            "oom_group": self.oom_group,
+            "oom_group": self.oom_group if self.limit_kind == "tree" else None,
             "role": self.kind.role,
             **{key: getattr(self, key) if prefork else None for key in PREFORK_OPTIONS},
         }

@@ -64,7 +64,7 @@ SERVERS = "is not one of 'flask', 'gunicorn'."
         (("serve", "--limit", "none", "--limit-kind", "rss"),
          "--limit-kind rss needs a --limit; pass e.g. --limit 1G"),
         ((*MAX_N, "--limit-kind", "cgroup"),
-         f"{BAD}'--limit-kind': 'cgroup' is not one of 'as', 'rss'."),
+         f"{BAD}'--limit-kind': 'cgroup' is not one of 'as', 'rss', 'tree'."),
         # precision must be in (0, 1)
         ((*MAX_N, "--precision", "-0.1"), PRECISION + "-0.1"),
         ((*MAX_N, "--precision", "0"), PRECISION + "0"),

@@ -136,7 +136,8 @@ def test_dev_server_is_one_threaded_process_whatever_the_worker_fields_say():
     assert kind.serving([FakeProc(20, 1), FakeProc(21, 20)]) == [21]  # the reloader's child
     assert kind.events("[t] [1] [ERROR] Worker (pid:21) exited with code 1.\n") == []
     assert spec.config() == {
-        "server": "flask", "cmd": None, "role": "threads", "workers": None, "worker_class": None,
+        "server": "flask", "cmd": None, "oom_group": None, "role": "threads", "workers": None,
+        "worker_class": None,
         "threads": None, "timeout_s": None, "preload": None,
     }  # fmt: skip
 
