@@ -31,7 +31,7 @@ from probe import interrupt
 from probe.outcome import signal_name
 from probe.servers.kinds import WorkerEvent
 from probe.servers.logs import last_cause, short_of_room
-from probe.servers.readiness import listening_ports, waiting
+from probe.servers.readiness import listening_ports, port_listens, tree, waiting
 from probe.servers.reaper import REAPER
 from probe.servers.spec import ServerError, ServerSpec, pinned_env
 from probe.sizes import format_size
@@ -205,12 +205,15 @@ class Server:
         """The port listens and every serving process waits for connections (read from
         /proc, probe.servers.readiness), as many as the kind runs (or as were up before),
         for SETTLE_S when that number is not known; `exclude`: workers that are ending
-        and do not count (their replacement must)."""
-        procs = self.processes()
-        serving = [p for p in self.spec.kind.serving(procs) if p not in exclude]
-        idle = bool(serving) and all(waiting(pid) for pid in serving)
+        and do not count (their replacement must). Cheap reads first: this runs every
+        10 ms while a server boots."""
+        proc = self.proc
+        if proc is None or not port_listens(self.port):
+            self._up_since = None
+            return False
+        serving = [p for p in self.spec.kind.serving(tree(proc.pid)) if p not in exclude]
         want = self.spec.kind.expected_workers(self.spec) or self.serving_count
-        if not idle or len(serving) < want or self.port not in self.listening(procs):
+        if not serving or len(serving) < want or not all(waiting(pid) for pid in serving):
             self._up_since = None
             return False
         now = time.monotonic()
@@ -254,10 +257,14 @@ class Server:
 
     def _elsewhere_since(self, exclude: frozenset[int]) -> float:
         """How long the server has sat idle listening on other ports only (0 if not)."""
-        procs = self.processes()
-        serving = [p for p in self.spec.kind.serving(procs) if p not in exclude]
-        ports = self.listening(procs)
-        if not serving or not all(waiting(p) for p in serving) or not ports or self.port in ports:
+        proc = self.proc
+        idle = False
+        if proc is not None and not port_listens(self.port):
+            procs = tree(proc.pid)
+            serving = [p for p in self.spec.kind.serving(procs) if p not in exclude]
+            idle = bool(serving) and all(waiting(p) for p in serving)
+            idle = idle and bool(listening_ports([p.pid for p in procs]))
+        if not idle:
             self._elsewhere_t = None
             return 0.0
         now = time.monotonic()
@@ -363,11 +370,14 @@ class Server:
             return []
 
     def pids(self) -> list[int]:
-        return [p.pid for p in self.processes()]
+        """The top process and its descendants (the sampler reads these every 50 ms)."""
+        proc = self.proc
+        return [p.pid for p in tree(proc.pid)] if proc is not None else []
 
     def worker_pids(self) -> list[int]:
         """Processes that serve requests: gunicorn's workers, or a one-process server."""
-        return self.spec.kind.serving(self.processes())
+        proc = self.proc
+        return self.spec.kind.serving(tree(proc.pid)) if proc is not None else []
 
     @property
     def layout(self) -> str | None:

@@ -22,6 +22,8 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import socket
+import struct
 
 # Syscalls an idle server waits in, by machine (asm/unistd_64.h; asm-generic for arm64).
 _WAITS = {
@@ -55,6 +57,39 @@ def waiting(pid: int) -> bool | None:
     return first.isdigit() and int(first) in WAIT_SYSCALLS
 
 
+class Proc:
+    """A process of a tree as the kinds read it: its pid and its parent's."""
+
+    __slots__ = ("pid", "_ppid")
+
+    def __init__(self, pid: int, ppid: int):
+        self.pid, self._ppid = pid, ppid
+
+    def ppid(self) -> int:
+        return self._ppid
+
+
+def tree(top: int) -> list[Proc]:
+    """The process `top` and its descendants, top first, from /proc/PID/task/TID/children
+    (a few small reads, where psutil would read every process on the machine); [] if
+    `top` is gone. Zombies are left out."""
+    out, todo = [], [(top, 0)]
+    while todo:
+        pid, ppid = todo.pop(0)
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        if waiting(pid) is None:  # a zombie: no longer part of the server
+            continue
+        out.append(Proc(pid, ppid))
+        for tid in tids:
+            path = f"/proc/{pid}/task/{tid}/children"
+            with contextlib.suppress(OSError), open(path, encoding="ascii") as fh:
+                todo += [(int(c), pid) for c in fh.read().split()]
+    return out
+
+
 def listening_ports(pids: list[int]) -> set[int]:
     """The TCP ports on which any of `pids` holds a listening socket."""
     inodes: set[str] = set()
@@ -67,22 +102,64 @@ def listening_ports(pids: list[int]) -> set[int]:
                         inodes.add(target[8:-1])
     if not inodes:
         return set()
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for local, state, inode in _listeners(table):
-            if state == _LISTEN and inode in inodes:
-                ports.add(int(local.rpartition(":")[2], 16))
-    return ports
+    return {port for port, inode in _listening() if inode in inodes}
 
 
 def port_listens(port: int) -> bool:
     """Whether some socket on this machine listens on TCP `port` (any address)."""
-    suffix = f":{port:04X}"
-    return any(
-        state == _LISTEN and local.endswith(suffix)
-        for table in ("/proc/net/tcp", "/proc/net/tcp6")
-        for local, state, _ in _listeners(table)
-    )
+    return any(p == port for p, _ in _listening())
+
+
+def _listening() -> list[tuple[int, str]]:
+    """(port, inode) of every listening TCP socket: by netlink's sock_diag, as `ss -ltn`
+    asks (tens of microseconds; reading /proc/net/tcp walks the kernel's whole table,
+    4-5 ms here, and cost a server start more CPU than the start itself), else from
+    /proc/net/tcp."""
+    try:
+        return _sock_diag_listening()
+    except OSError:
+        rows = []
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for local, state, inode in _listeners(table):
+                if state == _LISTEN:
+                    rows.append((int(local.rpartition(":")[2], 16), inode))
+        return rows
+
+
+_NETLINK_INET_DIAG, _SOCK_DIAG_BY_FAMILY, _NLMSG_DONE, _NLMSG_ERROR = 4, 20, 3, 2
+_TCP_LISTEN_STATE = 10
+
+
+def _sock_diag_listening() -> list[tuple[int, str]]:
+    out = []
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_INET_DIAG) as nl:
+        for family in (socket.AF_INET, socket.AF_INET6):
+            # inet_diag_req_v2: family, protocol, ext, pad, states; a zeroed inet_diag_sockid
+            req = struct.pack("=BBBBI", family, socket.IPPROTO_TCP, 0, 0,
+                              1 << _TCP_LISTEN_STATE) + bytes(48)  # fmt: skip
+            head = struct.pack("=IHHII", 16 + len(req), _SOCK_DIAG_BY_FAMILY, 0x301, 1, 0)
+            nl.send(head + req)
+            done = False
+            while not done:
+                data = nl.recv(65536)
+                if not data:
+                    break
+                off = 0
+                while off + 16 <= len(data):
+                    length, kind = struct.unpack_from("=IH", data, off)
+                    if kind == _NLMSG_DONE:
+                        done = True
+                        break
+                    if kind == _NLMSG_ERROR:
+                        raise OSError("sock_diag refused the request")
+                    msg = off + 16  # inet_diag_msg: 4 bytes, sockid (48), 4 x u32, inode
+                    sport = struct.unpack_from("!H", data, msg + 4)[0]
+                    inode = struct.unpack_from("=I", data, msg + 4 + 48 + 16)[0]
+                    out.append((sport, str(inode)))
+                    off += (length + 3) & ~3
+                    if length == 0:
+                        break
+    return out
 
 
 def _listeners(table: str) -> list[tuple[str, str, str]]:
