@@ -15,9 +15,9 @@ from tests.integration.conftest import gone
 N = 100_001  # mean 50_000 exactly: every price is an integer multiple of it
 
 
-def run_matrix(tmp_path: Path, *args: str) -> dict:
+def run_matrix(tmp_path: Path, *args: str, limit: str = "512M") -> dict:
     results_dir, log_dir = tmp_path / "results", tmp_path / "log"
-    cli = ["matrix", "--limit", "512M", "--requests", "4", "--results", str(results_dir),
+    cli = ["matrix", "--limit", limit, "--requests", "4", "--results", str(results_dir),
            "--logs", str(log_dir), "--format", "json", *args]  # fmt: skip
     result = CliRunner().invoke(main, cli)
     assert result.exit_code == 0, result.output
@@ -70,10 +70,11 @@ def test_auto_n_differs_between_flask_and_gunicorn_under_concurrency(tmp_path):
     auto builds on the safe edge of each max-n file: for flask's threads at concurrency
     4, max-n also measures the band, and the load uses its always-ok edge where that is
     below the critical n (the source says which); gunicorn's sync worker has no band."""
-    doc = run_matrix(tmp_path, "--n", "auto", "--fns", "cpu_multithread", "--precision", "0.1")
+    doc = run_matrix(tmp_path, "--n", "auto", "--fns", "cpu_multithread", "--precision", "0.1",
+                     limit="256M")  # half the cap: half the n, half the time  # fmt: skip
     flask, gunicorn = doc["variants"]
     for v in (flask, gunicorn):
-        source = tmp_path / "results" / "max-n" / f"{v['server']}-cpu_multithread-512M-c4.json"
+        source = tmp_path / "results" / "max-n" / f"{v['server']}-cpu_multithread-256M-c4.json"
         found = json.loads(source.read_text())
         critical = found["critical_n"]
         if v["server"] == "flask":
@@ -88,7 +89,7 @@ def test_auto_n_differs_between_flask_and_gunicorn_under_concurrency(tmp_path):
         assert v["n"] == int(0.9 * edge)
         assert (v["ok"], v["failed"]) == (4, 0)
     assert flask["n"] < 0.5 * gunicorn["n"], (flask["n"], gunicorn["n"])
-    assert (tmp_path / "results" / "max-n" / "gunicorn-cpu_multithread-512M-c1.json").exists()
+    assert (tmp_path / "results" / "max-n" / "gunicorn-cpu_multithread-256M-c1.json").exists()
 
 
 @pytest.mark.parametrize("server", ["flask"])

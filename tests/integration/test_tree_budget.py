@@ -51,9 +51,10 @@ def test_two_workers_share_one_budget(tmp_path, no_leftovers):
 
 def test_preloaded_pages_are_counted_once(tmp_path, no_leftovers):
     """32 MiB shared by two workers instead of one copy each: 32 MiB more for the two
-    lists, about 0.45M more ints each at ~36 bytes per element; at least half of that."""
-    kw = {"limit": "192M", "env": {"SHARED_MIB": "32"}, "precision": "0.05"}
+    lists, about 0.45M more ints each at ~36 bytes per element; at least 0.2M, as each
+    critical n may lie up to 10 % (the precision) below its boundary."""
+    kw = {"limit": "192M", "env": {"SHARED_MIB": "32"}}
     own = critical(tmp_path, "shared_table", "-w 2", no_leftovers, **kw)
     shared = critical(tmp_path, "shared_table", "-w 2 --preload", no_leftovers, **kw)
     gained = shared["critical_n"] - own["critical_n"]
-    assert gained > 225_000, (own["critical_n"], shared["critical_n"])
+    assert gained > 200_000, (own["critical_n"], shared["critical_n"])
