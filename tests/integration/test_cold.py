@@ -38,6 +38,7 @@ from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
 from probe.studies import maxn, question
 from tests.integration.conftest import gone, watching
+from tests.integration.outside import first_answer, printed_command
 
 CAP = parse_size("256M")
 THREADS_CAP = parse_size("512M")
@@ -64,22 +65,15 @@ def predict(url: str, fn: str, n: int) -> requests.Response:
 
 
 def first_requests(fn: str, ns: list[int], pids: list[int]) -> list[requests.Response]:
-    """One fresh server per n, started as `probe serve` starts it (Server(spec).start(),
-    here split into spawn and wait_ready so the servers boot side by side), each sent
-    its n as its first request. Each server is its own process under its own cap, so
-    booting and answering side by side shares only the CPU."""
-    servers = [Server(ServerSpec(limit_bytes=CAP)) for _ in ns]
-    try:
-        for srv in servers:
-            srv.spawn()
-        for srv in servers:
-            srv.wait_ready()
-            pids += srv.pids()
-        with ThreadPoolExecutor(len(servers)) as pool:
-            return list(pool.map(predict, [s.url for s in servers], [fn] * len(ns), ns))
-    finally:
-        for srv in servers:
-            srv.close(grace_s=0)  # as max-n retires a server after its probe
+    """One fresh server per n, started by hand as `probe serve` prints it (gunicorn's
+    plain command under prlimit and setarch -R, with the variables probe pins), without
+    probe (tests/integration/outside.py), each sent its n as its first request, side by
+    side: each is its own process tree under its own cap, sharing only the CPU."""
+    argv, env = printed_command(ServerSpec(limit_bytes=CAP))
+    body = [{"area": 10, "fn": fn, "n": n} for n in ns]
+    with ThreadPoolExecutor(len(ns)) as pool:
+        return list(pool.map(lambda b: first_answer(argv, "/predict", CAP, env=env,
+                                                    method="POST", json=b), body))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +113,7 @@ def test_critical_n_holds_on_every_fresh_server(fn, searched, no_leftovers):
     assert doc["failure"]["kind"] == "memory_error", doc["failure"]
 
     answers = first_requests(fn, [critical] * FRESH + [failing] * FRESH, no_leftovers)
+    assert all(resp is not None for resp in answers), answers
     for resp in answers[:FRESH]:
         assert resp.status_code == 200, (critical, resp.status_code, resp.text[:200])
         assert resp.json()["price"] == expected_price(fn, 10, critical)

@@ -13,20 +13,18 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
-import requests
 from click.testing import CliRunner
 
 from probe.cli.app import main
-from probe.servers.process import Server, ServerStartError
 from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
 from probe.studies import catalog, question
 from probe.workload.files import load_workloads
 from tests.integration.conftest import watching
+from tests.integration.outside import first_answer, first_request, printed_command
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = ROOT / "tests" / "apps"
@@ -119,68 +117,37 @@ def test_max_n_finds_the_critical_n_of_your_app(app, server, found, no_leftovers
     assert pids, "no server was seen: nothing was tested"
 
 
-def start_fresh(server: str, app: str, extra_env: dict | None = None) -> Server:
-    """A server started as max-n starts each probe's (cap, fixed layout, the app)."""
-    spec = ServerSpec(server=server, limit_bytes=CAP, app=f"{app}:app", chdir=str(APPS))
-    srv = Server(spec, extra_env)
-    srv.spawn()
-    return srv
-
-
 @pytest.mark.parametrize("server", SERVERS)
 def test_query_alloc_boundary_holds_on_a_fresh_server(server, found, no_leftovers):
-    """critical_n answers the exact sum as the first request of a fresh server;
-    first_failing_n gets the bare 500, and the server's log has the MemoryError."""
+    """By hand, without probe: the command `probe serve` prints, under prlimit and
+    setarch -R; critical_n answers the exact sum as its first request, first_failing_n
+    gets the bare 500 on another fresh server."""
     _, doc, pids = found("query_alloc", server)
     no_leftovers += pids
     critical, failing = doc["critical_n"], doc["first_failing_n"]
-    servers = [start_fresh(server, "query_alloc") for _ in range(2)]
-    try:
-        for srv in servers:
-            srv.wait_ready()
-            no_leftovers += srv.pids()
-        ok = requests.get(f"{servers[0].url}/alloc?size={critical}", timeout=60)
-        assert ok.status_code == 200, (critical, ok.status_code, ok.text[:200])
-        assert ok.text == f"size={critical} sum={critical * (critical - 1) // 2}\n"
-        fail = requests.get(f"{servers[1].url}/alloc?size={failing}", timeout=60)
-        assert fail.status_code == 500, (failing, fail.status_code, fail.text[:200])
-        # werkzeug writes the traceback after the 500 has gone out: wait for it.
-        deadline = time.monotonic() + 5
-        while "MemoryError" not in servers[1].log_since_spawn():
-            assert time.monotonic() < deadline, servers[1].log_since_spawn()
-            time.sleep(0.05)
-    finally:
-        for srv in servers:
-            srv.close(grace_s=0)
+    argv, env = printed_command(ServerSpec(server=server, app="query_alloc:app"))
+    ok = first_answer(argv, f"/alloc?size={critical}", CAP, cwd=str(APPS), env=env)
+    assert ok is not None and ok.status_code == 200, (critical, ok)
+    assert ok.text == f"size={critical} sum={critical * (critical - 1) // 2}\n"
+    assert first_request(argv, f"/alloc?size={failing}", CAP, cwd=str(APPS), env=env) == 500
 
 
 @pytest.mark.parametrize("server", SERVERS)
 def test_env_table_boundary_holds_on_a_fresh_server(server, found, no_leftovers):
-    """n at start-up: a server with TABLE_N=critical_n boots and answers its first
-    lookup; with TABLE_N=first_failing_n it fails to boot (ServerStartError), or boots
-    and fails its first request (flask: no room for the request's thread)."""
+    """n at start-up, by hand as above: with TABLE_N=critical_n the plain command boots
+    and answers its first lookup; with TABLE_N=first_failing_n it fails to boot, or
+    boots and fails its first request (flask: no room for the request's thread)."""
     _, doc, pids = found("env_table", server)
     no_leftovers += pids
     critical, failing = doc["critical_n"], doc["first_failing_n"]
-    good = start_fresh(server, "env_table", {"TABLE_N": str(critical)})
-    bad = start_fresh(server, "env_table", {"TABLE_N": str(failing)})
-    try:
-        good.wait_ready()
-        no_leftovers += good.pids()
-        resp = requests.get(f"{good.url}/lookup?i=7", timeout=60)
-        assert resp.status_code == 200, (critical, resp.status_code, resp.text[:200])
-        assert resp.json() == {"i": 7, "value": 49, "entries": critical}
-        try:
-            bad.wait_ready()
-        except ServerStartError as exc:
-            assert "MemoryError" in exc.log_tail or "MemoryError" in str(exc), exc
-        else:
-            no_leftovers += bad.pids()
-            with pytest.raises(requests.RequestException):
-                requests.get(f"{bad.url}/lookup?i=7", timeout=60).raise_for_status()
-    finally:
-        good.close(grace_s=0)
-        bad.close(grace_s=0)
+    argv, env = printed_command(ServerSpec(server=server, app="env_table:app"))
+    good = first_answer(argv, "/lookup?i=7", CAP, cwd=str(APPS),
+                        env={**env, "TABLE_N": str(critical)})  # fmt: skip
+    assert good is not None and good.status_code == 200, (critical, good)
+    assert good.json() == {"i": 7, "value": 49, "entries": critical}
+    bad = first_request(argv, "/lookup?i=7", CAP, cwd=str(APPS),
+                        env={**env, "TABLE_N": str(failing)})  # fmt: skip
+    assert bad != 200, (failing, bad)
 
 
 # -- the matrix -------------------------------------------------------------------------------
