@@ -1,5 +1,7 @@
 """The check a user makes by hand, without probe: their plain command under
-`prlimit --as=BYTES` and `setarch -R`, n sent as the very first request.
+`prlimit --as=BYTES` and `setarch -R`, n sent as the very first request. For a tree
+budget: the plain command under `setarch -R` and a watcher of this module's own that
+SIGKILLs the largest process once the tree's summed Pss_Anon passes the budget.
 
 Written apart from probe on purpose (its own port wait, its own process handling), so a
 fault in probe's server handling cannot hide here.
@@ -12,8 +14,11 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
+import psutil
 import requests
 
 
@@ -28,6 +33,79 @@ def listens(port: int) -> bool:
     with open("/proc/net/tcp", encoding="ascii") as fh:
         rows = [line.split() for line in fh.read().splitlines()[1:]]
     return any(r[3] == "0A" and r[1].endswith(f":{port:04X}") for r in rows)
+
+
+class TreeWatcher(threading.Thread):
+    """Sums Pss_Anon (smaps_rollup) over a process tree every few milliseconds; past
+    the budget, SIGKILLs the process with the largest RSS, as the kernel's OOM killer."""
+
+    def __init__(self, top: int, budget_bytes: int):
+        super().__init__(daemon=True)
+        self.top, self.budget = top, budget_bytes
+        self.stop = threading.Event()
+        self.kills: list[int] = []
+
+    @staticmethod
+    def _field(pid: int, name: str) -> int:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as fh:
+                for line in fh:
+                    if line.startswith(name + ":"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        return 0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                procs = [psutil.Process(self.top), *psutil.Process(self.top).children(True)]
+            except psutil.Error:
+                return
+            procs = [p for p in procs if p.pid not in self.kills]
+            charge = sum(self._field(p.pid, "Pss_Anon") for p in procs)
+            if charge > self.budget and procs:
+                victim = max(procs, key=lambda p: self._field(p.pid, "Rss"))
+                with contextlib.suppress(psutil.Error):
+                    victim.kill()
+                    self.kills.append(victim.pid)
+            time.sleep(0.002)
+
+
+def first_statuses(cmd: list[str], path: str, tree_budget_bytes: int, concurrency: int,
+                   cwd: str | None = None, env: dict | None = None,
+                   wait_s: float = 30.0) -> list[int | None]:  # fmt: skip
+    """`cmd` under setarch -R and a TreeWatcher, `concurrency` GETs of `path` at once as
+    its first requests; their statuses (None: no answer)."""
+    port = free_port()
+    argv = ["setarch", "-R", *[w.replace("{port}", str(port)) for w in cmd]]
+    proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    watcher = TreeWatcher(proc.pid, tree_budget_bytes)
+    watcher.start()
+    try:
+        deadline = time.monotonic() + wait_s
+        while not listens(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                return [None] * concurrency
+            time.sleep(0.02)
+        time.sleep(1.0)  # every worker booted: the budget counts all of them
+
+        def one(_: int) -> int | None:
+            try:
+                return requests.get(f"http://127.0.0.1:{port}{path}", timeout=60).status_code
+            except requests.RequestException:
+                return None
+
+        with ThreadPoolExecutor(concurrency) as pool:
+            return list(pool.map(one, range(concurrency)))
+    finally:
+        watcher.stop.set()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        watcher.join(timeout=5)
 
 
 def first_request(cmd: list[str], path: str, limit_bytes: int, cwd: str | None = None,
