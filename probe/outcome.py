@@ -17,6 +17,7 @@ class Kind(str, enum.Enum):
     CONNECTION_ERROR = "connection_error"  # connection refused/reset/aborted
     HTTP_ERROR = "http_error"  # any other non-2xx answer
     SERVER_START_FAILED = "server_start_failed"  # the server never became ready
+    REJECTED = "rejected"  # the app refused the size by a limit of its own (413): no memory
 
     def __str__(self) -> str:
         return self.value
@@ -26,6 +27,7 @@ class Kind(str, enum.Enum):
 _SEVERITY = {
     Kind.OK: 0,
     Kind.HTTP_ERROR: 1,
+    Kind.REJECTED: 1,
     Kind.CONNECTION_ERROR: 2,
     Kind.TIMEOUT: 3,
     Kind.MEMORY_ERROR: 4,
@@ -120,10 +122,20 @@ class Probe:
         return d
 
 
+# Statuses by which an app refuses a request for its size, by a limit of its own.
+REJECTING = {
+    413: "the app refuses a body this large (a limit of its own, e.g. MAX_CONTENT_LENGTH)",
+    414: "the app refuses a URI this long (a limit of its own)",
+    431: "the app refuses headers this large (a limit of its own)",
+}
+
+
 def failed_answer(status: int, body: object) -> Outcome:
     """A non-2xx answer; a JSON {"error": "memory_error"} (the seminar app's 507, and any
     app that says so the same way) is a memory error."""
     error = body.get("error") if isinstance(body, dict) else None
+    if status in REJECTING:
+        return Outcome(Kind.REJECTED, status, REJECTING[status])
     if error == "memory_error":
         detail = body.get("detail") or "MemoryError"
         text = f"MemoryError: {detail}" if detail != "MemoryError" else detail

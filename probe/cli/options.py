@@ -214,8 +214,16 @@ def workload_options(f):
         click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'",
                      help="A request header; {n} and {env:VAR} are filled in (a token "
                      "as {env:APP_TOKEN} is read from probe's environment, never recorded)."),
+        click.option("--upload", default=None, metavar="FIELD",
+                     help="The body is multipart/form-data with a file of n bytes (the "
+                     "letter x) in form field FIELD, as a browser uploads it."),
+        click.option("--body-bytes", is_flag=True,
+                     help="The body is n bytes (the letter x, application/octet-stream), "
+                     "generated as it is sent."),
         click.option("--json", "json_body", default=None, metavar="TEMPLATE",
-                     help="JSON body template, e.g. '{\"area\": 50, \"n\": {n}}'."),
+                     help="JSON body template, e.g. '{\"area\": 50, \"n\": {n}}'; "
+                     "{n*ITEM} is an array of n copies of ITEM, a batch of n rows: "
+                     "'{\"instances\": {n*[5.1, 3.5, 1.4, 0.2]}}'."),
         click.option("--request", "request_line", default=None, metavar="'METHOD /PATH'",
                      help="The request, with {n} where n goes, e.g. 'GET /predict?batch={n}'."),
         click.option("--chdir", default=None, metavar="DIR",

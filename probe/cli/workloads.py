@@ -26,6 +26,8 @@ class WorkloadFlags:
     headers: tuple[str, ...]
     n_env: str | None
     expect: str | None
+    body_bytes: bool
+    upload: str | None
     workloads_file: Path | None
     workload_name: str | None
 
@@ -34,9 +36,10 @@ class WorkloadFlags:
 
 
 def make_workload(fn, app, cmd, chdir, request_line, json_body, headers, n_env, expect,
-                  workloads_file, workload_name):  # fmt: skip
+                  workloads_file, workload_name, body_bytes=False, upload=None):  # fmt: skip
     """The Workload the options name; a one-line usage error if they name none or two."""
-    custom = any(x for x in (app, cmd, chdir, request_line, json_body, headers, n_env, expect))
+    custom = any(x for x in (app, cmd, chdir, request_line, json_body, headers, n_env, expect,
+                             body_bytes, upload))  # fmt: skip
     given = [x for x in (fn and "--fn", app and "--app", cmd and "--cmd",
                          workloads_file and "--workloads") if x]  # fmt: skip
     if given == ["--app", "--cmd"]:
@@ -70,6 +73,8 @@ def make_workload(fn, app, cmd, chdir, request_line, json_body, headers, n_env, 
             headers=tuple(parse_header(h) for h in headers),
             n_env=n_env,
             expect=expect,
+            body_bytes=body_bytes,
+            upload=upload,
         )
     except WorkloadError as exc:
         raise click.UsageError(str(exc)) from None

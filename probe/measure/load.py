@@ -7,14 +7,19 @@ pool of 10 processes; threads are enough for waiting on sockets).
 
 from __future__ import annotations
 
+import http.client
+import json
+import select
 import threading
 import time
+import urllib.parse
 from dataclasses import asdict, dataclass
 
 import requests
 
 from probe import interrupt
 from probe.outcome import Kind, Outcome, failed_answer
+from probe.workload.bodies import CHUNK, Body
 from probe.workload.model import HttpRequest
 
 SEMINAR_AREAS = tuple(range(10, 101, 10))  # the seminar's script: areas 10, 20, ..., 100
@@ -34,6 +39,8 @@ class RequestRecord:
     body: dict | None  # the parsed JSON answer, if any
     error: str | None  # what went wrong, if anything
     text: str = ""  # the answer body as text (first MAX_TEXT characters), for judging
+    answer_bytes: int | None = None  # the answer body's length, as received
+    found: bool | None = None  # whether the answer held the request's expect text
 
     @property
     def latency_s(self) -> float:
@@ -45,7 +52,7 @@ class RequestRecord:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        del d["text"]
+        del d["text"], d["found"]
         d["latency_s"] = round(self.latency_s, 6)
         body = self.body or {}
         d["price"] = body.get("price")
@@ -70,28 +77,90 @@ def _one(url: str, req: HttpRequest, name: str, timeout_s: float, headers: dict,
          out: list, i: int) -> None:  # fmt: skip
     start = time.monotonic()
     status = body = error = None
-    text = ""
+    text, size, found = "", None, None
     try:
-        resp = requests.request(
-            req.method, f"{url}{req.path}", data=req.body, timeout=timeout_s,
-            headers={**headers, **dict(req.headers)},  # the workload's own headers win
-        )  # fmt: skip
-        status = resp.status_code
-        text = resp.text[:MAX_TEXT]
+        if isinstance(req.body, Body):
+            status, (text, size, found) = _send_streamed(url, req, headers, timeout_s)
+        else:
+            resp = requests.request(
+                req.method, f"{url}{req.path}", data=req.body, timeout=timeout_s, stream=True,
+                headers={**headers, **dict(req.headers)},  # the workload's own headers win
+            )  # fmt: skip
+            status = resp.status_code
+            text, size, found = read_answer(resp.iter_content(CHUNK), req.expect)
         try:
-            body = resp.json()
+            body = json.loads(text) if size is not None and size <= MAX_TEXT else None
         except ValueError:
             body = None
         kind, error = classify(status, body)
-    except requests.Timeout:
+    except (requests.Timeout, TimeoutError):
         kind, error = Kind.TIMEOUT, f"no answer within {timeout_s:g} s"
-    except requests.RequestException as exc:  # refused, reset, aborted, truncated answer
+    except (requests.RequestException, OSError, http.client.HTTPException) as exc:
+        # refused, reset, aborted, truncated answer
         kind, error = Kind.CONNECTION_ERROR, _root_cause(exc)
     end = time.monotonic()
     out[i] = RequestRecord(
         req.area, name, req.n, start - t0, end - t0, kind.value, status,
-        body if isinstance(body, dict) else None, error, text,
+        body if isinstance(body, dict) else None, error, text, size, found,
     )  # fmt: skip
+
+
+def read_answer(chunks, expect: str | None) -> tuple[str, int, bool | None]:
+    """(the first MAX_TEXT characters, the length in bytes, whether `expect` occurs)
+    of an answer read chunk by chunk: never more than a chunk and MAX_TEXT kept, so an
+    echo of a 1 GiB body costs probe no memory."""
+    head, size, found = b"", 0, None
+    want = expect.encode() if expect is not None else None
+    tail = b""
+    for chunk in chunks:
+        if not chunk:
+            continue
+        size += len(chunk)
+        if len(head) < MAX_TEXT:
+            head += chunk[: MAX_TEXT - len(head)]
+        if want is not None and not found:
+            window = tail + chunk
+            found = want in window
+            tail = window[-(len(want) - 1) :] if len(want) > 1 else b""
+    if want is not None and found is None:
+        found = want in head
+    return head.decode("utf-8", errors="replace"), size, found
+
+
+def _send_streamed(url: str, req: HttpRequest, headers: dict, timeout_s: float):
+    """Send a generated body chunk by chunk with its Content-Length; read the answer as
+    a stream. A server that answers before the whole body is in (413 from its own limit,
+    a worker out of memory) and closes: its early answer is read, not lost to the
+    broken pipe that the rest of the body would meet."""
+    where = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(where.hostname, where.port, timeout=timeout_s)
+    body = req.body
+    sent = 0
+    try:
+        conn.putrequest(req.method, req.path, skip_accept_encoding=True)
+        for key, value in {**headers, **dict(req.headers)}.items():
+            conn.putheader(key, value)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        broke: OSError | None = None
+        try:
+            for chunk in body:
+                if select.select([conn.sock], [], [], 0)[0]:
+                    break  # an early answer (or the server closed): read it
+                conn.sock.sendall(chunk)
+                sent += len(chunk)
+        except OSError as exc:  # EPIPE, ECONNRESET: the server stopped reading
+            broke = exc
+        try:
+            resp = conn.getresponse()
+        except (http.client.HTTPException, OSError) as exc:
+            cause = broke or exc
+            raise ConnectionError(
+                f"{_root_cause(cause)} after {sent:,} of {len(body):,} body bytes"
+            ) from None
+        return resp.status, read_answer(iter(lambda: resp.read(CHUNK), b""), req.expect)
+    finally:
+        conn.close()
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -276,7 +276,9 @@ class ServerOracle:
         w = self.config.workload
         answered = [r for r in records if not (r.error or "").startswith("abandoned")]
         outcomes = [
-            w.judge(r.status, r.text, r.body, n, r.area) if r.status is not None else r.outcome
+            w.judge(r.status, r.text, r.body, n, r.area, r.found)
+            if r.status is not None
+            else r.outcome
             for r in answered or records
         ]
         result = worst(outcomes)

@@ -118,6 +118,7 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
         ("precision", _precision_text(critical, doc.first_failing_n)),
         ("failure", _failure_text(doc.failure)),
         *_non_monotone_rows(doc),
+        *_rejected_rows(doc),
         *_band_rows(doc),
         ("peak RSS at critical n", format_bytes(doc.peak_rss_bytes)),
         ("baseline RSS", format_bytes(doc.baseline_rss_bytes)),
@@ -144,13 +145,33 @@ def _non_monotone_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
     return [("not monotone", f"{shown}{more}: critical n is below every failure")]
 
 
+def _rejected_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
+    """One line when the app refused the first failing n by a limit of its own."""
+    if doc.stop_reason != "rejected":
+        return []
+    status = (doc.failure or {}).get("status")
+    return [("app's own limit", f"{format_n(doc.first_failing_n)} refused with HTTP {status} "
+             f"and {format_n(doc.critical_n)} taken: the critical n is the app's limit, "
+             "memory did not run out below it")]  # fmt: skip
+
+
 def _workload_text(doc: MaxNDoc) -> str:
     """'cpu_bounded' for a built-in; 'name: app, request (n in ...)' for a user's workload."""
     w = doc.workload or {}
     if doc.fn or not w:
         return str(doc.fn)
-    where = f"n in env {w['n_env']}" if w.get("n_env") else "n in the request"
-    return f"{w.get('name')}: {w.get('app')}, {w.get('request')} ({where})"
+    if w.get("n_env"):
+        where = f"n in env {w['n_env']}"
+    elif w.get("body_bytes"):
+        where = "a body of n bytes"
+    elif w.get("upload"):
+        where = f"an upload of n bytes in field {w['upload']}"
+    elif "{n*" in (w.get("json") or ""):
+        where = "a batch of n items"
+    else:
+        where = "n in the request"
+    what = w.get("app") or w.get("cmd")
+    return f"{w.get('name')}: {what}, {w.get('request')} ({where})"
 
 
 def _server_text(doc: MaxNDoc) -> str:

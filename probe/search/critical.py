@@ -90,7 +90,12 @@ STRATEGIES = ("model", "bisect")
 CONFIRM_POLICIES = ("auto", "both", "fail", "none")
 # Outcomes that say "out of memory": on a cold, fixed-layout server they are facts.
 MEMORY_KINDS = (Kind.MEMORY_ERROR, Kind.KILLED)
-STOP_REASONS = ("converged", "max_probes", "n_max_ok", "all_failed")
+# Outcomes that repeat on a cold fixed-layout server, so auto confirmation takes them as
+# they come: memory running out, and an app refusing a size by its own limit.
+FACT_KINDS = (*MEMORY_KINDS, Kind.REJECTED)
+# "rejected": the first failing n was refused by the app's own limit (HTTP 413): the
+# critical n found is that limit's, and memory did not run out below it
+STOP_REASONS = ("converged", "max_probes", "n_max_ok", "all_failed", "rejected")
 
 Oracle = Callable[[int], Probe]
 Plan = list[tuple[int, bool | None]]  # (n, expected outcome: True ok, False fail, None)
@@ -244,7 +249,7 @@ def _confirmations(
     todo = []
     if policy == "auto":
         last = next((p for p in reversed(probes) if p.n == hi), None)
-        if last is not None and last.outcome.kind not in MEMORY_KINDS and not _settled(probes, hi):
+        if last is not None and last.outcome.kind not in FACT_KINDS and not _settled(probes, hi):
             todo.append(hi)
         return todo
     if policy != "none" and hi is not None and not _settled(probes, hi):
@@ -495,6 +500,8 @@ def _result(probes: Sequence[Probe], cfg: SearchConfig, stop: str) -> SearchResu
             p = (cfg.limit_bytes - baseline) / slope
             predicted = math.floor(p) if math.isfinite(p) and p > 0 else None
     failure = next((pr.outcome for pr in reversed(probes) if pr.n == hi), None)
+    if failure is not None and failure.kind is Kind.REJECTED and stop == "converged":
+        stop = "rejected"
     return SearchResult(
         critical_n=lo,
         first_failing_n=hi,

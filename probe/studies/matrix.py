@@ -144,7 +144,7 @@ def request_entry(index: int, record: RequestRecord, w: Workload, n: int | None)
 
         entry["expected_price"] = expected_price(w.fn, record.area, n or 1)
     if record.status is not None:
-        outcome = w.judge(record.status, record.text, record.body, n, record.area)
+        outcome = w.judge(record.status, record.text, record.body, n, record.area, record.found)
         entry["answer_ok"] = outcome.ok
         if w.fn is not None:
             entry["price_ok"] = None if d["price"] is None else outcome.ok

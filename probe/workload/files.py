@@ -13,7 +13,19 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-FILE_KEYS = ("app", "cmd", "chdir", "request", "json", "headers", "n_env", "expect", "env")
+FILE_KEYS = (
+    "app",
+    "cmd",
+    "chdir",
+    "request",
+    "json",
+    "headers",
+    "n_env",
+    "expect",
+    "env",
+    "body_bytes",
+    "upload",
+)
 
 
 def find_workloads_file(cwd: Path) -> Path | None:
@@ -67,9 +79,11 @@ def _from_table(path: Path, where: str, name: str, table: object) -> Workload:
         )
     if name in BUILTINS:
         raise WorkloadError(f"{path}: {where}: {name} is a built-in workload; rename it")
-    for key in ("app", "cmd", "chdir", "request", "json", "n_env", "expect"):
+    for key in ("app", "cmd", "chdir", "request", "json", "n_env", "expect", "upload"):
         if key in table and not isinstance(table[key], str):
             raise WorkloadError(f"{path}: {where}: {key} must be a string")
+    if "body_bytes" in table and not isinstance(table["body_bytes"], bool):
+        raise WorkloadError(f"{path}: {where}: body_bytes must be true or false")
     kwargs = {k: v for k, v in table.items() if k not in ("headers", "env", "chdir")}
     try:
         kwargs["headers"] = _file_headers(table.get("headers", {}))

@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 from probe.outcome import Kind, Outcome, failed_answer
 from probe.servers.command import CommandError, split
+from probe.workload import bodies
 from probe.workload.seminar import BUILTIN_FNS, IO_FNS, PROBE_AREA
 
 ALLOWED = "{n}, {area}, {env:NAME}"
@@ -69,10 +70,11 @@ class HttpRequest:
 
     method: str
     path: str  # path and query, e.g. "/alloc?size=1000"
-    body: bytes | None
+    body: bytes | bodies.Body | None  # a Body is generated as it is sent (n long)
     headers: tuple[tuple[str, str], ...]
     n: int | None  # the n this request probes (also when n went into the server's env)
     area: float | None = None  # set when the workload uses {area} or checks a price
+    expect: str | None = None  # the text the answer must hold, filled for this n
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ class Workload:
     fn: str | None = None  # built-ins only: the predictor, enables the exact price check
     env: tuple[tuple[str, str], ...] = ()  # fixed server environment (values: templates)
     cmd: str | None = None  # the user's start command ({port}, {host}), as written
+    body_bytes: bool = False  # the body is n bytes (probe.workload.bodies.raw)
+    upload: str | None = None  # the body is multipart with a file of n bytes in this field
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _pairs(self.headers))
@@ -102,6 +106,7 @@ class Workload:
         _check_headers(self.headers)
         if self.json is not None:
             _check_json(self.json)
+        _check_body(self)
         _check_env(self)
         _check_n_placement(self)
 
@@ -112,11 +117,22 @@ class Workload:
         return self.fn not in IO_FNS
 
     @property
+    def sized_body(self) -> str | None:
+        """'raw', 'upload' or 'batch' if the body itself is n long (None: it is not)."""
+        if self.body_bytes:
+            return "raw"
+        if self.upload is not None:
+            return "upload"
+        return "batch" if self.json is not None and bodies.split_batch(self.json) else None
+
+    @property
     def n_placement(self) -> str:
-        """'request' ({n} in the request line, body or a header), 'env' (n_env) or 'none'."""
+        """'request' ({n} in the request line, body or a header, or a body n long), 'env'
+        (n_env) or 'none'."""
         if self.n_env is not None:
             return "env"
-        return "request" if _uses(self._request_templates(), "n") else "none"
+        sized = self.sized_body is not None
+        return "request" if sized or _uses(self._request_templates(), "n") else "none"
 
     def server_env(self, n: int | None) -> dict[str, str]:
         """Environment to add to the server's at start-up: the fixed env, and n if n_env."""
@@ -146,7 +162,12 @@ class Workload:
                 )
             headers.append((name, value))
         body = None
-        if self.json is not None:
+        sized = self.sized_body
+        if sized is not None:
+            body = self._sized(sized, n, area)
+            if not any(name.lower() == "content-type" for name, _ in headers):
+                headers.append(("Content-Type", body.content_type))
+        elif self.json is not None:
             text = self._fill("json", self.json, n, area)
             try:
                 json.loads(text)
@@ -160,9 +181,20 @@ class Workload:
             if not any(name.lower() == "content-type" for name, _ in headers):
                 headers.append(("Content-Type", "application/json"))
         uses_area = self.fn is not None or _uses(self._request_templates(), "area")
+        expect = self._fill("expect", self.expect, n, area) if self.expect is not None else None
         return HttpRequest(
-            method, path, body, tuple(headers), n, float(area) if uses_area else None
+            method, path, body, tuple(headers), n, float(area) if uses_area else None, expect
         )
+
+    def _sized(self, kind: str, n: int, area: float | None) -> bodies.Body:
+        """The body n long: n bytes, an upload of n bytes, or a batch of n items."""
+        if kind == "raw":
+            return bodies.raw(n)
+        if kind == "upload":
+            return bodies.upload(self.upload, n)
+        before, item, after = bodies.split_batch(self.json)
+        return bodies.batch(self._fill("json", before, n, area), item,
+                            self._fill("json", after, n, area), n)  # fmt: skip
 
     def judge(
         self,
@@ -171,8 +203,10 @@ class Workload:
         body_json: object,
         n: int | None,
         area: float | None = PROBE_AREA,
+        found: bool | None = None,
     ) -> Outcome:
-        """The outcome of one answer: status, the built-ins' exact price, or `expect`."""
+        """The outcome of one answer: status, the built-ins' exact price, or `expect`
+        (`found`: whether a streamed answer longer than body_text held it)."""
         if status is None:
             return Outcome(Kind.CONNECTION_ERROR, None, "no HTTP answer")
         if not 200 <= status < 300:
@@ -186,7 +220,7 @@ class Workload:
                 return Outcome(Kind.HTTP_ERROR, status, f"wrong price {price}, want {want}")
         if self.expect is not None:
             want = self._fill("expect", self.expect, n, area)
-            if want not in body_text:
+            if not (found if found is not None else want in body_text):
                 return Outcome(Kind.HTTP_ERROR, status, f"answer lacks {want!r}")
         return Outcome(Kind.OK, status)
 
@@ -205,6 +239,8 @@ class Workload:
             "fn": self.fn,
             "env": dict(self.env),
             "cmd": self.cmd,
+            "body_bytes": self.body_bytes,
+            "upload": self.upload,
         }
 
     def identity(self) -> str:
@@ -215,8 +251,9 @@ class Workload:
         """
         d = self.to_dict()
         del d["name"], d["chdir"]
-        if d["cmd"] is None:  # as before commands were a key, so older names still match
-            del d["cmd"]
+        for key, unset in (("cmd", None), ("body_bytes", False), ("upload", None)):
+            if d[key] == unset:  # keys added later: older names still match
+                del d[key]
         text = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -322,6 +359,13 @@ def _check_headers(headers: tuple[tuple[str, str], ...]) -> None:
 
 
 def _check_json(template: str) -> None:
+    try:
+        batch = bodies.split_batch(template)
+        if batch is not None:
+            bodies.check_item(batch[1])
+            template = f"{batch[0]}[{batch[1]}]{batch[2]}"
+    except bodies.BodyError as exc:
+        raise WorkloadError(str(exc)) from None
     sample = _PLACEHOLDER.sub("1", template)  # numbers for {n}/{area}; "1" inside strings
     try:
         json.loads(sample)
@@ -330,6 +374,18 @@ def _check_json(template: str) -> None:
             f"json is not valid JSON once {{n}} is a number: {sample!r} ({exc}); "
             "write e.g. '{\"size\": {n}}'"
         ) from None
+
+
+def _check_body(w: Workload) -> None:
+    """At most one body n long, and a body only where a request has one."""
+    given = [x for x in (w.body_bytes and "body_bytes", w.upload is not None and "upload",
+                         w.json is not None and "json") if x]  # fmt: skip
+    if len(given) > 1:
+        raise WorkloadError(f"{' and '.join(given)} both give the body; keep one")
+    if w.upload is not None and not _TOKEN.fullmatch(w.upload):
+        raise WorkloadError(f"upload must be a form field name such as file, got {w.upload!r}")
+    if w.sized_body is not None and not w.takes_n:
+        raise WorkloadError(f"{w.fn} takes no n: its body cannot be n long")
 
 
 def _check_env(w: Workload) -> None:
@@ -350,6 +406,8 @@ def _check_env(w: Workload) -> None:
 
 def _check_n_placement(w: Workload) -> None:
     in_templates = [field for field, text in w._request_templates() if _uses([(field, text)], "n")]
+    if w.sized_body is not None:
+        in_templates.insert(0, f"{w.sized_body} body")
     if not w.takes_n:
         if in_templates or w.n_env is not None:
             raise WorkloadError(f"{w.fn} takes no n: remove {{n}} and n_env")

@@ -382,6 +382,8 @@ def test_to_dict_keeps_templates_as_written():
         "fn": None,
         "env": {},
         "cmd": None,
+        "body_bytes": False,
+        "upload": None,
     }
 
 
@@ -464,10 +466,10 @@ def test_pyproject_without_tool_probe_is_not_a_workloads_file(tmp_path):
     [
         ("probe.toml", '[workloads.a]\napp = "m:app"\nreqest = "GET /{n}"\n',
          "{path}: workloads.a: unknown key 'reqest'; allowed: app, cmd, chdir, request, json, "
-         "headers, n_env, expect, env"),
+         "headers, n_env, expect, env, body_bytes, upload"),
         ("pyproject.toml", '[tool.probe.workloads.a]\napp = "m:app"\nfn = "cpu_bounded"\n',
          "{path}: tool.probe.workloads.a: unknown key 'fn'; allowed: app, cmd, chdir, request, "
-         "json, headers, n_env, expect, env"),
+         "json, headers, n_env, expect, env, body_bytes, upload"),
         ("probe.toml", '[workloads.a]\nrequest = "GET /{n}"\n',
          "{path}: workloads.a: app or cmd is required, e.g. app = 'myservice:app' or "
          "cmd = 'gunicorn --bind 127.0.0.1:{port} myservice:app'"),

@@ -1,0 +1,135 @@
+"""Request bodies whose size is n, generated as they are sent and never held whole.
+
+Three forms, each with a Content-Length known before the first byte goes out:
+
+- raw (`--body-bytes`): n bytes, `application/octet-stream`;
+- upload (`--upload FIELD`): `multipart/form-data` with one file of n bytes in FIELD;
+- batch (`{n*ITEM}` in a `--json` template): a JSON array of n copies of ITEM, e.g.
+  `{"instances": {n*[5.1, 3.5, 1.4, 0.2]}}`.
+
+The bytes are the ASCII letter `x`, so a person sends the same body with
+`head -c N /dev/zero | tr '\\0' x | curl --data-binary @- ...` (what an app does with
+the bytes can depend on them: a JSON echo writes a NUL byte as six characters).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+FILL = b"x"
+CHUNK = 1 << 16  # bytes per write: big enough to be cheap, small enough to stay flat
+BOUNDARY = "probe-boundary-7f3a9c1e"
+BATCH_OPEN = "{n*"
+
+
+class BodyError(ValueError):
+    """A body template that cannot be generated; the message says how to fix it."""
+
+
+class Body:
+    """A body of known length, produced chunk by chunk: `len(body)`, `iter(body)`.
+
+    requests and http.client send an iterable with a length as a stream with that
+    Content-Length."""
+
+    def __init__(self, parts: list[tuple[bytes, int]], content_type: str):
+        self.parts = parts  # (piece, times): the body is each piece repeated, in order
+        self.content_type = content_type
+        self.length = sum(len(piece) * times for piece, times in parts)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[bytes]:
+        for piece, times in self.parts:
+            if not piece or times <= 0:
+                continue
+            per = max(1, CHUNK // len(piece))  # whole pieces per chunk
+            block = piece * min(per, times)
+            left = times
+            while left >= per:
+                yield block
+                left -= per
+            if left:
+                yield piece * left
+
+    def head(self, limit: int = 200) -> bytes:
+        """The body's first bytes, for messages."""
+        out = b""
+        for chunk in self:
+            out += chunk
+            if len(out) >= limit:
+                break
+        return out[:limit]
+
+
+def raw(n: int) -> Body:
+    return Body([(FILL, n)], "application/octet-stream")
+
+
+def upload(field: str, n: int, filename: str = "upload.bin") -> Body:
+    """multipart/form-data with one file of n bytes in `field` (RFC 7578)."""
+    head = (
+        f"--{BOUNDARY}\r\n"
+        f'Content-Disposition: form-data; name="{field}"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{BOUNDARY}--\r\n".encode()
+    return Body([(head, 1), (FILL, n), (tail, 1)], f"multipart/form-data; boundary={BOUNDARY}")
+
+
+def split_batch(template: str) -> tuple[str, str, str] | None:
+    """(before, ITEM, after) of the one `{n*ITEM}` in a JSON template, or None.
+
+    ITEM ends at the `}` that closes `{n*` (brackets, braces and strings in ITEM
+    counted), so it may itself be an object: `{n*{"x": 1}}`."""
+    start = template.find(BATCH_OPEN)
+    if start < 0:
+        return None
+    i, depth, in_string = start + len(BATCH_OPEN), 0, False
+    while i < len(template):
+        c = template[i]
+        if in_string:
+            if c == "\\":
+                i += 1
+            elif c == '"':
+                in_string = False
+        elif c == '"':
+            in_string = True
+        elif c in "[{":
+            depth += 1
+        elif c in "]}":
+            if depth == 0:
+                if c != "}":
+                    break
+                item = template[start + len(BATCH_OPEN) : i]
+                rest = template[i + 1 :]
+                if BATCH_OPEN in rest:
+                    raise BodyError("one {n*ITEM} per template: a batch has one size")
+                return template[:start], item, rest
+            depth -= 1
+        i += 1
+    raise BodyError(f"{{n*ITEM}} is not closed in {template!r}; write e.g. {{n*[1, 2]}}")
+
+
+def check_item(item: str) -> None:
+    """ITEM must be one JSON value, written out (no placeholders in it)."""
+    try:
+        json.loads(item)
+    except ValueError as exc:
+        raise BodyError(
+            f"the item of {{n*ITEM}} must be one JSON value, e.g. {{n*[5.1, 3.5]}}; got "
+            f"{item!r} ({exc})"
+        ) from None
+
+
+def batch(before: str, item: str, after: str, n: int) -> Body:
+    """`before` [ITEM, ITEM, ... n times] `after`, as JSON (n = 0: an empty array)."""
+    piece = item.strip().encode()
+    if n == 0:
+        parts = [(before.encode() + b"[]" + after.encode(), 1)]
+    else:
+        parts = [(before.encode() + b"[" + piece, 1), (b"," + piece, n - 1),
+                 (b"]" + after.encode(), 1)]  # fmt: skip
+    return Body(parts, "application/json")
