@@ -119,8 +119,8 @@ def first_request(cmd: list[str], path: str, limit_bytes: int, cwd: str | None =
 
 def first_answer(cmd: list[str], path: str, limit_bytes: int, cwd: str | None = None,
                  env: dict | None = None, wait_s: float = 30.0, method: str = "GET",
-                 json: dict | None = None) -> requests.Response | None:  # fmt: skip
-    """first_request's whole answer (None: none)."""
+                 json: dict | None = None, **send) -> requests.Response | None:  # fmt: skip
+    """first_request's whole answer (None: none); `send`: requests' data=, files=."""
     port = free_port()
     argv = ["prlimit", f"--as={limit_bytes}", "setarch", "-R",
             *[w.replace("{port}", str(port)) for w in cmd]]  # fmt: skip
@@ -135,7 +135,7 @@ def first_answer(cmd: list[str], path: str, limit_bytes: int, cwd: str | None = 
             time.sleep(0.02)
         try:
             return requests.request(method, f"http://127.0.0.1:{port}{path}", json=json,
-                                    timeout=60)  # fmt: skip
+                                    timeout=60, **send)  # fmt: skip
         except requests.RequestException:
             return None
     finally:
