@@ -145,6 +145,15 @@ def search_options(f):
 
 
 @click.command("max-n")
+@click.option(
+    "--require-n",
+    type=click.IntRange(1),
+    default=None,
+    metavar="N",
+    help="A gate for CI: probe n = N only (one fresh server with the fixed layout; with "
+    "--band K, K with randomized layouts) and exit 0 if it succeeds, 1 with one line "
+    "if not. Nothing is searched.",
+)
 @workload_options
 @server_options
 @limit_options(default=MAXN_LIMIT)
@@ -157,8 +166,8 @@ def search_options(f):
     help="Results file (default results/max-n/<server>-<workload>-<limit>-c<C>.json).",
 )
 @friendly_errors
-def max_n(workload_flags: WorkloadFlags, server_flags: ServerFlags, cap: Cap,
-          search: SearchFlags, fmt: str, out: Path | None):  # fmt: skip
+def max_n(require_n: int | None, workload_flags: WorkloadFlags, server_flags: ServerFlags,
+          cap: Cap, search: SearchFlags, fmt: str, out: Path | None):  # fmt: skip
     """Find the largest n the server answers under the cap, exactly and fast.
 
     Each probe runs on a fresh server (started while the previous probe ran) with a
@@ -173,6 +182,8 @@ def max_n(workload_flags: WorkloadFlags, server_flags: ServerFlags, cap: Cap,
       probe max-n --app mymodel.wsgi:app --request 'GET /predict?batch={n}' --limit 2G
       probe max-n --app cache:app --n-env CACHE_ENTRIES --request 'GET /get?key=1'
       probe max-n --workloads probe.toml --workload alloc --server flask --concurrency 10
+      probe max-n --cmd 'gunicorn --bind 127.0.0.1:{port} app:app' --upload file \\
+                  --request 'POST /upload' --limit 512M --require-n 100000000
     """
     from probe.report.tables import render_maxn
     from probe.studies import maxn, question
@@ -197,6 +208,8 @@ def max_n(workload_flags: WorkloadFlags, server_flags: ServerFlags, cap: Cap,
         if flag is None:
             raise click.UsageError(message)
         raise click.BadParameter(message, param_hint=flag)
+    if require_n is not None:
+        return _gate(cfg, require_n)
     path = out or question.path(cfg)
     check_writable(path)
     doc = maxn.run(cfg, path)
@@ -220,3 +233,25 @@ def check_writable(path: Path) -> None:
         raise click.BadParameter(f"cannot write {path}; choose another path", param_hint="--out")
     if path.is_dir():
         raise click.BadParameter(f"{path} is a directory; give a file name", param_hint="--out")
+
+
+def _gate(cfg, n: int) -> None:
+    """--require-n: exit 0 if n succeeds on every try, else 1 with what failed."""
+    from probe.sizes import format_size
+    from probe.studies import maxn
+
+    if cfg.url:
+        raise click.BadParameter("the gate starts fresh servers; drop --url", param_hint="--url")
+    probes = maxn.gate(cfg, n, log=lambda line: click.echo(line, err=True))
+    where = (f"{cfg.spec.describe()}, {cfg.concurrency} request(s) at once; "
+             f"{len(probes)} of {cfg.band or 1} tries")  # fmt: skip
+    failed = next((p for p in probes if not p.ok), None)
+    if failed is None:
+        click.echo(f"ok: n={n:,} succeeds under {format_size(cfg.limit_bytes)} ({where})")
+        return
+    o = failed.outcome
+    raise click.ClickException(
+        f"n={n:,} fails under {format_size(cfg.limit_bytes)}: {o.kind.value}"
+        f"{f' (HTTP {o.status})' if o.status else ''}: {o.detail or 'no detail'} ({where}); "
+        "probe max-n without --require-n finds the largest n that succeeds"
+    )

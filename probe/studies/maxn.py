@@ -132,6 +132,24 @@ def layout_seen(layouts: list[str | None]) -> str | None:
     return "fixed" if seen == {"fixed"} else "random"
 
 
+def gate(cfg: MaxNConfig, n: int, log: Log = lambda s: None) -> list[Probe]:
+    """Does n still succeed? One cold probe on the fixed layout, or with --band K one on
+    each of K fresh servers with randomized layouts; nothing searched. The probes, in
+    order (the caller judges: all must be ok)."""
+    tries = cfg.band or 1
+    spec = cfg.spec if tries == 1 else replace(cfg.spec, layout="random")
+    probes = []
+    with _oracles(cfg, spec, 1) as (oracle,):
+        for i in range(tries):
+            probe = oracle(n)
+            log(f"gate {i + 1}/{tries}: n={n:,} {probe.outcome.kind.value} "
+                f"{probe.elapsed_s:.2f}s {probe.outcome.detail}".rstrip())  # fmt: skip
+            probes.append(probe)
+            if not probe.ok:
+                break  # one failure decides: no need to try the rest
+    return probes
+
+
 @contextlib.contextmanager
 def _oracles(cfg: MaxNConfig, spec: ServerSpec, lanes: int, concurrency: int | None = None
              ) -> Iterator[list[ServerOracle]]:  # fmt: skip

@@ -288,3 +288,20 @@ def test_bad_input_is_one_line_and_exit_2(args, fix, tmp_path, no_leftovers):
     assert fix in lines[0], lines
     assert not no_leftovers, f"a server started: {no_leftovers}"
     assert not out.exists()
+
+
+# -- a gate for CI ------------------------------------------------------------------------------
+def test_require_n_is_a_gate_that_probes_only_n(no_leftovers):
+    """--require-n: exit 0 when n succeeds on a fresh server; exit 1 with one line naming
+    what failed when it does not; one probe each (a failure stops the --band tries)."""
+    args = [*README_FORMS["query_alloc"], "--limit", "160M"]
+    ok = probe_cli("max-n", *args, "--require-n", "1000000", pids=no_leftovers)
+    assert ok.exit_code == 0, ok.output
+    assert "ok: n=1,000,000 succeeds under 160M" in ok.output
+    assert ok.output.count("gate ") == 1  # one probe, no search
+    bad = probe_cli("max-n", *args, "--require-n", "20000000", "--band", "3",
+                    pids=no_leftovers)  # fmt: skip
+    assert bad.exit_code == 1, bad.output
+    [line] = error_lines(bad.output)
+    assert line.startswith("Error: n=20,000,000 fails under 160M: memory_error (HTTP 500)")
+    assert "1 of 3 tries" in line and bad.output.count("gate ") == 1
