@@ -208,6 +208,11 @@ def workload_options(f):
         click.option("--expect", default=None, metavar="TEXT",
                      help="The answer body must contain TEXT ({n} filled in), e.g. "
                      "'size={n} '. Default: any 2xx answer is right."),
+        click.option("--n-param", default=None, metavar="MODULE:FUNCTION.PARAM",
+                     help="n is fixed in your code: each probe's server starts with this "
+                     "parameter's default (MODULE:FUNCTION.PARAM) or module constant "
+                     "(MODULE:NAME) set to n, your files unchanged, e.g. "
+                     "utils:predict_cpu_bounded.n."),
         click.option("--n-env", default=None, metavar="NAME",
                      help="n reaches the app at start-up as environment variable NAME: "
                      "each probe starts its server with NAME=n."),

@@ -28,6 +28,7 @@ class WorkloadFlags:
     expect: str | None
     body_bytes: bool
     upload: str | None
+    n_param: str | None
     workloads_file: Path | None
     workload_name: str | None
 
@@ -36,10 +37,11 @@ class WorkloadFlags:
 
 
 def make_workload(fn, app, cmd, chdir, request_line, json_body, headers, n_env, expect,
-                  workloads_file, workload_name, body_bytes=False, upload=None):  # fmt: skip
+                  workloads_file, workload_name, body_bytes=False, upload=None,
+                  n_param=None):  # fmt: skip
     """The Workload the options name; a one-line usage error if they name none or two."""
     custom = any(x for x in (app, cmd, chdir, request_line, json_body, headers, n_env, expect,
-                             body_bytes, upload))  # fmt: skip
+                             body_bytes, upload, n_param))  # fmt: skip
     given = [x for x in (fn and "--fn", app and "--app", cmd and "--cmd",
                          workloads_file and "--workloads") if x]  # fmt: skip
     if given == ["--app", "--cmd"]:
@@ -75,6 +77,7 @@ def make_workload(fn, app, cmd, chdir, request_line, json_body, headers, n_env, 
             expect=expect,
             body_bytes=body_bytes,
             upload=upload,
+            n_param=n_param,
         )
     except WorkloadError as exc:
         raise click.UsageError(str(exc)) from None

@@ -72,6 +72,7 @@ class MaxNDoc(Document):
     # failures
     non_monotone = key()
     server_starts = key()
+    n_param_cost_bytes = key()  # --n-param: address space its hook adds to an idle server
     rss_watchdog_kills = key()  # limit kind rss: each kill (Kill.to_dict)
     seeded_from = key()  # the single-request bracket a C > 1 search started from
     probes = key()  # every probe of the search (Probe.to_dict)

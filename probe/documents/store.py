@@ -33,7 +33,9 @@ from probe.interrupt import Interrupted
 #      `cmd`; `server` may be "uvicorn" or "command" (a --cmd probe does not know);
 #      `server_env` is {} for a --cmd (probe adds no variable to the user's command);
 #      `limit_kind` may be "tree" (one budget for the process tree), with `oom_group`;
-#      each probe gains `tree_peak` (each process's RSS, PSS, private bytes, the charge).
+#      each probe gains `tree_peak` (each process's RSS, PSS, private bytes, the charge);
+#      the workload gains `body_bytes`, `upload`, `n_param` (bodies sized by n, n in the
+#      code), max-n `n_param_cost_bytes`; an outcome may be "rejected", a stop reason too.
 SCHEMA_VERSION = 4
 
 

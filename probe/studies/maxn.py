@@ -27,6 +27,7 @@ from pathlib import Path
 
 from probe.documents import store as results
 from probe.documents.maxn import Band, MaxNDoc
+from probe.measure.memory import read_status
 from probe.measure.oracle import LaneOracle, OracleConfig, ServerOracle, reach
 from probe.outcome import Probe
 from probe.search.band import BandConfig, band_search
@@ -34,9 +35,11 @@ from probe.search.critical import SearchResult, search_rounds
 from probe.search.estimate import fit_line
 from probe.servers.capexec import fixed_layout_refused
 from probe.servers.pool import pools
-from probe.servers.spec import ServerSpec, pinned_env
+from probe.servers.process import Server
+from probe.servers.spec import ServerError, ServerSpec, pinned_env
 from probe.sizes import format_bytes
 from probe.studies.question import MaxNConfig
+from probe.workload import nparam
 
 Log = Callable[[str], None]
 
@@ -132,6 +135,29 @@ def layout_seen(layouts: list[str | None]) -> str | None:
     return "fixed" if seen == {"fixed"} else "random"
 
 
+def n_param_cost(cfg: MaxNConfig) -> int | None:
+    """The address space --n-param's hook adds to an idle serving process: two servers
+    side by side, one with the hook installed but changing nothing; None if either
+    does not start."""
+    base = cfg.workload.fixed_env()
+    hooked = {**base, **nparam.server_env(cfg.workload.n_param, nparam.KEEP)}
+    servers = [Server(cfg.spec, env) for env in (base, hooked)]
+    try:
+        for srv in servers:
+            srv.spawn()
+        sizes = []
+        for srv in servers:
+            srv.wait_ready()
+            status = read_status(srv.worker_pids()[0])
+            sizes.append(status["VmSize"] if status else None)
+    except ServerError:
+        return None
+    finally:
+        for srv in servers:
+            srv.close(grace_s=0)
+    return None if None in sizes else sizes[1] - sizes[0]
+
+
 def gate(cfg: MaxNConfig, n: int, log: Log = lambda s: None) -> list[Probe]:
     """Does n still succeed? One cold probe on the fixed layout, or with --band K one on
     each of K fresh servers with randomized layouts; nothing searched. The probes, in
@@ -221,6 +247,9 @@ def run(
     """Run the search (then the band); rewrite `out` after every probe; return the document."""
     cfg = _check_layout(cfg, log)
     state = _Run(cfg, out, log)
+    if cfg.workload.n_param is not None and not cfg.url:
+        state.doc.n_param_cost_bytes = n_param_cost(cfg)
+        log(f"--n-param's hook costs {state.doc.n_param_cost_bytes} B of address space")
     results.write_atomic(out, state.doc)
     with results.recording(out, state.doc, state.t0):
         res = _search(state)

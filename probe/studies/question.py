@@ -109,7 +109,7 @@ def conflict(cfg: MaxNConfig) -> tuple[str | None, str] | None:
     as asked, else None."""
     if cfg.workload.n_placement == "env" and (cfg.url or not cfg.fresh):
         drop = "--url" if cfg.url else "--no-fresh"
-        return None, (f"n at start-up ({cfg.workload.n_env}) needs a fresh server per probe, "
+        return None, (f"n at start-up ({cfg.workload.n_at_start}) needs a fresh server per probe, "
                       f"which probe starts; drop {drop}")  # fmt: skip
     if cfg.band is not None and (cfg.url or not cfg.fresh):
         drop = "--url" if cfg.url else "--no-fresh"

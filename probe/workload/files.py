@@ -25,6 +25,7 @@ FILE_KEYS = (
     "env",
     "body_bytes",
     "upload",
+    "n_param",
 )
 
 
@@ -79,7 +80,7 @@ def _from_table(path: Path, where: str, name: str, table: object) -> Workload:
         )
     if name in BUILTINS:
         raise WorkloadError(f"{path}: {where}: {name} is a built-in workload; rename it")
-    for key in ("app", "cmd", "chdir", "request", "json", "n_env", "expect", "upload"):
+    for key in ("app", "cmd", "chdir", "request", "json", "n_env", "expect", "upload", "n_param"):
         if key in table and not isinstance(table[key], str):
             raise WorkloadError(f"{path}: {where}: {key} must be a string")
     if "body_bytes" in table and not isinstance(table["body_bytes"], bool):

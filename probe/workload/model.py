@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 from probe.outcome import Kind, Outcome, failed_answer
 from probe.servers.command import CommandError, split
-from probe.workload import bodies
+from probe.workload import bodies, nparam
 from probe.workload.seminar import BUILTIN_FNS, IO_FNS, PROBE_AREA
 
 ALLOWED = "{n}, {area}, {env:NAME}"
@@ -94,6 +94,7 @@ class Workload:
     cmd: str | None = None  # the user's start command ({port}, {host}), as written
     body_bytes: bool = False  # the body is n bytes (probe.workload.bodies.raw)
     upload: str | None = None  # the body is multipart with a file of n bytes in this field
+    n_param: str | None = None  # MODULE:FUNCTION.PARAM or MODULE:NAME set to n at start-up
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _pairs(self.headers))
@@ -129,17 +130,31 @@ class Workload:
     def n_placement(self) -> str:
         """'request' ({n} in the request line, body or a header, or a body n long), 'env'
         (n_env) or 'none'."""
-        if self.n_env is not None:
+        if self.n_env is not None or self.n_param is not None:
             return "env"
         sized = self.sized_body is not None
         return "request" if sized or _uses(self._request_templates(), "n") else "none"
 
+    def fixed_env(self) -> dict[str, str]:
+        """The fixed environment the workload adds to every server, templates filled."""
+        return {name: self._fill(f"env {name}", value, None, None) for name, value in self.env}
+
     def server_env(self, n: int | None) -> dict[str, str]:
-        """Environment to add to the server's at start-up: the fixed env, and n if n_env."""
-        out = {name: self._fill(f"env {name}", value, None, None) for name, value in self.env}
+        """Environment to add to the server's at start-up: the fixed env, and n if n_env
+        or n_param."""
+        out = self.fixed_env()
         if self.n_env is not None:
             out[self.n_env] = str(_check_n(n, self.name))
+        if self.n_param is not None:
+            out.update(nparam.server_env(self.n_param, _check_n(n, self.name)))
         return out
+
+    @property
+    def n_at_start(self) -> str | None:
+        """What carries n into the server at start-up, in words (None: the request)."""
+        if self.n_env is not None:
+            return self.n_env
+        return f"--n-param {self.n_param}" if self.n_param is not None else None
 
     # -- one request ----------------------------------------------------------------
     def render(self, n: int | None, area: float = PROBE_AREA) -> HttpRequest:
@@ -241,6 +256,7 @@ class Workload:
             "cmd": self.cmd,
             "body_bytes": self.body_bytes,
             "upload": self.upload,
+            "n_param": self.n_param,
         }
 
     def identity(self) -> str:
@@ -251,7 +267,8 @@ class Workload:
         """
         d = self.to_dict()
         del d["name"], d["chdir"]
-        for key, unset in (("cmd", None), ("body_bytes", False), ("upload", None)):
+        for key, unset in (("cmd", None), ("body_bytes", False), ("upload", None),
+                           ("n_param", None)):  # fmt: skip
             if d[key] == unset:  # keys added later: older names still match
                 del d[key]
         text = json.dumps(d, sort_keys=True, separators=(",", ":"))
@@ -405,6 +422,13 @@ def _check_env(w: Workload) -> None:
 
 
 def _check_n_placement(w: Workload) -> None:
+    if w.n_param is not None:
+        try:
+            nparam.check(w.n_param)
+        except nparam.NParamError as exc:
+            raise WorkloadError(str(exc)) from None
+        if w.n_env is not None:
+            raise WorkloadError(f"n goes in two places: n_env {w.n_env} and n_param; keep one")
     in_templates = [field for field, text in w._request_templates() if _uses([(field, text)], "n")]
     if w.sized_body is not None:
         in_templates.insert(0, f"{w.sized_body} body")
@@ -412,11 +436,12 @@ def _check_n_placement(w: Workload) -> None:
         if in_templates or w.n_env is not None:
             raise WorkloadError(f"{w.fn} takes no n: remove {{n}} and n_env")
         return
-    if in_templates and w.n_env is not None:
+    if in_templates and (w.n_env is not None or w.n_param is not None):
         raise WorkloadError(
-            f"n goes in two places: {{n}} in the {in_templates[0]} and n_env {w.n_env}; keep one"
+            f"n goes in two places: {{n}} in the {in_templates[0]} and "
+            f"{'n_env ' + w.n_env if w.n_env else 'n_param ' + str(w.n_param)}; keep one"
         )
-    if not in_templates and w.n_env is None:
+    if not in_templates and w.n_env is None and w.n_param is None:
         raise WorkloadError(
             "n goes nowhere: put {n} in the request, the json body or a header, "
             "or name the environment variable that carries it with n_env"

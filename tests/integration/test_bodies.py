@@ -11,6 +11,7 @@ setarch -R, the body built by requests (not by probe) as its first request.
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -73,3 +74,47 @@ def test_an_apps_own_limit_is_rejected_not_memory(tmp_path, no_leftovers):
         "rejected", "rejected", 413)  # fmt: skip
     assert doc["critical_n"] < 5_000_000 <= doc["first_failing_n"] + 300  # multipart's overhead
     assert "app's own limit" in out and "memory did not run out below it" in out
+
+
+# -- n in the code ------------------------------------------------------------------------------
+FORK = APPS / "fork" / "src"
+
+
+def edited_copy(tmp_path, n: int):
+    """The fork's layout with its default edited to n by hand, as the students did."""
+    folder = tmp_path / f"fork-{n}"
+    shutil.copytree(FORK, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    utils = folder / "utils.py"
+    text = utils.read_text()
+    assert "n=5_000_000" in text
+    utils.write_text(text.replace("n=5_000_000", f"n={n}"))
+    return folder
+
+
+def test_n_in_the_code_is_set_per_probe_and_holds_on_an_edited_copy(tmp_path, no_leftovers):
+    """--n-param utils:predict_cpu_bounded.n on the fork's unchanged files (n is nowhere
+    in the request); then, without probe, copies whose default was edited by hand to the
+    critical n and the first failing n, each on a fresh plain server."""
+    out = tmp_path / "doc.json"
+    result = probe_cli(
+        "max-n", "--app", "predict_app:app", "--chdir", str(FORK),
+        "--n-param", "utils:predict_cpu_bounded.n", "--request", "GET /predict?area=2",
+        "--expect", "n={n}\n", "--limit", "160M", "--precision", "0.1", "--out", str(out),
+        pids=no_leftovers,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    assert doc["workload"]["n_param"] == "utils:predict_cpu_bounded.n"
+    assert doc["failure"]["kind"] == "memory_error", doc["failure"]
+    # measured here -8 KiB to -4 KiB: within the heap noise that two more variables make
+    assert abs(doc["n_param_cost_bytes"]) <= 64 << 10, doc["n_param_cost_bytes"]
+    assert "n=5_000_000" in (FORK / "utils.py").read_text()  # the user's file unchanged
+    critical, failing = doc["critical_n"], doc["first_failing_n"]
+    argv, env = printed_command(ServerSpec(app="predict_app:app"))
+    cap = parse_size("160M")
+    ok = first_answer(argv, "/predict?area=2", cap, cwd=str(edited_copy(tmp_path, critical)),
+                      env=env)  # fmt: skip
+    assert ok is not None and ok.status_code == 200 and f"n={critical}\n" in ok.text, ok
+    bad = first_answer(argv, "/predict?area=2", cap, cwd=str(edited_copy(tmp_path, failing)),
+                       env=env)  # fmt: skip
+    assert bad is not None and bad.status_code == 500, bad

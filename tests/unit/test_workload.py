@@ -384,6 +384,7 @@ def test_to_dict_keeps_templates_as_written():
         "cmd": None,
         "body_bytes": False,
         "upload": None,
+        "n_param": None,
     }
 
 
@@ -466,10 +467,10 @@ def test_pyproject_without_tool_probe_is_not_a_workloads_file(tmp_path):
     [
         ("probe.toml", '[workloads.a]\napp = "m:app"\nreqest = "GET /{n}"\n',
          "{path}: workloads.a: unknown key 'reqest'; allowed: app, cmd, chdir, request, json, "
-         "headers, n_env, expect, env, body_bytes, upload"),
+         "headers, n_env, expect, env, body_bytes, upload, n_param"),
         ("pyproject.toml", '[tool.probe.workloads.a]\napp = "m:app"\nfn = "cpu_bounded"\n',
          "{path}: tool.probe.workloads.a: unknown key 'fn'; allowed: app, cmd, chdir, request, "
-         "json, headers, n_env, expect, env, body_bytes, upload"),
+         "json, headers, n_env, expect, env, body_bytes, upload, n_param"),
         ("probe.toml", '[workloads.a]\nrequest = "GET /{n}"\n',
          "{path}: workloads.a: app or cmd is required, e.g. app = 'myservice:app' or "
          "cmd = 'gunicorn --bind 127.0.0.1:{port} myservice:app'"),
