@@ -102,7 +102,7 @@ def test_a_wrong_command_is_one_clear_line_not_a_hang(cmd, says, no_leftovers):
     port = [] if "{port}" in cmd else ["--port", str(free_port())]
     result = probe_cli(
         "max-n", "--cmd", cmd, "--request", "GET /?n={n}", "--limit", "256M",
-        "--start-timeout", "3", *port, pids=no_leftovers,
+        "--start-timeout", "1.5", *port, pids=no_leftovers,
     )  # fmt: skip
     assert result.exit_code == 1, result.output
     [line] = error_lines(result.output)
@@ -135,7 +135,7 @@ def _plain_worker(srv: Server, log: Path) -> tuple[subprocess.Popen, int]:
     while not listens(port):
         assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
         time.sleep(0.05)
-    time.sleep(1.5)  # the app imported, the worker idle
+    time.sleep(1.0)  # the app imported, the worker idle
     tree = [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
     return proc, [p for p in tree if not p.children()][-1].pid
 
