@@ -286,21 +286,24 @@ class ServerOracle:
             return result
         return self._server_side_cause(result, mem)
 
-    def _settled_log(self, least_s: float = 0.2, most_s: float = 1.0) -> str:
+    def _settled_log(self, step_s: float = 0.02, most_s: float = 1.0) -> str:
         """The server's log since the probe began, once it has said why: gunicorn's
         arbiter logs a worker's fate a moment after it, and werkzeug writes a traceback
-        after the 500 has gone out. Wait `least_s`, then up to `most_s` for a cause."""
-        time.sleep(least_s)
-        log = self.server.new_log()
-        deadline = time.monotonic() + most_s - least_s
-        while (
-            memory_cause(log) is None
-            and not any(e.kind != "booted" for e in self.server.spec.kind.events(log))
-            and "Traceback" not in log
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.05)
-            log += self.server.new_log()
+        after the 500 has gone out. Read every `step_s` until a memory cause or a
+        worker's end is there, or a traceback has stopped growing, for at most `most_s`
+        (a fixed 0.2 s wait before the first read cost every failing probe that much)."""
+        deadline = time.monotonic() + most_s
+        log = ""
+        while time.monotonic() < deadline:
+            time.sleep(step_s)
+            new = self.server.new_log()
+            log += new
+            if memory_cause(log) is not None:
+                return log
+            if any(e.kind != "booted" for e in self.server.spec.kind.events(log)):
+                return log
+            if "Traceback" in log and not new:
+                return log  # a traceback, written out, without a memory cause
         return log
 
     def _server_side_cause(self, client: Outcome, mem: StepMemory) -> Outcome:

@@ -25,14 +25,14 @@ PY = shlex.quote(sys.executable)
 
 def critical(tmp_path, app: str, flags: str, pids: list[int], limit: str = "128M",
              env: dict | None = None, precision: str = "0.1",
-             concurrency: int = 2) -> dict:  # fmt: skip
+             concurrency: int = 2, band: str | None = None) -> dict:  # fmt: skip
     out = tmp_path / f"{app}{flags.replace(' ', '')}.json"
     cmd = f"{PY} -m gunicorn {flags} --bind 127.0.0.1:{{port}} {app}:app"
     result = probe_cli(
         "max-n", "--cmd", cmd, "--chdir", "tests/apps", "--request", "GET /alloc?size={n}",
         "--expect", "size={n} sum=", "--limit", limit, "--limit-kind", "tree",
         "--concurrency", str(concurrency), "--precision", precision, "--out", str(out),
-        pids=pids, env=env,
+        *(["--band", band] if band else []), pids=pids, env=env,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
@@ -48,7 +48,7 @@ def test_two_workers_share_one_budget(tmp_path, no_leftovers):
     the critical n as the first 2 requests (both succeed), the first failing n on
     another fresh server (one fails)."""
     one = critical(tmp_path, "query_alloc", "-w 1", no_leftovers)
-    two = critical(tmp_path, "query_alloc", "-w 2", no_leftovers)
+    two = critical(tmp_path, "query_alloc", "-w 2", no_leftovers, band="2")
     assert one["band"] is None and two["band"]["what"].startswith("repeats"), two["band"]
     argv = shlex.split(one["cmd"])
     at = {n: first_statuses(argv, f"/alloc?size={n}", 128 << 20, 2, cwd=str(APPS))
