@@ -72,6 +72,12 @@ class TreeWatcher(threading.Thread):
             time.sleep(0.002)
 
 
+def _environ() -> dict[str, str]:
+    """This process's environment without pytest's per-test variable
+    (tests/integration/conftest.py, hidden_test_name)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+
+
 def first_statuses(cmd: list[str], path: str, tree_budget_bytes: int, concurrency: int,
                    cwd: str | None = None, env: dict | None = None,
                    wait_s: float = 30.0) -> list[int | None]:  # fmt: skip
@@ -79,7 +85,7 @@ def first_statuses(cmd: list[str], path: str, tree_budget_bytes: int, concurrenc
     its first requests; their statuses (None: no answer)."""
     port = free_port()
     argv = ["setarch", "-R", *[w.replace("{port}", str(port)) for w in cmd]]
-    proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})},
+    proc = subprocess.Popen(argv, cwd=cwd, env={**_environ(), **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
     watcher = TreeWatcher(proc.pid, tree_budget_bytes)
@@ -124,7 +130,7 @@ def first_answer(cmd: list[str], path: str, limit_bytes: int, cwd: str | None = 
     port = free_port()
     argv = ["prlimit", f"--as={limit_bytes}", "setarch", "-R",
             *[w.replace("{port}", str(port)) for w in cmd]]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})},
+    proc = subprocess.Popen(argv, cwd=cwd, env={**_environ(), **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)  # fmt: skip
     try:

@@ -37,7 +37,7 @@ from probe.servers.process import Server
 from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
 from probe.studies import maxn, question
-from tests.integration.conftest import gone, watching
+from tests.integration.conftest import gone, hidden_test_name, watching
 from tests.integration.outside import first_answer, printed_command
 
 CAP = parse_size("256M")
@@ -57,7 +57,8 @@ def search(fn: str, out: Path, **kw) -> dict:
     search_kw = {"limit_bytes": CAP, "confirm": "auto", "lanes": 2, "precision": 0.01}
     search_kw.update(kw.pop("search", {}))
     cfg = question.for_fn(fn, ServerSpec(limit_bytes=CAP), search=SearchConfig(**search_kw), **kw)
-    return maxn.run(cfg, out, log=lambda s: None)
+    with hidden_test_name():  # the same environment as the servers started by hand later
+        return maxn.run(cfg, out, log=lambda s: None)
 
 
 def predict(url: str, fn: str, n: int) -> requests.Response:

@@ -23,6 +23,7 @@ from probe.servers.pool import launch
 from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
 from probe.studies import maxn, question
+from tests.integration.conftest import hidden_test_name
 
 CAP = parse_size("256M")
 
@@ -79,7 +80,8 @@ def search(
         timeout_s=10.0,
         fresh=fresh,
     )
-    return maxn.run(cfg, out, log=lambda line: None)
+    with hidden_test_name():  # the same environment as the servers of the checks
+        return maxn.run(cfg, out, log=lambda line: None)
 
 
 def assert_holds_on_a_fresh_server(fn: str, doc: dict, jitter: float = 0.0) -> None:
@@ -89,7 +91,7 @@ def assert_holds_on_a_fresh_server(fn: str, doc: dict, jitter: float = 0.0) -> N
     assert doc["first_failing_n"] <= doc["critical_n"] * 1.01  # the search's own criterion
     critical = int(doc["critical_n"] * (1 - jitter))
     failing = int(doc["first_failing_n"] * (1 + jitter)) + 1 if jitter else doc["first_failing_n"]
-    with launch(ServerSpec(server="gunicorn", limit_bytes=CAP)) as srv:  # layout fixed
+    with hidden_test_name(), launch(ServerSpec(server="gunicorn", limit_bytes=CAP)) as srv:
         ok = predict(srv.url, fn, critical)
         assert ok.status_code == 200, ok.text
         assert ok.json()["price"] == expected_price(fn, 10, critical)

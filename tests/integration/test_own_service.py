@@ -23,7 +23,7 @@ from probe.servers.spec import ServerSpec
 from probe.sizes import parse_size
 from probe.studies import catalog, question
 from probe.workload.files import load_workloads
-from tests.integration.conftest import watching
+from tests.integration.conftest import hidden_test_name, watching
 from tests.integration.outside import first_answer, first_request, printed_command
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def at_root():
 
 def probe_cli(*args: str, pids: list[int], env: dict | None = None):
     """`probe ARGS` in this process (CliRunner), every server it starts noted in pids."""
-    with at_root(), watching(pids):
+    with at_root(), watching(pids), hidden_test_name():
         return CliRunner().invoke(main, list(args), env=env)
 
 
