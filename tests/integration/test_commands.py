@@ -33,9 +33,8 @@ pytestmark = pytest.mark.usefixtures("no_children_left")
 
 CAP = parse_size("160M")
 PY = shlex.quote(sys.executable)  # the servers of this environment, whatever PATH says
+# gunicorn's own --cmd with 2 sync workers is searched in test_tree_budget.py
 COMMANDS = {
-    "gunicorn-2-sync": (f"{PY} -m gunicorn -w 2 --bind 127.0.0.1:{{port}} query_alloc:app",
-                        "gunicorn"),
     "uvicorn": (f"{PY} -m uvicorn --port {{port}} asgi_alloc:app", "uvicorn"),
     "gunicorn-uvicorn-worker": (f"{PY} -m gunicorn -k uvicorn_worker.UvicornWorker "
                                 "--bind 127.0.0.1:{port} asgi_alloc:app", "gunicorn"),
@@ -59,8 +58,8 @@ def test_a_users_command_gives_a_boundary_that_holds_on_their_plain_server(
     doc = json.loads(out.read_text())
     assert (doc["server"], doc["cmd"], doc["server_env"]) == (server, cmd, {})
     assert doc["workload"]["cmd"] == cmd
-    if name == "gunicorn-2-sync":
-        assert doc["workers"] == 2
+    if name == "gunicorn-uvicorn-worker":
+        assert (doc["workers"], doc["worker_class"]) == (1, "UvicornWorker")
     critical, failing = doc["critical_n"], doc["first_failing_n"]
     assert 1_000_000 < critical < failing, (critical, failing)
     assert doc["failure"]["kind"] == "memory_error", doc["failure"]

@@ -250,13 +250,13 @@ def test_an_app_that_cannot_boot_is_one_line_naming_why(server, tmp_path, no_lef
 
 def test_an_app_that_hangs_is_a_measured_timeout(tmp_path, no_leftovers):
     """slow_app hangs for n > 150,000, between the search's first two probes (100,000
-    and 200,000), with no memory involved: with --request-timeout 1 those probes are
+    and 200,000), with no memory involved: with --request-timeout 0.5 those probes are
     `timeout` outcomes the search brackets like any failure, and the run completes.
     50 % precision: two rounds, and the point is the outcome, not the edge."""
     out = tmp_path / "slow.json"
     result = probe_cli(
         "max-n", "--app", "slow_app:app", "--chdir", "tests/apps",
-        "--request", "GET /sleep?s={n}", "--expect", "slept {n}", "--request-timeout", "1",
+        "--request", "GET /sleep?s={n}", "--expect", "slept {n}", "--request-timeout", "0.5",
         "--limit", "160M", "--precision", "0.5", "--out", str(out), pids=no_leftovers,
     )  # fmt: skip
     assert result.exit_code == 0, result.output

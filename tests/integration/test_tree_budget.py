@@ -42,14 +42,16 @@ def critical(tmp_path, app: str, flags: str, pids: list[int], limit: str = "128M
 
 
 def test_two_workers_share_one_budget(tmp_path, no_leftovers):
-    """Half the n for two workers, whose two requests race for one budget (so max-n
-    measures their band, as for threads). The one-worker boundary holds without probe:
+    """Half the n for two workers (gunicorn's own command, --cmd, with 2 sync workers),
+    whose two requests race for one budget (so max-n measures their band, as for
+    threads). The one-worker boundary holds without probe:
     the plain command under setarch -R and a watcher written here (outside.TreeWatcher),
     the critical n as the first 2 requests (both succeed), the first failing n on
     another fresh server (one fails)."""
     one = critical(tmp_path, "query_alloc", "-w 1", no_leftovers)
     two = critical(tmp_path, "query_alloc", "-w 2", no_leftovers, band="2")
     assert one["band"] is None and two["band"]["what"].startswith("repeats"), two["band"]
+    assert (two["server"], two["workers"], two["server_env"]) == ("gunicorn", 2, {})
     argv = shlex.split(one["cmd"])
     at = {n: first_statuses(argv, f"/alloc?size={n}", 128 << 20, 2, cwd=str(APPS))
           for n in (one["critical_n"], one["first_failing_n"])}  # fmt: skip
