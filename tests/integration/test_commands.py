@@ -36,9 +36,9 @@ PY = shlex.quote(sys.executable)  # the servers of this environment, whatever PA
 # gunicorn's own --cmd with 2 sync workers is searched in test_tree_budget.py
 COMMANDS = {
     "uvicorn": (f"{PY} -m uvicorn --port {{port}} asgi_alloc:app", "uvicorn"),
-    "gunicorn-uvicorn-worker": (f"{PY} -m gunicorn -k uvicorn_worker.UvicornWorker "
-                                "--bind 127.0.0.1:{port} asgi_alloc:app", "gunicorn"),
 }  # fmt: skip
+UVICORN_WORKER = (f"{PY} -m gunicorn -k uvicorn_worker.UvicornWorker "
+                  "--bind 127.0.0.1:{port} asgi_alloc:app")  # fmt: skip
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))
@@ -58,14 +58,27 @@ def test_a_users_command_gives_a_boundary_that_holds_on_their_plain_server(
     doc = json.loads(out.read_text())
     assert (doc["server"], doc["cmd"], doc["server_env"]) == (server, cmd, {})
     assert doc["workload"]["cmd"] == cmd
-    if name == "gunicorn-uvicorn-worker":
-        assert (doc["workers"], doc["worker_class"]) == (1, "UvicornWorker")
     critical, failing = doc["critical_n"], doc["first_failing_n"]
     assert 1_000_000 < critical < failing, (critical, failing)
     assert doc["failure"]["kind"] == "memory_error", doc["failure"]
     argv = shlex.split(cmd)
     assert first_request(argv, f"/alloc?size={critical}", CAP, cwd=str(APPS)) == 200
     assert first_request(argv, f"/alloc?size={failing}", CAP, cwd=str(APPS)) == 500
+
+
+def test_gunicorn_with_uvicorn_workers_is_probed_through_its_command(no_leftovers):
+    """ASGI under gunicorn's uvicorn workers: a probe the app answers, and one whose
+    MemoryError only the server's log tells (a bare 500), read as memory_error; one
+    cold probe each (--require-n), the search being the same as for uvicorn above."""
+    args = ["max-n", "--cmd", UVICORN_WORKER, "--chdir", "tests/apps", "--request",
+            "GET /alloc?size={n}", "--expect", "size={n} sum=", "--limit", "160M"]  # fmt: skip
+    ok = probe_cli(*args, "--require-n", "1000000", pids=no_leftovers)
+    assert ok.exit_code == 0, ok.output
+    bad = probe_cli(*args, "--require-n", "20000000", pids=no_leftovers)
+    assert bad.exit_code == 1, bad.output
+    [line] = error_lines(bad.output)
+    assert "memory_error (HTTP 500): MemoryError in the server's log" in line, line
+    assert "gunicorn, 1 UvicornWorker worker(s)" in line, line
 
 
 def test_flask_run_is_started_and_known_ready_without_a_request():

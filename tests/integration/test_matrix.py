@@ -71,10 +71,10 @@ def test_auto_n_differs_between_flask_and_gunicorn_under_concurrency(tmp_path):
     4, max-n also measures the band, and the load uses its always-ok edge where that is
     below the critical n (the source says which); gunicorn's sync worker has no band."""
     doc = run_matrix(tmp_path, "--n", "auto", "--fns", "cpu_multithread", "--precision", "0.1",
-                     limit="256M")  # half the cap: half the n, half the time  # fmt: skip
+                     limit="192M")  # a smaller cap: smaller n, shorter probes  # fmt: skip
     flask, gunicorn = doc["variants"]
     for v in (flask, gunicorn):
-        source = tmp_path / "results" / "max-n" / f"{v['server']}-cpu_multithread-256M-c4.json"
+        source = tmp_path / "results" / "max-n" / f"{v['server']}-cpu_multithread-192M-c4.json"
         found = json.loads(source.read_text())
         critical = found["critical_n"]
         if v["server"] == "flask":
@@ -89,7 +89,7 @@ def test_auto_n_differs_between_flask_and_gunicorn_under_concurrency(tmp_path):
         assert v["n"] == int(0.9 * edge)
         assert (v["ok"], v["failed"]) == (4, 0)
     assert flask["n"] < 0.5 * gunicorn["n"], (flask["n"], gunicorn["n"])
-    assert (tmp_path / "results" / "max-n" / "gunicorn-cpu_multithread-256M-c1.json").exists()
+    assert (tmp_path / "results" / "max-n" / "gunicorn-cpu_multithread-192M-c1.json").exists()
 
 
 @pytest.mark.parametrize("server", ["flask"])
