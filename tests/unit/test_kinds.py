@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from probe.servers import capexec, command, readiness
+from probe.servers import capexec, command, process, readiness
 from probe.servers.kinds import KINDS, SERVERS, Command, DevServer, Gunicorn, Uvicorn
 from probe.servers.process import Server
 from probe.servers.spec import ServerError, ServerSpec, from_command, pinned_env
@@ -246,17 +246,27 @@ def test_an_unknown_server_or_layout_is_refused_with_the_choices():
         ServerSpec(layout="aslr")
 
 
-def test_a_servers_command_asks_capexec_for_its_layout():
-    """The spec's layout reaches probe.servers.capexec; its default is fixed. A Server object
-    only makes its log file until spawn(), so nothing starts here."""
+@pytest.mark.parametrize("tools", [True, False], ids=["prlimit-setarch", "capexec"])
+def test_a_servers_command_carries_its_cap_and_layout(tools, monkeypatch):
+    """With util-linux's prlimit and setarch, probe execs exactly the command it prints;
+    without them, probe.servers.capexec does the same. The spec's layout reaches either;
+    its default is fixed. A Server object only makes its log file until spawn(), so
+    nothing starts here."""
+    monkeypatch.setattr(process, "_system_tools", lambda: tools)
     for layout in ("fixed", "random"):
         srv = Server(ServerSpec(limit_bytes=1 << 30, layout=layout), {})
         try:
             argv = srv.argv()
+            command = srv.command()
         finally:
             srv.close()
-        assert argv[3:6] == [str(1 << 30), "--layout", layout]
-        assert argv[6] == "--parent" and argv[8] == "--"
+        if tools:
+            assert argv == process.plain_command(1 << 30, command, layout)
+            assert argv[:2] == ["prlimit", f"--as={1 << 30}"]
+            assert (argv[2:4] == ["setarch", "-R"]) is (layout == "fixed")
+        else:
+            assert argv[3:6] == [str(1 << 30), "--layout", layout]
+            assert argv[6] == "--parent" and argv[8] == "--" and argv[9:] == command
     assert ServerSpec().layout == "fixed"
 
 
