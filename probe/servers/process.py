@@ -1,10 +1,9 @@
 """One server's process tree: start it under its cap, know when it is ready, read its log,
 stop the whole tree.
 
-Each server runs its command as written, in its own session (process group), with
-RLIMIT_AS and the layout set in the child before exec (probe.servers.capexec, as
-`prlimit --as` and `setarch -R` do), so gunicorn's arbiter and every worker inherit the
-cap. Nothing of probe runs in it: readiness is read from /proc (probe.servers.readiness),
+Each server runs its command as written, in its own session (process group), under
+`prlimit --as=BYTES setarch -R` (or probe.servers.capexec, which does the same, where
+those tools are missing), so gunicorn's arbiter and every worker inherit the cap. Nothing of probe runs in it: readiness is read from /proc (probe.servers.readiness),
 and if probe dies, probe.servers.reaper kills the group. Stopping sends SIGTERM to the
 main process, waits a grace period, then SIGKILLs whatever is left (found with psutil,
 so a process that left the group is not missed) and reaps it.
