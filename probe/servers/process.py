@@ -3,7 +3,8 @@ stop the whole tree.
 
 Each server runs its command as written, in its own session (process group), under
 `prlimit --as=BYTES setarch -R` (or probe.servers.capexec, which does the same, where
-those tools are missing), so gunicorn's arbiter and every worker inherit the cap. Nothing of probe runs in it: readiness is read from /proc (probe.servers.readiness),
+those tools are missing), so gunicorn's arbiter and every worker inherit the cap.
+Nothing of probe runs in it: readiness is read from /proc (probe.servers.readiness),
 and if probe dies, probe.servers.reaper kills the group. Stopping sends SIGTERM to the
 main process, waits a grace period, then SIGKILLs whatever is left (found with psutil,
 so a process that left the group is not missed) and reaps it.
