@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from probe.measure.procfs import read_kb
 from probe.measure.tree import TreeBudget
 
 _STATUS_KEYS = ("VmHWM", "VmRSS", "VmSize", "VmPeak")
@@ -31,17 +32,7 @@ _STATUS_KEYS = ("VmHWM", "VmRSS", "VmSize", "VmPeak")
 
 def read_status(pid: int) -> dict[str, int] | None:
     """VmHWM, VmRSS, VmSize, VmPeak of a process in bytes; None if it is gone."""
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
-            text = fh.read()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    out = {}
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        if key in _STATUS_KEYS:
-            out[key] = int(rest.split()[0]) * 1024  # the kernel writes kB
-    return out
+    return read_kb(f"/proc/{pid}/status", _STATUS_KEYS)
 
 
 def reset_peak(pid: int) -> bool:

@@ -32,21 +32,16 @@ import signal
 import threading
 from dataclasses import dataclass, field
 
+from probe.measure.procfs import read_kb
+
 _ROLLUP_KEYS = ("Rss", "Pss", "Pss_Anon", "Private_Clean", "Private_Dirty", "Anonymous")
 
 
 def rollup(pid: int) -> dict[str, int] | None:
     """RSS, PSS, anonymous PSS and private memory of a process in bytes (smaps_rollup)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii", errors="replace") as fh:
-            text = fh.read()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+    out = read_kb(f"/proc/{pid}/smaps_rollup", _ROLLUP_KEYS)
+    if out is None:
         return None
-    out = {}
-    for line in text.splitlines():
-        key, _, rest = line.partition(":")
-        if key in _ROLLUP_KEYS:
-            out[key] = int(rest.split()[0]) * 1024
     if "Pss_Anon" not in out:  # kernels before 5.13: no split; count all of PSS
         out["Pss_Anon"] = out.get("Pss", 0)
     return out
