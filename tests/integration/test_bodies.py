@@ -47,9 +47,14 @@ def test_an_upload_held_in_memory_has_a_boundary_that_holds(tmp_path, no_leftove
     assert doc["workload"]["upload"] == "file" and doc["failure"]["kind"] == "memory_error"
     critical, failing = doc["critical_n"], doc["first_failing_n"]
     assert 10_000_000 < critical < failing, (critical, failing)
-    ok = plain("/upload", files={"file": ("u.bin", b"x" * critical)})
-    assert ok is not None and ok.text == f"size={critical}\n", ok
-    bad = plain("/upload", files={"file": ("u.bin", b"x" * failing)})
+    # werkzeug's parse of a streamed upload allocates by what each read brings, so the
+    # boundary wobbles with timing: by hand 60.2M bytes succeeded and 60.3M failed 3 of
+    # 3 times, while a search under the suite's load once took 60,278,915. Checked 1 %
+    # inside each end.
+    ok_n, bad_n = int(critical * 0.99), int(failing * 1.01)
+    ok = plain("/upload", files={"file": ("u.bin", b"x" * ok_n)})
+    assert ok is not None and ok.text == f"size={ok_n}\n", ok
+    bad = plain("/upload", files={"file": ("u.bin", b"x" * bad_n)})
     assert bad is not None and bad.status_code == 500, bad
 
 
