@@ -182,8 +182,15 @@ def max_n(require_n: int | None, workload_flags: WorkloadFlags, server_flags: Se
       probe max-n --app mymodel.wsgi:app --request 'GET /predict?batch={n}' --limit 2G
       probe max-n --app cache:app --n-env CACHE_ENTRIES --request 'GET /get?key=1'
       probe max-n --workloads probe.toml --workload alloc --server flask --concurrency 10
+      probe max-n --cmd 'uvicorn --port {port} main:app' --request 'GET /predict?n={n}'
+      probe max-n --cmd 'gunicorn -w 2 --bind 127.0.0.1:{port} app:app' --limit 1G \\
+                  --limit-kind tree --concurrency 2 --request 'GET /predict?n={n}'
+      probe max-n --app app:app --request 'POST /batch' \\
+                  --json '{"instances": {n*[5.1, 3.5, 1.4, 0.2]}}'
       probe max-n --cmd 'gunicorn --bind 127.0.0.1:{port} app:app' --upload file \\
                   --request 'POST /upload' --limit 512M --require-n 100000000
+      probe max-n --app predict_app:app --n-param utils:predict_cpu_bounded.n \\
+                  --request 'GET /predict?area=2'
     """
     from probe.report.tables import render_maxn
     from probe.studies import maxn, question
