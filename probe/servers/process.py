@@ -157,6 +157,7 @@ class Server:
         self._up_since: float | None = None  # when the serving processes were first seen idle
         self.serving_count = 0  # serving processes once up (the kind's count, or as seen)
         self._elsewhere_t: float | None = None
+        self._via_capexec = False  # how the last spawn set the cap and layout
 
     # -- lifecycle ---------------------------------------------------------------
     @property
@@ -209,8 +210,10 @@ class Server:
         self._log.seek(0, os.SEEK_END)
         self._spawn_offset = self._events_offset = self._log.tell()
         self._up_since = None
+        argv = self.argv()
+        self._via_capexec = argv[0] == sys.executable  # else prlimit and setarch
         self.proc = subprocess.Popen(
-            self.argv(),
+            argv,
             env=self.env(),
             cwd=self.cwd,
             stdin=subprocess.DEVNULL,
@@ -228,13 +231,9 @@ class Server:
         for SETTLE_S when that number is not known; `exclude`: workers that are ending
         and do not count (their replacement must). Cheap reads first: this runs every
         10 ms while a server boots."""
-        proc = self.proc
-        if proc is None or not port_listens(self.port):
-            self._up_since = None
-            return False
-        serving = [p for p in self.spec.kind.serving(tree(proc.pid)) if p not in exclude]
+        serving = self._idle_serving(exclude) if port_listens(self.port) else None
         want = self.spec.kind.expected_workers(self.spec) or self.serving_count
-        if not serving or len(serving) < want or not all(waiting(pid) for pid in serving):
+        if serving is None or len(serving) < want:
             self._up_since = None
             return False
         now = time.monotonic()
@@ -245,14 +244,24 @@ class Server:
         self.serving_count = max(self.serving_count, len(serving))
         return True
 
+    def _idle_serving(self, exclude: frozenset[int]) -> list[int] | None:
+        """The serving processes (less `exclude`) if every one waits for connections,
+        else None."""
+        proc = self.proc
+        if proc is None:
+            return None
+        serving = [p for p in self.spec.kind.serving(tree(proc.pid)) if p not in exclude]
+        return serving if serving and all(waiting(pid) for pid in serving) else None
+
     def listening(self, procs: list[psutil.Process] | None = None) -> set[int]:
         """The ports the server's processes listen on."""
         return listening_ports([p.pid for p in (self.processes() if procs is None else procs)])
 
     def wait_ready(self, timeout_s: float | None = None,
                    exclude: frozenset[int] = frozenset()) -> None:  # fmt: skip
-        """Wait for the ready lines against a monotonic deadline; ServerStartError if the
-        server dies, its workers keep dying while they boot, or the deadline passes."""
+        """Wait until ready() against a monotonic deadline; ServerStartError if the server
+        dies, its workers keep dying while they boot, it sits listening on another port,
+        or the deadline passes."""
         wait_s = timeout_s or self.spec.ready_timeout_s
         deadline = time.monotonic() + wait_s
         while True:
@@ -278,14 +287,8 @@ class Server:
 
     def _elsewhere_since(self, exclude: frozenset[int]) -> float:
         """How long the server has sat idle listening on other ports only (0 if not)."""
-        proc = self.proc
-        idle = False
-        if proc is not None and not port_listens(self.port):
-            procs = tree(proc.pid)
-            serving = [p for p in self.spec.kind.serving(procs) if p not in exclude]
-            idle = bool(serving) and all(waiting(p) for p in serving)
-            idle = idle and bool(listening_ports([p.pid for p in procs]))
-        if not idle:
+        idle = not port_listens(self.port) and self._idle_serving(exclude) is not None
+        if not (idle and self.listening(tree(self.proc.pid))):
             self._elsewhere_t = None
             return 0.0
         now = time.monotonic()
@@ -405,7 +408,7 @@ class Server:
         """The layout this server really got: as probe.servers.capexec printed it, or,
         started with setarch (which fails rather than ignore -R), the one asked for
         (random is fixed on a machine whose randomize_va_space is 0)."""
-        if self.proc is not None and self.argv()[0] != sys.executable:
+        if self.proc is not None and not self._via_capexec:
             return "fixed" if self.spec.layout == "fixed" or not kernel_randomizes() else "random"
         m = _LAYOUT_RE.search(self.log_since_spawn())
         return m.group(1) if m else None

@@ -37,15 +37,21 @@ WAIT_SYSCALLS = _WAITS.get(platform.machine(), _WAITS["x86_64"])
 _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's st column
 
 
-def waiting(pid: int) -> bool | None:
-    """True if the process is blocked waiting for a connection or an event on a file;
-    False if it is doing something else; None if it is gone or a zombie."""
+def _state(pid: int) -> str | None:
+    """The process's state letter (R, S, D, Z, ...), None if it is gone or a zombie."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
             state = fh.read().rpartition(")")[2].split()[0]
     except (FileNotFoundError, ProcessLookupError, IndexError):
         return None
-    if state in ("Z", "X"):
+    return None if state in ("Z", "X") else state
+
+
+def waiting(pid: int) -> bool | None:
+    """True if the process is blocked waiting for a connection or an event on a file;
+    False if it is doing something else; None if it is gone or a zombie."""
+    state = _state(pid)
+    if state is None:
         return None
     try:
         with open(f"/proc/{pid}/syscall", encoding="ascii") as fh:
@@ -80,7 +86,7 @@ def tree(top: int) -> list[Proc]:
             tids = os.listdir(f"/proc/{pid}/task")
         except OSError:
             continue
-        if waiting(pid) is None:  # a zombie: no longer part of the server
+        if _state(pid) is None:  # a zombie: no longer part of the server
             continue
         out.append(Proc(pid, ppid))
         for tid in tids:

@@ -18,8 +18,6 @@ import subprocess
 import sys
 import threading
 
-_Popen = subprocess.Popen  # bound now: the reaper is started the same way whatever happens later
-
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches probe, which stops them
@@ -54,7 +52,7 @@ class Reaper:
     def watch(self, pgid: int) -> None:
         with self._lock:
             if self._proc is None or self._proc.poll() is not None:
-                self._proc = _Popen(
+                self._proc = subprocess.Popen(
                     [sys.executable, "-m", "probe.servers.reaper"],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.DEVNULL,
