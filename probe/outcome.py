@@ -7,6 +7,13 @@ import signal as _signal
 from dataclasses import asdict, dataclass, field
 
 
+class CannotProbe(Exception):
+    """The run cannot give a right answer (a wrong path or body, n that never reaches the
+    app): the message says what was seen and what to check. Exit code 3."""
+
+    exit_code = 3
+
+
 class Kind(str, enum.Enum):
     """How one request (or one probe of C requests) ended."""
 
@@ -108,6 +115,13 @@ class Probe:
     # limit kind tree: each process's RSS, PSS, private memory and the tree's charge, read
     # exactly nearest the tree's peak (probe.measure.tree.tree_snapshot)
     tree_peak: dict | None = None
+    # when the request went out: None as the search sends it (a fresh server whose
+    # workers wait), 0.0 as soon as the port accepted, s > 0 s after the workers waited
+    timing_s: float | None = None
+    # the first answer's text, up to ANSWER_CHARS: kept for judging the run, never written
+    # to results (an app may echo what it was sent)
+    answer: str | None = field(default=None, repr=False)
+    log_tail: str | None = field(default=None, repr=False)  # a failure's server log, the end
 
     @property
     def ok(self) -> bool:
@@ -115,12 +129,15 @@ class Probe:
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        del d["answer"], d["log_tail"]
         d["outcome"] = self.outcome.kind.value
         d["status"] = self.outcome.status
         d["detail"] = self.outcome.detail
         d["signal"] = signal_name(self.outcome.signal)
         return d
 
+
+ANSWER_CHARS = 300  # how much of an answer a probe keeps (and a message shows)
 
 # Statuses by which an app refuses a request for its size, by a limit of its own.
 REJECTING = {
@@ -140,4 +157,6 @@ def failed_answer(status: int, body: object) -> Outcome:
         detail = body.get("detail") or "MemoryError"
         text = f"MemoryError: {detail}" if detail != "MemoryError" else detail
         return Outcome(Kind.MEMORY_ERROR, status, text)
-    return Outcome(Kind.HTTP_ERROR, status, f"HTTP {status}: {error or 'non-JSON answer'}")
+    return Outcome(
+        Kind.HTTP_ERROR, status, f"HTTP {status}: {error}" if error else f"HTTP {status}"
+    )

@@ -10,6 +10,7 @@ import click
 from probe import interrupt
 from probe.documents import store as results
 from probe.measure.memory import MonitorError
+from probe.outcome import CannotProbe
 from probe.servers.spec import ServerError
 from probe.workload.model import WorkloadError
 
@@ -28,11 +29,13 @@ def friendly_errors(f):
         except KeyboardInterrupt:
             click.echo("interrupted; servers stopped, results kept", err=True)
             sys.exit(130)
-        except (ServerError, results.ResultsError, MonitorError, WorkloadError) as exc:
+        except (ServerError, CannotProbe) as exc:
+            # could not probe: the server did not start, the request is wrong (exit 3)
             tail = getattr(exc, "log_tail", "")
-            if tail and click.get_current_context().find_root().params.get("verbose"):
-                click.echo(f"Error: {exc}\n{tail}", err=True)  # the one line first
-                sys.exit(1)
+            verbose = click.get_current_context().find_root().params.get("verbose")
+            click.echo(f"Error: {exc}" + (f"\n{tail}" if tail and verbose else ""), err=True)
+            sys.exit(CannotProbe.exit_code)
+        except (results.ResultsError, MonitorError, WorkloadError) as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""

@@ -20,7 +20,8 @@ from probe.cli.options import (
     workload_options,
 )
 from probe.cli.workloads import WorkloadFlags
-from probe.defaults import MAXN_LIMIT, MAXN_PRECISION, REQUEST_TIMEOUT_S
+from probe.defaults import MAXN_LIMIT, MAXN_PRECISION, REQUEST_TIMEOUT_S, SETTLE_S
+from probe.outcome import CannotProbe, Kind
 from probe.search.critical import CONFIRM_POLICIES, STRATEGIES
 
 
@@ -39,6 +40,9 @@ class SearchFlags:
     request_timeout: float
     url: str | None
     token: str | None
+    settle: float
+    no_check: bool
+    same_answer_ok: bool
 
     def config(self, workload, spec, limit: int | None):
         """The run these options ask for; lanes and the confirm policy as the rules pick."""
@@ -55,13 +59,37 @@ class SearchFlags:
         return question.MaxNConfig(
             workload=workload, spec=spec, concurrency=self.concurrency, search=search,
             url=self.url, timeout_s=self.request_timeout, token=self.token,
-            fresh=not self.warm, band=self.band,
+            fresh=not self.warm, band=self.band, check=not self.no_check,
+            settle_s=self.settle, same_answer_ok=self.same_answer_ok,
         )  # fmt: skip
 
 
 def search_options(f):
     """max-n's own options, as `search`: a SearchFlags."""
     opts = [
+        click.option(
+            "--same-answer-ok",
+            is_flag=True,
+            help="The app's answer is right although it is the same at every n. Without "
+            "it a run whose answers never change (and whose --expect has no {n}) stops: "
+            "the app may never have read n.",
+        ),
+        click.option(
+            "--no-check",
+            is_flag=True,
+            help="Skip the re-check: by default both ends are probed again on fresh "
+            "servers, the first request as soon as the port accepts and --settle s "
+            "after the workers wait, and where an outcome moves the band is measured.",
+        ),
+        click.option(
+            "--settle",
+            type=click.FloatRange(0.05, 600),
+            default=SETTLE_S,
+            show_default=True,
+            metavar="S",
+            help="The re-check's later timing: the first request S seconds after the "
+            "server's workers wait for connections.",
+        ),
         click.option(
             "--token",
             envvar="APP_TOKEN",
@@ -151,8 +179,9 @@ def search_options(f):
     default=None,
     metavar="N",
     help="A gate for CI: probe n = N only (one fresh server with the fixed layout; with "
-    "--band K, K with randomized layouts) and exit 0 if it succeeds, 1 with one line "
-    "if not. Nothing is searched.",
+    "--band K, K with randomized layouts). Exit 0 if it succeeds, 1 if it fails for "
+    "memory (or the app's own size limit), 3 if it could not be probed (the server did "
+    "not start, a wrong path or answer). Nothing is searched.",
 )
 @workload_options
 @server_options
@@ -242,8 +271,14 @@ def check_writable(path: Path) -> None:
         raise click.BadParameter(f"{path} is a directory; give a file name", param_hint="--out")
 
 
+# The gate's exit 1: n failed for memory, or by the app's own size limit. Anything else
+# (the server did not start, a wrong path or answer, a timeout) is exit 3: could not probe.
+GATE_FAILS = (Kind.MEMORY_ERROR, Kind.KILLED, Kind.REJECTED)
+
+
 def _gate(cfg, n: int) -> None:
-    """--require-n: exit 0 if n succeeds on every try, else 1 with what failed."""
+    """--require-n: exit 0 if n succeeds on every try, 1 if it fails for memory (or the
+    app's own limit), 3 if it could not be probed (CannotProbe)."""
     from probe.sizes import format_size
     from probe.studies import maxn
 
@@ -257,8 +292,12 @@ def _gate(cfg, n: int) -> None:
         click.echo(f"ok: n={n:,} succeeds under {format_size(cfg.limit_bytes)} ({where})")
         return
     o = failed.outcome
-    raise click.ClickException(
-        f"n={n:,} fails under {format_size(cfg.limit_bytes)}: {o.kind.value}"
-        f"{f' (HTTP {o.status})' if o.status else ''}: {o.detail or 'no detail'} ({where}); "
-        "probe max-n without --require-n finds the largest n that succeeds"
-    )
+    what = (f"{o.kind.value}{f' (HTTP {o.status})' if o.status else ''}: "
+            f"{o.detail or 'no detail'} ({where})")  # fmt: skip
+    if o.kind in GATE_FAILS:
+        raise click.ClickException(
+            f"n={n:,} fails under {format_size(cfg.limit_bytes)}: {what}; probe max-n "
+            "without --require-n finds the largest n that succeeds"
+        )
+    raise CannotProbe(f"could not probe n={n:,}: {what}; fix the command or the request, "
+                      "then run the gate again (exit 3: not a memory failure)")  # fmt: skip

@@ -23,6 +23,7 @@ from probe.servers.kinds import KINDS, SERVERS
 from probe.servers.process import is_loopback
 from probe.servers.spec import DEFAULTS, LIMIT_KINDS, ServerSpec
 from probe.sizes import SizeError, parse_size
+from probe.workload.bodies import SEPARATORS
 from probe.workload.seminar import BUILTIN_FNS
 
 
@@ -225,6 +226,12 @@ def workload_options(f):
         click.option("--body-bytes", is_flag=True,
                      help="The body is n bytes (the letter x, application/octet-stream), "
                      "generated as it is sent."),
+        click.option("--json-separators", default=None,
+                     type=click.Choice(list(SEPARATORS)),
+                     help="How the --json body is written: spaced (default: ', ' and ': ', "
+                     "as Python's json.dumps, requests and httpx send it) or compact (',' "
+                     "and ':', as JavaScript's JSON.stringify and orjson do). The server "
+                     "holds the body, so the two forms have different boundaries."),
         click.option("--json", "json_body", default=None, metavar="TEMPLATE",
                      help="JSON body template, e.g. '{\"area\": 50, \"n\": {n}}'; "
                      "{n*ITEM} is an array of n copies of ITEM, a batch of n rows: "

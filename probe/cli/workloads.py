@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from probe.workload.bodies import DEFAULT_SEPARATORS
 from probe.workload.builtins import builtin
 from probe.workload.files import find_workloads_file, load_workloads
 from probe.workload.model import Workload, WorkloadError, parse_header
@@ -29,6 +30,7 @@ class WorkloadFlags:
     body_bytes: bool
     upload: str | None
     n_param: str | None
+    json_separators: str | None
     workloads_file: Path | None
     workload_name: str | None
 
@@ -38,12 +40,15 @@ class WorkloadFlags:
 
 def make_workload(fn, app, cmd, chdir, request_line, json_body, headers, n_env, expect,
                   workloads_file, workload_name, body_bytes=False, upload=None,
-                  n_param=None):  # fmt: skip
+                  n_param=None, json_separators=None):  # fmt: skip
     """The Workload the options name; a one-line usage error if they name none or two."""
     custom = any(x for x in (app, cmd, chdir, request_line, json_body, headers, n_env, expect,
                              body_bytes, upload, n_param))  # fmt: skip
     given = [x for x in (fn and "--fn", app and "--app", cmd and "--cmd",
                          workloads_file and "--workloads") if x]  # fmt: skip
+    if json_separators is not None and json_body is None:
+        raise click.UsageError("--json-separators says how a --json body is written; "
+                               "pass --json TEMPLATE too, or drop it")  # fmt: skip
     if given == ["--app", "--cmd"]:
         given = []  # --app then only names the workload
     if len(given) > 1:
@@ -78,6 +83,7 @@ def make_workload(fn, app, cmd, chdir, request_line, json_body, headers, n_env, 
             body_bytes=body_bytes,
             upload=upload,
             n_param=n_param,
+            json_separators=json_separators or DEFAULT_SEPARATORS,
         )
     except WorkloadError as exc:
         raise click.UsageError(str(exc)) from None

@@ -76,3 +76,10 @@ class MaxNDoc(Document):
     rss_watchdog_kills = key()  # limit kind rss: each kill (Kill.to_dict)
     seeded_from = key()  # the single-request bracket a C > 1 search started from
     probes = key()  # every probe of the search (Probe.to_dict)
+    # both ends re-probed on fresh servers, the first request as the port opened and
+    # settle_s after the workers waited: {"settle_s", "agrees", "critical_n": {"ok",
+    # "tries"}, "first_failing_n": {...}, "probes"}; where it does not agree, `band`
+    # holds the band over those timings and critical_n is its always-ok edge
+    recheck = key()
+    body_bytes_at_critical_n = key()  # a body sized by n: its bytes at each end
+    body_bytes_at_first_failing_n = key()

@@ -36,7 +36,12 @@ from probe.interrupt import Interrupted
 #      each probe gains `tree_peak` (each process's RSS, PSS, private bytes, the charge);
 #      the workload gains `body_bytes`, `upload`, `n_param` (bodies sized by n, n in the
 #      code), max-n `n_param_cost_bytes`; an outcome may be "rejected", a stop reason too.
-SCHEMA_VERSION = 4
+#   5: max-n gains `recheck` (both ends re-probed at two timings of the first request;
+#      `band` then may be over those timings), `body_bytes_at_critical_n` and
+#      `body_bytes_at_first_failing_n`; the stop reason may be "refused" or "not_reached";
+#      each probe gains `timing_s`; the workload gains `json_separators` ("spaced" as
+#      json.dumps writes a body, or "compact"; a batch's identity changes with it).
+SCHEMA_VERSION = 5
 
 
 class ResultsError(Exception):

@@ -29,7 +29,7 @@ from probe.defaults import REQUEST_TIMEOUT_S
 from probe.measure.load import RequestRecord, _root_cause, fire
 from probe.measure.memory import Monitor, StepMemory, read_status
 from probe.measure.tree import budget_for
-from probe.outcome import Kind, Outcome, Probe, worst
+from probe.outcome import ANSWER_CHARS, Kind, Outcome, Probe, worst
 from probe.servers.logs import memory_cause
 from probe.servers.pool import ServerPool
 from probe.servers.process import Server, ServerStartError, decode_status
@@ -51,6 +51,8 @@ class OracleConfig:
     limit_kind: str = "as"  # "as": model the address space; "rss": resident memory
     token: str | None = None
     fresh: bool = True  # each probe on a fresh server (cold), else one long-lived server
+    # when each probe's request goes out, in turn (see ServerOracle.prepare); () : None
+    timings: tuple[float | None, ...] = ()
 
 
 @dataclass
@@ -66,6 +68,7 @@ class _Pending:
     mem: StepMemory = field(default_factory=StepMemory)
     wait_start: bool = False  # n is in the server's start-up env: its start is measured
     start_error: ServerStartError | None = None
+    timing: float | None = None  # see ServerOracle.prepare
 
 
 class ServerOracle:
@@ -92,6 +95,7 @@ class ServerOracle:
         self.layouts: list[str | None] = []  # the layout of each server probed
         self._ended: set[int] = set()  # workers the server logged as ended in the last probe
         self.starts = 0
+        self._timings = itertools.cycle(config.timings or (None,))
         if server is not None:
             self.config = replace(config, fresh=False)
             watchdog_bytes = server.spec.watchdog_bytes
@@ -130,13 +134,20 @@ class ServerOracle:
     # finish may start servers, so they run on the main thread (the parent-death signal
     # that ties a server to probe fires when the thread that spawned it ends); measure
     # only waits, sends requests and reads /proc, on any thread.
-    def prepare(self, n: int) -> _Pending:
-        """Get the server (fresh, or restarted if dead), note idle memory, start the step."""
+    def prepare(self, n: int, timing: float | None = None) -> _Pending:
+        """Get the server (fresh, or restarted if dead), note idle memory, start the step.
+
+        `timing` (cold probes; default: the next of config.timings) says when the request
+        goes out: None, as the search sends it, to the pool's spare once its workers wait
+        for connections (it booted while the previous probe ran); 0.0, as soon as the port
+        accepts, to a server spawned now (its workers may still be starting, as a user's
+        first request may find them); s > 0, s seconds after its workers first waited."""
         restarts, wait_start = 0, False
+        timing = next(self._timings) if timing is None else timing
         if self.cold:
             env = self.config.workload.server_env(n) if self._n_at_start else None
-            wait_start = bool(env)
-            self.server = self.pool.take(env, wait=not wait_start)
+            wait_start = bool(env) or timing == 0.0
+            self.server = self.pool.take(env, wait=not wait_start, new=timing == 0.0)
             self.starts += 1
         elif self.pool is not None and self.server is None:
             self.server = self.pool.take()
@@ -150,7 +161,8 @@ class ServerOracle:
             self._ended = set()
         # A server started for this n: its whole life is the step (no peak reset).
         self.monitor.begin_step(reset=not wait_start)
-        return _Pending(n, restarts, before, idle, wait_start=wait_start)
+        return _Pending(n, restarts, before, idle, wait_start=wait_start,
+                        timing=timing if self.cold else None)  # fmt: skip
 
     @property
     def _n_at_start(self) -> bool:
@@ -161,10 +173,16 @@ class ServerOracle:
         t0 = time.monotonic()
         if pending.wait_start:
             try:
-                self.server.wait_ready()
+                if pending.timing == 0.0:
+                    self.server.wait_listening()
+                else:
+                    self.server.wait_ready()
                 pending.before = set(self.server.worker_pids())
             except ServerStartError as exc:
                 pending.start_error = exc
+        if pending.timing and pending.start_error is None:
+            self.server.settle(pending.timing)
+            t0 = time.monotonic()
         if pending.start_error is None:
             w = self.config.workload
             reqs = [w.render(pending.n, PROBE_AREA)] * self.config.concurrency
@@ -186,8 +204,10 @@ class ServerOracle:
             outcome = self._classify(n, records, mem)
         restarts = pending.restarts
         new_pids: list[int] = []
+        tail = None
         if self.server is not None:
             self.layouts.append(self.server.layout)
+            tail = None if outcome.ok else self.server.log_tail(8)
         if self.cold:
             self.server.close(grace_s=0)  # it has served its one probe
             self.server = None
@@ -207,6 +227,9 @@ class ServerOracle:
             new_worker_pids=new_pids,
             serving_pids=sorted(pending.before),
             tree_peak=mem.tree_peak,
+            timing_s=pending.timing,
+            answer=_answer_head(records),
+            log_tail=tail,
         )
 
     # -- before and after --------------------------------------------------------
@@ -347,6 +370,14 @@ class ServerOracle:
         return client
 
 
+def _answer_head(records: list[RequestRecord]) -> str | None:
+    """The first answered request's body, cut to ANSWER_CHARS (None: no answer)."""
+    for r in records:
+        if r.status is not None:
+            return (r.text or "")[:ANSWER_CHARS]
+    return None
+
+
 class LaneOracle:
     """Several servers, one probe each at a time: a round of probes runs at once.
 
@@ -366,11 +397,16 @@ class LaneOracle:
     def lanes(self) -> int:
         return len(self.oracles)
 
-    def __call__(self, ns: Sequence[int]) -> list[Probe]:
+    def __call__(self, ns: Sequence[int], timings: Sequence[float | None] | None = None
+                 ) -> list[Probe]:  # fmt: skip
+        """One probe of each n at once; `timings`: when each one's request goes out
+        (ServerOracle.prepare), default each lane's own turn."""
         if len(ns) > self.lanes:
             raise ValueError(f"{len(ns)} probes for {self.lanes} lanes")
         lanes = self.assign(ns)
-        pending = [self.oracles[lane].prepare(n) for n, lane in zip(ns, lanes, strict=True)]
+        timings = list(timings or [None] * len(ns))
+        pending = [self.oracles[lane].prepare(n, t)
+                   for n, lane, t in zip(ns, lanes, timings, strict=True)]  # fmt: skip
         if len(pending) == 1:
             self.oracles[lanes[0]].measure(pending[0])
         else:

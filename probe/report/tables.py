@@ -117,8 +117,10 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
         ("first failing n", format_n(doc.first_failing_n)),
         ("precision", _precision_text(critical, doc.first_failing_n)),
         ("failure", _failure_text(doc.failure)),
+        *_body_rows(doc),
         *_non_monotone_rows(doc),
         *_rejected_rows(doc),
+        *_recheck_rows(doc),
         *_band_rows(doc),
         ("peak RSS at critical n", format_bytes(doc.peak_rss_bytes)),
         ("baseline RSS", format_bytes(doc.baseline_rss_bytes)),
@@ -132,6 +134,30 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
             doc, (("confirm", "confirm"), ("stop reason", "stop_reason"), ("status", "status"))
         ),
     ]
+
+
+def _body_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
+    """The body's size at both ends, when n sizes the body."""
+    ok, bad = doc.body_bytes_at_critical_n, doc.body_bytes_at_first_failing_n
+    if ok is None:
+        return []
+    return [("body at critical n", f"{format_n(ok)} B ({format_bytes(ok)}); at first "
+             f"failing n {format_n(bad)} B")]  # fmt: skip
+
+
+def _recheck_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
+    """How often each end was seen, counting the re-check's fresh servers."""
+    r = doc.recheck
+    if not r or r.get("agrees") is None:
+        return []
+    lo, hi = r["critical_n"], r["first_failing_n"]
+    seen = (f"critical n ok {lo['ok']} of {lo['tries']}, first failing n failed "
+            f"{hi['tries'] - hi['ok']} of {hi['tries']}")  # fmt: skip
+    how = f"first request as the port opened and {r['settle_s']:g} s after ready"
+    if r["agrees"]:
+        return [("re-checked", f"{seen} ({how})")]
+    return [("re-checked", f"{seen} ({how}): the outcome moves, so the critical n is the "
+             "band's always-ok edge")]  # fmt: skip
 
 
 def _non_monotone_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
@@ -214,10 +240,12 @@ def _band_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
             text = f"not found ({band.get('stop_reason') or 'incomplete'})"
         rows.append(("band", text))
     if doc.search_critical_n is not None:
+        moved = bool(doc.recheck) and doc.recheck.get("agrees") is False
+        draw = "one server's answer" if moved else "one interleaving of the threads"
         rows.append((
             "search's own draw",
             f"ok at {format_n(doc['search_critical_n'])}, failed at "
-            f"{format_n(doc.get('search_first_failing_n'))} (one interleaving of the threads; "
+            f"{format_n(doc.get('search_first_failing_n'))} ({draw}; "
             "the critical n above is the band's always-ok edge)",
         ))  # fmt: skip
     if doc.safe_n_full_overlap is not None:

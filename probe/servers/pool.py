@@ -40,10 +40,12 @@ class ServerPool:
         if self._spare is None and self.ahead:
             self._spare = self._new()
 
-    def take(self, extra_env: Mapping[str, str] | None = None, wait: bool = True) -> Server:
-        """A fresh server: the spare (waited for), or a new one with `extra_env` (spawned;
-        waited for only if `wait`)."""
-        if extra_env:
+    def take(self, extra_env: Mapping[str, str] | None = None, wait: bool = True,
+             new: bool = False) -> Server:  # fmt: skip
+        """A fresh server: the spare (waited for), or a new one with `extra_env`, or a new
+        one when `new` (a server whose start the caller times: spawned now; waited for
+        only if `wait`)."""
+        if extra_env or new:
             server = self._new(extra_env)
         else:
             server = self._spare or self._new()

@@ -155,6 +155,7 @@ class Server:
         self._events_offset = 0
         self._spawn_offset = 0
         self._up_since: float | None = None  # when the serving processes were first seen idle
+        self.ready_at: float | None = None  # monotonic time ready() first held since spawn
         self.serving_count = 0  # serving processes once up (the kind's count, or as seen)
         self._elsewhere_t: float | None = None
         self._via_capexec = False  # how the last spawn set the cap and layout
@@ -209,7 +210,7 @@ class Server:
             self.claim_port()  # the first start: the given port if free, or a free one
         self._log.seek(0, os.SEEK_END)
         self._spawn_offset = self._events_offset = self._log.tell()
-        self._up_since = None
+        self._up_since = self.ready_at = None
         argv = self.argv()
         self._via_capexec = argv[0] == sys.executable  # else prlimit and setarch
         self.proc = subprocess.Popen(
@@ -242,6 +243,7 @@ class Server:
         if want == 0 and now - self._up_since < SETTLE_S:
             return False
         self.serving_count = max(self.serving_count, len(serving))
+        self.ready_at = self.ready_at or now
         return True
 
     def _idle_serving(self, exclude: frozenset[int]) -> list[int] | None:
@@ -284,6 +286,29 @@ class Server:
                 self.stop()
                 raise failure
             interrupt.sleep(0.01)
+
+    def wait_listening(self, timeout_s: float | None = None) -> None:
+        """Wait until the port accepts connections, and no longer: its workers may still
+        be starting (a request sent now waits in the listen queue, as a user's first
+        request can). ServerStartError if the server dies or the deadline passes."""
+        wait_s = timeout_s or self.spec.ready_timeout_s
+        deadline = time.monotonic() + wait_s
+        while not port_listens(self.port):
+            if self.proc is None or self.proc.poll() is not None:
+                raise self._start_failure(
+                    decode_status(self.proc.returncode if self.proc else None)
+                )
+            if time.monotonic() > deadline:
+                failure = self._start_failure(self._not_ready(wait_s))
+                self.stop()
+                raise failure
+            interrupt.sleep(0.002)
+
+    def settle(self, seconds: float) -> None:
+        """Wait until the server has been ready (workers idle) for `seconds`."""
+        if self.ready_at is None:
+            self.wait_ready()
+        interrupt.sleep(max(0.0, self.ready_at + seconds - time.monotonic()))
 
     def _elsewhere_since(self, exclude: frozenset[int]) -> float:
         """How long the server has sat idle listening on other ports only (0 if not)."""

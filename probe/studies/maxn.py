@@ -29,7 +29,8 @@ from probe.documents import store as results
 from probe.documents.maxn import Band, MaxNDoc
 from probe.measure.memory import read_status
 from probe.measure.oracle import LaneOracle, OracleConfig, ServerOracle, reach
-from probe.outcome import Probe
+from probe.outcome import CannotProbe, Probe
+from probe.search import verdict
 from probe.search.band import BandConfig, band_search
 from probe.search.critical import SearchResult, search_rounds
 from probe.search.estimate import fit_line
@@ -38,7 +39,7 @@ from probe.servers.pool import pools
 from probe.servers.process import Server
 from probe.servers.spec import ServerError, ServerSpec, pinned_env
 from probe.sizes import format_bytes
-from probe.studies.question import MaxNConfig
+from probe.studies.question import THREADS_BAND_LAYOUTS, MaxNConfig
 from probe.workload import nparam
 
 Log = Callable[[str], None]
@@ -78,6 +79,7 @@ def new_doc(cfg: MaxNConfig) -> MaxNDoc:
         precision_reached=None,
         stop_reason=None,
         non_monotone=[],
+        recheck=None,
         server_starts=0,
         probes=[],
         elapsed_s=0.0,
@@ -177,12 +179,13 @@ def gate(cfg: MaxNConfig, n: int, log: Log = lambda s: None) -> list[Probe]:
 
 
 @contextlib.contextmanager
-def _oracles(cfg: MaxNConfig, spec: ServerSpec, lanes: int, concurrency: int | None = None
-             ) -> Iterator[list[ServerOracle]]:  # fmt: skip
-    """One oracle per lane: on pools of fresh servers of `spec`, or on the --url server."""
+def _oracles(cfg: MaxNConfig, spec: ServerSpec, lanes: int, concurrency: int | None = None,
+             timings: tuple[float | None, ...] = ()) -> Iterator[list[ServerOracle]]:  # fmt: skip
+    """One oracle per lane: on pools of fresh servers of `spec`, or on the --url server;
+    `timings`: when each lane's requests go out, in turn (ServerOracle.prepare)."""
     ocfg = OracleConfig(
         cfg.workload, concurrency or cfg.concurrency, cfg.timeout_s, cfg.limit_kind,
-        cfg.token, cfg.fresh,
+        cfg.token, cfg.fresh, timings,
     )  # fmt: skip
     with contextlib.ExitStack() as stack:
         if cfg.url:
@@ -210,6 +213,7 @@ class _Run:
         self.t0 = time.monotonic()
         self.probes: list[Probe] = []
         self.oracles: list[ServerOracle] = []  # every oracle of every phase
+        self.rechecked: list[Probe] = []  # the re-check's probes
 
     def starts(self) -> int:
         return sum(o.starts for o in self.oracles)
@@ -234,6 +238,26 @@ class _Run:
         self.write()
         tag = f" (lane {probe.lane})" if self.cfg.lanes > 1 else ""
         self.log(progress_line(len(self.probes), probe, bracket) + tag)
+        refused = verdict.refused_at_once(self.probes) or _asgi_as_wsgi(self.cfg, self.probes)
+        if refused is not None:
+            raise self.cannot(refused)
+        _judge(self, self.probes)  # as soon as the probes show it, not after the search
+
+    def cannot(self, probe: Probe) -> CannotProbe:
+        """The request itself is wrong: the answer's status and text, the server log's end
+        (on stderr), one line with what to check."""
+        o = probe.outcome
+        if probe.log_tail:
+            self.log(probe.log_tail)
+        text = (probe.answer or "").strip().replace("\n", " ")
+        answer = f", answer {text!r}" if text else ""
+        todo = "check the path, the method and the body (probe --verbose shows the server log)"
+        if _asgi_as_wsgi(self.cfg, [probe]):
+            todo = ("an ASGI app cannot run as a WSGI --app: pass --cmd 'uvicorn --port {port} "
+                    f"{self.cfg.spec.app}'")  # fmt: skip
+        self.doc.stop_reason = "refused"
+        return CannotProbe(f"the app refused the request at n={probe.n:,} before any n "
+                           f"succeeded ({o.detail}{answer}); {todo}")  # fmt: skip
 
     def _layout(self, oracles: list[ServerOracle]) -> str | None:
         return layout_seen([x for o in oracles for x in o.layouts])
@@ -253,12 +277,105 @@ def run(
     results.write_atomic(out, state.doc)
     with results.recording(out, state.doc, state.t0):
         res = _search(state)
+        timing_band = False
+        ends = res.critical_n is not None and res.first_failing_n is not None
+        if ends and cfg.rechecks and res.stop_reason == "converged":
+            timing_band = not _recheck(state, res)
         if res.critical_n is not None and cfg.threads_race:
             _full_overlap(state)
-        if res.critical_n is not None and cfg.band_layouts:
+        if timing_band:
+            _band(state, res, timings=True)
+        elif res.critical_n is not None and cfg.band_layouts:
             _band(state, res)
+        _body_sizes(state)
         state.doc.server_starts = state.starts()
     return state.doc
+
+
+def _asgi_as_wsgi(cfg: MaxNConfig, probes: list[Probe]) -> Probe | None:
+    """A failure whose server log shows an ASGI app called as WSGI (with --app)."""
+    if cfg.spec.cmd or any(p.ok for p in probes):
+        return None
+    for p in probes:
+        if p.log_tail and "required positional argument: 'send'" in p.log_tail:
+            return p
+    return None
+
+
+def _judge(state: _Run, probes: list[Probe]) -> None:
+    """Refuse an answer that cannot be right: n that never reached the app, the same
+    answer at every n (unless --same-answer-ok). CannotProbe with what to check."""
+    why = verdict.n_never_reached(probes)
+    if (
+        why is None
+        and not state.cfg.same_answer_ok
+        and "{n}" not in (state.cfg.workload.expect or "")
+    ):
+        why = verdict.same_answer(probes)
+    if why is not None:
+        state.doc.stop_reason = "not_reached"
+        raise CannotProbe(why)
+
+
+def _recheck(state: _Run, res: SearchResult) -> bool:
+    """Re-probe both ends on fresh servers as a user's server would get its first request:
+    as soon as the port accepts, and --settle seconds after the workers wait. True if
+    every re-probe agrees with the search (recorded under `recheck`)."""
+    cfg, doc = state.cfg, state.doc
+    lo, hi = res.critical_n, res.first_failing_n
+    plan = verdict.recheck_plan(lo, hi, cfg.settle_s)
+    state.log(f"re-check: n={lo:,} and n={hi:,} on fresh servers, the request as the port "
+              f"opens and {cfg.settle_s:g} s after the workers wait")  # fmt: skip
+    probes: list[Probe] = []
+    with _oracles(cfg, cfg.spec, cfg.lanes) as oracles:
+        state.oracles += oracles
+        lanes = LaneOracle(oracles)
+        for i in range(0, len(plan), lanes.lanes):
+            part = plan[i : i + lanes.lanes]
+            for probe in lanes([n for n, _ in part], [t for _, t in part]):
+                probes.append(probe)
+                state.log(f"re-check {len(probes)}/{len(plan)}: n={probe.n:,} "
+                          f"{probe.outcome.kind.value} ({_when(probe)}) "
+                          f"{probe.elapsed_s:.2f}s")  # fmt: skip
+                doc.recheck = _recheck_doc(cfg, res, probes, None)
+                state.write()
+    state.rechecked = probes
+    agrees = verdict.recheck_agrees([*res.probes, *probes], lo, hi)
+    doc.recheck = _recheck_doc(cfg, res, probes, agrees)
+    state.write()
+    if agrees:
+        state.log(f"re-check: agrees: n={lo:,} ok and n={hi:,} failed every time")
+    else:
+        state.log(f"re-check: the outcome near n={lo:,} is not a fact for this server (it "
+                  "moved with the server or the first request's timing); measuring the "
+                  "band")  # fmt: skip
+    return agrees
+
+
+def _when(probe: Probe) -> str:
+    return "as the port opened" if probe.timing_s == 0 else f"{probe.timing_s:g} s after ready"
+
+
+def _recheck_doc(cfg: MaxNConfig, res: SearchResult, probes: list[Probe],
+                 agrees: bool | None) -> dict:  # fmt: skip
+    every = [*res.probes, *probes]
+    return {
+        "settle_s": cfg.settle_s,
+        "agrees": agrees,
+        "critical_n": verdict.tally(every, res.critical_n),
+        "first_failing_n": verdict.tally(every, res.first_failing_n),
+        "probes": [p.to_dict() for p in probes],
+    }
+
+
+def _body_sizes(state: _Run) -> None:
+    """The body's bytes at both ends, when the body is what n sizes."""
+    w, doc = state.cfg.workload, state.doc
+    if w.sized_body is None:
+        return
+    for key, n in (("body_bytes_at_critical_n", doc.critical_n),
+                   ("body_bytes_at_first_failing_n", doc.first_failing_n)):  # fmt: skip
+        doc[key] = len(w.render(n).body) if n is not None else None
 
 
 def _check_layout(cfg: MaxNConfig, log: Log) -> MaxNConfig:
@@ -377,18 +494,20 @@ def _thread_stack_bytes() -> int:
     return 8 << 20 if soft in (resource.RLIM_INFINITY, -1) or soft <= 0 else soft
 
 
-def band_precision(cfg: MaxNConfig) -> float:
+def band_precision(cfg: MaxNConfig, timings: bool = False) -> float:
     """How finely the band's edges are measured: a quarter of the search's precision for
     layouts (the list's band under randomization is ~1 % wide, finer than a study's 2 %
-    search), the search's own for threads (their spread is tens of percent)."""
+    search), the search's own for threads and timings (their spread can be tens of
+    percent)."""
     p = cfg.search.precision
-    return p if cfg.threads_race else p / 4
+    return p if cfg.threads_race or timings else p / 4
 
 
-def _threads_answer(doc: dict, res: SearchResult, band) -> None:
-    """With threads at concurrency > 1 the search's critical n is one draw of the
-    scheduler: report the band's always-ok edge as the critical n, and the smallest n
-    seen to fail above it as the first failing n; keep the search's pair beside them."""
+def _band_answer(doc: dict, res: SearchResult, band) -> None:
+    """Where the search's critical n is one draw (threads at concurrency > 1, or an
+    outcome the re-check saw move): report the band's always-ok edge as the critical n,
+    and the smallest n seen to fail above it as the first failing n; keep the search's
+    pair beside them."""
     doc.search_critical_n, doc.search_first_failing_n = (
         doc.critical_n,
         doc.first_failing_n,
@@ -400,13 +519,20 @@ def _threads_answer(doc: dict, res: SearchResult, band) -> None:
     doc.peak_rss_bytes = _peak_at([*res.probes, *band.probes], lo)
 
 
-def _band(state: _Run, res: SearchResult) -> None:
-    """Where the boundary lies under randomized layouts (threads: under scheduling)."""
+def _band(state: _Run, res: SearchResult, timings: bool = False) -> None:
+    """Where the boundary lies under randomized layouts (threads: under scheduling;
+    `timings`: on fresh servers of the search's layout, the first request sent as the
+    port opens or --settle s after the workers wait, in turn)."""
     cfg, doc = state.cfg, state.doc
-    k = cfg.band_layouts
-    spec = cfg.band_spec
+    k = cfg.band_layouts or THREADS_BAND_LAYOUTS
+    spec = cfg.spec if timings else cfg.band_spec
+    repeats = cfg.threads_race or timings
     lanes = 1 if cfg.threads_race else cfg.lanes
     what = "repeats on fresh servers" if cfg.threads_race else "randomized layouts"
+    turns: tuple[float | None, ...] = ()
+    if timings or cfg.threads_race:  # a user's first request comes at any time
+        turns = (verdict.AT_PORT, cfg.settle_s)
+        what = f"fresh servers, the first request as the port opens or {cfg.settle_s:g} s later"
     state.log(f"band: each n on {k} {what}")
     t0 = time.monotonic()
     count = [0]
@@ -420,10 +546,11 @@ def _band(state: _Run, res: SearchResult) -> None:
         state.log(f"band {count[0]:2d}: n={probe.n:,} {probe.outcome.kind.value} "
                   f"{probe.elapsed_s:.2f}s")  # fmt: skip
 
-    with _oracles(cfg, spec, lanes) as oracles:
+    with _oracles(cfg, spec, lanes, timings=turns) as oracles:
         state.oracles += oracles
-        bcfg = BandConfig(layouts=k, precision=band_precision(cfg), lanes=len(oracles))
-        prior = res.probes if cfg.threads_race else ()  # the same servers: samples too
+        bcfg = BandConfig(layouts=k, precision=band_precision(cfg, timings), lanes=len(oracles))
+        # the same servers: the search's and the re-check's probes are samples too
+        prior = (*res.probes, *state.rechecked) if repeats else ()
         band = band_search(
             LaneOracle(oracles), res.critical_n, res.first_failing_n, bcfg, on_probe, prior
         )
@@ -433,8 +560,8 @@ def _band(state: _Run, res: SearchResult) -> None:
     band_doc.precision = bcfg.precision
     band_doc.elapsed_s = round(time.monotonic() - t0, 3)
     doc.band = band_doc
-    if cfg.threads_race and band.always_ok_n is not None:
-        _threads_answer(doc, res, band)
+    if repeats and band.always_ok_n is not None:
+        _band_answer(doc, res, band)
     state.write()
     lo, hi = band.always_ok_n, band.never_ok_n
     state.log(f"band: ok on all {k} up to n={lo:,}; fails on all {k} from n={hi:,}"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from probe.defaults import REQUEST_TIMEOUT_S
+from probe.defaults import REQUEST_TIMEOUT_S, SETTLE_S
 from probe.documents import store
 from probe.documents.maxn import MaxNDoc
 from probe.search.critical import SearchConfig
@@ -44,6 +44,9 @@ class MaxNConfig:
     token: str | None = None
     fresh: bool = True  # each probe on a fresh server (cold)
     band: int | None = None  # K: measure the band on K randomized layouts per n
+    check: bool = True  # re-probe both ends on fresh servers at two timings (verdict)
+    settle_s: float = SETTLE_S  # the later of the re-check's two timings
+    same_answer_ok: bool = False  # the same answer at every n is right (no {n} to expect)
 
     @property
     def fn(self) -> str | None:
@@ -83,6 +86,12 @@ class MaxNConfig:
         """A probe's outcome repeats on the next server started the same way: cold, a
         fixed layout, and no threads racing for the cap."""
         return self.cold and self.spec.layout == "fixed" and not self.threads_race
+
+    @property
+    def rechecks(self) -> bool:
+        """Whether both ends are re-probed at two timings after the search: on servers
+        probe starts fresh, where threads do not race (their band mixes the timings)."""
+        return self.check and self.cold and not self.threads_race
 
     @property
     def band_layouts(self) -> int | None:

@@ -26,6 +26,7 @@ FILE_KEYS = (
     "body_bytes",
     "upload",
     "n_param",
+    "json_separators",
 )
 
 
@@ -80,7 +81,18 @@ def _from_table(path: Path, where: str, name: str, table: object) -> Workload:
         )
     if name in BUILTINS:
         raise WorkloadError(f"{path}: {where}: {name} is a built-in workload; rename it")
-    for key in ("app", "cmd", "chdir", "request", "json", "n_env", "expect", "upload", "n_param"):
+    for key in (
+        "app",
+        "cmd",
+        "chdir",
+        "request",
+        "json",
+        "n_env",
+        "expect",
+        "upload",
+        "n_param",
+        "json_separators",
+    ):
         if key in table and not isinstance(table[key], str):
             raise WorkloadError(f"{path}: {where}: {key} must be a string")
     if "body_bytes" in table and not isinstance(table["body_bytes"], bool):

@@ -95,6 +95,8 @@ class Workload:
     body_bytes: bool = False  # the body is n bytes (probe.workload.bodies.raw)
     upload: str | None = None  # the body is multipart with a file of n bytes in this field
     n_param: str | None = None  # MODULE:FUNCTION.PARAM or MODULE:NAME set to n at start-up
+    # how a json body is written: "spaced" as json.dumps and requests write it, "compact"
+    json_separators: str = bodies.DEFAULT_SEPARATORS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _pairs(self.headers))
@@ -107,6 +109,11 @@ class Workload:
         _check_headers(self.headers)
         if self.json is not None:
             _check_json(self.json)
+        if self.json_separators not in bodies.SEPARATORS:
+            raise WorkloadError(
+                f"json_separators must be one of {', '.join(bodies.SEPARATORS)}, not "
+                f"{self.json_separators!r}"
+            )
         _check_body(self)
         _check_env(self)
         _check_n_placement(self)
@@ -185,7 +192,7 @@ class Workload:
         elif self.json is not None:
             text = self._fill("json", self.json, n, area)
             try:
-                json.loads(text)
+                text = bodies.dumps(text, self.json_separators)
             except ValueError as exc:
                 raise WorkloadError(
                     f"json body of workload {self.name!r} is not valid JSON once filled "
@@ -209,7 +216,8 @@ class Workload:
             return bodies.upload(self.upload, n)
         before, item, after = bodies.split_batch(self.json)
         return bodies.batch(self._fill("json", before, n, area), item,
-                            self._fill("json", after, n, area), n)  # fmt: skip
+                            self._fill("json", after, n, area), n,
+                            self.json_separators)  # fmt: skip
 
     def judge(
         self,
@@ -257,6 +265,7 @@ class Workload:
             "body_bytes": self.body_bytes,
             "upload": self.upload,
             "n_param": self.n_param,
+            "json_separators": self.json_separators if self.json is not None else None,
         }
 
     def identity(self) -> str:
@@ -271,6 +280,8 @@ class Workload:
                            ("n_param", None)):  # fmt: skip
             if d[key] == unset:  # keys added later: older names still match
                 del d[key]
+        if self.sized_body != "batch":  # a few bytes more or less: the same workload
+            del d["json_separators"]
         text = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 

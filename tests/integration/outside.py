@@ -116,16 +116,19 @@ def first_statuses(cmd: list[str], path: str, tree_budget_bytes: int, concurrenc
 
 def first_request(cmd: list[str], path: str, limit_bytes: int, cwd: str | None = None,
                   env: dict | None = None, wait_s: float = 30.0, method: str = "GET",
-                  json: dict | None = None) -> int | None:  # fmt: skip
+                  json: dict | None = None, settle_s: float = 0.0) -> int | None:  # fmt: skip
     """Start `cmd` ({port} filled) capped and with a fixed layout, send `method path` as
-    its first request; the status (None: no answer, or the server never listened)."""
-    answer = first_answer(cmd, path, limit_bytes, cwd, env, wait_s, method, json)
+    its first request, as soon as the port accepts or `settle_s` later; the status
+    (None: no answer, or the server never listened)."""
+    answer = first_answer(cmd, path, limit_bytes, cwd, env, wait_s, method, json,
+                          settle_s=settle_s)  # fmt: skip
     return answer.status_code if answer is not None else None
 
 
 def first_answer(cmd: list[str], path: str, limit_bytes: int, cwd: str | None = None,
                  env: dict | None = None, wait_s: float = 30.0, method: str = "GET",
-                 json: dict | None = None, **send) -> requests.Response | None:  # fmt: skip
+                 json: dict | None = None, settle_s: float = 0.0,
+                 **send) -> requests.Response | None:  # fmt: skip
     """first_request's whole answer (None: none); `send`: requests' data=, files=."""
     port = free_port()
     argv = ["prlimit", f"--as={limit_bytes}", "setarch", "-R",
@@ -138,7 +141,8 @@ def first_answer(cmd: list[str], path: str, limit_bytes: int, cwd: str | None = 
         while not listens(port):
             if proc.poll() is not None or time.monotonic() > deadline:
                 return None
-            time.sleep(0.02)
+            time.sleep(0.005)
+        time.sleep(settle_s)
         try:
             return requests.request(method, f"http://127.0.0.1:{port}{path}", json=json,
                                     timeout=60, **send)  # fmt: skip

@@ -106,17 +106,18 @@ def test_flask_run_is_started_and_known_ready_without_a_request():
     ],
     ids=["exits-at-once", "never-listens", "listens-elsewhere"],
 )
-def test_a_wrong_command_is_one_clear_line_not_a_hang(cmd, says, no_leftovers):
+def test_a_wrong_command_is_one_clear_line_not_a_hang(cmd, says, tmp_path, no_leftovers):
     """A command that exits at once, one that never listens (within --start-timeout),
-    one that listens on a port of its own choosing (though told --port): exit 1, one
-    line, in seconds."""
+    one that listens on a port of its own choosing (though told --port): exit 3 (could
+    not probe), one line, in seconds."""
     t0 = time.monotonic()
     port = [] if "{port}" in cmd else ["--port", str(free_port())]
     result = probe_cli(
         "max-n", "--cmd", cmd, "--request", "GET /?n={n}", "--limit", "256M",
-        "--start-timeout", "1.5", *port, pids=no_leftovers,
+        "--start-timeout", "1.5", *port, "--out", str(tmp_path / "doc.json"),
+        pids=no_leftovers,
     )  # fmt: skip
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 3, result.output
     [line] = error_lines(result.output)
     assert says in line and "Traceback" not in result.output, result.output
     assert time.monotonic() - t0 < 15

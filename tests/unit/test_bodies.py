@@ -49,6 +49,39 @@ def test_a_batch_is_a_json_array_of_n_items(n, item):
     assert json.loads(data) == {"instances": [json.loads(item)] * n, "k": 1}
 
 
+@pytest.mark.parametrize("n", [0, 1, 3])
+def test_a_batch_is_written_byte_for_byte_as_requests_sends_it(n):
+    """requests.post(json=...) writes ', ' and ': ' (json.dumps' defaults): so does probe
+    by default, and `compact` writes what JSON.stringify writes; the template's own
+    spacing does not matter."""
+    import requests
+
+    template = '{"id":{n},"rows":{n*[5.1,3.5]},  "opts" : {"k": [1,2]}}'
+    obj = {"id": n, "rows": [[5.1, 3.5]] * n, "opts": {"k": [1, 2]}}
+    sent = requests.Request("POST", "http://127.0.0.1/", json=obj).prepare().body
+    for seps, want in (("spaced", sent), ("compact", json.dumps(obj, separators=(",", ":")))):
+        w = Workload(name="b", app="m:app", request="POST /b", json=template,
+                     json_separators=seps)  # fmt: skip
+        body = w.render(n).body
+        got = b"".join(body)
+        assert got == (want if isinstance(want, bytes) else want.encode()) and len(body) == len(got)
+    plain = Workload(name="p", app="m:app", request="POST /p", json='{"n":{n},"a":[1,2]}')
+    assert plain.render(7).body == requests.Request(
+        "POST", "http://127.0.0.1/", json={"n": 7, "a": [1, 2]}).prepare().body  # fmt: skip
+
+
+def test_separators_matter_only_to_a_batchs_identity():
+    def w(seps, json_):
+        return Workload(name="b", app="m:app", request="POST /b", json=json_,
+                        json_separators=seps)  # fmt: skip
+
+    batch, plain = '{"rows": {n*[1, 2]}}', '{"n": {n}}'
+    assert w("spaced", batch).identity() != w("compact", batch).identity()
+    assert w("spaced", plain).identity() == w("compact", plain).identity()
+    with pytest.raises(WorkloadError, match="json_separators must be one of spaced, compact"):
+        w("tight", plain)
+
+
 @pytest.mark.parametrize(
     ("template", "says"),
     [

@@ -153,7 +153,7 @@ def test_non_loopback_host_is_warned_about_before_starting(monkeypatch):
     replaced by a failure so no server starts and no socket opens."""
     refuse_to_start(monkeypatch)
     result = invoke("serve", "--host", "0.0.0.0")
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # could not probe
     assert result.output.splitlines() == [
         "warning: binding 0.0.0.0: the service (and its memory) is reachable from other "
         "machines; use --host 127.0.0.1 unless you mean it",
@@ -166,7 +166,7 @@ def test_loopback_hosts_are_not_warned_about(host, monkeypatch):
     """All of 127.0.0.0/8 and ::1 stay on this machine; warning there would be noise."""
     refuse_to_start(monkeypatch, "x")
     result = invoke("serve", "--host", host)
-    assert result.exit_code == 1 and result.output == f"Error: x (host {host})\n"
+    assert result.exit_code == 3 and result.output == f"Error: x (host {host})\n"
 
 
 @pytest.mark.parametrize(
