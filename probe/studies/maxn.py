@@ -530,9 +530,10 @@ def _band(state: _Run, res: SearchResult, timings: bool = False) -> None:
     lanes = 1 if cfg.threads_race else cfg.lanes
     what = "repeats on fresh servers" if cfg.threads_race else "randomized layouts"
     turns: tuple[float | None, ...] = ()
-    if timings or cfg.threads_race:  # a user's first request comes at any time
+    if timings:  # a user's first request comes at any time
         turns = (verdict.AT_PORT, cfg.settle_s)
-        what = f"fresh servers, the first request as the port opens or {cfg.settle_s:g} s later"
+        what = (f"repeats on fresh servers, the first request as the port opens or "
+                f"{cfg.settle_s:g} s later")  # fmt: skip
     state.log(f"band: each n on {k} {what}")
     t0 = time.monotonic()
     count = [0]

@@ -26,11 +26,15 @@ CAP = parse_size("96M")
 ROW = [5.1, 3.5, 1.4, 0.2]
 
 
-def search(tmp_path, pids, *args: str, env: dict | None = None) -> tuple[dict, str]:
+def search(tmp_path, pids, *args: str, env: dict | None = None,
+           check: bool = False) -> tuple[dict, str]:  # fmt: skip
+    """max-n on upload_app at 96M, 10 %; the re-check (tested in test_verdict.py) only
+    where `check`."""
     out = tmp_path / "doc.json"
     result = probe_cli(
         "max-n", "--app", "upload_app:app", "--chdir", "tests/apps", *args, "--limit", "96M",
-        "--precision", "0.1", "--out", str(out), pids=pids, env=env,
+        "--precision", "0.1", "--out", str(out), *([] if check else ["--no-check"]),
+        pids=pids, env=env,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return json.loads(out.read_text()), result.output
@@ -60,10 +64,14 @@ def test_an_upload_held_in_memory_has_a_boundary_that_holds(tmp_path, no_leftove
 
 def test_a_batch_of_n_rows_has_a_boundary_that_holds(tmp_path, no_leftovers):
     doc, _ = search(tmp_path, no_leftovers, "--json", '{"instances": {n*[5.1, 3.5, 1.4, 0.2]}}',
-                    "--request", "POST /batch", "--expect", "rows={n} ")  # fmt: skip
+                    "--request", "POST /batch", "--expect", "rows={n} ", check=True)  # fmt: skip
     assert doc["workload"]["json"] == '{"instances": {n*[5.1, 3.5, 1.4, 0.2]}}'  # as written
+    assert doc["workload"]["json_separators"] == "spaced" and doc["recheck"]["agrees"], doc
     critical, failing = doc["critical_n"], doc["first_failing_n"]
     assert 50_000 < critical < failing, (critical, failing)
+    # the bytes requests sends for that batch (json.dumps' ", " and ": "), recorded
+    sent = json.dumps({"instances": [ROW] * critical}).encode()
+    assert doc["body_bytes_at_critical_n"] == len(sent), doc["body_bytes_at_critical_n"]
     ok = plain("/batch", json={"instances": [ROW] * critical})
     assert ok is not None and ok.text.startswith(f"rows={critical} "), ok
     bad = plain("/batch", json={"instances": [ROW] * failing})
@@ -104,7 +112,8 @@ def test_n_in_the_code_is_set_per_probe_and_holds_on_an_edited_copy(tmp_path, no
     result = probe_cli(
         "max-n", "--app", "predict_app:app", "--chdir", str(FORK),
         "--n-param", "utils:predict_cpu_bounded.n", "--request", "GET /predict?area=2",
-        "--expect", "n={n}\n", "--limit", "160M", "--precision", "0.1", "--out", str(out),
+        "--expect", "n={n}\n", "--limit", "160M", "--precision", "0.1", "--no-check",
+        "--out", str(out),
         pids=no_leftovers,
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -157,7 +157,7 @@ def error_lines(stderr: str) -> list[str]:
 
 def test_port_in_use_is_one_line_telling_to_pass_port_0(tmp_path):
     """A socket this test holds open makes the port busy for certain; probe must say so
-    in one line with the fix, exit 1, and start nothing: with fresh servers (started one
+    in one line with the fix, exit 3, and start nothing: with fresh servers (started one
     after another on that port, as for a command that fixes its own) and with one kept
     server (--no-fresh)."""
     with socket.socket() as busy:
@@ -169,19 +169,19 @@ def test_port_in_use_is_one_line_telling_to_pass_port_0(tmp_path):
         cold = run_cli(*args)
         warm = run_cli(*args, "--no-fresh")
     for run in (cold, warm):
-        assert run.returncode == 1, run.stderr
+        assert run.returncode == 3, run.stderr
         assert error_lines(run.stderr) == [
             f"Error: port {port} on 127.0.0.1 is in use; pass --port 0 to pick a free one"
         ], run.stderr
 
 
-def test_server_that_cannot_start_under_the_cap_is_one_line_and_exit_1(tmp_path):
+def test_server_that_cannot_start_under_the_cap_is_one_line_and_exit_3(tmp_path):
     """64M cannot hold Python + Flask + numpy: the one line must name the cap, how the
     server ended, the log's telling line and the fix; the log itself (with a traceback
     in it) only comes with --verbose, after that line."""
     args = ("max-n", "--fn", "cpu_bounded", "--limit", "64M", "--out", str(tmp_path / "r.json"))
     res = run_cli(*args)
-    assert res.returncode == 1
+    assert res.returncode == 3  # could not probe
     lines = error_lines(res.stderr)
     assert len(lines) == 1, res.stderr
     assert lines[0].startswith("Error: gunicorn failed to start under the 64M cap (exited with")
@@ -190,19 +190,19 @@ def test_server_that_cannot_start_under_the_cap_is_one_line_and_exit_1(tmp_path)
     )
     assert "Traceback" not in res.stderr + res.stdout
     verbose = run_cli("--verbose", *args)
-    assert verbose.returncode == 1
+    assert verbose.returncode == 3
     assert error_lines(verbose.stderr)[0] == lines[0]
     assert "server log (last lines):" in verbose.stderr
 
 
-def test_unreachable_url_is_one_line_and_exit_1(tmp_path):
+def test_unreachable_url_is_one_line_and_exit_3(tmp_path):
     """A port just released by this test has nothing listening: connection refused."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     res = run_cli("max-n", "--fn", "cpu_bounded", "--url", f"http://127.0.0.1:{port}",
                   "--out", str(tmp_path / "r.json"))  # fmt: skip
-    assert res.returncode == 1
+    assert res.returncode == 3  # could not probe
     assert error_lines(res.stderr) == [
         f"Error: cannot reach http://127.0.0.1:{port}/health (ConnectionRefusedError: "
         "[Errno 111] Connection refused); start the server first or fix --url"
