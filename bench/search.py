@@ -3,18 +3,19 @@
 Every probe runs on a fresh server (the default of probe max-n: the next server boots
 while a probe runs), with a fixed layout. Each repeat, for the same cap and predictor:
 - `default`: probe max-n as a user runs it (model strategy, --confirm auto, the
-  default lanes), timed from the start of the run (first server boot included);
+  default lanes, and the re-check of both ends at two timings, which counts in its
+  time), timed from the start of the run (first server boot included);
 - `baseline`: doubling + bisection (--strategy bisect) on one lane, same cold
-  semantics and confirmation;
+  semantics and confirmation, without the re-check;
 - the lower bound: one probe at the critical n plus one at the first failing n, each
   on an already started fresh server (the spare is waited for before the clock starts),
   measured alone on one lane.
 Then `--band K` once on the default's answer, its cost in lower-bound units, and three
 default runs of the other predictor, to check that brackets overlap.
 
-Targets (issue "A critical n that holds on every fresh server"): default <= 1.25x the
-lower bound (median of the repeats), >= 4x faster than the baseline, brackets of the
-repeats overlap (cpu_bounded and cpu_multithread).
+Targets (issue "Check 'an outcome is a fact' on every search"): default, re-check
+included, <= 1.5x the lower bound (median of the repeats), >= 4x faster than the
+baseline, brackets of the repeats overlap (cpu_bounded and cpu_multithread).
 
     python bench/search.py [--limit 1G] [--repeat 3] [--band 3]
 """
@@ -39,12 +40,12 @@ from probe.workload.builtins import builtin
 
 
 def run_maxn(fn: str, limit: int, strategy: str = "model", lanes: int | None = None,
-             band: int | None = None) -> dict:  # fmt: skip
+             band: int | None = None, check: bool = True) -> dict:  # fmt: skip
     """One probe max-n run as the CLI makes it; the document."""
     spec = ServerSpec(limit_bytes=limit)
     lanes = question.auto_lanes(spec, 1) if lanes is None else lanes
     search = SearchConfig(strategy=strategy, limit_bytes=limit, confirm="auto", lanes=lanes)
-    cfg = question.for_fn(fn, spec, search=search, band=band)
+    cfg = question.for_fn(fn, spec, search=search, band=band, check=check)
     with tempfile.TemporaryDirectory() as tmp:
         return maxn.run(cfg, Path(tmp) / "run.json", log=lambda s: None)
 
@@ -55,6 +56,8 @@ def summary(doc: dict) -> dict:
         "critical_n": doc["critical_n"],
         "first_failing_n": doc["first_failing_n"],
         "probes": len(doc["probes"]),
+        "recheck_probes": len((doc.get("recheck") or {}).get("probes") or []),
+        "recheck_agrees": (doc.get("recheck") or {}).get("agrees"),
         "lanes": doc["lanes"],
         "wall_s": round(doc["elapsed_s"] - (band.get("elapsed_s") or 0.0), 3),
         "layout": doc["layout"],
@@ -107,7 +110,7 @@ def main() -> None:
     runs = []
     for i in range(args.repeat):
         default = summary(run_maxn(args.fn, limit))
-        baseline = summary(run_maxn(args.fn, limit, strategy="bisect", lanes=1))
+        baseline = summary(run_maxn(args.fn, limit, strategy="bisect", lanes=1, check=False))
         lb = lower_bound(args.fn, limit, default["critical_n"], default["first_failing_n"])
         runs.append(
             {
@@ -152,9 +155,9 @@ def main() -> None:
         },
         "others": others,
         "targets": {
-            "ratio_to_lower_bound_max": 1.25,
+            "ratio_to_lower_bound_max": 1.5,
             "speedup_over_baseline_min": 4.0,
-            "met": statistics.median(ratios) <= 1.25 and statistics.median(speedups) >= 4.0,
+            "met": statistics.median(ratios) <= 1.5 and statistics.median(speedups) >= 4.0,
         },
     }, indent=1))  # fmt: skip
 
