@@ -118,6 +118,9 @@ class Probe:
     # when the request went out: None as the search sends it (a fresh server whose
     # workers wait), 0.0 as soon as the port accepted, s > 0 s after the workers waited
     timing_s: float | None = None
+    # measured: seconds from the server's workers first waiting to the request's send
+    # (None: sent before they waited, as the port opened, or a server probe did not start)
+    after_ready_s: float | None = None
     # the first answer's text, up to ANSWER_CHARS: kept for judging the run, never written
     # to results (an app may echo what it was sent)
     answer: str | None = field(default=None, repr=False)

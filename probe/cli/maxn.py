@@ -20,7 +20,13 @@ from probe.cli.options import (
     workload_options,
 )
 from probe.cli.workloads import WorkloadFlags
-from probe.defaults import MAXN_LIMIT, MAXN_PRECISION, REQUEST_TIMEOUT_S, SETTLE_S
+from probe.defaults import (
+    MAXN_LIMIT,
+    MAXN_PRECISION,
+    REQUEST_TIMEOUT_S,
+    SETTLE_S,
+    WARM_REQUESTS,
+)
 from probe.outcome import CannotProbe, Kind
 from probe.search.critical import CONFIRM_POLICIES, STRATEGIES
 
@@ -43,6 +49,8 @@ class SearchFlags:
     settle: float
     no_check: bool
     same_answer_ok: bool
+    warm_requests: int
+    cold_only: bool
 
     def config(self, workload, spec, limit: int | None):
         """The run these options ask for; lanes and the confirm policy as the rules pick."""
@@ -61,12 +69,30 @@ class SearchFlags:
             url=self.url, timeout_s=self.request_timeout, token=self.token,
             fresh=not self.warm, band=self.band, check=not self.no_check,
             settle_s=self.settle, same_answer_ok=self.same_answer_ok,
+            warm_requests=0 if self.cold_only else self.warm_requests,
         )  # fmt: skip
 
 
 def search_options(f):
     """max-n's own options, as `search`: a SearchFlags."""
     opts = [
+        click.option(
+            "--cold-only",
+            is_flag=True,
+            help="Skip the warm phase: the answer is for a server's first request only "
+            "(faster; a server that served other requests may take less).",
+        ),
+        click.option(
+            "--warm-requests",
+            type=click.IntRange(1, 10_000),
+            default=WARM_REQUESTS,
+            show_default=True,
+            metavar="N",
+            help="The warm phase: after the search, the critical n is probed on a fresh "
+            "server that first served N requests of 5-100 % of n; where that fails, the "
+            "warm boundary is found and is the answer (the cold one kept beside it). "
+            "One request at a time, n in the request.",
+        ),
         click.option(
             "--same-answer-ok",
             is_flag=True,

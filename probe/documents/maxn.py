@@ -81,5 +81,10 @@ class MaxNDoc(Document):
     # "tries"}, "first_failing_n": {...}, "probes"}; where it does not agree, `band`
     # holds the band over those timings and critical_n is its always-ok edge
     recheck = key()
+    # the warm phase: {"requests", "seed", "critical_n", "first_failing_n", "lower",
+    # "probes"}; where `lower`, critical_n is the warm answer and the cold pair is kept
+    warm = key()
+    cold_critical_n = key()
+    cold_first_failing_n = key()
     body_bytes_at_critical_n = key()  # a body sized by n: its bytes at each end
     body_bytes_at_first_failing_n = key()

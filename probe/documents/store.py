@@ -40,7 +40,9 @@ from probe.interrupt import Interrupted
 #      `band` then may be over those timings), `body_bytes_at_critical_n` and
 #      `body_bytes_at_first_failing_n`; the stop reason may be "refused" or "not_reached";
 #      each probe gains `timing_s`; the workload gains `json_separators` ("spaced" as
-#      json.dumps writes a body, or "compact"; a batch's identity changes with it).
+#      json.dumps writes a body, or "compact"; a batch's identity changes with it);
+#      `warm` (the answer on a server that served N requests first) and, where the warm
+#      answer is lower, `cold_critical_n` and `cold_first_failing_n`.
 SCHEMA_VERSION = 5
 
 

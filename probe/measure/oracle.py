@@ -53,6 +53,9 @@ class OracleConfig:
     fresh: bool = True  # each probe on a fresh server (cold), else one long-lived server
     # when each probe's request goes out, in turn (see ServerOracle.prepare); () : None
     timings: tuple[float | None, ...] = ()
+    # a warm server: before each probe at n, one request at each of these fractions of
+    # n, one at a time (probe.studies.warm); () : the probe is the server's first request
+    warmup: tuple[float, ...] = ()
 
 
 @dataclass
@@ -69,6 +72,7 @@ class _Pending:
     wait_start: bool = False  # n is in the server's start-up env: its start is measured
     start_error: ServerStartError | None = None
     timing: float | None = None  # see ServerOracle.prepare
+    after_ready_s: float | None = None  # measured: from the workers waiting to the send
 
 
 class ServerOracle:
@@ -183,7 +187,20 @@ class ServerOracle:
         if pending.timing and pending.start_error is None:
             self.server.settle(pending.timing)
             t0 = time.monotonic()
+        if pending.start_error is None and self.config.warmup:
+            failed = self._warm_up(pending.n)
+            if failed is not None:  # a warm-up failed: the probe fails with it
+                pending.records = [failed]
+                pending.elapsed_s = time.monotonic() - t0
+                pending.mem = self.monitor.end_step()
+                return pending
+            pending.idle = self._idle_memory()  # the warm server's idle state
+            self.monitor.begin_step(reset=True)
+            t0 = time.monotonic()
         if pending.start_error is None:
+            ready_at = self.server.ready_at if self.server is not None else None
+            if ready_at is not None and pending.timing != 0.0:
+                pending.after_ready_s = round(time.monotonic() - ready_at, 3)
             w = self.config.workload
             reqs = [w.render(pending.n, PROBE_AREA)] * self.config.concurrency
             pending.records = fire(
@@ -193,6 +210,20 @@ class ServerOracle:
         pending.elapsed_s = time.monotonic() - t0
         pending.mem = self.monitor.end_step()
         return pending
+
+    def _warm_up(self, n: int) -> RequestRecord | None:
+        """Serve config.warmup's requests (fractions of n), one at a time; the first that
+        fails, or None."""
+        w = self.config.workload
+        for fraction in self.config.warmup:
+            m = max(1, int(n * fraction))
+            [record] = fire(self.url, [w.render(m, PROBE_AREA)], timeout_s=self.config.timeout_s,
+                            token=self.config.token, name=w.name)  # fmt: skip
+            judged = w.judge(record.status, record.text, record.body, m, record.area,
+                             record.found)  # fmt: skip
+            if not judged.ok:
+                return replace(record, error=f"warm-up request at n={m:,}: {judged.detail}")
+        return None
 
     def finish(self, pending: _Pending) -> Probe:
         """Classify what happened, recover or retire the server, make the Probe."""
@@ -228,6 +259,7 @@ class ServerOracle:
             serving_pids=sorted(pending.before),
             tree_peak=mem.tree_peak,
             timing_s=pending.timing,
+            after_ready_s=pending.after_ready_s,
             answer=_answer_head(records),
             log_tail=tail,
         )

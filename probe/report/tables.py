@@ -121,6 +121,7 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
         *_non_monotone_rows(doc),
         *_rejected_rows(doc),
         *_recheck_rows(doc),
+        *_warm_rows(doc),
         *_band_rows(doc),
         ("peak RSS at critical n", format_bytes(doc.peak_rss_bytes)),
         ("baseline RSS", format_bytes(doc.baseline_rss_bytes)),
@@ -158,6 +159,20 @@ def _recheck_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
         return [("re-checked", f"{seen} ({how})")]
     return [("re-checked", f"{seen} ({how}): the outcome moves, so the critical n is the "
              "band's always-ok edge")]  # fmt: skip
+
+
+def _warm_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
+    """The warm phase in one line."""
+    w = doc.warm
+    if not w:
+        return []
+    k = w["requests"]
+    if not w["lower"]:
+        return [("warm", f"holds: ok after {k} requests of 5-100 % of n")]
+    return [("warm", f"after {k} requests of 5-100 % of n: ok to {format_n(w['critical_n'])}, "
+             f"fails at {format_n(w['first_failing_n'])}; cold (first request) "
+             f"{format_n(doc.cold_critical_n)} / {format_n(doc.cold_first_failing_n)}: the "
+             "critical n above is the warm one")]  # fmt: skip
 
 
 def _non_monotone_rows(doc: MaxNDoc) -> list[tuple[str, str]]:

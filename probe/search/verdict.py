@@ -33,10 +33,17 @@ FLAT_SPAN = 64  # ...provided the successes span at least this factor in n
 SAME_ANSWERS = 3  # this many successes at distinct n, all answered alike, span >= 4x
 
 
-def recheck_plan(lo: int, hi: int, settle_s: float) -> list[tuple[int, float]]:
-    """(n, timing) of the re-check: both ends as the port opens, then both settled.
+def recheck_plan(lo: int, hi: int, settle_s: float,
+                 probes: Sequence[Probe] = ()) -> list[tuple[int, float]]:  # fmt: skip
+    """(n, timing) of the re-check: both ends as the port opens, then each end settled
+    unless the search already sent it `settle_s` or more after the workers waited (its
+    spare server booted while the previous probe ran: that sample is the settled one).
     The failing end first in each pair: its re-probe is the likelier to disagree."""
-    return [(hi, AT_PORT), (lo, AT_PORT), (hi, settle_s), (lo, settle_s)]
+    plan = [(hi, AT_PORT), (lo, AT_PORT)]
+    for n in (hi, lo):
+        if not any(p.n == n and (p.after_ready_s or 0.0) >= settle_s for p in probes):
+            plan.append((n, settle_s))
+    return plan
 
 
 def tally(probes: Sequence[Probe], n: int) -> dict[str, int]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import threading
+import time
 from collections.abc import Iterator, Mapping
 
 from probe.servers.process import Server
@@ -28,6 +30,8 @@ class ServerPool:
         self.base_env = dict(base_env or {})  # every server's (a workload's fixed env)
         self.started = 0
         self._spare: Server | None = None
+        self._watcher: threading.Thread | None = None
+        self._stop_watch = threading.Event()
 
     def _new(self, extra_env: Mapping[str, str] | None = None) -> Server:
         server = Server(self.spec, {**self.base_env, **(extra_env or {})})
@@ -35,10 +39,25 @@ class ServerPool:
         self.started += 1
         return server
 
+    def _watch(self, server: Server) -> threading.Event:
+        """Read the spare's readiness every 10 ms from a thread until it is up (so its
+        `ready_at` is when it came up, not when it was taken) or `take` stops it."""
+        stop = threading.Event()
+
+        def poll() -> None:
+            with contextlib.suppress(Exception):  # a server gone: take() will tell
+                while not stop.is_set() and server.alive() and not server.ready():
+                    time.sleep(0.01)
+
+        self._watcher = threading.Thread(target=poll, name="probe-spare", daemon=True)
+        self._watcher.start()
+        return stop
+
     def prime(self) -> None:
         """Spawn the first spare now (so several pools boot side by side)."""
         if self._spare is None and self.ahead:
             self._spare = self._new()
+            self._stop_watch = self._watch(self._spare)
 
     def take(self, extra_env: Mapping[str, str] | None = None, wait: bool = True,
              new: bool = False) -> Server:  # fmt: skip
@@ -48,8 +67,11 @@ class ServerPool:
         if extra_env or new:
             server = self._new(extra_env)
         else:
+            self._unwatch()
             server = self._spare or self._new()
             self._spare = self._new() if self.ahead else None
+            if self._spare is not None:
+                self._stop_watch = self._watch(self._spare)
         if wait:
             try:
                 server.wait_ready()
@@ -58,7 +80,15 @@ class ServerPool:
                 raise
         return server
 
+    def _unwatch(self) -> None:
+        """Stop the spare's watcher (the caller reads the server from here on)."""
+        self._stop_watch.set()
+        if self._watcher is not None:
+            self._watcher.join()
+            self._watcher = None
+
     def close(self) -> None:
+        self._unwatch()
         if self._spare is not None:
             self._spare.close(grace_s=0)
             self._spare = None

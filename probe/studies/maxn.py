@@ -39,6 +39,7 @@ from probe.servers.pool import pools
 from probe.servers.process import Server
 from probe.servers.spec import ServerError, ServerSpec, pinned_env
 from probe.sizes import format_bytes
+from probe.studies import warm
 from probe.studies.question import THREADS_BAND_LAYOUTS, MaxNConfig
 from probe.workload import nparam
 
@@ -180,12 +181,13 @@ def gate(cfg: MaxNConfig, n: int, log: Log = lambda s: None) -> list[Probe]:
 
 @contextlib.contextmanager
 def _oracles(cfg: MaxNConfig, spec: ServerSpec, lanes: int, concurrency: int | None = None,
-             timings: tuple[float | None, ...] = ()) -> Iterator[list[ServerOracle]]:  # fmt: skip
+             timings: tuple[float | None, ...] = (), warmup: tuple[float, ...] = ()
+             ) -> Iterator[list[ServerOracle]]:  # fmt: skip
     """One oracle per lane: on pools of fresh servers of `spec`, or on the --url server;
     `timings`: when each lane's requests go out, in turn (ServerOracle.prepare)."""
     ocfg = OracleConfig(
         cfg.workload, concurrency or cfg.concurrency, cfg.timeout_s, cfg.limit_kind,
-        cfg.token, cfg.fresh, timings,
+        cfg.token, cfg.fresh, timings, warmup,
     )  # fmt: skip
     with contextlib.ExitStack() as stack:
         if cfg.url:
@@ -287,6 +289,8 @@ def run(
             _band(state, res, timings=True)
         elif res.critical_n is not None and cfg.band_layouts:
             _band(state, res)
+        if state.doc.critical_n is not None and cfg.warms:
+            _warm(state)
         _body_sizes(state)
         state.doc.server_starts = state.starts()
     return state.doc
@@ -323,7 +327,7 @@ def _recheck(state: _Run, res: SearchResult) -> bool:
     every re-probe agrees with the search (recorded under `recheck`)."""
     cfg, doc = state.cfg, state.doc
     lo, hi = res.critical_n, res.first_failing_n
-    plan = verdict.recheck_plan(lo, hi, cfg.settle_s)
+    plan = verdict.recheck_plan(lo, hi, cfg.settle_s, res.probes)
     state.log(f"re-check: n={lo:,} and n={hi:,} on fresh servers, the request as the port "
               f"opens and {cfg.settle_s:g} s after the workers wait")  # fmt: skip
     probes: list[Probe] = []
@@ -366,6 +370,42 @@ def _recheck_doc(cfg: MaxNConfig, res: SearchResult, probes: list[Probe],
         "first_failing_n": verdict.tally(every, res.first_failing_n),
         "probes": [p.to_dict() for p in probes],
     }
+
+
+def _warm(state: _Run) -> None:
+    """The warm phase (probe.studies.warm): the cold answer probed on a server that has
+    served cfg.warm_requests requests up to n; where it fails, the warm boundary below,
+    and the lower answer becomes the critical n (the cold pair kept beside it)."""
+    cfg, doc = state.cfg, state.doc
+    cold_n, k = doc.critical_n, cfg.warm_requests
+    state.log(f"warm: n={cold_n:,} on a fresh server after {k} requests of 5-100 % of n")
+    count = [0]
+
+    def on_probe(probe: Probe) -> None:
+        count[0] += 1
+        state.log(f"warm {count[0]:2d}: n={probe.n:,} {probe.outcome.kind.value} "
+                  f"{probe.elapsed_s:.2f}s {probe.outcome.detail or ''}".rstrip())  # fmt: skip
+
+    with _oracles(cfg, cfg.spec, cfg.lanes, warmup=warm.fractions(k)) as oracles:
+        state.oracles += oracles
+        lanes = LaneOracle(oracles)
+        lo, hi, probes = warm.warm_search(lanes, cold_n, cfg.search.precision, lanes.lanes,
+                                          on_probe)  # fmt: skip
+    lower = warm.lower_by_more_than(lo, cold_n, cfg.search.precision)
+    doc.warm = {"requests": k, "seed": warm.WARM_SEED, "critical_n": lo, "first_failing_n": hi,
+                "lower": lower, "probes": [p.to_dict() for p in probes]}  # fmt: skip
+    if lower:
+        doc.cold_critical_n, doc.cold_first_failing_n = doc.critical_n, doc.first_failing_n
+        failed = next((p for p in probes if p.n == hi), None)
+        doc.critical_n, doc.first_failing_n = lo, hi
+        doc.failure = failed.outcome.to_dict() if failed else doc.failure
+        doc.peak_rss_bytes = _peak_at(probes, lo)
+        state.log(f"warm: a server that served {k} requests takes n={lo:,} (fails at "
+                  f"{hi:,}), below the cold {cold_n:,}: the critical n is the warm "
+                  "one")  # fmt: skip
+    else:
+        state.log(f"warm: n={cold_n:,} holds after {k} requests")
+    state.write()
 
 
 def _body_sizes(state: _Run) -> None:

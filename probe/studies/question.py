@@ -47,6 +47,9 @@ class MaxNConfig:
     check: bool = True  # re-probe both ends on fresh servers at two timings (verdict)
     settle_s: float = SETTLE_S  # the later of the re-check's two timings
     same_answer_ok: bool = False  # the same answer at every n is right (no {n} to expect)
+    # the warm phase (probe.studies.warm): requests served before each warm probe; 0: cold
+    # only (the library's default: studies compare cold answers; the CLI asks for warm)
+    warm_requests: int = 0
 
     @property
     def fn(self) -> str | None:
@@ -92,6 +95,13 @@ class MaxNConfig:
         """Whether both ends are re-probed at two timings after the search: on servers
         probe starts fresh, where threads do not race (their band mixes the timings)."""
         return self.check and self.cold and not self.threads_race
+
+    @property
+    def warms(self) -> bool:
+        """Whether the warm phase runs: asked for, on fresh servers probe starts, one
+        request at a time, n in the request (a server started at n serves no other n)."""
+        return (self.warm_requests > 0 and self.cold and self.concurrency == 1
+                and self.workload.n_placement == "request")  # fmt: skip
 
     @property
     def band_layouts(self) -> int | None:

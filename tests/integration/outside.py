@@ -154,6 +154,37 @@ def first_answer(cmd: list[str], path: str, limit_bytes: int, cwd: str | None = 
         proc.wait()
 
 
+def statuses_in_turn(cmd: list[str], paths: list[str], limit_bytes: int,
+                     cwd: str | None = None, wait_s: float = 30.0) -> list[int | None]:  # fmt: skip
+    """Start `cmd` capped with a fixed layout, send GET of each path one at a time on one
+    server (a warm server's history); each status (None: no answer), stopping at the
+    first that is not 200."""
+    port = free_port()
+    argv = ["prlimit", f"--as={limit_bytes}", "setarch", "-R",
+            *[w.replace("{port}", str(port)) for w in cmd]]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=cwd, env=_environ(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    out: list[int | None] = []
+    try:
+        deadline = time.monotonic() + wait_s
+        while not listens(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                return [None]
+            time.sleep(0.005)
+        for path in paths:
+            try:
+                out.append(requests.get(f"http://127.0.0.1:{port}{path}", timeout=60).status_code)
+            except requests.RequestException:
+                out.append(None)
+            if out[-1] != 200:
+                break
+        return out
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 SENTINEL_PORT = 65432  # replaced by {port}: the built-in kinds build their argv for a port
 
 

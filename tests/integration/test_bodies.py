@@ -32,7 +32,8 @@ def search(tmp_path, pids, *args: str, env: dict | None = None,
     where `check`."""
     out = tmp_path / "doc.json"
     result = probe_cli(
-        "max-n", "--app", "upload_app:app", "--chdir", "tests/apps", *args, "--limit", "96M",
+        "max-n", "--cold-only",
+        "--app", "upload_app:app", "--chdir", "tests/apps", *args, "--limit", "96M",
         "--precision", "0.1", "--out", str(out), *([] if check else ["--no-check"]),
         pids=pids, env=env,
     )  # fmt: skip
@@ -110,7 +111,7 @@ def test_n_in_the_code_is_set_per_probe_and_holds_on_an_edited_copy(tmp_path, no
     critical n and the first failing n, each on a fresh plain server."""
     out = tmp_path / "doc.json"
     result = probe_cli(
-        "max-n", "--app", "predict_app:app", "--chdir", str(FORK),
+        "max-n", "--cold-only", "--app", "predict_app:app", "--chdir", str(FORK),
         "--n-param", "utils:predict_cpu_bounded.n", "--request", "GET /predict?area=2",
         "--expect", "n={n}\n", "--limit", "160M", "--precision", "0.1", "--no-check",
         "--out", str(out),

@@ -288,7 +288,8 @@ def test_dead_memory_sampler_stops_max_n_with_one_line(tmp_path, monkeypatch, no
     out = tmp_path / "dead.json"
     with watching(no_leftovers):
         result = CliRunner().invoke(
-            main, ["max-n", "--fn", "cpu_bounded", "--limit", "256M", "--out", str(out)]
+            main,
+            ["max-n", "--cold-only", "--fn", "cpu_bounded", "--limit", "256M", "--out", str(out)],
         )
     assert result.exit_code == 1, result.output
     assert "Traceback" not in result.output

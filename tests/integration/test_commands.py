@@ -50,7 +50,8 @@ def test_a_users_command_gives_a_boundary_that_holds_on_their_plain_server(
     cmd, server = COMMANDS[name]
     out = tmp_path / "doc.json"
     result = probe_cli(
-        "max-n", "--cmd", cmd, "--chdir", "tests/apps", "--request", "GET /alloc?size={n}",
+        "max-n", "--cold-only",
+        "--cmd", cmd, "--chdir", "tests/apps", "--request", "GET /alloc?size={n}",
         "--expect", "size={n} sum=", "--limit", "160M", "--precision", "0.1",
         "--out", str(out), pids=no_leftovers,
     )  # fmt: skip
@@ -70,7 +71,7 @@ def test_gunicorn_with_uvicorn_workers_is_probed_through_its_command(no_leftover
     """ASGI under gunicorn's uvicorn workers: a probe the app answers, and one whose
     MemoryError only the server's log tells (a bare 500), read as memory_error; one
     cold probe each (--require-n), the search being the same as for uvicorn above."""
-    args = ["max-n", "--cmd", UVICORN_WORKER, "--chdir", "tests/apps", "--request",
+    args = ["max-n", "--cold-only", "--cmd", UVICORN_WORKER, "--chdir", "tests/apps", "--request",
             "GET /alloc?size={n}", "--expect", "size={n} sum=", "--limit", "160M"]  # fmt: skip
     ok = probe_cli(*args, "--require-n", "1000000", pids=no_leftovers)
     assert ok.exit_code == 0, ok.output
@@ -113,7 +114,7 @@ def test_a_wrong_command_is_one_clear_line_not_a_hang(cmd, says, tmp_path, no_le
     t0 = time.monotonic()
     port = [] if "{port}" in cmd else ["--port", str(free_port())]
     result = probe_cli(
-        "max-n", "--cmd", cmd, "--request", "GET /?n={n}", "--limit", "256M",
+        "max-n", "--cold-only", "--cmd", cmd, "--request", "GET /?n={n}", "--limit", "256M",
         "--start-timeout", "1.5", *port, "--out", str(tmp_path / "doc.json"),
         pids=no_leftovers,
     )  # fmt: skip

@@ -164,7 +164,8 @@ def test_port_in_use_is_one_line_telling_to_pass_port_0(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        args = ("max-n", "--fn", "cpu_bounded", "--limit", "512M", "--port", str(port),
+        args = ("max-n", "--cold-only",
+                "--fn", "cpu_bounded", "--limit", "512M", "--port", str(port),
                 "--out", str(tmp_path / "r.json"))  # fmt: skip
         cold = run_cli(*args)
         warm = run_cli(*args, "--no-fresh")
@@ -200,7 +201,7 @@ def test_unreachable_url_is_one_line_and_exit_3(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    res = run_cli("max-n", "--fn", "cpu_bounded", "--url", f"http://127.0.0.1:{port}",
+    res = run_cli("max-n", "--cold-only", "--fn", "cpu_bounded", "--url", f"http://127.0.0.1:{port}",
                   "--out", str(tmp_path / "r.json"))  # fmt: skip
     assert res.returncode == 3  # could not probe
     assert error_lines(res.stderr) == [

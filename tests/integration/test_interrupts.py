@@ -207,7 +207,17 @@ def assert_results_keep_reported_probes(path: Path, run: Run, sig: int) -> dict:
 
 def max_n(tmp_path: Path, *extra: str) -> tuple[Run, Path]:
     out = tmp_path / "max-n.json"
-    args = ("max-n", "--fn", "cpu_bounded", "--limit", "512M", "--out", str(out), *extra)
+    args = (
+        "max-n",
+        "--cold-only",
+        "--fn",
+        "cpu_bounded",
+        "--limit",
+        "512M",
+        "--out",
+        str(out),
+        *extra,
+    )
     return Run(*args), out
 
 

@@ -152,7 +152,7 @@ def test_cli_prints_the_document_and_writes_it(tmp_path):
     same document in the results file, every probe recorded."""
     out = tmp_path / "doc.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "probe.cli", "max-n", "--fn", "cpu_multithread",
+        [sys.executable, "-m", "probe.cli", "max-n", "--cold-only", "--fn", "cpu_multithread",
          "--limit", "256M", "--format", "json", "--no-check", "--out", str(out)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -78,7 +78,7 @@ def found(tmp_path_factory):
             out = tmp_path_factory.mktemp("own") / f"{server}-{app}.json"
             pids: list[int] = []
             result = probe_cli(
-                "max-n", *README_FORMS[app], "--server", server, "--limit", "160M",
+                "max-n", "--cold-only", *README_FORMS[app], "--server", server, "--limit", "160M",
                 "--precision", "0.1", "--out", str(out), pids=pids,
             )  # fmt: skip
             doc = json.loads(out.read_text()) if out.exists() else None
@@ -210,7 +210,7 @@ def test_a_token_from_the_environment_stays_out_of_the_results(tmp_path, no_left
     the results file records the template, never the value. numpy: fast, exact."""
     out = tmp_path / "token.json"
     result = probe_cli(
-        "max-n", "--app", "app.wsgi:app", "--request", "POST /predict",
+        "max-n", "--cold-only", "--app", "app.wsgi:app", "--request", "POST /predict",
         "--json", '{"area": 10, "fn": "cpu_multithread", "n": {n}}',
         "--header", "Authorization: Bearer {env:APP_TOKEN}",
         "--limit", "160M", "--precision", "0.1", "--out", str(out),
@@ -234,7 +234,8 @@ def test_an_app_that_cannot_boot_is_one_line_naming_why(server, tmp_path, no_lef
     not advice about the cap, which is not the cause (the same app fails without one)."""
     out = tmp_path / "broken.json"
     result = probe_cli(
-        "max-n", "--app", "broken_app:app", "--chdir", "tests/apps", "--server", server,
+        "max-n", "--cold-only",
+        "--app", "broken_app:app", "--chdir", "tests/apps", "--server", server,
         "--request", "GET /work?size={n}", "--limit", "160M", "--out", str(out),
         pids=no_leftovers,
     )  # fmt: skip
@@ -255,7 +256,7 @@ def test_an_app_that_hangs_is_a_measured_timeout(tmp_path, no_leftovers):
     50 % precision: two rounds, and the point is the outcome, not the edge."""
     out = tmp_path / "slow.json"
     result = probe_cli(
-        "max-n", "--app", "slow_app:app", "--chdir", "tests/apps",
+        "max-n", "--cold-only", "--app", "slow_app:app", "--chdir", "tests/apps",
         "--request", "GET /sleep?s={n}", "--expect", "slept {n}", "--request-timeout", "0.5",
         "--limit", "160M", "--precision", "0.5", "--out", str(out), pids=no_leftovers,
     )  # fmt: skip
@@ -295,11 +296,11 @@ def test_require_n_is_a_gate_that_probes_only_n(no_leftovers):
     """--require-n: exit 0 when n succeeds on a fresh server; exit 1 with one line naming
     what failed when it does not; one probe each (a failure stops the --band tries)."""
     args = [*README_FORMS["query_alloc"], "--limit", "160M"]
-    ok = probe_cli("max-n", *args, "--require-n", "1000000", pids=no_leftovers)
+    ok = probe_cli("max-n", "--cold-only", *args, "--require-n", "1000000", pids=no_leftovers)
     assert ok.exit_code == 0, ok.output
     assert "ok: n=1,000,000 succeeds under 160M" in ok.output
     assert ok.output.count("gate ") == 1  # one probe, no search
-    bad = probe_cli("max-n", *args, "--require-n", "20000000", "--band", "3",
+    bad = probe_cli("max-n", "--cold-only", *args, "--require-n", "20000000", "--band", "3",
                     pids=no_leftovers)  # fmt: skip
     assert bad.exit_code == 1, bad.output
     [line] = error_lines(bad.output)

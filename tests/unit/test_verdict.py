@@ -23,6 +23,13 @@ def test_the_recheck_probes_both_ends_at_both_timings_failing_end_first():
         (101, verdict.AT_PORT), (100, verdict.AT_PORT), (101, 1.0), (100, 1.0)]  # fmt: skip
 
 
+def test_a_search_probe_sent_long_enough_after_ready_is_the_settled_sample():
+    settled = Probe(100, Outcome(Kind.OK, 200), after_ready_s=1.2)
+    early = Probe(101, Outcome(Kind.MEMORY_ERROR, 500), after_ready_s=0.4)
+    assert verdict.recheck_plan(100, 101, 1.0, [settled, early]) == [
+        (101, verdict.AT_PORT), (100, verdict.AT_PORT), (101, 1.0)]  # fmt: skip
+
+
 def test_the_recheck_agrees_only_if_every_probe_of_each_end_does():
     base = [ok(100), failed(101)]
     assert verdict.recheck_agrees([*base, ok(100), failed(101)], 100, 101)
