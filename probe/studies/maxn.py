@@ -200,7 +200,12 @@ def _oracles(cfg: MaxNConfig, spec: ServerSpec, lanes: int, concurrency: int | N
             # n at start-up, or one port for every server: no server started ahead
             ahead = cfg.fresh and w.n_placement != "env" and not spec.port
             ps = stack.enter_context(pools(spec, lanes, ahead=ahead, base_env=base))
-            made = [ServerOracle(ocfg, p, watchdog_bytes=spec.watchdog_bytes) for p in ps]
+            # each lane starts its turn of timings at its own place, so that a round of
+            # one probe per lane already has every timing
+            turns = [timings[i % len(timings):] + timings[:i % len(timings)] if timings else ()
+                     for i in range(len(ps))]  # fmt: skip
+            made = [ServerOracle(replace(ocfg, timings=t), p, watchdog_bytes=spec.watchdog_bytes)
+                    for t, p in zip(turns, ps, strict=True)]  # fmt: skip
         for oracle in made:
             stack.callback(oracle.close)
         yield made
