@@ -41,8 +41,10 @@ from probe.interrupt import Interrupted
 #      `body_bytes_at_first_failing_n`; the stop reason may be "refused" or "not_reached";
 #      each probe gains `timing_s`; the workload gains `json_separators` ("spaced" as
 #      json.dumps writes a body, or "compact"; a batch's identity changes with it);
-#      `warm` (the answer on a server that served N requests first) and, where the warm
-#      answer is lower, `cold_critical_n` and `cold_first_failing_n`.
+#      `launch` (how probe started the servers: wrapper, cwd, stdin, output, session,
+#      port, environ_bytes); `warm` (the answer on a server that served N requests
+#      first) and, where the warm answer is lower, `cold_critical_n` and
+#      `cold_first_failing_n`.
 SCHEMA_VERSION = 5
 
 

@@ -238,7 +238,7 @@ class ServerOracle:
         tail = None
         if self.server is not None:
             self.layouts.append(self.server.layout)
-            tail = None if outcome.ok else self.server.log_tail(8)
+            tail = None if outcome.ok else "\n".join(self.server.log_text().splitlines()[-12:])
         if self.cold:
             self.server.close(grace_s=0)  # it has served its one probe
             self.server = None

@@ -52,6 +52,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def launch_record(spec: ServerSpec) -> dict:
+    """How probe starts a server of `spec` (Server.spawn), where a start by hand may
+    differ: for the results document (what moves a boundary: README, "When is a server
+    ready?")."""
+    env = {**os.environ, **pinned_env(spec)}
+    return {
+        "wrapper": "prlimit, setarch" if _system_tools() else "capexec",
+        "cwd": spec.chdir or os.getcwd(),
+        "stdin": "/dev/null",
+        "output": "one file, stdout and stderr",
+        "new_session": True,
+        "port": spec.port or "a free port per server",
+        # the environment block's size: it shifts the stack, and so the boundary
+        "environ_bytes": sum(len(k) + len(v) + 2 for k, v in env.items()),
+    }
+
+
 class ServerStartError(ServerError):
     """The server died or never answered /health before its deadline.
 

@@ -35,8 +35,9 @@ from probe.search.band import BandConfig, band_search
 from probe.search.critical import SearchResult, search_rounds
 from probe.search.estimate import fit_line
 from probe.servers.capexec import fixed_layout_refused
+from probe.servers.logs import last_cause
 from probe.servers.pool import pools
-from probe.servers.process import Server
+from probe.servers.process import Server, launch_record
 from probe.servers.spec import ServerError, ServerSpec, pinned_env
 from probe.sizes import format_bytes
 from probe.studies import warm
@@ -81,6 +82,7 @@ def new_doc(cfg: MaxNConfig) -> MaxNDoc:
         stop_reason=None,
         non_monotone=[],
         recheck=None,
+        launch=None if cfg.url else launch_record(cfg.spec),
         server_starts=0,
         probes=[],
         elapsed_s=0.0,
@@ -254,17 +256,22 @@ class _Run:
         """The request itself is wrong: the answer's status and text, the server log's end
         (on stderr), one line with what to check."""
         o = probe.outcome
-        if probe.log_tail:
-            self.log(probe.log_tail)
-        text = (probe.answer or "").strip().replace("\n", " ")
+        text = " ".join((probe.answer or "").split())
         answer = f", answer {text!r}" if text else ""
-        todo = "check the path, the method and the body (probe --verbose shows the server log)"
+        cause = last_cause(probe.log_tail or "")
+        answer += f"; the server's log ends: {cause}" if cause else ""
+        todo = (
+            "check the path, the method and the body (probe --verbose ... shows the server's log)"
+        )
         if _asgi_as_wsgi(self.cfg, [probe]):
             todo = ("an ASGI app cannot run as a WSGI --app: pass --cmd 'uvicorn --port {port} "
                     f"{self.cfg.spec.app}'")  # fmt: skip
         self.doc.stop_reason = "refused"
-        return CannotProbe(f"the app refused the request at n={probe.n:,} before any n "
-                           f"succeeded ({o.detail}{answer}); {todo}")  # fmt: skip
+        exc = CannotProbe(f"the app refused the request at n={probe.n:,} before any n "
+                          f"succeeded ({o.detail}{answer}); {todo}")  # fmt: skip
+        exc.log_tail = "server log (last lines):\n  " + "\n  ".join(
+            (probe.log_tail or "(empty)").splitlines())  # fmt: skip
+        return exc
 
     def _layout(self, oracles: list[ServerOracle]) -> str | None:
         return layout_seen([x for o in oracles for x in o.layouts])

@@ -67,18 +67,24 @@ def test_an_outcome_that_moves_with_the_first_requests_timing_gives_a_band_that_
             ["--request", "GET /ints/7", "--n-env", "UNUSED_N", "--same-answer-ok"],
             "n never reached the app",
         ),
+        (
+            ["--app", "asgi_alloc:app", "--request", "GET /alloc?size={n}"],
+            "an ASGI app cannot run as a WSGI --app: pass --cmd 'uvicorn --port {port} "
+            "asgi_alloc:app'",
+        ),
     ],
-    ids=["wrong-path", "same-answer", "n-never-reaches-the-app"],
+    ids=["wrong-path", "same-answer", "n-never-reaches-the-app", "asgi-as-wsgi-app"],
 )
 def test_an_answer_that_cannot_be_right_is_not_given(args, says, tmp_path, no_leftovers):
-    """A 404 stops at the first round (HTTP 404 and the answer's text in the line); n
+    """A 404 stops at the first round (HTTP 404 and the answer's text in the line), and
+    so does an ASGI app given as a WSGI --app (its TypeError in the log: the hint); n
     in a variable the app never reads stops at the third success (the same answer at
     every n), or, the answer being declared right, once the successes span 64x with the
     server's memory flat. Exit 3 (could not probe), one line, no critical n."""
     out = tmp_path / "doc.json"
-    result = probe_cli("max-n", "--cold-only",
-                       "--cmd", SLOW, "--chdir", str(APPS), *args, "--limit", CAP,
-                       "--out", str(out), pids=no_leftovers)  # fmt: skip
+    server = [] if "--app" in args else ["--cmd", SLOW]
+    result = probe_cli("max-n", "--cold-only", *server, "--chdir", str(APPS), *args,
+                       "--limit", CAP, "--out", str(out), pids=no_leftovers)  # fmt: skip
     assert result.exit_code == 3, result.output
     [line] = error_lines(result.output)
     assert says in line and "Traceback" not in result.output, result.output
