@@ -54,9 +54,15 @@ class SearchFlags:
 
     def config(self, workload, spec, limit: int | None):
         """The run these options ask for; lanes and the confirm policy as the rules pick."""
+        from probe.cli.options import given_on_command_line
         from probe.search.critical import SearchConfig
         from probe.studies import question
 
+        if self.token and not self.url and given_on_command_line("token"):
+            raise click.UsageError(
+                "--token is sent only to a --url server; for a server probe starts, put it "
+                "in a header: --header 'Authorization: Bearer {env:APP_TOKEN}'"
+            )
         lanes = self.lanes or question.auto_lanes(spec, self.concurrency, self.url)
         cold = not self.warm and not self.url
         search = SearchConfig(

@@ -117,6 +117,26 @@ def limit_options(default: str = MAXN_LIMIT):
     return group("cap", Cap, [group_kill, kind, size])
 
 
+# Options of the servers probe builds, which a --cmd sets itself: (option, its name in
+# ServerFlags, what to do instead).
+BUILT_SERVER_ONLY = (
+    ("--server", "server", "your command names its server"),
+    ("--workers", "workers", "put the worker count in your command (gunicorn -w N)"),
+    ("--worker-class", "worker_class", "put it in your command (gunicorn -k CLASS)"),
+    ("--threads", "threads", "put it in your command (gunicorn --threads N)"),
+    ("--timeout", "worker_timeout", "it is gunicorn's worker timeout: put --timeout in your "
+     "command; probe's own wait for an answer is --request-timeout"),
+    ("--preload", "preload", "put --preload in your command"),
+)  # fmt: skip
+
+
+def given_on_command_line(name: str) -> bool:
+    """Whether the option named `name` (its Python name) was typed, not defaulted."""
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source(name) if ctx is not None else None
+    return source is click.core.ParameterSource.COMMANDLINE
+
+
 @dataclass(frozen=True)
 class ServerFlags:
     """The server options, as given."""
@@ -133,7 +153,10 @@ class ServerFlags:
     start_timeout: float
 
     def spec(self, cap: Cap, workload=None) -> ServerSpec:
-        """The frozen ServerSpec; warns about a host other than loopback."""
+        """The frozen ServerSpec; warns about a host other than loopback; a usage error
+        for an option of the built-in servers given with a --cmd, which sets its own."""
+        if workload is not None and workload.cmd:
+            self.refuse_with_cmd()
         if not is_loopback(self.host):
             click.echo(
                 f"warning: binding {self.host}: the service (and its memory) is reachable "
@@ -150,6 +173,13 @@ class ServerFlags:
         if workload is None:
             return spec
         return spec.running(workload.app, workload.chdir, workload.cmd)
+
+    def refuse_with_cmd(self) -> None:
+        """A usage error naming the first built-in-server option given with --cmd."""
+        for flag, name, instead in BUILT_SERVER_ONLY:
+            if given_on_command_line(name):
+                raise click.UsageError(f"{flag} does not apply to --cmd, which starts the server "
+                                       f"as written: {instead}")  # fmt: skip
 
 
 def server_options(f):

@@ -201,3 +201,24 @@ def test_report_without_results_says_what_to_run(tmp_path):
     result = invoke("report", "--results", str(tmp_path))
     assert_one_line(result, 1, f"{tmp_path}: neither matrix.json nor compare.json; "
                     "run `probe study` first")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        (["--workers", "2"], "--workers does not apply to --cmd"),
+        (["--timeout", "5"], "probe's own wait for an answer is --request-timeout"),
+        (["--server", "flask"], "--server does not apply to --cmd"),
+        (["--preload"], "--preload does not apply to --cmd"),
+        (["--token", "t0k3n"], "--token is sent only to a --url server"),
+    ],
+)
+def test_an_option_that_would_do_nothing_is_a_usage_error(extra, says):
+    """With --cmd the command sets its own server options; --token goes only to --url:
+    exit 2, one line, nothing started."""
+    result = invoke("max-n", "--cmd", "gunicorn --bind 127.0.0.1:{port} m:app",
+                    "--request", "GET /?n={n}", *extra)  # fmt: skip
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], result.output
+    assert "t0k3n" not in result.output
