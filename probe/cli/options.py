@@ -256,6 +256,18 @@ def workload_options(f):
         click.option("--body-bytes", is_flag=True,
                      help="The body is n bytes (the letter x, application/octet-stream), "
                      "generated as it is sent."),
+        click.option("--n-unit", default=None, metavar="UNIT",
+                     help="What n counts, in your words (rows, pixels per side, items): "
+                     "the table labels n with it."),
+        click.option("--content-type", default=None, metavar="TYPE",
+                     help="The content type of --content, --body-bytes or the --upload "
+                     "file, e.g. text/csv."),
+        click.option("--filename", default=None, metavar="NAME",
+                     help="The --upload file's name, e.g. data.csv (default upload.bin)."),
+        click.option("--content", default=None, metavar="TEMPLATE",
+                     help="The body (or the --upload file) from a template that repeats "
+                     "one piece n times, {n*PIECE}, e.g. a CSV header and n rows: "
+                     "'a,b,c\\n{n*1.5,2.5,3.5\\n}' (\\n, \\t are unescaped)."),
         click.option("--json-separators", default=None,
                      type=click.Choice(list(SEPARATORS)),
                      help="How the --json body is written: spaced (default: ', ' and ': ', "

@@ -31,6 +31,10 @@ class WorkloadFlags:
     upload: str | None
     n_param: str | None
     json_separators: str | None
+    content: str | None
+    filename: str | None
+    content_type: str | None
+    n_unit: str | None
     workloads_file: Path | None
     workload_name: str | None
 
@@ -40,10 +44,12 @@ class WorkloadFlags:
 
 def make_workload(fn, app, cmd, chdir, request_line, json_body, headers, n_env, expect,
                   workloads_file, workload_name, body_bytes=False, upload=None,
-                  n_param=None, json_separators=None):  # fmt: skip
+                  n_param=None, json_separators=None, content=None, filename=None,
+                  content_type=None, n_unit=None):  # fmt: skip
     """The Workload the options name; a one-line usage error if they name none or two."""
     custom = any(x for x in (app, cmd, chdir, request_line, json_body, headers, n_env, expect,
-                             body_bytes, upload, n_param))  # fmt: skip
+                             body_bytes, upload, n_param, content, filename,
+                             content_type))  # fmt: skip
     given = [x for x in (fn and "--fn", app and "--app", cmd and "--cmd",
                          workloads_file and "--workloads") if x]  # fmt: skip
     if json_separators is not None and json_body is None:
@@ -84,6 +90,10 @@ def make_workload(fn, app, cmd, chdir, request_line, json_body, headers, n_env, 
             upload=upload,
             n_param=n_param,
             json_separators=json_separators or DEFAULT_SEPARATORS,
+            content=content,
+            filename=filename,
+            content_type=content_type,
+            n_unit=n_unit,
         )
     except WorkloadError as exc:
         raise click.UsageError(str(exc)) from None

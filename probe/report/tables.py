@@ -113,8 +113,8 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
         ("servers", _servers_text(doc)),
         ("concurrency", format_n(doc.concurrency)),
         ("limit", _limit(doc)),
-        ("critical n", format_n(critical)),
-        ("first failing n", format_n(doc.first_failing_n)),
+        ("critical n", _n_text(doc, critical)),
+        ("first failing n", _n_text(doc, doc.first_failing_n)),
         ("precision", _precision_text(critical, doc.first_failing_n)),
         ("failure", _failure_text(doc.failure)),
         *_body_rows(doc),
@@ -135,6 +135,12 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
             doc, (("confirm", "confirm"), ("stop reason", "stop_reason"), ("status", "status"))
         ),
     ]
+
+
+def _n_text(doc: MaxNDoc, n: int | None) -> str:
+    """n with the workload's unit (--n-unit), if it has one."""
+    unit = (doc.workload or {}).get("n_unit")
+    return f"{format_n(n)} {unit}" if unit and n is not None else format_n(n)
 
 
 def _body_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
@@ -203,6 +209,10 @@ def _workload_text(doc: MaxNDoc) -> str:
         return str(doc.fn)
     if w.get("n_env"):
         where = f"n in env {w['n_env']}"
+    elif w.get("content"):
+        piece = f"n {w.get('n_unit') or 'repeats of a piece'}"
+        where = (f"an upload of {piece} in field {w['upload']}" if w.get("upload")
+                 else f"a body of {piece}")  # fmt: skip
     elif w.get("body_bytes"):
         where = "a body of n bytes"
     elif w.get("upload"):

@@ -27,7 +27,15 @@ FILE_KEYS = (
     "upload",
     "n_param",
     "json_separators",
+    "content",
+    "filename",
+    "content_type",
+    "n_unit",
 )
+
+
+# the keys whose value is one string (headers and env are tables, body_bytes a flag)
+STRING_KEYS = tuple(k for k in FILE_KEYS if k not in ("headers", "env", "body_bytes"))
 
 
 def find_workloads_file(cwd: Path) -> Path | None:
@@ -81,18 +89,7 @@ def _from_table(path: Path, where: str, name: str, table: object) -> Workload:
         )
     if name in BUILTINS:
         raise WorkloadError(f"{path}: {where}: {name} is a built-in workload; rename it")
-    for key in (
-        "app",
-        "cmd",
-        "chdir",
-        "request",
-        "json",
-        "n_env",
-        "expect",
-        "upload",
-        "n_param",
-        "json_separators",
-    ):
+    for key in STRING_KEYS:
         if key in table and not isinstance(table[key], str):
             raise WorkloadError(f"{path}: {where}: {key} must be a string")
     if "body_bytes" in table and not isinstance(table["body_bytes"], bool):

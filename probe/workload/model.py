@@ -97,6 +97,10 @@ class Workload:
     n_param: str | None = None  # MODULE:FUNCTION.PARAM or MODULE:NAME set to n at start-up
     # how a json body is written: "spaced" as json.dumps and requests write it, "compact"
     json_separators: str = bodies.DEFAULT_SEPARATORS
+    content: str | None = None  # the body's (or upload's file's) template: {n*PIECE}
+    filename: str | None = None  # the upload's file name
+    content_type: str | None = None  # the body's (or upload's file's) content type
+    n_unit: str | None = None  # what n counts, in the user's words (rows, pixels per side)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _pairs(self.headers))
@@ -127,10 +131,10 @@ class Workload:
     @property
     def sized_body(self) -> str | None:
         """'raw', 'upload' or 'batch' if the body itself is n long (None: it is not)."""
-        if self.body_bytes:
-            return "raw"
         if self.upload is not None:
             return "upload"
+        if self.body_bytes or self.content is not None:
+            return "raw"
         return "batch" if self.json is not None and bodies.split_batch(self.json) else None
 
     @property
@@ -211,9 +215,9 @@ class Workload:
     def _sized(self, kind: str, n: int, area: float | None) -> bodies.Body:
         """The body n long: n bytes, an upload of n bytes, or a batch of n items."""
         if kind == "raw":
-            return bodies.raw(n)
+            return bodies.raw(n, self.content, self.content_type)
         if kind == "upload":
-            return bodies.upload(self.upload, n)
+            return bodies.upload(self.upload, n, self.filename, self.content, self.content_type)
         before, item, after = bodies.split_batch(self.json)
         return bodies.batch(self._fill("json", before, n, area), item,
                             self._fill("json", after, n, area), n,
@@ -266,6 +270,10 @@ class Workload:
             "upload": self.upload,
             "n_param": self.n_param,
             "json_separators": self.json_separators if self.json is not None else None,
+            "content": self.content,
+            "filename": self.filename,
+            "content_type": self.content_type,
+            "n_unit": self.n_unit,
         }
 
     def identity(self) -> str:
@@ -282,6 +290,10 @@ class Workload:
                 del d[key]
         if self.sized_body != "batch":  # a few bytes more or less: the same workload
             del d["json_separators"]
+        for key in ("content", "filename", "content_type", "n_unit"):
+            if d[key] is None:  # keys added later: older names still match
+                del d[key]
+        d.pop("n_unit", None)  # a label: the same probe
         text = json.dumps(d, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:8]
 
@@ -410,6 +422,20 @@ def _check_body(w: Workload) -> None:
                          w.json is not None and "json") if x]  # fmt: skip
     if len(given) > 1:
         raise WorkloadError(f"{' and '.join(given)} both give the body; keep one")
+    if w.body_bytes and w.content is not None:
+        raise WorkloadError("--content gives the body itself; drop --body-bytes")
+    if w.content is not None and w.json is not None:
+        raise WorkloadError("json and content both give the body; keep one")
+    if w.content is not None:
+        try:
+            bodies.split_repeat(w.content)
+        except bodies.BodyError as exc:
+            raise WorkloadError(str(exc)) from None
+    if w.filename is not None and w.upload is None:
+        raise WorkloadError("filename names an upload's file: pass --upload FIELD, or drop it")
+    if w.content_type is not None and w.sized_body not in ("raw", "upload"):
+        raise WorkloadError("content_type is for --content, --body-bytes or --upload; "
+                            "for other bodies send a Content-Type --header")  # fmt: skip
     if w.upload is not None and not _TOKEN.fullmatch(w.upload):
         raise WorkloadError(f"upload must be a form field name such as file, got {w.upload!r}")
     if w.sized_body is not None and not w.takes_n:

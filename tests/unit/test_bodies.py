@@ -119,3 +119,57 @@ def test_an_answer_is_read_as_a_stream_keeping_only_its_head():
     assert (size, found, len(text)) == (sum(map(len, chunks)), True, MAX_TEXT)
     assert read_answer(iter([b"size=1 sum=1"]), "size=2 ")[2] is False
     assert read_answer(iter([b"ok"]), None) == ("ok", 2, None)
+
+
+@pytest.mark.parametrize("n", [0, 1, 3, 70_000])
+def test_a_content_template_repeats_its_piece_n_times_as_a_csv_reader_reads_it(n):
+    """A CSV header and n rows, as the raw body and as an upload's file (parsed back by
+    the email package and then by csv), with the escapes a shell's quotes keep."""
+    import csv
+    import io
+
+    template = "a,b,c\\n{n*1.5,2.5,3.5\\n}"  # as typed: backslash-n
+    raw = bodies.raw(n, template, "text/csv")
+    data = b"".join(raw)
+    assert len(raw) == len(data) and raw.content_type == "text/csv"
+    rows = list(csv.reader(io.StringIO(data.decode())))
+    assert rows[0] == ["a", "b", "c"] and rows[1:] == [["1.5", "2.5", "3.5"]] * n
+    up = bodies.upload("file", n, "data.csv", template, "text/csv")
+    msg = email.parser.BytesParser().parsebytes(
+        f"Content-Type: {up.content_type}\r\n\r\n".encode() + b"".join(up)
+    )
+    [part] = msg.get_payload()
+    assert part.get_filename() == "data.csv" and part.get_content_type() == "text/csv"
+    assert part.get_payload(decode=True) == data
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        ("a,b\\n1,2\\n", "put {n*PIECE} in"),
+        ("{n*1}{n*2}", "one {n*PIECE} per template"),
+        ("a{n*1,2", "is not closed"),
+        ("a{n*}", "repeats nothing"),
+    ],
+)
+def test_a_bad_content_template_is_one_line_before_any_server(template, says):
+    with pytest.raises(WorkloadError) as excinfo:
+        Workload(name="c", app="m:app", request="POST /c", content=template)
+    assert says in str(excinfo.value) and "\n" not in str(excinfo.value)
+
+
+def test_content_options_that_do_not_fit_are_refused():
+    base = {"name": "c", "app": "m:app", "request": "POST /c"}
+    with pytest.raises(WorkloadError, match="drop --body-bytes"):
+        Workload(**base, content="{n*x}", body_bytes=True)
+    with pytest.raises(WorkloadError, match="names an upload's file"):
+        Workload(**base, content="{n*x}", filename="a.csv")
+    w = Workload(**base, upload="file", content="h\\n{n*r\\n}", filename="a.csv",
+                 n_unit="rows")  # fmt: skip
+    assert w.sized_body == "upload" and b"h\nr\nr\n" in b"".join(w.render(2).body)
+    assert (
+        w.identity()
+        == Workload(
+            **{**base, "upload": "file", "content": "h\\n{n*r\\n}", "filename": "a.csv"}
+        ).identity()
+    )  # the unit is a label
