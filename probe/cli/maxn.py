@@ -28,7 +28,7 @@ from probe.defaults import (
     WARM_REQUESTS,
 )
 from probe.outcome import CannotProbe, Kind
-from probe.search.critical import CONFIRM_POLICIES, STRATEGIES
+from probe.search.critical import CONFIRM_POLICIES, STRATEGIES, SearchConfig
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class SearchFlags:
     same_answer_ok: bool
     warm_requests: int
     cold_only: bool
+    n_start: int
 
     def config(self, workload, spec, limit: int | None):
         """The run these options ask for; lanes and the confirm policy as the rules pick."""
@@ -68,7 +69,7 @@ class SearchFlags:
         search = SearchConfig(
             strategy=self.strategy, precision=self.precision, max_probes=self.max_probes,
             limit_bytes=limit, confirm=question.confirm_policy(self.confirm, cold, spec.layout),
-            lanes=lanes,
+            lanes=lanes, n_start=self.n_start,
         )  # fmt: skip
         return question.MaxNConfig(
             workload=workload, spec=spec, concurrency=self.concurrency, search=search,
@@ -82,6 +83,15 @@ class SearchFlags:
 def search_options(f):
     """max-n's own options, as `search`: a SearchFlags."""
     opts = [
+        click.option(
+            "--n-start",
+            type=click.IntRange(1),
+            default=SearchConfig.n_start,
+            show_default=True,
+            metavar="N",
+            help="The first n probed (then 2N, 4N, ...): start small where n is large "
+            "per unit, e.g. --n-start 500 for an image of n x n pixels.",
+        ),
         click.option(
             "--cold-only",
             is_flag=True,

@@ -256,6 +256,11 @@ def workload_options(f):
         click.option("--body-bytes", is_flag=True,
                      help="The body is n bytes (the letter x, application/octet-stream), "
                      "generated as it is sent."),
+        click.option("--body-fn", default=None, metavar="MODULE:FUNCTION",
+                     help="The body (or the --upload file) from your own function, "
+                     "imported from --chdir and called in probe's process: FUNCTION(n) "
+                     "returns bytes or yields chunks, optionally as (body, content_type, "
+                     "filename), e.g. bodies:png for an image of n x n pixels."),
         click.option("--n-unit", default=None, metavar="UNIT",
                      help="What n counts, in your words (rows, pixels per side, items): "
                      "the table labels n with it."),

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from probe.workload import bodyfn
 from probe.workload.bodies import DEFAULT_SEPARATORS
 from probe.workload.builtins import builtin
 from probe.workload.files import find_workloads_file, load_workloads
@@ -35,6 +36,7 @@ class WorkloadFlags:
     filename: str | None
     content_type: str | None
     n_unit: str | None
+    body_fn: str | None
     workloads_file: Path | None
     workload_name: str | None
 
@@ -45,11 +47,11 @@ class WorkloadFlags:
 def make_workload(fn, app, cmd, chdir, request_line, json_body, headers, n_env, expect,
                   workloads_file, workload_name, body_bytes=False, upload=None,
                   n_param=None, json_separators=None, content=None, filename=None,
-                  content_type=None, n_unit=None):  # fmt: skip
+                  content_type=None, n_unit=None, body_fn=None):  # fmt: skip
     """The Workload the options name; a one-line usage error if they name none or two."""
     custom = any(x for x in (app, cmd, chdir, request_line, json_body, headers, n_env, expect,
                              body_bytes, upload, n_param, content, filename,
-                             content_type))  # fmt: skip
+                             content_type, body_fn))  # fmt: skip
     given = [x for x in (fn and "--fn", app and "--app", cmd and "--cmd",
                          workloads_file and "--workloads") if x]  # fmt: skip
     if json_separators is not None and json_body is None:
@@ -76,6 +78,11 @@ def make_workload(fn, app, cmd, chdir, request_line, json_body, headers, n_env, 
                 "or --workloads probe.toml --workload NAME"
             )
         where = (chdir or Path.cwd()).resolve()
+        if body_fn is not None:
+            try:
+                bodyfn.check(body_fn, str(where))
+            except bodyfn.BodyFnError as exc:
+                raise click.UsageError(str(exc)) from None
         return Workload(
             name=app.partition(":")[0] if app else command_name(cmd),
             app=app,
@@ -94,6 +101,7 @@ def make_workload(fn, app, cmd, chdir, request_line, json_body, headers, n_env, 
             filename=filename,
             content_type=content_type,
             n_unit=n_unit,
+            body_fn=body_fn,
         )
     except WorkloadError as exc:
         raise click.UsageError(str(exc)) from None

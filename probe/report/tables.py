@@ -209,8 +209,10 @@ def _workload_text(doc: MaxNDoc) -> str:
         return str(doc.fn)
     if w.get("n_env"):
         where = f"n in env {w['n_env']}"
-    elif w.get("content"):
+    elif w.get("content") or w.get("body_fn"):
         piece = f"n {w.get('n_unit') or 'repeats of a piece'}"
+        if w.get("body_fn"):
+            piece = f"{w['body_fn']}(n), n in {w.get('n_unit') or 'its unit'}"
         where = (f"an upload of {piece} in field {w['upload']}" if w.get("upload")
                  else f"a body of {piece}")  # fmt: skip
     elif w.get("body_bytes"):

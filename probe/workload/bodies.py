@@ -48,16 +48,22 @@ class Body:
     requests and http.client send an iterable with a length as a stream with that
     Content-Length."""
 
-    def __init__(self, parts: list[tuple[bytes, int]], content_type: str):
-        self.parts = parts  # (piece, times): the body is each piece repeated, in order
+    def __init__(self, parts: list, content_type: str):
+        # (piece, times): the body is each piece repeated, in order; or a body a user's
+        # function made (probe.workload.bodyfn.Made), streamed from its spool
+        self.parts = parts
         self.content_type = content_type
-        self.length = sum(len(piece) * times for piece, times in parts)
+        self.length = sum(p.length if hasattr(p, "chunks") else len(p[0]) * p[1] for p in parts)
 
     def __len__(self) -> int:
         return self.length
 
     def __iter__(self) -> Iterator[bytes]:
-        for piece, times in self.parts:
+        for part in self.parts:
+            if hasattr(part, "chunks"):
+                yield from part.chunks()
+                continue
+            piece, times = part
             if not piece or times <= 0:
                 continue
             per = max(1, CHUNK // len(piece))  # whole pieces per chunk
@@ -79,16 +85,22 @@ class Body:
         return out[:limit]
 
 
-def raw(n: int, content: str | None = None, content_type: str | None = None) -> Body:
-    """n bytes of FILL, or the `content` template with its piece n times."""
-    parts = [(FILL, n)] if content is None else repeated(content, n)
+def raw(n: int, content: str | None = None, content_type: str | None = None,
+        made=None) -> Body:  # fmt: skip
+    """n bytes of FILL, or the `content` template with its piece n times, or what a
+    user's function `made` (probe.workload.bodyfn)."""
+    parts = [made] if made is not None else _content(n, content)
     return Body(parts, content_type or "application/octet-stream")
 
 
+def _content(n: int, content: str | None) -> list[tuple[bytes, int]]:
+    return [(FILL, n)] if content is None else repeated(content, n)
+
+
 def upload(field: str, n: int, filename: str | None = None, content: str | None = None,
-           content_type: str | None = None) -> Body:  # fmt: skip
+           content_type: str | None = None, made=None) -> Body:  # fmt: skip
     """multipart/form-data with one file in `field` (RFC 7578): n bytes of FILL, or the
-    `content` template with its piece n times."""
+    `content` template with its piece n times, or what a user's function `made`."""
     head = (
         f"--{BOUNDARY}\r\n"
         f'Content-Disposition: form-data; name="{field}"; '
@@ -96,7 +108,7 @@ def upload(field: str, n: int, filename: str | None = None, content: str | None 
         f"Content-Type: {content_type or 'application/octet-stream'}\r\n\r\n"
     ).encode()
     tail = f"\r\n--{BOUNDARY}--\r\n".encode()
-    parts = [(FILL, n)] if content is None else repeated(content, n)
+    parts = [made] if made is not None else _content(n, content)
     return Body([(head, 1), *parts, (tail, 1)], f"multipart/form-data; boundary={BOUNDARY}")
 
 

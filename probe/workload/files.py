@@ -31,6 +31,7 @@ FILE_KEYS = (
     "filename",
     "content_type",
     "n_unit",
+    "body_fn",
 )
 
 

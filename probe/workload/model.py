@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 from probe.outcome import Kind, Outcome, failed_answer
 from probe.servers.command import CommandError, split
-from probe.workload import bodies, nparam
+from probe.workload import bodies, bodyfn, nparam
 from probe.workload.seminar import BUILTIN_FNS, IO_FNS, PROBE_AREA
 
 ALLOWED = "{n}, {area}, {env:NAME}"
@@ -101,6 +101,7 @@ class Workload:
     filename: str | None = None  # the upload's file name
     content_type: str | None = None  # the body's (or upload's file's) content type
     n_unit: str | None = None  # what n counts, in the user's words (rows, pixels per side)
+    body_fn: str | None = None  # MODULE:FUNCTION making the body (or upload's file) at n
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _pairs(self.headers))
@@ -133,7 +134,7 @@ class Workload:
         """'raw', 'upload' or 'batch' if the body itself is n long (None: it is not)."""
         if self.upload is not None:
             return "upload"
-        if self.body_bytes or self.content is not None:
+        if self.body_bytes or self.content is not None or self.body_fn is not None:
             return "raw"
         return "batch" if self.json is not None and bodies.split_batch(self.json) else None
 
@@ -214,10 +215,15 @@ class Workload:
 
     def _sized(self, kind: str, n: int, area: float | None) -> bodies.Body:
         """The body n long: n bytes, an upload of n bytes, or a batch of n items."""
+        made = None
+        if self.body_fn is not None:
+            made = bodyfn.make(bodyfn.load(self.body_fn, self.chdir), n, self.body_fn)
+        ctype = (made and made.content_type) or self.content_type
         if kind == "raw":
-            return bodies.raw(n, self.content, self.content_type)
+            return bodies.raw(n, self.content, ctype, made)
         if kind == "upload":
-            return bodies.upload(self.upload, n, self.filename, self.content, self.content_type)
+            name = (made and made.filename) or self.filename
+            return bodies.upload(self.upload, n, name, self.content, ctype, made)
         before, item, after = bodies.split_batch(self.json)
         return bodies.batch(self._fill("json", before, n, area), item,
                             self._fill("json", after, n, area), n,
@@ -274,6 +280,7 @@ class Workload:
             "filename": self.filename,
             "content_type": self.content_type,
             "n_unit": self.n_unit,
+            "body_fn": self.body_fn,
         }
 
     def identity(self) -> str:
@@ -290,7 +297,7 @@ class Workload:
                 del d[key]
         if self.sized_body != "batch":  # a few bytes more or less: the same workload
             del d["json_separators"]
-        for key in ("content", "filename", "content_type", "n_unit"):
+        for key in ("content", "filename", "content_type", "n_unit", "body_fn"):
             if d[key] is None:  # keys added later: older names still match
                 del d[key]
         d.pop("n_unit", None)  # a label: the same probe
@@ -422,6 +429,9 @@ def _check_body(w: Workload) -> None:
                          w.json is not None and "json") if x]  # fmt: skip
     if len(given) > 1:
         raise WorkloadError(f"{' and '.join(given)} both give the body; keep one")
+    if w.body_fn is not None and (w.body_bytes or w.content is not None or w.json is not None):
+        raise WorkloadError("--body-fn makes the body itself; drop --body-bytes, --content "
+                            "and --json")  # fmt: skip
     if w.body_bytes and w.content is not None:
         raise WorkloadError("--content gives the body itself; drop --body-bytes")
     if w.content is not None and w.json is not None:

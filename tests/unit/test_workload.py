@@ -390,6 +390,7 @@ def test_to_dict_keeps_templates_as_written():
         "filename": None,
         "content_type": None,
         "n_unit": None,
+        "body_fn": None,
     }
 
 
@@ -473,11 +474,11 @@ def test_pyproject_without_tool_probe_is_not_a_workloads_file(tmp_path):
         ("probe.toml", '[workloads.a]\napp = "m:app"\nreqest = "GET /{n}"\n',
          "{path}: workloads.a: unknown key 'reqest'; allowed: app, cmd, chdir, request, json, "
          "headers, n_env, expect, env, body_bytes, upload, n_param, json_separators, content, "
-         "filename, content_type, n_unit"),
+         "filename, content_type, n_unit, body_fn"),
         ("pyproject.toml", '[tool.probe.workloads.a]\napp = "m:app"\nfn = "cpu_bounded"\n',
          "{path}: tool.probe.workloads.a: unknown key 'fn'; allowed: app, cmd, chdir, request, "
          "json, headers, n_env, expect, env, body_bytes, upload, n_param, json_separators, "
-         "content, filename, content_type, n_unit"),
+         "content, filename, content_type, n_unit, body_fn"),
         ("probe.toml", '[workloads.a]\nrequest = "GET /{n}"\n',
          "{path}: workloads.a: app or cmd is required, e.g. app = 'myservice:app' or "
          "cmd = 'gunicorn --bind 127.0.0.1:{port} myservice:app'"),

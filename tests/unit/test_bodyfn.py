@@ -1,0 +1,68 @@
+"""--body-fn (probe.workload.bodyfn): a user's function makes the body in probe's process,
+streamed from a spool; one line for every way it can be wrong, before any server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from probe.workload import bodies, bodyfn
+from probe.workload.model import Workload
+
+APPS = str(Path(__file__).resolve().parents[1] / "apps")
+
+
+def test_a_generator_body_streams_the_same_bytes_as_the_content_template():
+    """tests/apps/bodies.csv_rows(n) yields what --content 'a,b,c\\n{n*1.5,2.5,3.5\\n}'
+    makes; with --upload its content type and file name go into the part's headers."""
+    for n in (0, 1, 5000):
+        made = bodyfn.make(bodyfn.load("bodies:csv_rows", APPS), n, "bodies:csv_rows")
+        via_fn = b"".join(bodies.raw(n, made=made))
+        assert via_fn == b"".join(bodies.raw(n, r"a,b,c\n{n*1.5,2.5,3.5\n}"))
+    w = Workload(name="u", app="m:app", chdir=APPS, request="POST /u", upload="file",
+                 body_fn="bodies:csv_rows")  # fmt: skip
+    body = w.render(3).body
+    data = b"".join(body)
+    assert len(body) == len(data) and b'filename="data.csv"' in data
+    assert b"Content-Type: text/csv" in data and data.count(b"1.5,2.5,3.5\n") == 3
+
+
+def write(tmp_path: Path, text: str) -> tuple[str, str]:
+    """(folder, module name): a module of its own per test (imports are cached)."""
+    name = "ub_" + "".join(c if c.isalnum() else "_" for c in tmp_path.name)
+    (tmp_path / f"{name}.py").write_text(text)
+    return str(tmp_path), name
+
+
+@pytest.mark.parametrize(
+    ("source", "spec", "says"),
+    [
+        ("def f(n):\n    return b'x' * n\n", "userbodies:g", "userbodies has no function g"),
+        ("def f(n):\n    raise ValueError('no')\n", "userbodies:f", "raised ValueError: no"),
+        ("def f(n):\n    return 'text'\n", "userbodies:f", "returned str"),
+        ("def f(n):\n    yield 'text'\n", "userbodies:f", "yielded str: yield bytes"),
+        ("def f(n):\n    return (b'', 'a', 'b', 'c')\n", "userbodies:f", "a tuple of 4"),
+        ("import nowhere_to_be_found\n", "userbodies:f", "cannot import userbodies"),
+        ("", "userbodies", "takes MODULE:FUNCTION"),
+    ],
+)
+def test_a_body_function_that_cannot_be_used_is_one_line(tmp_path, source, spec, says):
+    folder, name = write(tmp_path, source)
+    with pytest.raises(bodyfn.BodyFnError) as excinfo:
+        bodyfn.check(spec.replace("userbodies", name), folder)
+    assert says.replace("userbodies", name) in str(excinfo.value)
+    assert "\n" not in str(excinfo.value)
+
+
+def test_the_cli_refuses_a_bad_body_function_before_any_server(tmp_path):
+    from click.testing import CliRunner
+
+    from probe.cli.app import main
+
+    folder, name = write(tmp_path, "def f(n):\n    return 42\n")
+    result = CliRunner().invoke(main, ["max-n", "--cmd", "gunicorn -b 127.0.0.1:{port} m:a",
+                                       "--chdir", folder, "--request", "POST /x",
+                                       "--body-fn", f"{name}:f"])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert f"--body-fn {name}:f returned int" in result.output
