@@ -16,15 +16,19 @@ from probe.cli.study import compare, matrix, report, study
 @click.version_option(__version__, prog_name="probe")
 @click.option("-v", "--verbose", is_flag=True, help="On errors, also print the server's log.")
 def main(verbose):
-    """Find how large an input a Python web service can take before it runs out of memory.
+    """Find how large an input your Python web service can take before it runs out of memory.
 
-    probe starts the seminar's house-price service under Flask's dev server or gunicorn
-    with a memory cap, searches the critical n exactly, and explains the difference
-    between servers and concurrency from measured data.
+    probe starts your service with your own command (gunicorn, uvicorn, Flask; WSGI or
+    ASGI) under a memory limit, sends it requests of size n (in the query, a JSON batch,
+    a CSV or an image upload, a body from your own function), and finds the largest n
+    it answers, checked on fresh servers as a user's traffic would reach them.
 
     \b
-    Example:
-      probe max-n --fn cpu_bounded --limit 2G
+    Examples:
+      probe max-n --cmd 'uvicorn --port {port} main:app' --request 'GET /predict?n={n}'
+      probe serve --cmd 'uvicorn --port {port} main:app' --limit 512M
+    \b
+    The seminar's study it ships with (a house-price service, 3 predictors, 2 servers):
       probe study
     """
 

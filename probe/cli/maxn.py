@@ -19,6 +19,7 @@ from probe.cli.options import (
     server_options,
     workload_options,
 )
+from probe.cli.sections import SectionedCommand
 from probe.cli.workloads import WorkloadFlags
 from probe.defaults import (
     MAXN_LIMIT,
@@ -151,7 +152,14 @@ def search_options(f):
             show_default=True,
             help="Seconds to wait for one answer.",
         ),
-        click.option("--max-probes", type=click.IntRange(2, 500), default=40, show_default=True),
+        click.option(
+            "--max-probes",
+            type=click.IntRange(2, 500),
+            default=40,
+            show_default=True,
+            help="Stop the search after this many probes (the bracket so far is "
+            "reported, with stop reason max_probes).",
+        ),
         click.option(
             "--lanes",
             type=click.IntRange(1, 8),
@@ -214,7 +222,7 @@ def search_options(f):
     return group("search", SearchFlags, opts)(f)
 
 
-@click.command("max-n")
+@click.command("max-n", cls=SectionedCommand)
 @click.option(
     "--require-n",
     type=click.IntRange(1),
@@ -239,29 +247,38 @@ def search_options(f):
 @friendly_errors
 def max_n(require_n: int | None, workload_flags: WorkloadFlags, server_flags: ServerFlags,
           cap: Cap, search: SearchFlags, fmt: str, out: Path | None):  # fmt: skip
-    """Find the largest n the server answers under the cap, exactly and fast.
+    """The largest input your service takes under a memory limit, as a user would reach it.
 
-    Each probe runs on a fresh server (started while the previous probe ran) with a
-    fixed address-space layout, so the answer holds on the next server started the
-    same way (probe serve). Records every probe and rewrites the results file after
-    each one, so an interrupted search keeps what it measured.
+    Give the command that starts your service ({port} where its port goes) and the
+    request, with n where the size goes. Each probe runs on a fresh server started by
+    your command under the limit, with a fixed address-space layout; both ends of the
+    answer are probed again as a user's first request would come (as the port opens
+    and a second later), and on a server that first served other requests. Every probe
+    is written to the results file as it goes, so an interrupted run keeps its data.
 
     \b
-    Example:
-      probe max-n --fn cpu_bounded --limit 2G
-      probe max-n --fn cpu_bounded --limit 512M --band 3
-      probe max-n --app mymodel.wsgi:app --request 'GET /predict?batch={n}' --limit 2G
-      probe max-n --app cache:app --n-env CACHE_ENTRIES --request 'GET /get?key=1'
-      probe max-n --workloads probe.toml --workload alloc --server flask --concurrency 10
+    Examples:
       probe max-n --cmd 'uvicorn --port {port} main:app' --request 'GET /predict?n={n}'
       probe max-n --cmd 'gunicorn -w 2 --bind 127.0.0.1:{port} app:app' --limit 1G \\
                   --limit-kind tree --concurrency 2 --request 'GET /predict?n={n}'
+      probe max-n --cmd 'gunicorn --bind 127.0.0.1:{port} app:app' --request 'POST /rows' \\
+                  --upload file --content 'a,b\\n{n*1.5,2.5\\n}' --n-unit rows
+      probe max-n --cmd 'gunicorn --bind 127.0.0.1:{port} app:app' --request 'POST /resize' \\
+                  --upload image --body-fn bodies:png --n-unit 'pixels per side' --n-start 500
       probe max-n --app app:app --request 'POST /batch' \\
                   --json '{"instances": {n*[5.1, 3.5, 1.4, 0.2]}}'
-      probe max-n --cmd 'gunicorn --bind 127.0.0.1:{port} app:app' --upload file \\
-                  --request 'POST /upload' --limit 512M --require-n 100000000
+      probe max-n --app cache:app --n-env CACHE_ENTRIES --request 'GET /get?key=1'
       probe max-n --app predict_app:app --n-param utils:predict_cpu_bounded.n \\
                   --request 'GET /predict?area=2'
+      probe max-n --cmd 'gunicorn --bind 127.0.0.1:{port} app:app' --upload file \\
+                  --request 'POST /upload' --limit 512M --require-n 100000000
+    \b
+    The seminar's study it ships with:
+      probe max-n --fn cpu_bounded --limit 2G
+      probe max-n --workloads probe.toml --workload alloc --server flask --concurrency 10
+
+    Exit codes: 0 done (a gate: n holds), 1 n fails for memory (a gate), 2 usage,
+    3 could not probe (the server did not start, a wrong path or answer).
     """
     from probe.report.tables import render_maxn
     from probe.studies import maxn, question

@@ -213,8 +213,9 @@ def server_options(f):
         click.option("--preload", is_flag=True,
                      help="gunicorn --preload: import the app in the arbiter before forking."),
         click.option("--server", type=click.Choice(SERVERS), default=DEFAULTS["server"],
-                     show_default=True, help="; ".join(f"{k.name}: {k.help}"
-                                                        for k in KINDS.values())),
+                     show_default=True, help="The server probe builds for --app or --fn: "
+                     + "; ".join(f"{k.name}: {k.help}" for k in KINDS.values()
+                                 if k.name in SERVERS)),
     ]  # fmt: skip
     return group("server_flags", ServerFlags, opts)(f)
 
@@ -222,7 +223,9 @@ def server_options(f):
 def format_option(choices=FORMATS, default="table"):
     return click.option(
         "--format", "fmt", type=click.Choice(choices), default=default, show_default=True,
-        help="table for people; json (the whole results document), csv or markdown for programs.",
+        help="table for people; " + ", ".join(
+            {"json": "json (the whole results document)", "csv": "csv",
+             "markdown": "markdown"}[c] for c in choices if c != "table") + " for programs.",
     )  # fmt: skip
 
 

@@ -189,7 +189,7 @@ class Gunicorn(ServerKind):
 
     name = "gunicorn"
     role = PREFORK
-    help = "gunicorn: pre-fork workers (sync, or gthread with --threads)"
+    help = "pre-fork workers (sync, or gthread with --threads)"
     builds = True
 
     def argv(self, spec: Options, port: int) -> list[str]:
