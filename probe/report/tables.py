@@ -28,13 +28,22 @@ from probe.report.cells import (
 from probe.servers.kinds import PREFORK, THREADS
 from probe.sizes import format_bytes
 
+# What each limit kind counts, in the words a table prints beside the limit.
+LIMIT_COUNTS = {
+    "as": "address space per process, as prlimit --as; a container's limit is --limit-kind tree",
+    "rss": "resident memory of each process (probe kills one past it)",
+    "tree": "the whole process tree, as a container's memory cgroup counts it",
+}
 
-def _limit(doc: Document) -> str:
-    """'1.00 GiB (as)', 'none' when uncapped."""
+
+def _limit(doc: Document, counts: bool = False) -> str:
+    """'512.0 MiB (as)', with `counts` what that kind counts, 'none' when uncapped."""
     if doc.limit_bytes is None:
         return "none"
     kind = doc.limit_kind
-    return format_bytes(doc.limit_bytes) + (f" ({kind})" if kind else "")
+    said = LIMIT_COUNTS.get(kind) if counts else None
+    what = f" ({kind}: {said})" if said else (f" ({kind})" if kind else "")
+    return format_bytes(doc.limit_bytes) + what
 
 
 # ---------------------------------------------------------------- max-n
@@ -112,7 +121,7 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
         ("server", _server_text(doc)),
         ("servers", _servers_text(doc)),
         ("concurrency", format_n(doc.concurrency)),
-        ("limit", _limit(doc)),
+        ("limit", _limit(doc, counts=True)),
         ("critical n", _n_text(doc, critical)),
         ("first failing n", _n_text(doc, doc.first_failing_n)),
         ("precision", _precision_text(critical, doc.first_failing_n)),

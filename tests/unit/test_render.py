@@ -26,7 +26,7 @@ workload                 cpu_bounded
 server                   flask (threads of one process)
 servers                  a fresh server per probe, layout fixed
 concurrency              10
-limit                    1.00 GiB (as)
+limit                    1.00 GiB (as: address space per process, as prlimit --as; a container's limit is --limit-kind tree)
 critical n               2,000,000
 first failing n          2,500,000
 precision                500,000 (25.0% of critical n)
@@ -62,7 +62,7 @@ MAXN_MARKDOWN = r"""
 | server | flask (threads of one process) |
 | servers | a fresh server per probe, layout fixed |
 | concurrency | 10 |
-| limit | 1.00 GiB (as) |
+| limit | 1.00 GiB (as: address space per process, as prlimit --as; a container's limit is --limit-kind tree) |
 | critical n | 2,000,000 |
 | first failing n | 2,500,000 |
 | precision | 500,000 (25.0% of critical n) |
