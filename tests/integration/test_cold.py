@@ -56,7 +56,7 @@ def search(fn: str, out: Path, **kw) -> dict:
     lanes, 1 % precision, at CAP."""
     search_kw = {"limit_bytes": CAP, "confirm": "auto", "lanes": 2, "precision": 0.01}
     search_kw.update(kw.pop("search", {}))
-    kw.setdefault("check", False)  # the re-check is tested in test_verdict.py
+    # the re-check is on, as in max-n: the ends it reports are the ones checked below
     cfg = question.for_fn(fn, ServerSpec(limit_bytes=CAP), search=SearchConfig(**search_kw), **kw)
     with hidden_test_name():  # the same environment as the servers started by hand later
         return maxn.run(cfg, out, log=lambda s: None)
