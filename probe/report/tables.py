@@ -132,7 +132,8 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
         *_recheck_rows(doc),
         *_warm_rows(doc),
         *_band_rows(doc),
-        ("peak RSS at critical n", format_bytes(doc.peak_rss_bytes)),
+        *_tree_rows(doc),
+        (_peak_label(doc), format_bytes(doc.peak_rss_bytes)),
         ("baseline RSS", format_bytes(doc.baseline_rss_bytes)),
         ("bytes per element", num(doc.bytes_per_element, 1)),
         ("predicted critical n", _predicted_text(doc.predicted_critical_n, critical)),
@@ -150,6 +151,34 @@ def _n_text(doc: MaxNDoc, n: int | None) -> str:
     """n with the workload's unit (--n-unit), if it has one."""
     unit = (doc.workload or {}).get("n_unit")
     return f"{format_n(n)} {unit}" if unit and n is not None else format_n(n)
+
+
+def _peak_label(doc: MaxNDoc) -> str:
+    """Under a tree budget the peak RSS is one process's, not what the budget counts."""
+    return "largest process RSS at critical n" if doc.limit_kind == "tree" else (
+        "peak RSS at critical n")  # fmt: skip
+
+
+def _tree_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
+    """Under a tree budget: the tree's charge at its peak at the critical n, and each
+    process there (the serving ones are workers, the others the server's own)."""
+    if doc.limit_kind != "tree":
+        return []
+    at = [p for p in doc.probes or [] if p.get("n") == doc.critical_n and p.get("tree_peak")]
+    if not at:
+        return []
+    probe = max(at, key=lambda p: p["tree_peak"].get("charge_bytes", 0))
+    peak = probe["tree_peak"]
+    rows = [("tree at critical n", f"charge {format_bytes(peak['charge_bytes'])} (the sum of "
+             "each process's Pss_Anon, as a memory cgroup counts it)")]  # fmt: skip
+    serving = set(probe.get("serving_pids") or [])
+    for proc in peak.get("processes", []):
+        role = "worker" if proc["pid"] in serving else "server"
+        rows.append((f"  pid {proc['pid']} ({role})",
+                     f"RSS {format_bytes(proc['rss_bytes'])}, PSS "
+                     f"{format_bytes(proc['pss_bytes'])}, private "
+                     f"{format_bytes(proc['private_bytes'])}"))  # fmt: skip
+    return rows
 
 
 def _body_rows(doc: MaxNDoc) -> list[tuple[str, str]]:

@@ -122,7 +122,9 @@ def _round(x: float | None, digits: int = 0) -> float | int | None:
 def progress_line(i: int, probe: Probe, bracket: tuple[int | None, int | None]) -> str:
     lo, hi = bracket
     peak = format_bytes(probe.peak_rss_bytes)
-    extra = f" ({probe.outcome.detail[:60]})" if not probe.ok and probe.outcome.detail else ""
+    # the detail's first clause, whole: a number is never cut
+    first = (probe.outcome.detail or "").split("; ")[0]
+    extra = f" ({first})" if not probe.ok and first else ""
     rs = f" restarts={probe.restarts}" if probe.restarts else ""
     ok_txt = f"ok<={lo:,}" if lo is not None else "ok<=?"
     fail_txt = f"fails>={hi:,}" if hi is not None else "no failure yet"
