@@ -8,9 +8,7 @@
   ways.
 - A request the app refuses (a wrong path) stops the search at once with exit 3; n
   that never reaches the app stops it with exit 3 too, never a critical n.
-- A server that has served other requests (tests/apps/query_alloc on gunicorn) takes
-  less than a fresh one: the warm phase finds that lower answer and reports it, and it
-  holds on the plain command fed the same requests by hand.
+(The warm phase: test_warm.py; real inputs, a CSV and an image: test_real_inputs.py.)
 """
 
 from __future__ import annotations
@@ -22,8 +20,7 @@ import sys
 import pytest
 
 from probe.sizes import parse_size
-from probe.studies.warm import fractions
-from tests.integration.outside import first_request, statuses_in_turn
+from tests.integration.outside import first_request
 from tests.integration.test_own_service import APPS, error_lines, probe_cli
 
 pytestmark = pytest.mark.usefixtures("no_children_left")
@@ -93,31 +90,3 @@ def test_an_answer_that_cannot_be_right_is_not_given(args, says, tmp_path, no_le
         assert "HTTP 404" in line and "GET /ints/N" in line, line
         assert len(doc["probes"]) <= 2  # one round
     assert doc["status"] != "complete"
-
-
-def test_a_warm_server_takes_less_and_the_warm_answer_holds_by_hand(tmp_path, no_leftovers):
-    """10 requests of 5-100 % of n before the probe (measured here: 3.5 % below the cold
-    answer at 160M). By hand, a plain server fed the same 10 sizes then n answers 200 at
-    the warm critical n, and fails at the warm first failing n (or on the way)."""
-    cmd = f"{PY} -m gunicorn --bind 127.0.0.1:{{port}} query_alloc:app"
-    out = tmp_path / "doc.json"
-    result = probe_cli(
-        "max-n", "--cmd", cmd, "--chdir", str(APPS), "--request", "GET /alloc?size={n}",
-        "--expect", "size={n} sum=", "--limit", CAP, "--precision", "0.02", "--no-check",
-        "--warm-requests", "10", "--out", str(out), pids=no_leftovers,
-    )  # fmt: skip
-    assert result.exit_code == 0, result.output
-    doc = json.loads(out.read_text())
-    warm = doc["warm"]
-    assert warm["lower"] and doc["critical_n"] == warm["critical_n"], warm
-    assert doc["critical_n"] < doc["cold_critical_n"], doc
-    assert "the critical n above is the warm one" in result.output
-    argv, cap = shlex.split(cmd), parse_size(CAP)
-
-    def in_turn(n: int) -> list[int | None]:
-        paths = [f"/alloc?size={max(1, int(n * f))}" for f in fractions(10)] + [f"/alloc?size={n}"]
-        return statuses_in_turn(argv, paths, cap, cwd=str(APPS))
-
-    assert in_turn(warm["critical_n"]) == [200] * 11
-    failing = in_turn(warm["first_failing_n"])
-    assert failing[-1] == 500 and len(failing) <= 11, failing

@@ -1,0 +1,98 @@
+"""Real inputs sized by n: a CSV of n rows from a --content template, an image of n x n
+pixels from a --body-fn generator. Each boundary is checked as a user checks it, without
+probe: the plain command under prlimit and setarch -R, a real file (written by the csv
+module, by Pillow) uploaded by requests as the first request.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from probe.sizes import parse_size
+from tests.integration.outside import first_answer
+from tests.integration.test_own_service import APPS, probe_cli
+
+pytestmark = pytest.mark.usefixtures("no_children_left")
+
+
+def test_a_csv_of_n_rows_is_probed_in_rows_and_holds_with_a_real_csv(tmp_path, no_leftovers):
+    """--upload with a --content template (a header and n rows of three floats) against
+    tests/apps/csv_app (Flask: the rows become lists of floats): the answer is in rows,
+    the body's bytes are recorded, and by hand a CSV file of the critical n rows, written
+    by the csv module and uploaded by requests, answers 200; one of the first failing n
+    rows fails."""
+    import csv
+    import io
+    import shlex
+    import sys
+
+    cmd = f"{shlex.quote(sys.executable)} -m gunicorn --bind 127.0.0.1:{{port}} csv_app:app"
+    out = tmp_path / "doc.json"
+    result = probe_cli(
+        "max-n", "--cold-only", "--no-check", "--cmd", cmd, "--chdir", str(APPS),
+        "--request", "POST /rows", "--upload", "file", "--content", r"a,b,c\n{n*1.5,2.5,3.5\n}",
+        "--filename", "data.csv", "--content-type", "text/csv", "--n-unit", "rows",
+        "--expect", "rows={n} cols=3", "--limit", "160M", "--precision", "0.1",
+        "--out", str(out), pids=no_leftovers,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    critical, failing = doc["critical_n"], doc["first_failing_n"]
+    assert f"critical n              {critical:,} rows" in result.output
+    assert doc["workload"]["content"] == r"a,b,c\n{n*1.5,2.5,3.5\n}"  # as written
+    assert doc["body_bytes_at_critical_n"] > 12 * critical  # "1.5,2.5,3.5\n" a row
+
+    def upload(rows: int):
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["a", "b", "c"])
+        writer.writerows([[1.5, 2.5, 3.5]] * rows)
+        files = {"file": ("data.csv", text.getvalue().encode(), "text/csv")}
+        return first_answer(shlex.split(cmd), "/rows", parse_size("160M"), cwd=str(APPS),
+                            method="POST", files=files)  # fmt: skip
+
+    ok = upload(critical)
+    assert ok is not None and ok.text == f"rows={critical} cols=3\n", ok
+    bad = upload(failing)
+    assert bad is not None and bad.status_code == 500, bad
+
+
+def test_an_image_of_n_by_n_pixels_from_a_body_function_holds_with_a_pillow_png(
+    tmp_path, no_leftovers
+):
+    """--body-fn bodies:png (a PNG of n x n pixels streamed from a generator in probe's
+    process) uploaded to tests/apps/image_app (Pillow decodes and resizes it): the answer
+    in pixels per side; by hand, a PNG of the critical n made by Pillow and uploaded by
+    requests is resized (200), one of the first failing n fails (500)."""
+    import io
+    import shlex
+    import sys
+
+    from PIL import Image
+
+    cmd = f"{shlex.quote(sys.executable)} -m gunicorn --bind 127.0.0.1:{{port}} image_app:app"
+    out = tmp_path / "doc.json"
+    result = probe_cli(
+        "max-n", "--cold-only", "--no-check", "--cmd", cmd, "--chdir", str(APPS),
+        "--request", "POST /resize", "--upload", "image", "--body-fn", "bodies:png",
+        "--n-unit", "pixels per side", "--n-start", "500", "--expect", "from {n}x{n}",
+        "--limit", "160M", "--precision", "0.1", "--out", str(out), pids=no_leftovers,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    critical, failing = doc["critical_n"], doc["first_failing_n"]
+    assert 1000 < critical < failing and f"{critical:,} pixels per side" in result.output
+
+    def upload(n: int):
+        png = io.BytesIO()
+        Image.new("RGB", (n, n)).save(png, "PNG")
+        files = {"image": ("image.png", png.getvalue(), "image/png")}
+        return first_answer(shlex.split(cmd), "/resize", parse_size("160M"), cwd=str(APPS),
+                            method="POST", files=files)  # fmt: skip
+
+    ok = upload(critical)
+    assert ok is not None and ok.text == f"resized 64x64 from {critical}x{critical}\n", ok
+    bad = upload(failing)
+    assert bad is not None and bad.status_code == 500, bad
