@@ -34,7 +34,7 @@ def test_a_csv_of_n_rows_is_probed_in_rows_and_holds_with_a_real_csv(tmp_path, n
         "max-n", "--cold-only", "--no-check", "--cmd", cmd, "--chdir", str(APPS),
         "--request", "POST /rows", "--upload", "file", "--content", r"a,b,c\n{n*1.5,2.5,3.5\n}",
         "--filename", "data.csv", "--content-type", "text/csv", "--n-unit", "rows",
-        "--expect", "rows={n} cols=3", "--limit", "160M", "--precision", "0.1",
+        "--expect", "rows={n} cols=3", "--limit", "128M", "--precision", "0.1",
         "--out", str(out), pids=no_leftovers,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -50,7 +50,7 @@ def test_a_csv_of_n_rows_is_probed_in_rows_and_holds_with_a_real_csv(tmp_path, n
         writer.writerow(["a", "b", "c"])
         writer.writerows([[1.5, 2.5, 3.5]] * rows)
         files = {"file": ("data.csv", text.getvalue().encode(), "text/csv")}
-        return first_answer(shlex.split(cmd), "/rows", parse_size("160M"), cwd=str(APPS),
+        return first_answer(shlex.split(cmd), "/rows", parse_size("128M"), cwd=str(APPS),
                             method="POST", files=files)  # fmt: skip
 
     ok = upload(critical)
@@ -78,7 +78,7 @@ def test_an_image_of_n_by_n_pixels_from_a_body_function_holds_with_a_pillow_png(
         "max-n", "--cold-only", "--no-check", "--cmd", cmd, "--chdir", str(APPS),
         "--request", "POST /resize", "--upload", "image", "--body-fn", "bodies:png",
         "--n-unit", "pixels per side", "--n-start", "500", "--expect", "from {n}x{n}",
-        "--limit", "160M", "--precision", "0.1", "--out", str(out), pids=no_leftovers,
+        "--limit", "128M", "--precision", "0.1", "--out", str(out), pids=no_leftovers,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
@@ -89,7 +89,7 @@ def test_an_image_of_n_by_n_pixels_from_a_body_function_holds_with_a_pillow_png(
         png = io.BytesIO()
         Image.new("RGB", (n, n)).save(png, "PNG")
         files = {"image": ("image.png", png.getvalue(), "image/png")}
-        return first_answer(shlex.split(cmd), "/resize", parse_size("160M"), cwd=str(APPS),
+        return first_answer(shlex.split(cmd), "/resize", parse_size("128M"), cwd=str(APPS),
                             method="POST", files=files)  # fmt: skip
 
     ok = upload(critical)
