@@ -27,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("no_children_left")
 
 PY = shlex.quote(sys.executable)
 SLOW = f"{PY} -m gunicorn --bind 127.0.0.1:{{port}} slow_start:app"
-CAP = "160M"
+CAP = "128M"
 
 
 def test_an_outcome_that_moves_with_the_first_requests_timing_gives_a_band_that_holds(
