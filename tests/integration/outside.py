@@ -14,6 +14,7 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,14 @@ class TreeWatcher(threading.Thread):
             time.sleep(0.002)
 
 
+def _log_file():
+    """Where a server started by hand writes its output: a file, as probe's servers do.
+    An idle worker maps exactly what probe's maps only then: with its output to
+    /dev/null its heap was 20 KiB larger or smaller (test_commands.py), and at 256M the
+    list's boundary near 3.51M moved with that."""
+    return tempfile.TemporaryFile()
+
+
 def _environ() -> dict[str, str]:
     """This process's environment without pytest's per-test variable
     (tests/integration/conftest.py, hidden_test_name)."""
@@ -85,8 +94,9 @@ def first_statuses(cmd: list[str], path: str, tree_budget_bytes: int, concurrenc
     its first requests; their statuses (None: no answer)."""
     port = free_port()
     argv = ["setarch", "-R", *[w.replace("{port}", str(port)) for w in cmd]]
+    log = _log_file()
     proc = subprocess.Popen(argv, cwd=cwd, env={**_environ(), **(env or {})},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip
     watcher = TreeWatcher(proc.pid, tree_budget_bytes)
     watcher.start()
@@ -133,8 +143,9 @@ def first_answer(cmd: list[str], path: str, limit_bytes: int, cwd: str | None = 
     port = free_port()
     argv = ["prlimit", f"--as={limit_bytes}", "setarch", "-R",
             *[w.replace("{port}", str(port)) for w in cmd]]  # fmt: skip
+    log = _log_file()
     proc = subprocess.Popen(argv, cwd=cwd, env={**_environ(), **(env or {})},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip
     try:
         deadline = time.monotonic() + wait_s
@@ -162,8 +173,9 @@ def statuses_in_turn(cmd: list[str], paths: list[str], limit_bytes: int,
     port = free_port()
     argv = ["prlimit", f"--as={limit_bytes}", "setarch", "-R",
             *[w.replace("{port}", str(port)) for w in cmd]]  # fmt: skip
-    proc = subprocess.Popen(argv, cwd=cwd, env=_environ(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    log = _log_file()
+    proc = subprocess.Popen(argv, cwd=cwd, env=_environ(), stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
     out: list[int | None] = []
     try:
         deadline = time.monotonic() + wait_s
