@@ -99,16 +99,18 @@ def _run_compare(cfg, concurrency: int, servers: tuple[str, ...], workloads=None
 @format_option()
 @friendly_errors
 def matrix(n, fns, workloads_file, study_flags: StudyFlags, cap: Cap, fmt):
-    """Run the seminar's load (10 requests at once) on every server x workload.
+    """Run a load (10 requests at once) on every server x workload of your file.
 
-    Each server starts as a probe's does (fresh, same cap and layout). Writes
-    log/<server>_<workload>.txt and results/matrix.json after every variant.
+    Your workloads (--workloads probe.toml) on each server kind, or the seminar's three
+    predictors it ships with. Each server starts as a probe's does (fresh, same cap and
+    layout). Writes log/<server>_<workload>.txt and results/matrix.json after every
+    variant.
 
     \b
-    Example:
-      probe matrix --n auto --limit 512M
-      probe matrix --n 1000000 --servers flask --fns io_bounded,cpu_bounded --requests 4
+    Examples:
       probe matrix --workloads probe.toml --n auto --limit 512M
+      probe matrix --n auto --limit 512M          # the seminar's predictors
+      probe matrix --n 1000000 --servers flask --fns io_bounded,cpu_bounded --requests 4
     """
     from probe.report.tables import render_matrix
 
@@ -154,13 +156,15 @@ def matrix(n, fns, workloads_file, study_flags: StudyFlags, cap: Cap, fmt):
 @format_option()
 @friendly_errors
 def compare(concurrency, servers, precision, workloads_file, results_dir, cap: Cap, fmt):
-    """Compare pure Python with numpy: critical n alone and under the load, per server.
+    """Compare workloads' critical n, alone and under the load, per server.
 
+    Your workloads (--workloads probe.toml), or the seminar's pure Python against numpy.
     Reads results/max-n/ and runs the searches it lacks; writes results/compare.json.
 
     \b
-    Example:
-      probe compare --limit 512M --format markdown
+    Examples:
+      probe compare --workloads probe.toml --limit 512M
+      probe compare --limit 512M --format markdown   # the seminar's predictors
     """
     from probe.report.tables import render_compare
 
@@ -194,11 +198,15 @@ def report(results_dir):
 @limit_options(default=STUDY_LIMIT)
 @friendly_errors
 def study(workloads_file, study_flags: StudyFlags, cap: Cap):
-    """Run the whole seminar study: compare, matrix --n auto, then the report.
+    """Run a whole study: compare, matrix --n auto, then the report.
+
+    Of your workloads (--workloads probe.toml), or of the seminar's house-price service
+    it ships with (the default).
 
     \b
-    Example:
-      probe study
+    Examples:
+      probe study --workloads probe.toml --limit 512M --results my-results --logs my-logs
+      probe study                                  # the seminar's study
       probe study --limit 1G --results results-1g --logs log-1g
     """
     import time
