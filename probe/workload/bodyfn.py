@@ -3,11 +3,12 @@
 FUNCTION(n) returns the body (or, with --upload, the file's content) as bytes or as an
 iterable of byte chunks (a generator keeps probe's memory small), optionally in a tuple
 with a content type and a file name: `(body, "image/png", "image.png")`. It runs in
-probe's process, never in the server. The chunks are written to a spooled temporary
-file (in memory up to SPOOL_BYTES, on disk beyond), so the body has a Content-Length
-before it is sent and is streamed from there; probe's own peak RSS while the function
-ran is read from the kernel (`ru_maxrss`), and a function that held more than
-HOLD_WARN_BYTES at once is named in a warning (return a generator instead).
+probe's process, never in the server. The chunks are written to a temporary file (the
+page cache keeps a small one in memory), so the body has a Content-Length before it is
+sent and is streamed from there, by offset, so that concurrent requests can share it.
+probe's own peak RSS while the function ran is read from the kernel (`ru_maxrss`), and a
+function that held more than HOLD_WARN_BYTES at once is named in a warning (return a
+generator instead).
 
 A function that is not found, raises, or returns something else is a WorkloadError
 with one line naming it, raised by `check` before any server starts.
@@ -21,11 +22,11 @@ import os
 import resource
 import sys
 import tempfile
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 CHUNK = 1 << 16
-SPOOL_BYTES = 8 << 20  # bodies up to this stay in memory; larger ones go to a temp file
 HOLD_WARN_BYTES = 256 << 20  # a function whose call grew probe's RSS this much: warn
 
 
@@ -38,15 +39,18 @@ class Made:
     """One body the function made: its bytes in `file` (at offset 0), their count, and
     the content type and file name it named (None: not named)."""
 
-    file: tempfile.SpooledTemporaryFile
+    file: typing.IO[bytes]
     length: int
     content_type: str | None
     filename: str | None
     grew_rss_bytes: int  # probe's peak RSS grew this much while the function ran
 
     def chunks(self) -> Iterator[bytes]:
-        self.file.seek(0)
-        while chunk := self.file.read(CHUNK):
+        """The body from the start, by offset (os.pread): several requests of one probe
+        (--concurrency) stream the same body at once without sharing a file position."""
+        fd, offset = self.file.fileno(), 0
+        while chunk := os.pread(fd, CHUNK, offset):
+            offset += len(chunk)
             yield chunk
 
 
@@ -88,7 +92,7 @@ def make(fn: Callable, n: int, spec: str) -> Made:
                               "body, or (body, content_type[, filename])")  # fmt: skip
         result, content_type, filename = (*result, None, None)[:3]
     chunks = _chunks(result, spec)
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - Made owns it
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 - Made owns it
     length = 0
     try:
         for chunk in chunks:
@@ -101,6 +105,7 @@ def make(fn: Callable, n: int, spec: str) -> Made:
         spool.close()
         raise BodyFnError(f"--body-fn {spec}({n}) raised {type(exc).__name__} while "
                           f"yielding: {exc}") from None  # fmt: skip
+    spool.flush()  # chunks() reads the file by offset, past Python's buffer
     made = Made(spool, length, content_type, filename, max(0, _peak_rss_bytes() - before))
     if made.grew_rss_bytes > HOLD_WARN_BYTES and spec not in _warned:
         _warned.add(spec)

@@ -66,3 +66,24 @@ def test_the_cli_refuses_a_bad_body_function_before_any_server(tmp_path):
                                        "--body-fn", f"{name}:f"])  # fmt: skip
     assert result.exit_code == 2, result.output
     assert f"--body-fn {name}:f returned int" in result.output
+
+
+def test_one_made_body_streams_whole_to_several_requests_at_once():
+    """--concurrency C sends one Body C times at once: each stream reads by offset, so
+    interleaved readers each get every byte."""
+    import threading
+
+    made = bodyfn.make(bodyfn.load("bodies:csv_rows", APPS), 200_000, "bodies:csv_rows")
+    body = bodies.raw(200_000, made=made)
+    want = b"".join(bodies.raw(200_000, r"a,b,c\n{n*1.5,2.5,3.5\n}"))
+    got: list[bytes] = []
+
+    def read() -> None:
+        got.append(b"".join(body))
+
+    threads = [threading.Thread(target=read) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert got == [want] * 4
