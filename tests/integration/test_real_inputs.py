@@ -6,7 +6,11 @@ module, by Pillow) uploaded by requests as the first request.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import shlex
+import sys
 
 import pytest
 
@@ -16,6 +20,19 @@ from tests.integration.test_own_service import APPS, probe_cli
 
 pytestmark = pytest.mark.usefixtures("no_children_left")
 
+CAP = "128M"
+
+
+def gunicorn(app: str) -> str:
+    """The plain start command of a tests/apps app, as a user writes it."""
+    return f"{shlex.quote(sys.executable)} -m gunicorn --bind 127.0.0.1:{{port}} {app}"
+
+
+def upload_by_hand(cmd: str, path: str, field: str, name: str, data: bytes, ctype: str):
+    """The first answer of the plain command to a real file uploaded by requests."""
+    return first_answer(shlex.split(cmd), path, parse_size(CAP), cwd=str(APPS), method="POST",
+                        files={field: (name, data, ctype)})  # fmt: skip
+
 
 def test_a_csv_of_n_rows_is_probed_in_rows_and_holds_with_a_real_csv(tmp_path, no_leftovers):
     """--upload with a --content template (a header and n rows of three floats) against
@@ -23,18 +40,13 @@ def test_a_csv_of_n_rows_is_probed_in_rows_and_holds_with_a_real_csv(tmp_path, n
     the body's bytes are recorded, and by hand a CSV file of the critical n rows, written
     by the csv module and uploaded by requests, answers 200; one of the first failing n
     rows fails."""
-    import csv
-    import io
-    import shlex
-    import sys
-
-    cmd = f"{shlex.quote(sys.executable)} -m gunicorn --bind 127.0.0.1:{{port}} csv_app:app"
+    cmd = gunicorn("csv_app:app")
     out = tmp_path / "doc.json"
     result = probe_cli(
         "max-n", "--cold-only", "--no-check", "--cmd", cmd, "--chdir", str(APPS),
         "--request", "POST /rows", "--upload", "file", "--content", r"a,b,c\n{n*1.5,2.5,3.5\n}",
         "--filename", "data.csv", "--content-type", "text/csv", "--n-unit", "rows",
-        "--expect", "rows={n} cols=3", "--limit", "128M", "--precision", "0.1",
+        "--expect", "rows={n} cols=3", "--limit", CAP, "--precision", "0.1",
         "--out", str(out), pids=no_leftovers,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -49,9 +61,8 @@ def test_a_csv_of_n_rows_is_probed_in_rows_and_holds_with_a_real_csv(tmp_path, n
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(["a", "b", "c"])
         writer.writerows([[1.5, 2.5, 3.5]] * rows)
-        files = {"file": ("data.csv", text.getvalue().encode(), "text/csv")}
-        return first_answer(shlex.split(cmd), "/rows", parse_size("128M"), cwd=str(APPS),
-                            method="POST", files=files)  # fmt: skip
+        return upload_by_hand(cmd, "/rows", "file", "data.csv", text.getvalue().encode(),
+                              "text/csv")  # fmt: skip
 
     ok = upload(critical)
     assert ok is not None and ok.text == f"rows={critical} cols=3\n", ok
@@ -66,19 +77,15 @@ def test_an_image_of_n_by_n_pixels_from_a_body_function_holds_with_a_pillow_png(
     process) uploaded to tests/apps/image_app (Pillow decodes and resizes it): the answer
     in pixels per side; by hand, a PNG of the critical n made by Pillow and uploaded by
     requests is resized (200), one of the first failing n fails (500)."""
-    import io
-    import shlex
-    import sys
-
     from PIL import Image
 
-    cmd = f"{shlex.quote(sys.executable)} -m gunicorn --bind 127.0.0.1:{{port}} image_app:app"
+    cmd = gunicorn("image_app:app")
     out = tmp_path / "doc.json"
     result = probe_cli(
         "max-n", "--cold-only", "--no-check", "--cmd", cmd, "--chdir", str(APPS),
         "--request", "POST /resize", "--upload", "image", "--body-fn", "bodies:png",
         "--n-unit", "pixels per side", "--n-start", "500", "--expect", "from {n}x{n}",
-        "--limit", "128M", "--precision", "0.1", "--out", str(out), pids=no_leftovers,
+        "--limit", CAP, "--precision", "0.1", "--out", str(out), pids=no_leftovers,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
@@ -88,9 +95,7 @@ def test_an_image_of_n_by_n_pixels_from_a_body_function_holds_with_a_pillow_png(
     def upload(n: int):
         png = io.BytesIO()
         Image.new("RGB", (n, n)).save(png, "PNG")
-        files = {"image": ("image.png", png.getvalue(), "image/png")}
-        return first_answer(shlex.split(cmd), "/resize", parse_size("128M"), cwd=str(APPS),
-                            method="POST", files=files)  # fmt: skip
+        return upload_by_hand(cmd, "/resize", "image", "image.png", png.getvalue(), "image/png")
 
     ok = upload(critical)
     assert ok is not None and ok.text == f"resized 64x64 from {critical}x{critical}\n", ok
