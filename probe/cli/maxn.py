@@ -15,6 +15,7 @@ from probe.cli.options import (
     format_option,
     group,
     limit_options,
+    no_check_option,
     parse_precision,
     server_options,
     workload_options,
@@ -117,13 +118,7 @@ def search_options(f):
             "it a run whose answers never change (and whose --expect has no {n}) stops: "
             "the app may never have read n.",
         ),
-        click.option(
-            "--no-check",
-            is_flag=True,
-            help="Skip the re-check: by default both ends are probed again on fresh "
-            "servers, the first request as soon as the port accepts and --settle s "
-            "after the workers wait, and where an outcome moves the band is measured.",
-        ),
+        no_check_option,
         click.option(
             "--settle",
             type=click.FloatRange(0.05, 600),
@@ -338,6 +333,7 @@ GATE_FAILS = (Kind.MEMORY_ERROR, Kind.KILLED, Kind.REJECTED)
 def _gate(cfg, n: int) -> None:
     """--require-n: exit 0 if n succeeds on every try, 1 if it fails for memory (or the
     app's own limit), 3 if it could not be probed (CannotProbe)."""
+    from probe.report.cells import format_n
     from probe.sizes import format_size
     from probe.studies import maxn
 
@@ -347,16 +343,17 @@ def _gate(cfg, n: int) -> None:
     where = (f"{cfg.spec.describe()}, {cfg.concurrency} request(s) at once; "
              f"{len(probes)} of {cfg.band or 1} tries")  # fmt: skip
     failed = next((p for p in probes if not p.ok), None)
+    n_text = format_n(n, cfg.workload.n_unit)
     if failed is None:
-        click.echo(f"ok: n={n:,} succeeds under {format_size(cfg.limit_bytes)} ({where})")
+        click.echo(f"ok: n={n_text} succeeds under {format_size(cfg.limit_bytes)} ({where})")
         return
     o = failed.outcome
     what = (f"{o.kind.value}{f' (HTTP {o.status})' if o.status else ''}: "
             f"{o.detail or 'no detail'} ({where})")  # fmt: skip
     if o.kind in GATE_FAILS:
         raise click.ClickException(
-            f"n={n:,} fails under {format_size(cfg.limit_bytes)}: {what}; probe max-n "
+            f"n={n_text} fails under {format_size(cfg.limit_bytes)}: {what}; probe max-n "
             "without --require-n finds the largest n that succeeds"
         )
-    raise CannotProbe(f"could not probe n={n:,}: {what}; fix the command or the request, "
+    raise CannotProbe(f"could not probe n={n_text}: {what}; fix the command or the request, "
                       "then run the gate again (exit 3: not a memory failure)")  # fmt: skip

@@ -381,12 +381,23 @@ class StudyFlags:
     precision: float
     results_dir: Path
     log_dir: Path
+    no_check: bool
+
+
+# --no-check: declared once, joined into max-n's search options and the study commands'.
+no_check_option = click.option(
+    "--no-check", is_flag=True,
+    help="Skip the re-check: by default both ends of every search are probed again on "
+    "fresh servers, the first request as soon as the port accepts and --settle s after "
+    "the workers wait (max-n), and where an outcome moves the band is measured.",
+)  # fmt: skip
 
 
 def study_options(f):
-    """--requests, --concurrency, --servers, --margin, --precision, --results, --logs:
-    `study_flags`, a StudyFlags."""
+    """--requests, --concurrency, --servers, --margin, --precision, --no-check, --results,
+    --logs: `study_flags`, a StudyFlags."""
     opts = [
+        no_check_option,
         click.option("--logs", "log_dir", type=click.Path(file_okay=False, path_type=Path),
                      default=Path("log"), show_default=True,
                      help="Folder of the seminar-style logs <server>_<fn>.txt."),

@@ -12,6 +12,7 @@ from probe.cli.options import (
     limit_options,
     name_list,
     names_list,
+    no_check_option,
     parse_n,
     parse_precision,
     results_option,
@@ -36,16 +37,16 @@ def _matrix_config(n, cap: Cap, flags: StudyFlags, workloads):
         limit_bytes=cap.limit, limit_kind=cap.limit_kind, n=n, requests=flags.requests,
         concurrency=flags.concurrency, servers=flags.servers, workloads=workloads,
         margin=flags.margin, precision=flags.precision, results_dir=flags.results_dir,
-        log_dir=flags.log_dir,
+        log_dir=flags.log_dir, check=not flags.no_check,
     )  # fmt: skip
 
 
-def _catalog_config(cap: Cap, precision, results_dir, band=None):
+def _catalog_config(cap: Cap, precision, results_dir, band=None, check=True):
     from probe.studies.catalog import CatalogConfig
 
     return CatalogConfig(
         limit_bytes=cap.limit, limit_kind=cap.limit_kind, precision=precision,
-        results_dir=results_dir, band=band,
+        results_dir=results_dir, band=band, check=check,
     )  # fmt: skip
 
 
@@ -150,12 +151,13 @@ def matrix(n, fns, workloads_file, study_flags: StudyFlags, cap: Cap, fmt):
     callback=parse_precision,
     help="Searches stop when first_failing_n / critical_n - 1 <= this.",
 )
+@no_check_option
 @workloads_option
 @results_option
 @limit_options(default=STUDY_LIMIT)
 @format_option()
 @friendly_errors
-def compare(concurrency, servers, precision, workloads_file, results_dir, cap: Cap, fmt):
+def compare(concurrency, servers, precision, no_check, workloads_file, results_dir, cap: Cap, fmt):
     """Compare workloads' critical n, alone and under the load, per server.
 
     Your workloads (--workloads probe.toml), or the seminar's pure Python against numpy.
@@ -169,7 +171,7 @@ def compare(concurrency, servers, precision, workloads_file, results_dir, cap: C
     from probe.report.tables import render_compare
 
     cap.check(needs_cap=True)
-    cfg = _catalog_config(cap, precision, results_dir)
+    cfg = _catalog_config(cap, precision, results_dir, check=not no_check)
     workloads = chosen_workloads(workloads_file, None, ()) if workloads_file else None
     doc = _run_compare(cfg, concurrency, servers, workloads)
     click.echo(render_compare(doc, fmt), nl=False)
@@ -217,7 +219,8 @@ def study(workloads_file, study_flags: StudyFlags, cap: Cap):
     cap.check(needs_cap=True)
     t0 = time.monotonic()
     flags = study_flags
-    cfg = _catalog_config(cap, flags.precision, flags.results_dir, band=STUDY_BAND)
+    cfg = _catalog_config(cap, flags.precision, flags.results_dir, band=STUDY_BAND,
+                          check=not flags.no_check)  # fmt: skip
     workloads = chosen_workloads(workloads_file, None, SEMINAR_FNS)
     searched = tuple(w for w in workloads if w.takes_n) or None
     compared = _run_compare(cfg, min(flags.concurrency, flags.requests), flags.servers, searched)

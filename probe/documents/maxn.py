@@ -91,3 +91,8 @@ class MaxNDoc(Document):
     cold_first_failing_n = key()
     body_bytes_at_critical_n = key()  # a body sized by n: its bytes at each end
     body_bytes_at_first_failing_n = key()
+
+    @property
+    def n_unit(self) -> str | None:
+        """What n counts, in the user's words (--n-unit), or None."""
+        return (self.workload or {}).get("n_unit")

@@ -21,9 +21,25 @@ TableRow = Sequence[Cell]
 # ---------------------------------------------------------------- value formatting
 
 
-def format_n(n: int | None) -> str:
-    """An element count with thousands separators: '12,345,678'; '-' for None."""
-    return "-" if n is None else f"{n:,}"
+def format_n(n: int | None, unit: str | None = None) -> str:
+    """An element count with thousands separators: '12,345,678', '12,345 rows' with the
+    workload's unit (--n-unit); '-' for None."""
+    if n is None:
+        return "-"
+    return f"{n:,} {unit}" if unit else f"{n:,}"
+
+
+# What n counts when the workload does not say (--n-unit): the seminar's ints.
+DEFAULT_N_UNIT = "elements"
+
+
+def per_n(unit: str | None) -> str:
+    """What one unit of n is called after "bytes per": 'element', 'row' (from 'rows'), or
+    'unit of n (pixels per side)' where the unit is not one plural word."""
+    unit = unit or DEFAULT_N_UNIT
+    if unit.isalpha() and unit.endswith("s"):
+        return unit[:-1]
+    return f"unit of n ({unit})"
 
 
 def num(x: float | None, digits: int, suffix: str = "") -> str:

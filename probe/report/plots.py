@@ -21,6 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from probe import stats
 from probe.documents.matrix import Variant
 from probe.documents.maxn import Band, MaxNDoc
+from probe.report.cells import DEFAULT_N_UNIT, per_n
 
 MIB = 1024 * 1024
 _OK, _FAILED = "#2ca02c", "#d62728"
@@ -315,7 +316,8 @@ def _panel_notes(doc: MaxNDoc, zoom: Zoom, low: list, dropped: int = 0) -> list[
     elif doc.bytes_per_element is not None:
         per_element = doc.bytes_per_element
         notes.append(
-            f"fit: {per_element:.1f} B/element, probed {_millions(min(ns))} to {_millions(max(ns))}"
+            f"fit: {per_element:.1f} B/{per_n(doc.n_unit)}, "
+            f"probed {_millions(min(ns))} to {_millions(max(ns))}"
         )
     hidden = [f"{zoom.below} below {_millions(zoom.lo)}"] if zoom.below else []
     hidden += [f"{zoom.above} above {_millions(zoom.hi)}"] if zoom.above else []
@@ -405,15 +407,15 @@ def _draw_panel(ax, doc: dict, cap: float | None, capped: bool) -> set[str]:
     fractions = _axes_fractions(ok + failed, zoom, bottom, y_hi)
     used |= _draw_marks(ax, doc, zoom, fractions, _STRIP + 0.01 if samples else 0.03)
     notes = _panel_notes(doc, zoom, [(x, y) for x, y in failed if y < y_lo], dropped)
-    _caption(ax, notes + ([] if ok or failed else ["no probe here recorded a peak"]))
+    _caption(ax, notes + ([] if ok or failed else ["no probe here recorded a peak"]), doc.n_unit)
     return used
 
 
-def _caption(ax, notes: list[str]) -> None:
+def _caption(ax, notes: list[str], unit: str | None) -> None:
     """The panel's notes under its x axis; the axes' labels and ticks."""
     ax.annotate("\n".join(notes), xy=(0, 0), xycoords="axes fraction", xytext=(0, -36),
                 textcoords="offset points", va="top", fontsize=8)  # fmt: skip
-    ax.set_xlabel("n (millions of elements)", fontsize=9)
+    ax.set_xlabel(f"n (millions of {unit or DEFAULT_N_UNIT})", fontsize=9)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=7, steps=[1, 2, 5, 10]))
     ax.tick_params(labelsize=8)
 
@@ -452,6 +454,12 @@ def _suptitle(docs: list[MaxNDoc], limit_bytes: int | None, capped: bool) -> tup
     return f"{head}{cap}", "one panel per server and predictor"
 
 
+def _common_per_n(docs: list[MaxNDoc]) -> str:
+    """'row' when every panel counts n in rows; 'unit of n' when the panels differ."""
+    units = {d.n_unit for d in docs}
+    return per_n(units.pop()) if len(units) == 1 else "unit of n"
+
+
 def _legend(used: set[str], docs: list[MaxNDoc], limit_bytes: int | None) -> tuple[list, list]:
     """Handles and labels of the figure's legend: the entries some panel used, and the cap."""
     layouts = sorted({str(d.band.layouts) for d in docs if d.band})
@@ -465,7 +473,7 @@ def _legend(used: set[str], docs: list[MaxNDoc], limit_bytes: int | None) -> tup
         (
             "fit",
             Line2D([], [], ls="--", color=_M_FIT),
-            "fit over the probed n: baseline + B/element × n",
+            f"fit over the probed n: baseline + B/{_common_per_n(docs)} × n",
         ),
         ("cap", Line2D([], [], color="black"), cap),
         ("band", Patch(color=_M_BAND, alpha=0.25), f"band under random layouts{k}"),

@@ -23,6 +23,7 @@ from probe.report.cells import (
     md_table,
     num,
     one_line,
+    per_n,
     text_table,
 )  # fmt: skip
 from probe.servers.kinds import PREFORK, THREADS
@@ -135,7 +136,7 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
         *_tree_rows(doc),
         (_peak_label(doc), format_bytes(doc.peak_rss_bytes)),
         ("baseline RSS", format_bytes(doc.baseline_rss_bytes)),
-        ("bytes per element", num(doc.bytes_per_element, 1)),
+        (f"bytes per {per_n(doc.n_unit)}", num(doc.bytes_per_element, 1)),
         ("predicted critical n", _predicted_text(doc.predicted_critical_n, critical)),
         ("strategy", str(doc.strategy or "-")),
         ("probes", str(len(doc.probes or []))),
@@ -149,8 +150,7 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
 
 def _n_text(doc: MaxNDoc, n: int | None) -> str:
     """n with the workload's unit (--n-unit), if it has one."""
-    unit = (doc.workload or {}).get("n_unit")
-    return f"{format_n(n)} {unit}" if unit and n is not None else format_n(n)
+    return format_n(n, doc.n_unit)
 
 
 def _peak_label(doc: MaxNDoc) -> str:
@@ -258,7 +258,7 @@ def _workload_text(doc: MaxNDoc) -> str:
     elif w.get("upload"):
         where = f"an upload of n bytes in field {w['upload']}"
     elif "{n*" in (w.get("json") or ""):
-        where = "a batch of n items"
+        where = f"a batch of n {w.get('n_unit') or 'items'}"
     else:
         where = "n in the request"
     what = w.get("app") or w.get("cmd")

@@ -49,6 +49,7 @@ class CatalogConfig:
     timeout_s: float = REQUEST_TIMEOUT_S
     confirm: str = "auto"  # cold, fixed-layout outcomes are facts: re-probe only the rest
     band: int | None = None  # K layouts for the single-request searches' band
+    check: bool = True  # re-check each search's ends on fresh servers (probe.search.verdict)
 
 
 def spec_for(cfg: CatalogConfig, server: str, workload: Workload) -> ServerSpec:
@@ -83,6 +84,7 @@ def question_for(
         search=search,
         timeout_s=cfg.timeout_s,
         band=cfg.band if concurrency == 1 else None,
+        check=cfg.check,
     )
 
 

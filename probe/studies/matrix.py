@@ -58,6 +58,7 @@ class MatrixConfig:
     workloads: tuple[Workload, ...] = SEMINAR
     margin: float = 0.9
     precision: float = STUDY_PRECISION
+    check: bool = True  # --n auto: re-check each search's ends (probe.search.verdict)
     results_dir: Path = Path("results")
     log_dir: Path = Path("log")
     timeout_s: float = REQUEST_TIMEOUT_S
@@ -73,6 +74,7 @@ class MatrixConfig:
         return catalog.CatalogConfig(
             limit_bytes=self.limit_bytes, limit_kind=self.limit_kind,
             precision=self.precision, results_dir=self.results_dir, timeout_s=self.timeout_s,
+            check=self.check,
         )  # fmt: skip
 
     def catalog(self) -> catalog.CatalogConfig:

@@ -71,6 +71,7 @@ def test_auto_n_differs_between_flask_and_gunicorn_under_concurrency(tmp_path):
     4, max-n also measures the band, and the load uses its always-ok edge where that is
     below the critical n (the source says which); gunicorn's sync worker has no band."""
     doc = run_matrix(tmp_path, "--n", "auto", "--fns", "cpu_multithread", "--precision", "0.1",
+                     "--no-check",
                      limit="192M")  # a smaller cap: smaller n, shorter probes  # fmt: skip
     flask, gunicorn = doc["variants"]
     for v in (flask, gunicorn):

@@ -75,8 +75,9 @@ def search(
         fn,
         ServerSpec(server=server, limit_bytes=CAP),
         concurrency=concurrency,
-        # at 10 requests at once only the ratio is asserted (measured 25-47x, asked > 4x)
-        search=SearchConfig(limit_bytes=CAP, **({"precision": 0.1} if concurrency > 1 else {})),
+        # at 10 requests at once only the ratio is asserted (measured 25-47x, asked > 4x), so
+        # a coarse bracket does
+        search=SearchConfig(limit_bytes=CAP, **({"precision": 0.3} if concurrency > 1 else {})),
         timeout_s=10.0,
         fresh=fresh,
         check=False,  # the re-check is tested in test_verdict.py

@@ -101,3 +101,45 @@ def test_an_image_of_n_by_n_pixels_from_a_body_function_holds_with_a_pillow_png(
     assert ok is not None and ok.text == f"resized 64x64 from {critical}x{critical}\n", ok
     bad = upload(failing)
     assert bad is not None and bad.status_code == 500, bad
+
+
+FASTAPI_ROW = {"area": 10.0, "rooms": 3}
+
+
+def test_a_fastapi_batch_of_n_rows_is_probed_in_rows_and_holds_with_requests_json(
+    tmp_path, no_leftovers
+):
+    """--json with a batch of n rows against tests/apps/fastapi_batch (pydantic validates
+    every row) under uvicorn: the answer in rows; by hand, requests' json= of the critical
+    n rows answers 200 on the plain command, of the first failing n a 500. The same app
+    under gunicorn's uvicorn workers holds half that n, as a CI gate says in rows."""
+    cmd = f"{shlex.quote(sys.executable)} -m uvicorn --port {{port}} fastapi_batch:app"
+    template = '{"rows": {n*{"area": 10.0, "rooms": 3}}}'
+    request = ["--request", "POST /predict", "--json", template, "--n-unit", "rows",
+               "--expect", '"count":{n},', "--limit", CAP]  # fmt: skip
+    out = tmp_path / "doc.json"
+    result = probe_cli(
+        "max-n", "--cold-only", "--no-check", "--cmd", cmd, "--chdir", str(APPS), *request,
+        "--precision", "0.1", "--out", str(out), pids=no_leftovers,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    doc = json.loads(out.read_text())
+    critical, failing = doc["critical_n"], doc["first_failing_n"]
+    assert f"critical n              {critical:,} rows" in result.output
+    assert "a batch of n rows" in result.output and "bytes per row" in result.output
+
+    def post(rows: int):
+        return first_answer(shlex.split(cmd), "/predict", parse_size(CAP), cwd=str(APPS),
+                            method="POST", json={"rows": [FASTAPI_ROW] * rows})  # fmt: skip
+
+    ok = post(critical)
+    assert ok is not None and ok.json() == {"count": critical, "mean_area": 10.0}, ok
+    bad = post(failing)
+    assert bad is not None and bad.status_code == 500, bad
+
+    workers = (f"{shlex.quote(sys.executable)} -m gunicorn -k uvicorn_worker.UvicornWorker "
+               "--bind 127.0.0.1:{port} fastapi_batch:app")  # fmt: skip
+    gate = probe_cli("max-n", "--cold-only", "--cmd", workers, "--chdir", str(APPS), *request,
+                     "--require-n", str(critical // 2), pids=no_leftovers)  # fmt: skip
+    assert gate.exit_code == 0, gate.output
+    assert f"ok: n={critical // 2:,} rows succeeds" in gate.output, gate.output

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from probe.documents.maxn import MaxNDoc
 from probe.report import plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -195,6 +196,21 @@ def test_memory_band_without_one_edge(tmp_path):
     band = _BAND | {"always_ok_n": None, "samples": []}
     doc = _boundary_doc(band=band)
     _assert_png(plots.plot_memory([doc], tmp_path / "edge.png", 512 * MIB, capped=True))
+
+
+def test_the_x_axis_and_the_fit_speak_the_users_unit():
+    """--n-unit rows: the axis counts millions of rows and the legend's fit is per row; the
+    seminar's documents (no unit) keep 'elements'."""
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    plots._caption(ax, [], "rows")
+    assert ax.get_xlabel() == "n (millions of rows)"
+    plots._caption(ax, [], None)
+    assert ax.get_xlabel() == "n (millions of elements)"
+    rows = MaxNDoc.of({**_numpy_doc(), "workload": {"n_unit": "rows"}})
+    _, labels = plots._legend({"fit"}, [rows], None)
+    assert labels == ["fit over the probed n: baseline + B/row × n"]
 
 
 def test_memory_of_a_single_document(tmp_path):

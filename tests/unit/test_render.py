@@ -485,6 +485,32 @@ def test_format_n(n, expected):
     assert cells.format_n(n) == expected
 
 
+def test_format_n_in_the_users_unit():
+    assert cells.format_n(11_150_000, "rows") == "11,150,000 rows"
+    assert cells.format_n(None, "rows") == "-"
+
+
+@pytest.mark.parametrize(
+    ("unit", "expected"),
+    [(None, "element"), ("rows", "row"), ("items", "item"),
+     ("pixels per side", "unit of n (pixels per side)"), ("MB", "unit of n (MB)")],
+)  # fmt: skip
+def test_per_n_names_one_unit_of_n(unit, expected):
+    """ "bytes per row" for a plural word; where singular is guesswork, the unit as given."""
+    assert cells.per_n(unit) == expected
+
+
+def test_maxn_in_the_users_unit_labels_n_the_batch_and_the_slope():
+    """--n-unit rows: the critical n, the batch and bytes per row speak of rows."""
+    batch = Workload(name="batch", app="api:app", request="POST /predict",
+                     json='{"rows": {n*[1, 2]}}', n_unit="rows")  # fmt: skip
+    doc = {**_maxn_doc(), "fn": None, "workload": batch.to_dict(), "bytes_per_element": 88.0}
+    head = render.render_maxn(doc, "table").split("\n\n")[0]  # the key-value rows
+    rows = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in head.splitlines())
+    assert rows["critical n"] == f"{doc['critical_n']:,} rows"
+    assert rows["workload"].endswith("(a batch of n rows)") and rows["bytes per row"] == "88.0"
+
+
 def test_ratios_of():
     """numpy over pure Python per (server, concurrency); None when either side is unknown."""
     assert ratios_of(_compare_doc()["rows"]) == [
