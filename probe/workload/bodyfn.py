@@ -26,6 +26,8 @@ import typing
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
+from probe.sizes import format_bytes
+
 CHUNK = 1 << 16
 HOLD_WARN_BYTES = 256 << 20  # a function whose call grew probe's RSS this much: warn
 
@@ -110,7 +112,7 @@ def make(fn: Callable, n: int, spec: str) -> Made:
     if made.grew_rss_bytes > HOLD_WARN_BYTES and spec not in _warned:
         _warned.add(spec)
         print(f"warning: --body-fn {spec}({n:,}) grew probe's own memory by "
-              f"{made.grew_rss_bytes >> 20} MiB: it holds the body at once; yield chunks "
+              f"{format_bytes(made.grew_rss_bytes)}: it holds the body at once; yield chunks "
               "(a generator) to keep it small", file=sys.stderr, flush=True)  # fmt: skip
     return made
 
