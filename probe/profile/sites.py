@@ -25,6 +25,7 @@ FRAMEWORKS = frozenset({
     "json", "email", "http", "urllib", "socketserver", "cgi", "asyncio", "wsgiref",
 })  # fmt: skip
 YOUR_CODE = "your code"
+SMALL_SHARE = 0.01  # owners below this share of the request's peak are summed as others
 OWNER_KINDS = ("your code", "framework or server", "library", "python")
 
 
@@ -71,10 +72,15 @@ class Site:
         return f"{self.file}:{self.line}"
 
 
-def owner_of(path: str, roots: tuple[str, ...]) -> tuple[str, str]:
-    """(owner, kind) of a source file: under one of the user's `roots` and not installed
-    -> your code; in site-packages -> its top package; in the standard library -> its
-    module; memray's own and frozen importlib -> python."""
+def _under(path: str, roots: tuple[str, ...]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+def owner_of(path: str, roots: tuple[str, ...], installed: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(owner, kind) of a source file: in site-packages -> its top package; in an
+    environment's `installed` prefix (a console script in its bin/) -> that script;
+    under one of the user's `roots` -> your code; in the standard library -> its module;
+    frozen importlib and the rest -> python."""
     norm = os.path.abspath(path) if os.path.isabs(path) else path
     parts = norm.split(os.sep)
     for marker in ("site-packages", "dist-packages"):
@@ -82,7 +88,10 @@ def owner_of(path: str, roots: tuple[str, ...]) -> tuple[str, str]:
             top = parts[parts.index(marker) + 1] if parts.index(marker) + 1 < len(parts) else ""
             name = top.split(".")[0].removesuffix(".py")
             return name, "framework or server" if name in FRAMEWORKS else "library"
-    if any(norm == r or norm.startswith(r.rstrip(os.sep) + os.sep) for r in roots):
+    if _under(norm, installed):
+        name = os.path.basename(norm).removesuffix(".py")
+        return name, "framework or server" if name in FRAMEWORKS else "library"
+    if _under(norm, roots):
         return YOUR_CODE, YOUR_CODE
     if path.startswith("<"):
         return "python", "python"
@@ -93,7 +102,8 @@ def owner_of(path: str, roots: tuple[str, ...]) -> tuple[str, str]:
     return YOUR_CODE if not roots else "other", YOUR_CODE if not roots else "library"
 
 
-def request_sites(capture: Capture, win: Window, roots: tuple[str, ...]) -> list[Site]:
+def request_sites(capture: Capture, win: Window, roots: tuple[str, ...],
+                  installed: tuple[str, ...] = ()) -> list[Site]:  # fmt: skip
     """Every site's bytes at the request's peak less its bytes when idle, merged by line
     (several stacks end on one line), largest first; sites that did not grow are left
     out."""
@@ -107,20 +117,21 @@ def request_sites(capture: Capture, win: Window, roots: tuple[str, ...]) -> list
         key = alloc.stack[0]
         grown[key] += delta
         if key not in first_seen:
-            first_seen[key] = _via(alloc.stack, roots)
+            first_seen[key] = _via(alloc.stack, roots, installed)
     sites = []
     for (function, file, line), size in grown.items():
         if size <= 0:
             continue
-        owner, kind = owner_of(file, roots)
+        owner, kind = owner_of(file, roots, installed)
         via = first_seen[(function, file, line)] if owner != YOUR_CODE else None
         sites.append(Site(function, file, line, owner, kind, via, size))
     return sorted(sites, key=lambda s: (-s.bytes, s.where))
 
 
-def _via(stack: tuple[Frame, ...], roots: tuple[str, ...]) -> Frame | None:
+def _via(stack: tuple[Frame, ...], roots: tuple[str, ...],
+         installed: tuple[str, ...]) -> Frame | None:  # fmt: skip
     for frame in stack:
-        if owner_of(frame[1], roots)[0] == YOUR_CODE:
+        if owner_of(frame[1], roots, installed)[0] == YOUR_CODE:
             return frame
     return None
 
@@ -171,4 +182,12 @@ def by_owner(rows: list[Slope]) -> list[dict]:
         acc[1] += r.per_n
     out = [{"owner": o, "kind": k, "bytes": int(b), "share": b / total, "bytes_per_n": p}
            for (o, k), (b, p) in sums.items()]  # fmt: skip
-    return sorted(out, key=lambda d: -d["bytes"])
+    out.sort(key=lambda d: -d["bytes"])
+    big = [d for d in out if d["share"] >= SMALL_SHARE]
+    small = [d for d in out if d["share"] < SMALL_SHARE]
+    if small:
+        big.append({"owner": f"{len(small)} others", "kind": "each under 1 %",
+                    "bytes": sum(d["bytes"] for d in small),
+                    "share": sum(d["share"] for d in small),
+                    "bytes_per_n": sum(d["bytes_per_n"] for d in small)})  # fmt: skip
+    return big

@@ -1,0 +1,223 @@
+"""`probe explain`: where one request's memory goes, per source line, per unit of n.
+
+1. The request at n on a fresh, untraced server under the cap (as max-n probes it): it
+   must succeed, and its peak is what the traced run is compared with.
+2. The same request at n and at n_small, each the first request of a fresh server run
+   under `memray run` (probe.profile.command) with no cap: memray's own buffers would
+   move a boundary, so the traced runs never feed a cap or a search.
+3. Each capture read (probe.profile.reader): the request's peak per line, less the idle
+   worker's (probe.profile.sites), the slope per line between the two sizes, the sum
+   per owner; memray's flame graph of the run at n and a plot of the top lines.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from probe.documents import store
+from probe.documents.explain import ExplainDoc
+from probe.documents.maxn import MaxNDoc
+from probe.measure.oracle import OracleConfig, ServerOracle
+from probe.outcome import Probe
+from probe.profile import sites as sitesmod
+from probe.profile.command import TraceError, check_memray, interpreter_of, traced_argv
+from probe.profile.reader import read
+from probe.servers.process import Server
+from probe.studies import maxn, question
+
+Log = Callable[[str], None]
+
+TOP_SITES = 10  # lines in the table and the document
+
+
+class ExplainError(RuntimeError):
+    """The request cannot be explained as asked; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    question: question.MaxNConfig  # the service, the request and the cap, as max-n asks
+    n: int
+    n_small: int
+    n_source: str = "--n"
+    out_dir: Path = Path("results") / "explain"
+    top: int = TOP_SITES
+    maxn_doc: Path | None = None  # a max-n document to compare the slope with
+
+
+class TracedServer(Server):
+    """The server's own command under `memray run`, writing `capture` (and
+    `capture.<pid>` per forked worker)."""
+
+    def __init__(self, spec, capture: Path, extra_env=None):
+        super().__init__(spec, extra_env)
+        self.capture = capture
+
+    def command(self) -> list[str]:
+        return traced_argv(super().command(), self.capture, self.cwd)
+
+    def capture_of(self, pid: int) -> Path:
+        """The file memray wrote for `pid`: the top process's own, or a forked worker's."""
+        forked = self.capture.with_name(f"{self.capture.name}.{pid}")
+        return forked if forked.exists() else self.capture
+
+
+def name_for(cfg: ExplainConfig) -> str:
+    """The document's file name: what max-n's file for the same question is called."""
+    return question.path(cfg.question).stem
+
+
+def run(cfg: ExplainConfig, log: Log = lambda s: None) -> tuple[ExplainDoc, Path]:
+    """The explain document, written to results/explain/<name>.json, and its path."""
+    import importlib.util
+
+    if importlib.util.find_spec("memray") is None:
+        raise ExplainError("probe explain reads memray's files: pip install 'probe[explain]' "
+                           "(or pip install memray) where probe runs")  # fmt: skip
+    q = cfg.question
+    if q.workload.n_placement != "request":
+        raise ExplainError("explain sends n in the request; n at start-up (--n-env, "
+                           "--n-param) is not supported yet")  # fmt: skip
+    python = interpreter_of(q.spec.argv(0)[0], q.spec.chdir)
+    if python is None:
+        raise ExplainError(f"{q.spec.argv(0)[0]!r} is not a Python program that memray can run")
+    try:
+        check_memray(python[0], q.spec.chdir)
+    except TraceError as exc:
+        raise ExplainError(str(exc)) from None
+    t0 = time.monotonic()
+    name = name_for(cfg)
+    path = cfg.out_dir / f"{name}.json"
+    doc = ExplainDoc.new(
+        workload=q.workload.to_dict(), server=q.spec.server, cmd=q.spec.cmd,
+        limit_bytes=q.spec.limit_bytes, limit_kind=q.limit_kind, n=cfg.n,
+        n_small=cfg.n_small, n_source=cfg.n_source, status="running",
+    )  # fmt: skip
+    untraced = maxn.gate(q, cfg.n, log=lambda line: log(f"untraced: {line}"))[-1]
+    doc.untraced = {"outcome": untraced.outcome.to_dict(),
+                    "peak_rss_bytes": untraced.peak_rss_bytes}  # fmt: skip
+    if not untraced.ok:
+        raise ExplainError(
+            f"n={cfg.n:,} fails even untraced under the cap ({untraced.outcome.kind.value}: "
+            f"{untraced.outcome.detail or 'no detail'}); pass a smaller --n"
+        )
+    with tempfile.TemporaryDirectory(prefix="probe-explain-") as tmp:
+        runs = {}
+        for label, n in (("n", cfg.n), ("n_small", cfg.n_small)):
+            runs[label] = _traced_run(q, n, Path(tmp) / f"{label}.bin", log)
+        roots, installed = _roots(q), _installed(python[0])
+        big, small = (sitesmod.request_sites(runs[k]["capture"], runs[k]["window"], roots,
+                                             installed) for k in ("n", "n_small"))  # fmt: skip
+        rows = sitesmod.slopes(big, small, cfg.n, cfg.n_small)
+        cfg.out_dir.mkdir(parents=True, exist_ok=True)
+        flame = cfg.out_dir / f"{name}-flamegraph.html"
+        _flamegraph(python[0], runs["n"]["file"], flame, log)
+    doc.traced = {label: _run_record(r) for label, r in runs.items()}
+    doc.traced_command = runs["n"]["command"]
+    total = sum(r.site.bytes for r in rows) or 1
+    doc.sites = [_site_record(r, total) for r in rows[: cfg.top]]
+    doc.sites_total = len(rows)
+    doc.owners = sitesmod.by_owner(rows)
+    big_heap, small_heap = (runs[k]["peak"]["heap_bytes"] for k in ("n", "n_small"))
+    doc.bytes_per_n = (big_heap - small_heap) / (cfg.n - cfg.n_small)
+    doc.maxn_bytes_per_n, doc.maxn_source = _maxn_slope(cfg)
+    doc.flamegraph = str(flame) if flame.exists() else None
+    from probe.report.explain import plot_sites
+
+    doc.plot = str(plot_sites(doc, cfg.out_dir / f"{name}-sites.png"))
+    doc.status = "complete"
+    doc.elapsed_s = round(time.monotonic() - t0, 3)
+    store.write_atomic(path, doc)
+    return doc, path
+
+
+def _traced_run(q: question.MaxNConfig, n: int, capture: Path, log: Log) -> dict:
+    """One fresh traced server, the request at n as its first, stopped so memray ends
+    its file; what the request did and its capture."""
+    spec = replace(q.spec, limit_bytes=None, port=0)
+    server = TracedServer(spec, capture, q.workload.server_env(None))
+    oracle = None
+    try:
+        try:
+            server.start()
+        except Exception as exc:
+            raise ExplainError(f"the server did not start under memray: {exc}") from None
+        oracle = ServerOracle(OracleConfig(q.workload, 1, q.timeout_s, q.limit_kind, q.token),
+                              server=server)  # fmt: skip
+        sent = time.time() * 1000
+        probe: Probe = oracle(n)
+        answered = time.time() * 1000
+        command = server.command()
+        log(f"traced: n={n:,} {probe.outcome.kind.value} {probe.elapsed_s:.2f}s")
+        if not probe.ok:
+            raise ExplainError(
+                f"the traced request at n={n:,} did not succeed ({probe.outcome.kind.value}: "
+                f"{probe.outcome.detail or 'no detail'}); the server crashed under memray, "
+                "or n is past what it takes without a cap; pass a smaller --n"
+            )
+        pid = (probe.serving_pids or server.worker_pids() or [server.proc.pid])[0]
+    finally:
+        if oracle is not None:
+            oracle.close()  # SIGTERM and the grace period: memray closes its file
+        server.close()
+    file = server.capture_of(pid)
+    cap = read(file)
+    win = sitesmod.window(cap.times_ms, sent, answered)
+    return {"n": n, "pid": pid, "probe": probe, "capture": cap, "window": win, "file": file,
+            "peak": sitesmod.request_peak(cap, win), "command": command}  # fmt: skip
+
+
+def _run_record(run: dict) -> dict:
+    probe = run["probe"]
+    return {"n": run["n"], "pid": run["pid"], "outcome": probe.outcome.kind.value,
+            "peak_rss_bytes": probe.peak_rss_bytes, **run["peak"]}  # fmt: skip
+
+
+def _site_record(row: sitesmod.Slope, total: int) -> dict:
+    s = row.site
+    return {"function": s.function, "file": s.file, "line": s.line, "owner": s.owner,
+            "kind": s.kind, "via": list(s.via) if s.via else None, "bytes": s.bytes,
+            "bytes_small": row.bytes_small, "share": s.bytes / total,
+            "bytes_per_n": row.per_n, "fixed_bytes": row.fixed}  # fmt: skip
+
+
+def _roots(q: question.MaxNConfig) -> tuple[str, ...]:
+    """Where the user's code lives: the folder the app is imported from."""
+    import os
+
+    return (os.path.abspath(q.spec.chdir or os.getcwd()),)
+
+
+def _installed(python: str) -> tuple[str, ...]:
+    """The server's environment (its console scripts are not the user's code), and this
+    one's."""
+    import os
+    import sys
+
+    prefix = os.path.dirname(os.path.dirname(os.path.abspath(python)))
+    return tuple(dict.fromkeys((prefix, sys.prefix)))
+
+
+def _flamegraph(python: str, capture: Path, out: Path, log: Log) -> None:
+    """memray's own flame graph of the run at n: the heap at its high-water mark."""
+    done = subprocess.run([python, "-m", "memray", "flamegraph", "-f", "-o", str(out),
+                           str(capture)], capture_output=True, text=True, timeout=300)  # fmt: skip
+    if done.returncode != 0:
+        log(f"memray flamegraph failed: {done.stderr.strip().splitlines()[-1:]}")
+
+
+def _maxn_slope(cfg: ExplainConfig) -> tuple[float | None, str | None]:
+    """max-n's fitted bytes per unit of n for this service, where a document has one."""
+    path = cfg.maxn_doc or question.path(cfg.question)
+    if not path.exists():
+        return None, None
+    try:
+        doc = MaxNDoc.load(path)
+    except (store.ResultsError, KeyError, ValueError):
+        return None, None
+    return doc.bytes_per_element, str(path)
