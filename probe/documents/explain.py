@@ -31,7 +31,7 @@ class ExplainDoc(Document):
     sites_total = key()  # how many lines grew; the rest of `sites` is left out
     owners = key()  # per owner: [{"owner", "kind", "bytes", "share", "bytes_per_n"}]
     bytes_per_n = key()  # the request's heap per unit of n, between the two sizes
-    maxn_bytes_per_n = key()  # max-n's fitted slope from its probes, where known
+    maxn_bytes_per_n = key()  # peak RSS per unit of n over max-n's ok probes (a fit)
     maxn_source = key()  # the max-n document it came from
     flamegraph = key()  # memray's flame graph of the traced run at n (HTML), a path
     plot = key()  # bytes at both sizes of the top sites (PNG), a path

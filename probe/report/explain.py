@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from probe.documents.explain import ExplainDoc
-from probe.report.cells import dispatch, format_n, json_text, md_table, per_n, text_table
+from probe.report.cells import (
+    DEFAULT_N_UNIT,
+    dispatch,
+    format_n,
+    json_text,
+    md_table,
+    per_n,
+    text_table,
+)
 from probe.sizes import format_bytes
 
 MIB = 1 << 20
@@ -58,8 +67,9 @@ def summary_rows(doc: ExplainDoc) -> list[tuple[str, str]]:
     ]  # fmt: skip
     if doc.maxn_bytes_per_n:
         off = (doc.bytes_per_n or 0) / doc.maxn_bytes_per_n - 1
-        rows.append(("max-n's fit", f"{_per_n_text(doc.maxn_bytes_per_n, unit)} under the cap "
-                     f"({doc.maxn_source}); the traced slope is {off * 100:+.1f} %"))  # fmt: skip
+        rows.append(("max-n's probes", f"peak RSS {_per_n_text(doc.maxn_bytes_per_n, unit)} "
+                     f"over its ok probes ({doc.maxn_source}); the traced heap's slope is "
+                     f"{off * 100:+.1f} % from it"))  # fmt: skip
     untraced = (doc.untraced or {}).get("peak_rss_bytes")
     rows.append(("traced vs untraced", f"peak RSS {format_bytes(big.get('peak_rss_bytes'))} "
                  f"traced (no cap) against {format_bytes(untraced)} untraced under "
@@ -110,26 +120,32 @@ def render_explain(doc: dict, fmt: str = "table") -> str:
 
 
 def plot_sites(doc: dict, path: str | os.PathLike, top: int = 6) -> Path:
-    """The top lines' bytes at the two sizes, joined by their slope: which line grows
-    with n and which is a fixed cost."""
+    """The top lines' bytes at the two sizes, joined by their slope and carried back to
+    n = 0 (dashed) where the fixed part is: which line grows with n and which does not.
+    Lines under 1 % of the request's peak are left to the table."""
     doc = ExplainDoc.of(doc)
     unit = _unit(doc)
-    fig = Figure(figsize=(7.5, 4.6), layout="constrained")
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
     xs = [doc.n_small / 1e6, doc.n / 1e6]
-    for s in (doc.sites or [])[:top]:
-        label = (
-            f"{Path(s['file']).name}:{s['line']} {s['function']} ({s['owner']}), "
-            f"{s['bytes_per_n']:,.1f} B/{per_n(unit)}"
-        )
-        ax.plot(xs, [s["bytes_small"] / MIB, s["bytes"] / MIB], marker="o", label=label)
-    ax.set_xlabel(f"n (millions of {unit or 'elements'})", fontsize=9)
-    ax.set_ylabel("bytes at the request's peak (MiB)", fontsize=9)
-    ax.set_title(f"Where the request's memory goes: {sentence(doc)[:90]}", fontsize=9)
+    shown = [s for s in (doc.sites or [])[:top] if s["share"] >= 0.01]
+    for s in shown:
+        label = (f"{Path(s['file']).name}:{s['line']} {s['function']} ({s['owner']}): "
+                 f"{_per_n_text(s['bytes_per_n'], unit)}, {s['share'] * 100:.0f} %")  # fmt: skip
+        (line,) = ax.plot(xs, [s["bytes_small"] / MIB, s["bytes"] / MIB], marker="o", label=label)
+        ax.plot([0, xs[0]], [max(0.0, s["fixed_bytes"]) / MIB, s["bytes_small"] / MIB], ls="--",
+                color=line.get_color(), lw=1)  # fmt: skip
+    ax.set_xlabel(f"n (millions of {unit or DEFAULT_N_UNIT})", fontsize=9)
+    ax.set_ylabel("bytes at the request's peak, less idle (MiB)", fontsize=9)
+    title = "Where one request's memory goes, per source line, at two sizes"
+    fig.suptitle(title + "\n" + "\n".join(textwrap.wrap(sentence(doc), 95)), fontsize=9)
     ax.set_xlim(0, xs[1] * 1.05)
     ax.set_ylim(bottom=0)
-    if doc.sites:
-        ax.legend(fontsize=7, loc="upper left")
+    if shown:
+        ax.legend(fontsize=7, loc="upper left", frameon=False)
+    else:
+        ax.text(0.5, 0.5, "no line held 1 % of the request's peak", ha="center",
+                transform=ax.transAxes)  # fmt: skip
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, metadata={"Software": None})

@@ -7,6 +7,7 @@ tables and the discussion (probe.report.prose). Measures nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TypeVar
@@ -14,6 +15,7 @@ from typing import TypeVar
 from probe.documents import store as results
 from probe.documents.base import Document
 from probe.documents.compare import CompareDoc
+from probe.documents.explain import ExplainDoc
 from probe.documents.matrix import MatrixDoc, Variant
 from probe.documents.maxn import MaxNDoc
 from probe.report import prose
@@ -56,7 +58,11 @@ def load_study(results_dir: Path) -> Study:
             maxn[(row.server, row.fn, row.concurrency)] = MaxNDoc.load(path)
     variants = (matrix.variants if matrix else None) or []
     logs = {str(v.log): _read_text(Path(v.log)) for v in variants if v.log}
-    return Study(matrix=matrix, compare=compare, maxn=maxn, logs=logs)
+    explain = {}
+    for path in sorted((results_dir / "explain").glob("*.json")):
+        with contextlib.suppress(results.ResultsError, KeyError, ValueError):
+            explain[path.stem] = ExplainDoc.load(path)
+    return Study(matrix=matrix, compare=compare, maxn=maxn, logs=logs, explain=explain)
 
 
 def timeline_name(variant: Variant) -> str:
@@ -200,6 +206,30 @@ def discussion_part(study: Study) -> Lines:
     return lines
 
 
+def explain_part(study: Study, results_dir: Path) -> Lines:
+    """One paragraph per `probe explain` document: which lines hold the request's peak,
+    with links to memray's flame graph and the plot."""
+    if not study.explain:
+        return []
+    from probe.report.explain import sentence, summary_rows
+
+    lines = ["## Where a request's memory goes (`probe explain`)", ""]
+    for name, doc in study.explain.items():
+        rows = dict(summary_rows(doc))
+        top = (doc.sites or [{}])[0]
+        links = [f"[{what}]({_rel(path, results_dir)})" for what, path in
+                 (("flame graph", doc.flamegraph), ("plot", doc.plot)) if path]  # fmt: skip
+        fit = rows.get("max-n's probes")
+        lines += [
+            f"- **{name}**, {rows['request']}: {sentence(doc)}. The top line is "
+            f"`{top.get('file')}:{top.get('line')}` ({top.get('function')}); the request's "
+            f"heap grows {rows['per unit of n']}"
+            + (f"; max-n's probes: {fit}" if fit else "")
+            + (f". {', '.join(links)}." if links else "."),
+        ]
+    return lines + [""]
+
+
 def method_part(study: Study) -> Lines:
     compare, matrix = study.compare, study.matrix
     lines = ["## How these numbers were measured", ""]
@@ -235,6 +265,7 @@ def render_report(study: Study, results_dir: Path) -> str:
         matrix_part(study, results_dir),
         compare_part(study),
         discussion_part(study),
+        explain_part(study, results_dir),
         method_part(study),
     )
     return "\n".join(line for part in parts for line in part).rstrip("\n") + "\n"

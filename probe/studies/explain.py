@@ -12,7 +12,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,6 +30,8 @@ from probe.outcome import Probe
 from probe.profile import sites as sitesmod
 from probe.profile.command import TraceError, check_memray, interpreter_of, traced_argv
 from probe.profile.reader import read
+from probe.report.explain import plot_sites
+from probe.search.estimate import fit_line
 from probe.servers.process import Server
 from probe.studies import maxn, question
 
@@ -74,8 +79,6 @@ def name_for(cfg: ExplainConfig) -> str:
 
 def run(cfg: ExplainConfig, log: Log = lambda s: None) -> tuple[ExplainDoc, Path]:
     """The explain document, written to results/explain/<name>.json, and its path."""
-    import importlib.util
-
     if importlib.util.find_spec("memray") is None:
         raise ExplainError("probe explain reads memray's files: pip install 'probe[explain]' "
                            "(or pip install memray) where probe runs")  # fmt: skip
@@ -120,15 +123,13 @@ def run(cfg: ExplainConfig, log: Log = lambda s: None) -> tuple[ExplainDoc, Path
     doc.traced = {label: _run_record(r) for label, r in runs.items()}
     doc.traced_command = runs["n"]["command"]
     total = sum(r.site.bytes for r in rows) or 1
-    doc.sites = [_site_record(r, total) for r in rows[: cfg.top]]
+    doc.sites = [_site_record(r, total, roots[0]) for r in rows[: cfg.top]]
     doc.sites_total = len(rows)
     doc.owners = sitesmod.by_owner(rows)
     big_heap, small_heap = (runs[k]["peak"]["heap_bytes"] for k in ("n", "n_small"))
     doc.bytes_per_n = (big_heap - small_heap) / (cfg.n - cfg.n_small)
     doc.maxn_bytes_per_n, doc.maxn_source = _maxn_slope(cfg)
     doc.flamegraph = str(flame) if flame.exists() else None
-    from probe.report.explain import plot_sites
-
     doc.plot = str(plot_sites(doc, cfg.out_dir / f"{name}-sites.png"))
     doc.status = "complete"
     doc.elapsed_s = round(time.monotonic() - t0, 3)
@@ -178,27 +179,30 @@ def _run_record(run: dict) -> dict:
             "peak_rss_bytes": probe.peak_rss_bytes, **run["peak"]}  # fmt: skip
 
 
-def _site_record(row: sitesmod.Slope, total: int) -> dict:
+def _site_record(row: sitesmod.Slope, total: int, root: str) -> dict:
+    """One line of the table; the user's files relative to their folder (the document
+    names no folder of this machine that the user did not give)."""
     s = row.site
-    return {"function": s.function, "file": s.file, "line": s.line, "owner": s.owner,
-            "kind": s.kind, "via": list(s.via) if s.via else None, "bytes": s.bytes,
+    via = [s.via[0], _relative(s.via[1], root), s.via[2]] if s.via else None
+    file = _relative(s.file, root) if s.owner == sitesmod.YOUR_CODE else s.file
+    return {"function": s.function, "file": file, "line": s.line, "owner": s.owner,
+            "kind": s.kind, "via": via, "bytes": s.bytes,
             "bytes_small": row.bytes_small, "share": s.bytes / total,
             "bytes_per_n": row.per_n, "fixed_bytes": row.fixed}  # fmt: skip
 
 
+def _relative(path: str, root: str) -> str:
+    return os.path.relpath(path, root) if path.startswith(root.rstrip("/") + "/") else path
+
+
 def _roots(q: question.MaxNConfig) -> tuple[str, ...]:
     """Where the user's code lives: the folder the app is imported from."""
-    import os
-
     return (os.path.abspath(q.spec.chdir or os.getcwd()),)
 
 
 def _installed(python: str) -> tuple[str, ...]:
     """The server's environment (its console scripts are not the user's code), and this
     one's."""
-    import os
-    import sys
-
     prefix = os.path.dirname(os.path.dirname(os.path.abspath(python)))
     return tuple(dict.fromkeys((prefix, sys.prefix)))
 
@@ -212,7 +216,10 @@ def _flamegraph(python: str, capture: Path, out: Path, log: Log) -> None:
 
 
 def _maxn_slope(cfg: ExplainConfig) -> tuple[float | None, str | None]:
-    """max-n's fitted bytes per unit of n for this service, where a document has one."""
+    """The peak RSS per unit of n over the ok probes of this service's max-n document
+    (a least-squares line through them), where it has two or more sizes. Not its model's
+    slope: under `as` that counts address space, which a thread's arena reservation moves
+    by 64 MiB at once; the traced heap is compared with what the kernel saw resident."""
     path = cfg.maxn_doc or question.path(cfg.question)
     if not path.exists():
         return None, None
@@ -220,4 +227,8 @@ def _maxn_slope(cfg: ExplainConfig) -> tuple[float | None, str | None]:
         doc = MaxNDoc.load(path)
     except (store.ResultsError, KeyError, ValueError):
         return None, None
-    return doc.bytes_per_element, str(path)
+    points = [(p["n"], p["peak_rss_bytes"]) for p in doc.probes or []
+              if p.get("outcome") == "ok" and p.get("n") and p.get("peak_rss_bytes")]  # fmt: skip
+    if len({n for n, _ in points}) < 2:
+        return None, None
+    return fit_line(points)[1], str(path)
