@@ -65,7 +65,8 @@ def explain(workload_flags: WorkloadFlags, server_flags: ServerFlags, cap: Cap, 
                     --request 'GET /predict?n={n}' --n 2000000 --limit 512M
       probe explain --fn cpu_bounded --limit 512M     # after probe max-n --fn cpu_bounded
     """
-    from probe.report.explain import render_explain
+    from probe.documents import store
+    from probe.report.explain import plot_sites, render_explain
     from probe.search.critical import SearchConfig
     from probe.studies import explain as study
     from probe.studies import question
@@ -92,6 +93,8 @@ def explain(workload_flags: WorkloadFlags, server_flags: ServerFlags, cap: Cap, 
         doc, path = study.run(cfg, log=lambda line: click.echo(line, err=True))
     except study.ExplainError as exc:
         raise click.ClickException(str(exc)) from None
+    doc.plot = str(plot_sites(doc, path.with_name(f"{path.stem}-sites.png")))
+    store.write_atomic(path, doc)
     click.echo(render_explain(doc, fmt), nl=False)
     click.echo(f"results: {path}", err=True)
 

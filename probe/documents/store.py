@@ -45,7 +45,11 @@ from probe.interrupt import Interrupted
 #      port, environ_bytes); `warm` (the answer on a server that served N requests
 #      first) and, where the warm answer is lower, `cold_critical_n` and
 #      `cold_first_failing_n`.
-SCHEMA_VERSION = 5
+#   6: a new kind, explain (results/explain/<name>.json: a request's peak per source
+#      line at two sizes, per owner; probe.documents.explain); max-n's workload gains
+#      `content`, `filename`, `content_type`, `n_unit` and `body_fn` (bodies from a
+#      template of the real input or the user's function, n in the user's unit).
+SCHEMA_VERSION = 6
 
 
 class ResultsError(Exception):

@@ -7,7 +7,8 @@
    move a boundary, so the traced runs never feed a cap or a search.
 3. Each capture read (probe.profile.reader): the request's peak per line, less the idle
    worker's (probe.profile.sites), the slope per line between the two sizes, the sum
-   per owner; memray's flame graph of the run at n and a plot of the top lines.
+   per owner; memray's flame graph of the run at n. (The plot of the top lines is the
+   report's: probe.report.explain, drawn by the command.)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections.abc import Callable
@@ -30,7 +32,6 @@ from probe.outcome import Probe
 from probe.profile import sites as sitesmod
 from probe.profile.command import TraceError, check_memray, interpreter_of, traced_argv
 from probe.profile.reader import read
-from probe.report.explain import plot_sites
 from probe.search.estimate import fit_line
 from probe.servers.process import Server
 from probe.studies import maxn, question
@@ -130,7 +131,6 @@ def run(cfg: ExplainConfig, log: Log = lambda s: None) -> tuple[ExplainDoc, Path
     doc.bytes_per_n = (big_heap - small_heap) / (cfg.n - cfg.n_small)
     doc.maxn_bytes_per_n, doc.maxn_source = _maxn_slope(cfg)
     doc.flamegraph = str(flame) if flame.exists() else None
-    doc.plot = str(plot_sites(doc, cfg.out_dir / f"{name}-sites.png"))
     doc.status = "complete"
     doc.elapsed_s = round(time.monotonic() - t0, 3)
     store.write_atomic(path, doc)
@@ -183,16 +183,25 @@ def _site_record(row: sitesmod.Slope, total: int, root: str) -> dict:
     """One line of the table; the user's files relative to their folder (the document
     names no folder of this machine that the user did not give)."""
     s = row.site
-    via = [s.via[0], _relative(s.via[1], root), s.via[2]] if s.via else None
-    file = _relative(s.file, root) if s.owner == sitesmod.YOUR_CODE else s.file
+    via = [s.via[0], _shown(s.via[1], root), s.via[2]] if s.via else None
+    file = _shown(s.file, root)
     return {"function": s.function, "file": file, "line": s.line, "owner": s.owner,
             "kind": s.kind, "via": via, "bytes": s.bytes,
             "bytes_small": row.bytes_small, "share": s.bytes / total,
             "bytes_per_n": row.per_n, "fixed_bytes": row.fixed}  # fmt: skip
 
 
-def _relative(path: str, root: str) -> str:
-    return os.path.relpath(path, root) if path.startswith(root.rstrip("/") + "/") else path
+def _shown(path: str, root: str) -> str:
+    """A source file as the table names it: the user's relative to their folder, an
+    installed package's from its own folder (pydantic/main.py), the standard library's
+    from its (json/decoder.py); anything else as memray gave it."""
+    for marker in ("/site-packages/", "/dist-packages/"):
+        if marker in path:
+            return path.split(marker, 1)[1]
+    for base in (root, sysconfig.get_paths()["stdlib"]):
+        if path.startswith(base.rstrip("/") + "/"):
+            return os.path.relpath(path, base)
+    return path
 
 
 def _roots(q: question.MaxNConfig) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ import pytest
 from probe.documents import store
 from probe.documents.base import Document
 from probe.documents.compare import CompareDoc, Ratio, Row
+from probe.documents.explain import ExplainDoc
 from probe.documents.matrix import MatrixDoc, Variant
 from probe.documents.maxn import Band, MaxNDoc
 
@@ -72,7 +73,8 @@ def test_every_key_of_the_committed_results_is_declared(path):
     """What the committed run wrote is what the classes declare: a key written by hand
     somewhere, or one dropped from a class, shows up here."""
     data = json.loads(path.read_text())
-    cls = {"max-n": MaxNDoc, "matrix": MatrixDoc, "compare": CompareDoc}[data["kind"]]
+    kinds = {"max-n": MaxNDoc, "matrix": MatrixDoc, "compare": CompareDoc, "explain": ExplainDoc}
+    cls = kinds[data["kind"]]
     assert _unknown(data, cls) == []
     if cls is MaxNDoc and data.get("band"):
         assert _unknown(data["band"], Band) == []

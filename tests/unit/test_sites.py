@@ -114,3 +114,49 @@ def test_small_owners_are_summed_as_others():
 
     owners = sites.by_owner([row("numpy", 990), row("a", 5), row("b", 5)])
     assert [(o["owner"], o["bytes"]) for o in owners] == [("numpy", 990), ("2 others", 10)]
+
+
+def _doc() -> dict:
+    """An explain document as probe.studies.explain writes it (the FastAPI batch's shape)."""
+    return {
+        "kind": "explain", "workload": {"n_unit": "rows"}, "n": 258_431, "n_small": 129_215,
+        "n_source": "--n", "limit_bytes": 256 << 20, "bytes_per_n": 789.3,
+        "maxn_bytes_per_n": 777.8, "maxn_source": "results/max-n/x.json",
+        "untraced": {"peak_rss_bytes": 250_000_000},
+        "traced": {"n": {"heap_bytes": 204_000_000, "heap_idle_bytes": 17_000_000,
+                         "rss_bytes": 202_000_000, "rss_idle_bytes": 67_000_000,
+                         "peak_rss_bytes": 269_000_000},
+                   "n_small": {"heap_bytes": 102_000_000}},
+        "sites": [
+            {"function": "validate_python", "file": "pydantic/type_adapter.py", "line": 410,
+             "owner": "pydantic", "kind": "framework or server", "via": None,
+             "bytes": 135_000_000, "bytes_small": 66_000_000, "share": 0.661,
+             "bytes_per_n": 535.3, "fixed_bytes": -1.0},
+            {"function": "raw_decode", "file": "json/decoder.py", "line": 353, "owner": "json",
+             "kind": "framework or server", "via": ["predict", "main.py", 12],
+             "bytes": 61_000_000, "bytes_small": 30_500_000, "share": 0.298,
+             "bytes_per_n": 236.3, "fixed_bytes": 0.0},
+        ],
+        "sites_total": 5,
+        "owners": [{"owner": "pydantic", "kind": "framework or server", "bytes": 135_000_000,
+                    "share": 0.661, "bytes_per_n": 535.3},
+                   {"owner": "json", "kind": "framework or server", "bytes": 61_000_000,
+                    "share": 0.298, "bytes_per_n": 236.3}],
+    }  # fmt: skip
+
+
+def test_the_table_says_who_holds_the_peak_per_row_and_how_far_from_max_n():
+    from probe.report.explain import render_explain
+
+    text = render_explain(_doc(), "table")
+    assert "pydantic (framework or server): 66 % of the peak, 535.3 B/row" in text
+    assert "the traced heap's slope is +1.5 % from it" in text
+    assert "raw_decode (via main.py:12)" in text and "(3 smaller lines left out)" in text
+    assert render_explain(_doc(), "markdown").count("| pydantic/type_adapter.py:410 |") == 1
+
+
+def test_the_plot_is_drawn_with_and_without_lines(tmp_path):
+    from probe.report.explain import plot_sites
+
+    assert plot_sites(_doc(), tmp_path / "a.png").stat().st_size > 10_000
+    assert plot_sites({**_doc(), "sites": [], "owners": []}, tmp_path / "b.png").exists()
