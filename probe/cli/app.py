@@ -1,4 +1,4 @@
-"""The `probe` command line: serve, max-n, explain, matrix, compare, report, study."""
+"""The `probe` command line: serve, max-n, explain, plan, matrix, compare, report, study."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from probe import __version__
 from probe.cli.errors import ProbeGroup
 from probe.cli.explain import explain
 from probe.cli.maxn import max_n
+from probe.cli.plan import plan
 from probe.cli.serve import serve
 from probe.cli.study import compare, matrix, report, study
 
@@ -37,6 +38,7 @@ def main(verbose):
 main.add_command(serve)
 main.add_command(max_n)
 main.add_command(explain)
+main.add_command(plan)
 for command in (matrix, compare, report, study):
     main.add_command(command)
 

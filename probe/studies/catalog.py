@@ -25,7 +25,6 @@ from pathlib import Path
 from probe.defaults import REQUEST_TIMEOUT_S, STUDY_PRECISION
 from probe.documents import store
 from probe.documents.maxn import MaxNDoc
-from probe.search.critical import SearchConfig
 from probe.servers.spec import DEFAULTS, ServerSpec
 from probe.studies import maxn, question
 from probe.workload.model import Workload
@@ -68,24 +67,12 @@ def question_for(
 ) -> question.MaxNConfig:  # fmt: skip
     """The max-n question for one (server, workload, concurrency), seeded by a prior result."""
     seed = seed_bounds(prior)
-    bounds = {"n_start": seed[0], "n_max": seed[1]} if seed else {}
-    spec = spec_for(cfg, server, workload)
-    search = SearchConfig(
-        precision=cfg.precision,
-        limit_bytes=cfg.limit_bytes,
-        confirm=question.confirm_policy(cfg.confirm, True, spec.layout),
-        lanes=question.auto_lanes(spec, concurrency),
-        **bounds,
-    )
-    return question.MaxNConfig(
-        workload=workload,
-        spec=spec,
-        concurrency=concurrency,
-        search=search,
-        timeout_s=cfg.timeout_s,
+    return question.ask(
+        workload, spec_for(cfg, server, workload), concurrency, precision=cfg.precision,
+        timeout_s=cfg.timeout_s, n_start=seed[0] if seed else None,
+        n_max=seed[1] if seed else None, check=cfg.check, confirm=cfg.confirm,
         band=cfg.band if concurrency == 1 else None,
-        check=cfg.check,
-    )
+    )  # fmt: skip
 
 
 def seed_bounds(prior: dict | None) -> tuple[int, int] | None:

@@ -267,3 +267,20 @@ def _other_platform(made_on: dict) -> str | None:
     if all(made_on.get(k) == here[k] for k in PLATFORM_KEYS):
         return None
     return " ".join(str(made_on.get(k)) for k in PLATFORM_KEYS)
+
+
+def ask(
+    workload: Workload, spec: ServerSpec, concurrency: int = 1, *, precision: float,
+    timeout_s: float, n_start: int | None = None, n_max: int | None = None,
+    check: bool = True, confirm: str = "auto", band: int | None = None,
+) -> MaxNConfig:  # fmt: skip
+    """A cold max-n question on servers probe starts, with the lanes and the confirm
+    policy the rules pick: what the study's catalog and the plan ask."""
+    bounds = {k: v for k, v in (("n_start", n_start), ("n_max", n_max)) if v is not None}
+    search = SearchConfig(
+        precision=precision, limit_bytes=spec.limit_bytes,
+        confirm=confirm_policy(confirm, True, spec.layout),
+        lanes=auto_lanes(spec, concurrency), **bounds,
+    )  # fmt: skip
+    return MaxNConfig(workload=workload, spec=spec, concurrency=concurrency, search=search,
+                      timeout_s=timeout_s, band=band, check=check)  # fmt: skip

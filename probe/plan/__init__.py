@@ -1,0 +1,8 @@
+"""`probe plan`: which workers x threads to run in a memory budget.
+
+grid.py: the user's command with placeholders and the grid's values -> cells (a filled
+command, its concurrency); predict.py (pure): a cell's calibration -> the n each budget
+takes, and the check that decides it; choose.py (pure): the recommendation and the
+rules of thumb it is compared with; confirm.py: the sustained run of the chosen command
+and its named thresholds.
+"""

@@ -1,0 +1,46 @@
+"""Which cell to run, and which ones the usual rules of thumb would have picked. Pure.
+
+A cell is a candidate for n = N when it takes N with a margin under the budget (its
+largest n >= N x (1 + margin)); among candidates the highest measured throughput wins,
+ties to the smaller concurrency (less memory at stake). The rules of thumb, for the
+table: gunicorn's docs, (2 x cores) + 1 workers, memory not considered; Heroku's
+WEB_CONCURRENCY, the budget over 256 MB per worker, at most 2 x cores + 1.
+"""
+
+from __future__ import annotations
+
+import os
+
+HEROKU_PER_WORKER_BYTES = 256 * 10**6  # Heroku's guess for a Python worker's memory
+
+
+def candidates(rows: list[dict], budget: int, n: int, margin: float) -> list[dict]:
+    """The rows (one per cell) whose largest n under `budget` holds n with the margin."""
+    need = n * (1 + margin)
+    return [r for r in rows if (r["budgets"].get(str(budget)) or {}).get("largest_n", 0) >= need]
+
+
+def best(rows: list[dict]) -> list[dict]:
+    """Candidates in the order they are tried: highest req/s first, then fewer at once."""
+    return sorted(rows, key=lambda r: (-(r.get("throughput") or {}).get("rps", 0),
+                                       r["concurrency"]))  # fmt: skip
+
+
+def gunicorn_rule(cores: int | None = None) -> int:
+    return 2 * (cores or os.cpu_count() or 1) + 1
+
+
+def heroku_rule(budget: int, cores: int | None = None) -> int:
+    return max(1, min(budget // HEROKU_PER_WORKER_BYTES, gunicorn_rule(cores)))
+
+
+def rule_rows(rows: list[dict], budget: int, cores: int | None = None) -> dict[str, str | None]:
+    """The cell each rule of thumb picks (the one with its number of workers and one
+    thread), by cell name; None when the grid has no such cell."""
+    picks = {}
+    for rule, workers in (("gunicorn (2 x cores) + 1", gunicorn_rule(cores)),
+                          ("Heroku WEB_CONCURRENCY", heroku_rule(budget, cores))):  # fmt: skip
+        match = [r for r in rows if str(r["values"].get("workers")) == str(workers)
+                 and str(r["values"].get("threads", "1")) == "1"]  # fmt: skip
+        picks[rule] = {"workers": workers, "cell": match[0]["name"] if match else None}
+    return picks

@@ -1,0 +1,343 @@
+"""`probe plan`: the configurations of one command under one or more budgets over the
+process tree, each cell's largest n at full occupancy, its throughput, and the
+configuration to run, confirmed by a sustained run of that exact command.
+
+Per cell (probe.plan.grid):
+1. the idle tree: a fresh server, its charge as a container counts it;
+2. calibration: C requests at once (its concurrency) at two sizes, under the largest
+   budget, the tree's charge at their peak (probe.plan.predict);
+3. per budget: the line's n, checked just below and just above on fresh servers; where
+   the check disagrees, a max-n search there (the same search as `probe max-n
+   --limit-kind tree --concurrency C`);
+4. throughput: a closed-loop load at its concurrency, at N (or LOAD_FRACTION of its
+   largest n under the first budget), req/s and latency p50/p99.
+Then, with N: the candidates that hold N with the margin, best throughput first, each
+confirmed by a sustained run (probe.plan.confirm) until one passes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from probe import stats
+from probe.documents import store
+from probe.documents.plan import PlanDoc
+from probe.measure.sustained import closed_loop
+from probe.measure.tree import tree_snapshot
+from probe.plan import choose, confirm, grid, predict
+from probe.servers.process import Server, ServerStartError
+from probe.servers.spec import ServerError, ServerSpec, from_command
+from probe.studies import maxn, question
+from probe.workload.model import Workload
+
+Log = Callable[[str], None]
+
+LOAD_FRACTION = 0.5  # without N, throughput is measured at this fraction of the largest n
+LOAD_PER_CLIENT = 10  # requests per client of the throughput load
+N_START = 100_000  # the first calibration size
+
+
+class PlanError(RuntimeError):
+    """The plan cannot run as asked; the message says what to change."""
+
+
+@dataclass(frozen=True)
+class PlanConfig:
+    workload: Workload
+    template: str | None  # the command with placeholders; None: probe's gunicorn
+    axes: tuple[tuple[str, tuple[str, ...]], ...]
+    budgets: tuple[int, ...]
+    base: ServerSpec  # the fields every cell shares (chdir, app, layout, ...)
+    n: int | None = None
+    margin: float = 0.1
+    precision: float = 0.02
+    timeout_s: float = 120.0
+    n_start: int = N_START
+    confirm_requests: int = 2000
+    load_requests: int | None = None  # None: LOAD_PER_CLIENT x concurrency
+    shard: tuple[int, int] | None = None  # (I, N): every N-th cell from I
+    out: Path = Path("results") / "plan.json"
+
+
+def spec_of(cfg: PlanConfig, values: dict[str, str], cmd: str | None, budget: int) -> ServerSpec:
+    """The server of one cell under one budget: the filled command, or probe's gunicorn
+    with the cell's workers, threads and worker class."""
+    if cmd is not None:
+        return from_command(cmd, limit_bytes=budget, limit_kind="tree", chdir=cfg.base.chdir,
+                            layout=cfg.base.layout, ready_timeout_s=cfg.base.ready_timeout_s,
+                            oom_group=cfg.base.oom_group)  # fmt: skip
+    fields = {k: (int(v) if k in ("workers", "threads") else v) for k, v in values.items()
+              if k in BUILT_AXES}  # fmt: skip
+    return replace(cfg.base, limit_bytes=budget, limit_kind="tree", **fields)
+
+
+BUILT_AXES = ("workers", "threads", "worker_class")  # the grid of probe's own gunicorn
+
+
+def all_cells(cfg: PlanConfig) -> list[grid.Cell]:
+    if cfg.template is not None:
+        return grid.cells(cfg.template, list(cfg.axes),
+                          lambda cmd: grid.serves_at_once(from_command(cmd)))  # fmt: skip
+    bad = [a for a, _ in cfg.axes if a not in (*BUILT_AXES, grid.CONCURRENCY)]
+    if bad:
+        raise grid.GridError(f"--grid {bad[0]}: probe's own server takes "
+                             f"{', '.join(BUILT_AXES)}; give --cmd for other "
+                             "placeholders")  # fmt: skip
+    out = []
+    names = [a for a, _ in cfg.axes]
+    for combo in itertools.product(*(v for _, v in cfg.axes)):
+        values = dict(zip(names, combo, strict=True))
+        spec = spec_of(cfg, values, None, cfg.budgets[0])
+        given = values.get(grid.CONCURRENCY)
+        out.append(grid.Cell(tuple(values.items()), spec.describe(),
+                             int(given) if given else grid.serves_at_once(spec)))  # fmt: skip
+    return out
+
+
+def run(cfg: PlanConfig, log: Log = lambda s: None) -> PlanDoc:
+    cells = all_cells(cfg)
+    if cfg.shard:
+        i, count = cfg.shard
+        cells = cells[i::count]
+    doc = PlanDoc.new(
+        template=cfg.template, axes=[[a, list(v)] for a, v in cfg.axes],
+        workload=cfg.workload.to_dict(), budgets_bytes=list(cfg.budgets), n=cfg.n,
+        margin=cfg.margin, cores=os.cpu_count(), shard=f"{cfg.shard[0]}/{cfg.shard[1]}"
+        if cfg.shard else None, cells=[], confirmations=[], problems=[], status="running",
+    )  # fmt: skip
+    t0 = time.monotonic()
+    with store.recording(cfg.out, doc, t0):
+        for k, cell in enumerate(cells, 1):
+            log(f"cell {k}/{len(cells)}: {cell.name} ({cell.concurrency} at once)")
+            row = measure_cell(cfg, cell, log)
+            row["index"] = k - 1 if not cfg.shard else cfg.shard[0] + (k - 1) * cfg.shard[1]
+            doc.cells.append(row)
+            store.write_atomic(cfg.out, doc)
+            left = (time.monotonic() - t0) / k * (len(cells) - k)
+            log(f"cell {k}/{len(cells)} done; about {left:.0f} s of cells left")
+        if not cfg.shard:
+            recommend(cfg, doc, log)
+        doc.status = "complete"
+        doc.elapsed_s = round(time.monotonic() - t0, 3)
+    store.write_atomic(cfg.out, doc)
+    return doc
+
+
+def measure_cell(cfg: PlanConfig, cell: grid.Cell, log: Log) -> dict:
+    t0 = time.monotonic()
+    values = dict(cell.values)
+    cmd = cell.cmd if cfg.template is not None else None
+    top = max(cfg.budgets)
+    spec = spec_of(cfg, values, cmd, top)
+    row = {"name": cell.name, "values": values, "cmd": cell.cmd, "concurrency": cell.concurrency,
+           "server": spec.server, "budgets": {}, "throughput": None, "error": None,
+           "knob": grid.concurrency_knob(spec) if grid.is_async(spec) else None}  # fmt: skip
+    try:
+        row["idle_bytes"] = idle_charge(spec, cfg.workload)
+        cal = calibrate(cfg, spec, row["idle_bytes"], log)
+        fixed, per_n = cal.line()
+        row["calibration"] = {"points": [list(p) for p in cal.points], "fixed_bytes": fixed,
+                              "per_n_bytes": per_n}  # fmt: skip
+        for budget in cfg.budgets:
+            row["budgets"][str(budget)] = boundary(cfg, values, cmd, budget, cell.concurrency,
+                                                   cal, log)  # fmt: skip
+        row["throughput"] = throughput(cfg, values, cmd, cell.concurrency, row, log)
+    except (ServerError, ServerStartError, CellError) as exc:
+        row["error"] = str(exc).splitlines()[0]
+        log(f"cell {cell.name}: {row['error']}")
+    row["wall_s"] = round(time.monotonic() - t0, 3)
+    return row
+
+
+class CellError(RuntimeError):
+    """One cell could not be measured; the plan goes on with the next."""
+
+
+def idle_charge(spec: ServerSpec, workload: Workload) -> int:
+    """The tree's charge of a fresh, idle server (sum of Pss_Anon)."""
+    server = Server(spec, workload.fixed_env())
+    try:
+        server.start()
+        return tree_snapshot(server.pids())["charge_bytes"]
+    finally:
+        server.close(grace_s=0)
+
+
+def _probe(cfg: PlanConfig, spec: ServerSpec, concurrency: int, n: int):
+    q = question.ask(cfg.workload, spec, concurrency, precision=cfg.precision,
+                     timeout_s=cfg.timeout_s, check=False)  # fmt: skip
+    return maxn.gate(q, n)[-1]
+
+
+def calibrate(cfg: PlanConfig, spec: ServerSpec, idle: int, log: Log) -> predict.Calibration:
+    """The tree's charge at the peak of one request at three sizes (under the largest
+    budget, probe.plan.predict); a size that fails is made smaller."""
+    concurrency = 1
+    n0 = cfg.n_start
+    points = []
+    for _ in range(6):
+        p = _probe(cfg, spec, concurrency, n0)
+        if p.ok and p.model_bytes:  # the tree's charge at its peak (limit kind tree)
+            points.append((n0, p.model_bytes))
+            break
+        n0 //= 4
+        if n0 < 1:
+            break
+    if not points:
+        raise CellError(f"no calibration size succeeded under {spec.limit_bytes:,} B, down "
+                        f"to n={max(1, n0):,}: the budget is below this cell's idle "
+                        "tree")  # fmt: skip
+    n1 = predict.second_size(points[0][0], points[0][1], idle, min(cfg.budgets))
+    grown = predict.min_growth(min(cfg.budgets))
+    for _ in range(8):
+        p = _probe(cfg, spec, concurrency, n1)
+        if not (p.ok and p.model_bytes):
+            n1 = max(points[0][0] + 1, (n1 + points[0][0]) // 2)
+        elif p.model_bytes - points[0][1] < grown:  # too small to see the slope: go further
+            n1 *= 4
+        else:
+            points.append((n1, p.model_bytes))
+            break
+    if len(points) < 2:
+        raise CellError("the second calibration size kept failing; pass a smaller --n-start")
+    near = predict.predicted_n(predict.Calibration(idle, tuple(points)), min(cfg.budgets))
+    n2 = int(predict.NEAR_FRACTION * near) if near else 0
+    for _ in range(3):
+        if n2 <= points[-1][0]:
+            break
+        p = _probe(cfg, spec, concurrency, n2)
+        if p.ok and p.model_bytes:
+            points.append((n2, p.model_bytes))
+            break
+        n2 = int(n2 * predict.NEAR_FRACTION)
+    log(f"  calibration: {', '.join(f'n={n:,} tree {c >> 20} MiB' for n, c in points)}")
+    return predict.Calibration(idle, tuple(points))
+
+
+def boundary(cfg: PlanConfig, values: dict, cmd: str | None, budget: int, concurrency: int,
+             cal: predict.Calibration, log: Log) -> dict:  # fmt: skip
+    """The largest n at full occupancy under one budget: the prediction if its check
+    holds, else a search from the check's n."""
+    spec = spec_of(cfg, values, cmd, budget)
+    pred = predict.predicted_n(cal, budget, concurrency)
+    if pred is None or pred < 1:
+        return {"predicted_n": None, "largest_n": 0, "first_failing_n": None, "probes": 0,
+                "how": "the idle tree and its fixed part are over the budget"}  # fmt: skip
+    lo, hi = predict.check_sizes(pred)
+    lo_ok = _probe(cfg, spec, concurrency, lo).ok
+    hi_ok = _probe(cfg, spec, concurrency, hi).ok if lo_ok else None
+    verdict = predict.judge(lo, hi, lo_ok, hi_ok, concurrency)
+    log(f"  {budget >> 20} MiB: predicted {pred:,}; n={lo:,} {'ok' if lo_ok else 'failed'}"
+        + (f", n={hi:,} {'ok' if hi_ok else 'failed'}" if hi_ok is not None else ""))  # fmt: skip
+    if verdict.how == "holds":
+        return {"predicted_n": pred, "largest_n": lo, "first_failing_n": hi,
+                "how": "predicted, checked", "probes": 2}  # fmt: skip
+    if verdict.how == "bound":
+        return {"predicted_n": pred, "largest_n": lo, "first_failing_n": None, "probes": 2,
+                "how": f"predicted for all {concurrency} peaks meeting; above it they did "
+                       "not meet (ok)"}  # fmt: skip
+    bounds = {"n_max": lo} if verdict.how == "lower" else {"n_start": hi}
+    q = question.ask(cfg.workload, spec, concurrency, precision=cfg.precision,
+                     timeout_s=cfg.timeout_s, check=False, **bounds)  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="probe-plan-") as tmp:
+        doc = maxn.run(q, Path(tmp) / "search.json", log=lambda line: None)
+    with_search = 2 if hi_ok is not None else 1
+    return {"predicted_n": pred, "largest_n": doc["critical_n"] or 0,
+            "first_failing_n": doc["first_failing_n"],
+            "how": f"searched (the check at {lo if verdict.how == 'lower' else hi:,} disagreed)",
+            "probes": with_search + len(doc["probes"] or [])}  # fmt: skip
+
+
+def throughput(cfg: PlanConfig, values: dict, cmd: str | None, concurrency: int, row: dict,
+               log: Log) -> dict | None:  # fmt: skip
+    """Requests per second and latency at the cell's concurrency, closed loop, under the
+    first budget, at N or LOAD_FRACTION of the largest n there."""
+    first = row["budgets"][str(cfg.budgets[0])]
+    largest = first.get("largest_n") or 0
+    n = cfg.n if cfg.n is not None else int(LOAD_FRACTION * largest)
+    if n < 1 or (cfg.n is not None and cfg.n > largest):
+        return None  # it does not hold N under the budget: no load at N
+    spec = spec_of(cfg, values, cmd, cfg.budgets[0])
+    total = cfg.load_requests or max(20, LOAD_PER_CLIENT * concurrency)
+    server = Server(spec, cfg.workload.fixed_env())
+    try:
+        server.start()
+        records, wall = closed_loop(server.url, lambda i: cfg.workload.render(n), total,
+                                    concurrency, cfg.timeout_s, cfg.workload.name)  # fmt: skip
+    finally:
+        server.close(grace_s=0)
+    ok = [r for r in records
+          if cfg.workload.judge(r.status, r.text, r.body, r.n, r.area, r.found).ok]  # fmt: skip
+    lat = [r.latency_s for r in ok]
+    result = {"n": n, "requests": len(records), "ok": len(ok), "failed": len(records) - len(ok),
+              "rps": round(len(ok) / wall, 2) if wall > 0 else None,
+              "p50_s": round(stats.percentile(lat, 50), 4) if lat else None,
+              "p99_s": round(stats.percentile(lat, 99), 4) if lat else None}  # fmt: skip
+    log(f"  throughput at n={n:,}: {result['rps']} req/s, p50 {result['p50_s']} s")
+    return result
+
+
+def recommend(cfg: PlanConfig, doc: PlanDoc, log: Log) -> None:
+    """With N: the best candidate under the first budget whose sustained run passes."""
+    budget = cfg.budgets[0]
+    doc.rules = choose.rule_rows(doc.cells, budget, doc.cores)
+    doc.recommendation = None
+    if cfg.n is None:
+        return
+    tried = choose.best(choose.candidates(doc.cells, budget, cfg.n, cfg.margin))
+    if not tried:
+        doc.problems.append(f"no cell holds n={cfg.n:,} with a {cfg.margin:.0%} margin "
+                            f"under {budget >> 20} MiB; try a larger budget or fewer at "
+                            "once")  # fmt: skip
+        return
+    for row in tried:
+        spec = spec_of(cfg, row["values"], row["cmd"] if cfg.template else None, budget)
+        log(
+            f"confirm: {row['name']}: {cfg.confirm_requests:,} requests, "
+            f"{row['concurrency']} at once, sizes {confirm.MIX}"
+        )
+        result = confirm.run(spec, cfg.workload, cfg.n, row["concurrency"],
+                             cfg.confirm_requests, cfg.margin, cfg.timeout_s, log)  # fmt: skip
+        doc.confirmations.append({"cell": row["name"], **result.to_dict()})
+        store.write_atomic(cfg.out, doc)
+        if result.passed:
+            doc.recommendation = {"budget_bytes": budget, "cell": row["name"],
+                                  "cmd": row["cmd"], "knob": row.get("knob")}  # fmt: skip
+            return
+        failed = [t["name"] for t in result.thresholds if not t["passed"]]
+        log(f"confirm: {row['name']} failed {', '.join(failed)}; trying the next cell")
+    doc.problems.append("every candidate's sustained run failed a threshold (see confirmations)")
+
+
+def merge(cfg: PlanConfig, paths: list[Path], log: Log = lambda s: None) -> PlanDoc:
+    """Shards' documents, made with the same options, joined into one plan (cells in
+    grid order, each once); the recommendation is then made and confirmed here, as one
+    run would have."""
+    docs = [PlanDoc.load(p) for p in paths]
+    want = (cfg.template, [[a, list(v)] for a, v in cfg.axes], list(cfg.budgets), cfg.n)
+    for path, d in zip(paths, docs, strict=True):
+        if (d.template, d.axes, d.budgets_bytes, d.n) != want:
+            raise PlanError(f"{path} is not a shard of this plan: its command, grid, budgets "
+                            "or --n differ from the options given")  # fmt: skip
+    cells = sorted((c for d in docs for c in d.cells), key=lambda c: c["index"])
+    if len({c["index"] for c in cells}) != len(cells):
+        raise PlanError("a cell is in two shards; merge each shard once")
+    total = len(all_cells(cfg))
+    if len(cells) != total:
+        log(f"merge: {len(cells)} of the grid's {total} cells; the rest were not measured")
+    doc = PlanDoc.new(
+        template=cfg.template, axes=want[1], workload=cfg.workload.to_dict(),
+        budgets_bytes=list(cfg.budgets), n=cfg.n, margin=cfg.margin, cores=os.cpu_count(),
+        shard=None, cells=cells, confirmations=[], problems=[], status="running",
+    )  # fmt: skip
+    t0 = time.monotonic()
+    with store.recording(cfg.out, doc, t0):
+        recommend(cfg, doc, log)
+    store.write_atomic(cfg.out, doc)
+    return doc
