@@ -1,0 +1,205 @@
+"""probe plan without processes: the grid, the prediction and its check, the choice of a
+cell, and whole plans over simulated servers (the seam: the study's probe, idle and load
+functions, replaced by a model of a tree whose requests each cost FIXED + PER_N x n)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from probe.outcome import Kind, Outcome, Probe
+from probe.plan import choose, grid, predict
+from probe.servers.spec import ServerSpec
+from probe.studies import plan as study
+from probe.workload.model import Workload
+
+MIB = 1 << 20
+
+
+# -- the grid ---------------------------------------------------------------------------
+def test_a_grid_fills_every_placeholder_and_keeps_the_port():
+    cmd = "gunicorn -w {workers} -k gthread --threads {threads} --bind 127.0.0.1:{port} a:app"
+    axes = [grid.parse_axis("workers=1,2"), grid.parse_axis("threads=1,4")]
+    cells = grid.cells(cmd, axes, lambda c: 7)
+    assert [c.name for c in cells] == ["workers=1 threads=1", "workers=1 threads=4",
+                                       "workers=2 threads=1", "workers=2 threads=4"]  # fmt: skip
+    assert cells[3].cmd == "gunicorn -w 2 -k gthread --threads 4 --bind 127.0.0.1:{port} a:app"
+    assert {c.concurrency for c in cells} == {7}
+
+
+def test_a_concurrency_axis_sets_requests_at_once_and_is_no_placeholder():
+    cmd = "uvicorn --workers {workers} --port {port} main:app"
+    axes = [grid.parse_axis("workers=1,2"), grid.parse_axis("concurrency=4")]
+    cells = grid.cells(cmd, axes, lambda c: 1)
+    assert [(c.cmd, c.concurrency) for c in cells] == [
+        ("uvicorn --workers 1 --port {port} main:app", 4),
+        ("uvicorn --workers 2 --port {port} main:app", 4),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cmd", "axes", "says"),
+    [
+        ("gunicorn -w {workers} --bind :{port} a:app", [], "no --grid workers="),
+        ("gunicorn --bind :{port} a:app", ["workers=1,2"], "has no {workers} to fill"),
+        ("gunicorn -w {workers} a:app", ["workers=1", "workers=2"], "twice"),
+    ],
+)  # fmt: skip
+def test_a_grid_that_cannot_run_names_its_axis(cmd, axes, says):
+    with pytest.raises(grid.GridError, match=says):
+        grid.cells(cmd, [grid.parse_axis(a) for a in axes], lambda c: 1)
+
+
+@pytest.mark.parametrize("text", ["workers", "workers=", "=1,2", "workers=1,1",
+                                  "concurrency=0", "concurrency=two"])  # fmt: skip
+def test_a_malformed_axis_is_refused(text):
+    with pytest.raises(grid.GridError):
+        grid.parse_axis(text)
+
+
+def test_requests_at_once_by_server_kind():
+    assert grid.serves_at_once(ServerSpec(workers=3)) == 3
+    assert grid.serves_at_once(ServerSpec(workers=2, worker_class="gthread", threads=4)) == 8
+    uvicorn = ServerSpec(server="uvicorn", cmd="uvicorn --port {port} m:app", workers=2)
+    assert grid.serves_at_once(uvicorn) == 2 and "--limit-concurrency" in grid.concurrency_knob(
+        uvicorn)  # fmt: skip
+
+
+# -- the prediction ---------------------------------------------------------------------
+IDLE, FIXED, PER_N = 40 * MIB, 2 * MIB, 40.0  # a tree; one request's own cost
+
+
+def _cal(*ns: int) -> predict.Calibration:
+    return predict.Calibration(IDLE, tuple((n, int(IDLE + FIXED + PER_N * n)) for n in ns))
+
+
+@pytest.mark.parametrize("concurrency", [1, 2, 4])
+def test_full_occupancy_is_c_requests_over_the_idle_tree(concurrency):
+    budget = 512 * MIB
+    want = (budget - IDLE - concurrency * FIXED) / (concurrency * PER_N)
+    assert abs(predict.predicted_n(_cal(100_000, 1_000_000, 5_000_000), budget, concurrency)
+               - want) <= 1  # fmt: skip
+
+
+def test_no_growth_or_a_full_tree_predicts_nothing():
+    flat = predict.Calibration(IDLE, ((1, IDLE + MIB), (10, IDLE + MIB)))
+    assert predict.predicted_n(flat, 512 * MIB) is None
+    assert predict.predicted_n(_cal(1, 1000), IDLE) is None
+
+
+def test_the_line_is_the_two_largest_sizes():
+    """Small-n overheads bend the bottom: the slope near the boundary is what counts."""
+    bent = predict.Calibration(IDLE, ((100_000, IDLE + 30 * MIB), (1_000_000, IDLE + 40 * MIB),
+                                      (2_000_000, IDLE + 80 * MIB)))  # fmt: skip
+    assert bent.line()[1] == pytest.approx(40 * MIB / 1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("below_ok", "above_ok", "c", "how"),
+    [(True, False, 1, "holds"), (False, None, 1, "lower"), (True, True, 1, "higher"),
+     (True, True, 2, "bound"), (False, None, 2, "lower")],
+)  # fmt: skip
+def test_the_check_decides(below_ok, above_ok, c, how):
+    assert predict.judge(97, 102, below_ok, above_ok, c).how == how
+
+
+# -- the choice -------------------------------------------------------------------------
+def _row(name, largest, rps, c=1, workers="1"):
+    return {"name": name, "concurrency": c, "values": {"workers": workers},
+            "budgets": {str(MIB): {"largest_n": largest}}, "throughput": {"rps": rps}}  # fmt: skip
+
+
+def test_the_fastest_cell_that_holds_n_with_the_margin_is_tried_first():
+    rows = [_row("a", 1100, 10.0), _row("b", 1099, 50.0), _row("c", 5000, 30.0, 2),
+            _row("d", 5000, 30.0, 1)]  # fmt: skip
+    tried = choose.best(choose.candidates(rows, MIB, 1000, 0.1))
+    assert [r["name"] for r in tried] == ["d", "c", "a"]  # b misses the margin by one
+
+
+def test_the_rules_of_thumb_name_their_cells():
+    rows = [_row("workers=1", 1, 1.0), _row("workers=5", 1, 1.0, workers="5")]
+    picks = choose.rule_rows(rows, 2 * 10**9, cores=2)
+    assert picks["gunicorn (2 x cores) + 1"] == {"workers": 5, "cell": "workers=5"}
+    assert picks["Heroku WEB_CONCURRENCY"] == {"workers": 5, "cell": "workers=5"}
+    assert choose.heroku_rule(512 * 10**6, cores=2) == 2
+
+
+# -- whole plans over simulated servers ---------------------------------------------------
+class SimulatedTree:
+    """A server kind with IDLE + workers x 4 MiB idle, each request FIXED + PER_N x n,
+    every concurrent peak meeting: the truth the plan should find."""
+
+    def __init__(self):
+        self.probes = 0
+
+    def idle(self, spec) -> int:
+        return IDLE + spec.workers * 4 * MIB
+
+    def probe(self, cfg, spec, concurrency, n) -> Probe:
+        self.probes += 1
+        charge = int(self.idle(spec) + concurrency * (FIXED + PER_N * n))
+        ok = charge <= spec.limit_bytes
+        return Probe(n, Outcome(Kind.OK if ok else Kind.KILLED, 200 if ok else None),
+                     model_bytes=min(charge, spec.limit_bytes))  # fmt: skip
+
+    def truth(self, spec, concurrency, budget) -> int:
+        return int((budget - self.idle(spec) - concurrency * FIXED) / (concurrency * PER_N))
+
+
+@pytest.fixture
+def simulated(monkeypatch):
+    sim = SimulatedTree()
+    monkeypatch.setattr(study, "idle_charge", lambda spec, workload: sim.idle(spec))
+    monkeypatch.setattr(study, "_probe", sim.probe)
+    monkeypatch.setattr(study, "throughput",
+                        lambda cfg, values, cmd, c, row, log: {"rps": 10.0 * c})  # fmt: skip
+    return sim
+
+
+def _cfg(tmp_path: Path, **kw) -> study.PlanConfig:
+    cmd = "gunicorn -w {workers} --bind 127.0.0.1:{port} app:app"
+    work = Workload(name="w", cmd=cmd, request="GET /p?n={n}")
+    fields = dict(workload=work, template=cmd, axes=(("workers", ("1", "2", "4")),),
+                  budgets=(512 * MIB, 1024 * MIB), base=ServerSpec(),
+                  out=tmp_path / "plan.json")  # fmt: skip
+    return study.PlanConfig(**{**fields, **kw})
+
+
+def test_every_cell_and_budget_is_within_the_check_of_the_truth(simulated, tmp_path):
+    doc = study.run(_cfg(tmp_path))
+    for row in doc.cells:
+        spec = study.spec_of(_cfg(tmp_path), row["values"], row["cmd"], 512 * MIB)
+        for budget in (512 * MIB, 1024 * MIB):
+            entry = row["budgets"][str(budget)]
+            truth = simulated.truth(spec, row["concurrency"], budget)
+            assert entry["how"] == "predicted, checked", entry
+            assert 0.95 * truth <= entry["largest_n"] <= truth < entry["first_failing_n"]
+    # 3 calibration sizes per cell, 2 checks per budget: no search anywhere
+    assert simulated.probes == 3 * (3 + 2 * 2)
+
+
+def test_shards_merged_equal_one_run(simulated, tmp_path, monkeypatch):
+    monkeypatch.setattr(study, "recommend", lambda cfg, doc, log: None)
+    whole = study.run(_cfg(tmp_path))
+    parts = []
+    for i in range(2):
+        out = tmp_path / f"plan-{i}-of-2.json"
+        study.run(_cfg(tmp_path, shard=(i, 2), out=out))
+        parts.append(out)
+    merged = study.merge(_cfg(tmp_path, out=tmp_path / "merged.json"), parts)
+
+    def strip(cells):
+        return [{k: v for k, v in c.items() if k != "wall_s"} for c in cells]
+
+    assert strip(merged.cells) == strip(whole.cells)
+    with pytest.raises(study.PlanError, match="not a shard of this plan"):
+        study.merge(_cfg(tmp_path, n=5, out=tmp_path / "x.json"), parts)
+    with pytest.raises(study.PlanError, match="in two shards"):
+        study.merge(_cfg(tmp_path, out=tmp_path / "y.json"), [parts[0], parts[0]])
+
+
+def test_a_budget_below_the_idle_tree_is_one_line_for_that_cell(simulated, tmp_path):
+    doc = study.run(_cfg(tmp_path, budgets=(IDLE,)))
+    assert all("below this cell's idle tree" in row["error"] for row in doc.cells)
+    assert doc.status == "complete"
