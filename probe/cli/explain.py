@@ -10,13 +10,12 @@ from probe.cli.errors import friendly_errors
 from probe.cli.options import (
     Cap,
     ServerFlags,
-    format_option,
     limit_options,
+    request_timeout_option,
     server_options,
     workload_options,
 )
 from probe.cli.workloads import WorkloadFlags
-from probe.defaults import REQUEST_TIMEOUT_S
 
 
 @click.command()
@@ -42,9 +41,7 @@ from probe.defaults import REQUEST_TIMEOUT_S
 @click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("results"), show_default=True,
               help="Where max-n documents are read and explain/ is written.")  # fmt: skip
-@click.option("--request-timeout", type=click.FloatRange(0.1), default=REQUEST_TIMEOUT_S,
-              show_default=True, help="Seconds to wait for each answer.")  # fmt: skip
-@format_option(choices=("table", "json", "markdown"))
+@request_timeout_option
 @friendly_errors
 def explain(workload_flags: WorkloadFlags, server_flags: ServerFlags, cap: Cap, n, n_small,
             top, results_dir, request_timeout, fmt):  # fmt: skip

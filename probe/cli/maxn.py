@@ -17,6 +17,7 @@ from probe.cli.options import (
     limit_options,
     no_check_option,
     parse_precision,
+    request_timeout_option,
     server_options,
     workload_options,
 )
@@ -25,7 +26,6 @@ from probe.cli.workloads import WorkloadFlags
 from probe.defaults import (
     MAXN_LIMIT,
     MAXN_PRECISION,
-    REQUEST_TIMEOUT_S,
     SETTLE_S,
     WARM_REQUESTS,
 )
@@ -140,13 +140,7 @@ def search_options(f):
             help="Probe a running server you started yourself "
             "(no cap, no fresh servers, no restarts), e.g. http://127.0.0.1:8000.",
         ),
-        click.option(
-            "--request-timeout",
-            type=click.FloatRange(0.1),
-            default=REQUEST_TIMEOUT_S,
-            show_default=True,
-            help="Seconds to wait for one answer.",
-        ),
+        request_timeout_option,
         click.option(
             "--max-probes",
             type=click.IntRange(2, 500),

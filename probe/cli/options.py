@@ -16,7 +16,14 @@ from pathlib import Path
 import click
 
 from probe.cli.workloads import WorkloadFlags
-from probe.defaults import LOAD_CONCURRENCY, LOAD_REQUESTS, MARGIN, MAXN_LIMIT, STUDY_PRECISION
+from probe.defaults import (
+    LOAD_CONCURRENCY,
+    LOAD_REQUESTS,
+    MARGIN,
+    MAXN_LIMIT,
+    REQUEST_TIMEOUT_S,
+    STUDY_PRECISION,
+)
 from probe.report.cells import FORMATS
 from probe.servers.capexec import LAYOUTS
 from probe.servers.kinds import KINDS, SERVERS
@@ -383,6 +390,12 @@ class StudyFlags:
     log_dir: Path
     no_check: bool
 
+
+# --request-timeout: declared once, joined into max-n's search options, explain and plan.
+request_timeout_option = click.option(
+    "--request-timeout", type=click.FloatRange(0.1), default=REQUEST_TIMEOUT_S,
+    show_default=True, help="Seconds to wait for one answer.",
+)  # fmt: skip
 
 # --no-check: declared once, joined into max-n's search options and the study commands'.
 no_check_option = click.option(

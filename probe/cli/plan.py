@@ -7,9 +7,15 @@ from pathlib import Path
 import click
 
 from probe.cli.errors import friendly_errors
-from probe.cli.options import SIZE, ServerFlags, format_option, server_options, workload_options
+from probe.cli.options import (
+    SIZE,
+    ServerFlags,
+    format_option,
+    request_timeout_option,
+    server_options,
+    workload_options,
+)
 from probe.cli.workloads import WorkloadFlags
-from probe.defaults import REQUEST_TIMEOUT_S
 
 
 def _shard(ctx, param, value):
@@ -65,13 +71,7 @@ def _shard(ctx, param, value):
     show_default=True,
     help="Where a check disagrees, the search stops this close.",
 )
-@click.option(
-    "--request-timeout",
-    type=click.FloatRange(0.1),
-    default=REQUEST_TIMEOUT_S,
-    show_default=True,
-    help="Seconds to wait for each answer.",
-)
+@request_timeout_option
 @click.option("--shard", callback=_shard, default=None, metavar="I/N",
               help="Run every N-th cell from I and write that part (results/plan-I-of-N.json); "
               "join the parts with --merge.")  # fmt: skip

@@ -56,7 +56,11 @@ def predicted_n(cal: Calibration, budget: int, concurrency: int = 1) -> int | No
     """The largest n at full occupancy: `concurrency` requests whose peaks all meet, each
     costing what one request costs over the idle tree (its fixed part and its bytes per
     unit of n, from the single-request calibration). None if the tree never reaches the
-    budget (no growth) or its fixed part is already past it."""
+    budget (no growth) or its fixed part is already past it.
+
+    Not the band's always-ok edge that a search measures over a few tries: with the
+    overlap one probe of C requests saw instead of C, bench/plan.py put two workers' n
+    at 5.48M under 384M, above the 5.31M from which every try of the search failed."""
     fixed, per_n = cal.line()
     per_request = max(0.0, fixed - cal.idle_bytes)
     room = budget - cal.idle_bytes - concurrency * per_request
@@ -83,7 +87,7 @@ class Verdict:
 def judge(below: int, above: int, below_ok: bool, above_ok: bool | None,
           concurrency: int = 1) -> Verdict:  # fmt: skip
     """'holds' when below succeeds and above fails; with C > 1 also when above succeeds
-    ('bound': its peaks did not all meet, so full occupancy was not tested there)."""
+    ('bound': its peaks did not all meet there, so the edge may be higher)."""
     if not below_ok:
         return Verdict("lower", None, below)
     if above_ok:

@@ -19,9 +19,9 @@ def _budget_label(b: int) -> str:
 
 
 def _how_mark(entry: dict) -> str:
-    """'' for a checked prediction, '*' for a search, '≤' for a full-occupancy bound."""
+    """'' for a checked prediction, '*' for a search, '≤' where only below was checked."""
     how = entry.get("how") or ""
-    return "*" if how.startswith("searched") else ("≤" if how.startswith("predicted for") else "")
+    return "*" if how.startswith("searched") else ("≤" if "did not meet" in how else "")
 
 
 def _verdict(doc: PlanDoc, row: dict) -> str:
@@ -85,7 +85,7 @@ def _lines(doc: PlanDoc) -> list[str]:
         "largest n at full occupancy: every concurrent request at once"
     )
     out.append(
-        "  * searched (the check disagreed with the prediction); ≤ full-occupancy bound "
+        "  * searched (the check disagreed with the prediction); ≤ checked below only "
         "(above it, the check's peaks did not all meet)"
     )
     loaded = {(r.get("throughput") or {}).get("n") for r in doc.cells or []} - {None}

@@ -165,6 +165,14 @@ def n_param_cost(cfg: MaxNConfig) -> int | None:
     return None if None in sizes else sizes[1] - sizes[0]
 
 
+@contextlib.contextmanager
+def prober(cfg: MaxNConfig) -> Iterator[Callable[[int], Probe]]:
+    """Probes of cfg's question one after another, each on a fresh server of cfg.spec
+    started while the previous probe ran (the cold oracle max-n's search uses)."""
+    with _oracles(cfg, cfg.spec, 1) as (oracle,):
+        yield oracle
+
+
 def gate(cfg: MaxNConfig, n: int, log: Log = lambda s: None) -> list[Probe]:
     """Does n still succeed? One cold probe on the fixed layout, or with --band K one on
     each of K fresh servers with randomized layouts; nothing searched. The probes, in

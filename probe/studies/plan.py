@@ -17,11 +17,12 @@ confirmed by a sustained run (probe.plan.confirm) until one passes.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -169,20 +170,30 @@ def idle_charge(spec: ServerSpec, workload: Workload) -> int:
         server.close(grace_s=0)
 
 
-def _probe(cfg: PlanConfig, spec: ServerSpec, concurrency: int, n: int):
+@contextlib.contextmanager
+def _prober(cfg: PlanConfig, spec: ServerSpec, concurrency: int) -> Iterator[Callable]:
+    """n -> Probe: `concurrency` requests at once on a fresh server of `spec`, the next
+    server starting while a probe runs."""
     q = question.ask(cfg.workload, spec, concurrency, precision=cfg.precision,
                      timeout_s=cfg.timeout_s, check=False)  # fmt: skip
-    return maxn.gate(q, n)[-1]
+    with maxn.prober(q) as probe:
+        yield probe
 
 
 def calibrate(cfg: PlanConfig, spec: ServerSpec, idle: int, log: Log) -> predict.Calibration:
     """The tree's charge at the peak of one request at three sizes (under the largest
     budget, probe.plan.predict); a size that fails is made smaller."""
-    concurrency = 1
+    with _prober(cfg, spec, 1) as probe:
+        points = _single_points(cfg, probe, idle)
+    log(f"  calibration: {', '.join(f'n={n:,} tree {c >> 20} MiB' for n, c in points)}")
+    return predict.Calibration(idle, tuple(points))
+
+
+def _single_points(cfg: PlanConfig, probe, idle: int) -> list[tuple[int, int]]:
     n0 = cfg.n_start
     points = []
     for _ in range(6):
-        p = _probe(cfg, spec, concurrency, n0)
+        p = probe(n0)
         if p.ok and p.model_bytes:  # the tree's charge at its peak (limit kind tree)
             points.append((n0, p.model_bytes))
             break
@@ -190,13 +201,13 @@ def calibrate(cfg: PlanConfig, spec: ServerSpec, idle: int, log: Log) -> predict
         if n0 < 1:
             break
     if not points:
-        raise CellError(f"no calibration size succeeded under {spec.limit_bytes:,} B, down "
+        raise CellError(f"no calibration size succeeded under {max(cfg.budgets):,} B, down "
                         f"to n={max(1, n0):,}: the budget is below this cell's idle "
                         "tree")  # fmt: skip
     n1 = predict.second_size(points[0][0], points[0][1], idle, min(cfg.budgets))
     grown = predict.min_growth(min(cfg.budgets))
     for _ in range(8):
-        p = _probe(cfg, spec, concurrency, n1)
+        p = probe(n1)
         if not (p.ok and p.model_bytes):
             n1 = max(points[0][0] + 1, (n1 + points[0][0]) // 2)
         elif p.model_bytes - points[0][1] < grown:  # too small to see the slope: go further
@@ -211,13 +222,12 @@ def calibrate(cfg: PlanConfig, spec: ServerSpec, idle: int, log: Log) -> predict
     for _ in range(3):
         if n2 <= points[-1][0]:
             break
-        p = _probe(cfg, spec, concurrency, n2)
+        p = probe(n2)
         if p.ok and p.model_bytes:
             points.append((n2, p.model_bytes))
             break
         n2 = int(n2 * predict.NEAR_FRACTION)
-    log(f"  calibration: {', '.join(f'n={n:,} tree {c >> 20} MiB' for n, c in points)}")
-    return predict.Calibration(idle, tuple(points))
+    return points
 
 
 def boundary(cfg: PlanConfig, values: dict, cmd: str | None, budget: int, concurrency: int,
@@ -230,8 +240,9 @@ def boundary(cfg: PlanConfig, values: dict, cmd: str | None, budget: int, concur
         return {"predicted_n": None, "largest_n": 0, "first_failing_n": None, "probes": 0,
                 "how": "the idle tree and its fixed part are over the budget"}  # fmt: skip
     lo, hi = predict.check_sizes(pred)
-    lo_ok = _probe(cfg, spec, concurrency, lo).ok
-    hi_ok = _probe(cfg, spec, concurrency, hi).ok if lo_ok else None
+    with _prober(cfg, spec, concurrency) as probe:
+        lo_ok = probe(lo).ok
+        hi_ok = probe(hi).ok if lo_ok else None
     verdict = predict.judge(lo, hi, lo_ok, hi_ok, concurrency)
     log(f"  {budget >> 20} MiB: predicted {pred:,}; n={lo:,} {'ok' if lo_ok else 'failed'}"
         + (f", n={hi:,} {'ok' if hi_ok else 'failed'}" if hi_ok is not None else ""))  # fmt: skip
@@ -240,8 +251,8 @@ def boundary(cfg: PlanConfig, values: dict, cmd: str | None, budget: int, concur
                 "how": "predicted, checked", "probes": 2}  # fmt: skip
     if verdict.how == "bound":
         return {"predicted_n": pred, "largest_n": lo, "first_failing_n": None, "probes": 2,
-                "how": f"predicted for all {concurrency} peaks meeting; above it they did "
-                       "not meet (ok)"}  # fmt: skip
+                "how": f"predicted for all {concurrency} peaks at once, checked below; "
+                       "above it they did not all meet (ok)"}  # fmt: skip
     bounds = {"n_max": lo} if verdict.how == "lower" else {"n_start": hi}
     q = question.ask(cfg.workload, spec, concurrency, precision=cfg.precision,
                      timeout_s=cfg.timeout_s, check=False, **bounds)  # fmt: skip

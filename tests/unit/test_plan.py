@@ -4,6 +4,7 @@ functions, replaced by a model of a tree whose requests each cost FIXED + PER_N 
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,7 @@ def _cal(*ns: int) -> predict.Calibration:
 
 @pytest.mark.parametrize("concurrency", [1, 2, 4])
 def test_full_occupancy_is_c_requests_over_the_idle_tree(concurrency):
+    """C requests whose peaks all meet, each one request's cost over the idle tree."""
     budget = 512 * MIB
     want = (budget - IDLE - concurrency * FIXED) / (concurrency * PER_N)
     assert abs(predict.predicted_n(_cal(100_000, 1_000_000, 5_000_000), budget, concurrency)
@@ -151,7 +153,12 @@ class SimulatedTree:
 def simulated(monkeypatch):
     sim = SimulatedTree()
     monkeypatch.setattr(study, "idle_charge", lambda spec, workload: sim.idle(spec))
-    monkeypatch.setattr(study, "_probe", sim.probe)
+
+    @contextlib.contextmanager
+    def prober(cfg, spec, concurrency):
+        yield lambda n: sim.probe(cfg, spec, concurrency, n)
+
+    monkeypatch.setattr(study, "_prober", prober)
     monkeypatch.setattr(study, "throughput",
                         lambda cfg, values, cmd, c, row, log: {"rps": 10.0 * c})  # fmt: skip
     return sim
@@ -175,7 +182,7 @@ def test_every_cell_and_budget_is_within_the_check_of_the_truth(simulated, tmp_p
             truth = simulated.truth(spec, row["concurrency"], budget)
             assert entry["how"] == "predicted, checked", entry
             assert 0.95 * truth <= entry["largest_n"] <= truth < entry["first_failing_n"]
-    # 3 calibration sizes per cell, 2 checks per budget: no search anywhere
+    # per cell 3 calibration sizes, per budget 2 checks, and no search anywhere
     assert simulated.probes == 3 * (3 + 2 * 2)
 
 
