@@ -41,6 +41,7 @@ class Study:
     maxn: dict[tuple[str, str, int], MaxNDoc] = field(default_factory=dict)
     logs: dict[str, str | None] = field(default_factory=dict)  # log path -> text (None: missing)
     explain: dict[str, dict] = field(default_factory=dict)  # results/explain/*.json by name
+    plan: dict | None = None  # results/plan.json, when there is one
 
     def __post_init__(self) -> None:
         if self.matrix is not None:

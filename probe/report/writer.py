@@ -18,6 +18,7 @@ from probe.documents.compare import CompareDoc
 from probe.documents.explain import ExplainDoc
 from probe.documents.matrix import MatrixDoc, Variant
 from probe.documents.maxn import MaxNDoc
+from probe.documents.plan import PlanDoc
 from probe.report import prose
 from probe.report.cells import format_n
 from probe.report.facts import Lines, Study
@@ -62,7 +63,9 @@ def load_study(results_dir: Path) -> Study:
     for path in sorted((results_dir / "explain").glob("*.json")):
         with contextlib.suppress(results.ResultsError, KeyError, ValueError):
             explain[path.stem] = ExplainDoc.load(path)
-    return Study(matrix=matrix, compare=compare, maxn=maxn, logs=logs, explain=explain)
+    plan = _load_optional(results_dir / "plan.json", PlanDoc)
+    return Study(matrix=matrix, compare=compare, maxn=maxn, logs=logs, explain=explain,
+                 plan=plan)  # fmt: skip
 
 
 def timeline_name(variant: Variant) -> str:
@@ -230,6 +233,20 @@ def explain_part(study: Study, results_dir: Path) -> Lines:
     return lines + [""]
 
 
+def plan_part(study: Study, results_dir: Path) -> Lines:
+    """The plan's table and what it recommends, with its plot, when there is a plan."""
+    if study.plan is None:
+        return []
+    from probe.report.plan import render_plan
+
+    plot = results_dir / "plan.png"
+    lines = ["## Which configuration to run (`probe plan`)", "", "```",
+             *render_plan(study.plan, "table").rstrip("\n").splitlines(), "```", ""]  # fmt: skip
+    if plot.exists():
+        lines += ["![plan](plan.png)", ""]
+    return lines
+
+
 def method_part(study: Study) -> Lines:
     compare, matrix = study.compare, study.matrix
     lines = ["## How these numbers were measured", ""]
@@ -265,6 +282,7 @@ def render_report(study: Study, results_dir: Path) -> str:
         matrix_part(study, results_dir),
         compare_part(study),
         discussion_part(study),
+        plan_part(study, results_dir),
         explain_part(study, results_dir),
         method_part(study),
     )

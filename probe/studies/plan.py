@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shlex
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -96,7 +97,10 @@ def all_cells(cfg: PlanConfig) -> list[grid.Cell]:
         values = dict(zip(names, combo, strict=True))
         spec = spec_of(cfg, values, None, cfg.budgets[0])
         given = values.get(grid.CONCURRENCY)
-        out.append(grid.Cell(tuple(values.items()), spec.describe(),
+        # the command probe starts for this cell, as a user would type it ({port} kept)
+        argv = spec.argv("{port}")  # type: ignore[arg-type]
+        cmd = " ".join(w if "{port}" in w else shlex.quote(w) for w in argv)
+        out.append(grid.Cell(tuple(values.items()), cmd,
                              int(given) if given else grid.serves_at_once(spec)))  # fmt: skip
     return out
 

@@ -14,6 +14,7 @@ from probe.documents.compare import CompareDoc, Ratio, Row
 from probe.documents.explain import ExplainDoc
 from probe.documents.matrix import MatrixDoc, Variant
 from probe.documents.maxn import Band, MaxNDoc
+from probe.documents.plan import PlanDoc
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
 
@@ -73,7 +74,13 @@ def test_every_key_of_the_committed_results_is_declared(path):
     """What the committed run wrote is what the classes declare: a key written by hand
     somewhere, or one dropped from a class, shows up here."""
     data = json.loads(path.read_text())
-    kinds = {"max-n": MaxNDoc, "matrix": MatrixDoc, "compare": CompareDoc, "explain": ExplainDoc}
+    kinds = {
+        "max-n": MaxNDoc,
+        "matrix": MatrixDoc,
+        "compare": CompareDoc,
+        "explain": ExplainDoc,
+        "plan": PlanDoc,
+    }
     cls = kinds[data["kind"]]
     assert _unknown(data, cls) == []
     if cls is MaxNDoc and data.get("band"):
