@@ -79,6 +79,14 @@ def _shard(ctx, param, value):
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Join shards' documents (made with these same options) into one plan, "
               "then recommend and confirm as one run would.")  # fmt: skip
+@click.option("--mix", type=click.Choice(("fixed", "uniform")), default="fixed",
+              show_default=True,
+              help="Sizes of the throughput load: fixed (every request at N, or half the "
+              "largest n), uniform (10-100 % of it, seed 0, as the confirmation's).")  # fmt: skip
+@click.option("--rules/--no-rules", default=True, show_default=True,
+              help="Also measure the cells gunicorn's (2 x cores) + 1 and Heroku's "
+              "WEB_CONCURRENCY would run, where the grid lacks them (needs a workers "
+              "axis).")  # fmt: skip
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -89,7 +97,7 @@ def _shard(ctx, param, value):
 @friendly_errors
 def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets, n, margin,
          confirm_requests, load_requests, n_start, precision, request_timeout, shard,
-         merge_paths, out, fmt):  # fmt: skip
+         merge_paths, mix, rules, out, fmt):  # fmt: skip
     """Which configuration to run in a memory budget: workers x threads, measured.
 
     Each cell of the grid is your command with its placeholders filled. Under each
@@ -139,7 +147,7 @@ def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets
         workload=workload, template=workload.cmd, axes=parsed, budgets=tuple(budgets),
         base=base, n=n, margin=margin, precision=precision, timeout_s=request_timeout,
         n_start=n_start, confirm_requests=confirm_requests, load_requests=load_requests,
-        shard=shard, out=path,
+        shard=shard, out=path, rules=rules, mix=mix,
     )  # fmt: skip
     log = lambda line: click.echo(line, err=True)  # noqa: E731
     try:

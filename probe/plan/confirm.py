@@ -84,6 +84,15 @@ class Confirmation:
         return max(1, after // 2 // workers) if after else None
 
 
+def sizes_up_to(n: int, count: int, at_once: int = 0) -> list[int]:
+    """`count` sizes drawn uniformly from MIX_LOW x n to n (seed 0), the first `at_once`
+    of them n itself."""
+    rng = random.Random(0)
+    sizes = [max(1, int(n * rng.uniform(MIX_LOW, 1.0))) for _ in range(count)]
+    sizes[:at_once] = [n] * min(at_once, count)
+    return sizes
+
+
 def _tree_now(server: Server, excess: int) -> int:
     """The tree's charge now: each process's resident anonymous memory, less the sharing
     last measured exactly."""
@@ -104,9 +113,7 @@ def run(spec, workload, n: int, concurrency: int, requests: int, margin: float,
     from probe.measure.memory import Monitor
 
     conf = Confirmation(spec.cmd or spec.describe(), spec.limit_bytes, n, concurrency, requests)
-    rng = random.Random(0)
-    sizes = [max(1, int(n * rng.uniform(MIX_LOW, 1.0))) for _ in range(requests)]
-    sizes[:concurrency] = [n] * min(concurrency, requests)  # every client meets N at once
+    sizes = sizes_up_to(n, requests, concurrency)  # every client meets N first
     server = Server(spec, workload.fixed_env())
     monitor = None
     stop = threading.Event()

@@ -36,6 +36,7 @@ class Cell:
     values: tuple[tuple[str, str], ...]  # (axis, value), in the grid's order
     cmd: str  # the command with the grid's placeholders filled ({port} kept)
     concurrency: int
+    rule: str | None = None  # the rule of thumb that added this cell to the grid
 
     @property
     def name(self) -> str:
@@ -43,7 +44,8 @@ class Cell:
         return " ".join(f"{k}={v}" for k, v in self.values)
 
     def to_dict(self) -> dict:
-        return {"values": dict(self.values), "cmd": self.cmd, "concurrency": self.concurrency}
+        return {"values": dict(self.values), "cmd": self.cmd, "concurrency": self.concurrency,
+                "rule": self.rule}  # fmt: skip
 
 
 def parse_axis(text: str) -> tuple[str, tuple[str, ...]]:
@@ -89,6 +91,25 @@ def cells(template: str, axes: list[tuple[str, tuple[str, ...]]], concurrency_of
                 cmd = cmd.replace(f"{{{name}}}", value)
         given = dict(values).get(CONCURRENCY)
         out.append(Cell(values, cmd, int(given) if given else concurrency_of(cmd)))
+    return out
+
+
+def with_rules(
+    axes: list[tuple[str, tuple[str, ...]]], rules: dict[str, int]
+) -> list[tuple[dict[str, str], str]]:
+    """The cells the rules of thumb would run that the grid lacks: their number of workers,
+    one thread, every other axis at its first value; (values, rule) each."""
+    names = [a for a, _ in axes]
+    if "workers" not in names:
+        return []
+    given = dict(axes)["workers"]
+    out = []
+    for rule, workers in rules.items():
+        if str(workers) in given or any(str(workers) == v["workers"] for v, _ in out):
+            continue
+        values = {a: (str(workers) if a == "workers" else "1" if a == "threads" else vs[0])
+                  for a, vs in axes}  # fmt: skip
+        out.append((values, rule))
     return out
 
 

@@ -89,8 +89,13 @@ def _lines(doc: PlanDoc) -> list[str]:
         "(above it, the check's peaks did not all meet)"
     )
     loaded = {(r.get("throughput") or {}).get("n") for r in doc.cells or []} - {None}
-    if doc.n is None and loaded:
-        out.append("throughput at half of each cell's largest n under the first budget")
+    mixes = {(r.get("throughput") or {}).get("mix") for r in doc.cells or []} - {None, "fixed"}
+    at = "N" if doc.n else "half of each cell's largest n under the first budget"
+    if loaded:
+        out.append(
+            f"throughput: a closed loop at each cell's concurrency, sizes at {at}"
+            + (f" ({mixes.pop()})" if mixes else "")
+        )
     rec = doc.recommendation
     if rec:
         out.append(f"recommended under {format_size(rec['budget_bytes'])}: {rec['cell']}")

@@ -64,6 +64,8 @@ class PlanConfig:
     confirm_requests: int = 2000
     load_requests: int | None = None  # None: LOAD_PER_CLIENT x concurrency
     shard: tuple[int, int] | None = None  # (I, N): every N-th cell from I
+    rules: bool = True  # also measure the cells the rules of thumb would run
+    mix: str = "fixed"  # the throughput load's sizes: "fixed" (all at its n) or MIXES
     out: Path = Path("results") / "plan.json"
 
 
@@ -83,26 +85,41 @@ BUILT_AXES = ("workers", "threads", "worker_class")  # the grid of probe's own g
 
 
 def all_cells(cfg: PlanConfig) -> list[grid.Cell]:
-    if cfg.template is not None:
-        return grid.cells(cfg.template, list(cfg.axes),
-                          lambda cmd: grid.serves_at_once(from_command(cmd)))  # fmt: skip
-    bad = [a for a, _ in cfg.axes if a not in (*BUILT_AXES, grid.CONCURRENCY)]
-    if bad:
-        raise grid.GridError(f"--grid {bad[0]}: probe's own server takes "
-                             f"{', '.join(BUILT_AXES)}; give --cmd for other "
-                             "placeholders")  # fmt: skip
-    out = []
+    """The grid's cells, then (with `rules`) the cells the rules of thumb would run that
+    the grid lacks, measured like the others."""
+    if cfg.template is None:
+        bad = [a for a, _ in cfg.axes if a not in (*BUILT_AXES, grid.CONCURRENCY)]
+        if bad:
+            raise grid.GridError(f"--grid {bad[0]}: probe's own server takes "
+                                 f"{', '.join(BUILT_AXES)}; give --cmd for other "
+                                 "placeholders")  # fmt: skip
     names = [a for a, _ in cfg.axes]
-    for combo in itertools.product(*(v for _, v in cfg.axes)):
-        values = dict(zip(names, combo, strict=True))
+    combos = [(dict(zip(names, c, strict=True)), None)
+              for c in itertools.product(*(v for _, v in cfg.axes))]  # fmt: skip
+    if cfg.template is not None:
+        grid.cells(cfg.template, list(cfg.axes), lambda cmd: 1)  # the grid's own errors
+    if cfg.rules:
+        picks = {"gunicorn (2 x cores) + 1": choose.gunicorn_rule(),
+                 "Heroku WEB_CONCURRENCY": choose.heroku_rule(cfg.budgets[0])}  # fmt: skip
+        combos += grid.with_rules(list(cfg.axes), picks)
+    return [_cell(cfg, values, rule) for values, rule in combos]
+
+
+def _cell(cfg: PlanConfig, values: dict[str, str], rule: str | None) -> grid.Cell:
+    given = values.get(grid.CONCURRENCY)
+    if cfg.template is not None:
+        cmd = cfg.template
+        for name, value in values.items():
+            if name != grid.CONCURRENCY:
+                cmd = cmd.replace(f"{{{name}}}", value)
+        at_once = int(given) if given else grid.serves_at_once(from_command(cmd))
+    else:
         spec = spec_of(cfg, values, None, cfg.budgets[0])
-        given = values.get(grid.CONCURRENCY)
         # the command probe starts for this cell, as a user would type it ({port} kept)
         argv = spec.argv("{port}")  # type: ignore[arg-type]
         cmd = " ".join(w if "{port}" in w else shlex.quote(w) for w in argv)
-        out.append(grid.Cell(tuple(values.items()), cmd,
-                             int(given) if given else grid.serves_at_once(spec)))  # fmt: skip
-    return out
+        at_once = int(given) if given else grid.serves_at_once(spec)
+    return grid.Cell(tuple(values.items()), cmd, at_once, rule)
 
 
 def run(cfg: PlanConfig, log: Log = lambda s: None) -> PlanDoc:
@@ -119,7 +136,8 @@ def run(cfg: PlanConfig, log: Log = lambda s: None) -> PlanDoc:
     t0 = time.monotonic()
     with store.recording(cfg.out, doc, t0):
         for k, cell in enumerate(cells, 1):
-            log(f"cell {k}/{len(cells)}: {cell.name} ({cell.concurrency} at once)")
+            why = f", as {cell.rule} would run it" if cell.rule else ""
+            log(f"cell {k}/{len(cells)}: {cell.name} ({cell.concurrency} at once{why})")
             row = measure_cell(cfg, cell, log)
             row["index"] = k - 1 if not cfg.shard else cfg.shard[0] + (k - 1) * cfg.shard[1]
             doc.cells.append(row)
@@ -142,6 +160,7 @@ def measure_cell(cfg: PlanConfig, cell: grid.Cell, log: Log) -> dict:
     spec = spec_of(cfg, values, cmd, top)
     row = {"name": cell.name, "values": values, "cmd": cell.cmd, "concurrency": cell.concurrency,
            "server": spec.server, "budgets": {}, "throughput": None, "error": None,
+           "rule": cell.rule,
            "knob": grid.concurrency_knob(spec) if grid.is_async(spec) else None}  # fmt: skip
     try:
         row["idle_bytes"] = idle_charge(spec, cfg.workload)
@@ -283,14 +302,16 @@ def throughput(cfg: PlanConfig, values: dict, cmd: str | None, concurrency: int,
     server = Server(spec, cfg.workload.fixed_env())
     try:
         server.start()
-        records, wall = closed_loop(server.url, lambda i: cfg.workload.render(n), total,
+        sizes = confirm.sizes_up_to(n, total) if cfg.mix == "uniform" else [n] * total
+        records, wall = closed_loop(server.url, lambda i: cfg.workload.render(sizes[i]), total,
                                     concurrency, cfg.timeout_s, cfg.workload.name)  # fmt: skip
     finally:
         server.close(grace_s=0)
     ok = [r for r in records
           if cfg.workload.judge(r.status, r.text, r.body, r.n, r.area, r.found).ok]  # fmt: skip
     lat = [r.latency_s for r in ok]
-    result = {"n": n, "requests": len(records), "ok": len(ok), "failed": len(records) - len(ok),
+    result = {"n": n, "mix": confirm.MIX if cfg.mix == "uniform" else "fixed", "requests":
+              len(records), "ok": len(ok), "failed": len(records) - len(ok),
               "rps": round(len(ok) / wall, 2) if wall > 0 else None,
               "p50_s": round(stats.percentile(lat, 50), 4) if lat else None,
               "p99_s": round(stats.percentile(lat, 99), 4) if lat else None}  # fmt: skip

@@ -169,7 +169,7 @@ def _cfg(tmp_path: Path, **kw) -> study.PlanConfig:
     work = Workload(name="w", cmd=cmd, request="GET /p?n={n}")
     fields = dict(workload=work, template=cmd, axes=(("workers", ("1", "2", "4")),),
                   budgets=(512 * MIB, 1024 * MIB), base=ServerSpec(),
-                  out=tmp_path / "plan.json")  # fmt: skip
+                  out=tmp_path / "plan.json", rules=False)  # fmt: skip
     return study.PlanConfig(**{**fields, **kw})
 
 
@@ -204,6 +204,20 @@ def test_shards_merged_equal_one_run(simulated, tmp_path, monkeypatch):
         study.merge(_cfg(tmp_path, n=5, out=tmp_path / "x.json"), parts)
     with pytest.raises(study.PlanError, match="in two shards"):
         study.merge(_cfg(tmp_path, out=tmp_path / "y.json"), [parts[0], parts[0]])
+
+
+def test_the_rules_of_thumb_are_measured_where_the_grid_lacks_them(simulated, tmp_path,
+                                                                  monkeypatch):  # fmt: skip
+    """On 2 cores gunicorn's rule runs 5 workers: a cell of its own, measured like the
+    others and named in the rules; Heroku's (512 MB / 256 MB = 2) is in the grid."""
+    monkeypatch.setattr(choose.os, "cpu_count", lambda: 2)
+    doc = study.run(_cfg(tmp_path, rules=True))
+    assert [(c["name"], c["rule"]) for c in doc.cells] == [
+        ("workers=1", None), ("workers=2", None), ("workers=4", None),
+        ("workers=5", "gunicorn (2 x cores) + 1")]  # fmt: skip
+    assert doc.cells[-1]["budgets"][str(512 * MIB)]["largest_n"] > 0
+    assert doc.rules["gunicorn (2 x cores) + 1"] == {"workers": 5, "cell": "workers=5"}
+    assert doc.rules["Heroku WEB_CONCURRENCY"] == {"workers": 2, "cell": "workers=2"}
 
 
 def test_a_budget_below_the_idle_tree_is_one_line_for_that_cell(simulated, tmp_path):
