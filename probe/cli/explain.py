@@ -10,6 +10,7 @@ from probe.cli.errors import friendly_errors
 from probe.cli.options import (
     Cap,
     ServerFlags,
+    format_option,
     limit_options,
     request_timeout_option,
     server_options,
@@ -42,6 +43,7 @@ from probe.cli.workloads import WorkloadFlags
               default=Path("results"), show_default=True,
               help="Where max-n documents are read and explain/ is written.")  # fmt: skip
 @request_timeout_option
+@format_option(choices=("table", "json", "markdown"))
 @friendly_errors
 def explain(workload_flags: WorkloadFlags, server_flags: ServerFlags, cap: Cap, n, n_small,
             top, results_dir, request_timeout, fmt):  # fmt: skip
