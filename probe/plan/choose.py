@@ -2,7 +2,8 @@
 
 A cell is a candidate for n = N when it takes N with a margin under the budget (its
 largest n >= N x (1 + margin)); among candidates the highest measured throughput wins,
-ties to the smaller concurrency (less memory at stake). The rules of thumb, for the
+where throughputs within TIE of each other are a tie, won by the cell with the most room
+(the largest n under the budget). The rules of thumb, for the
 table: gunicorn's docs, (2 x cores) + 1 workers, memory not considered; Heroku's
 WEB_CONCURRENCY, the budget over 256 MB per worker, at most 2 x cores + 1.
 """
@@ -20,10 +21,29 @@ def candidates(rows: list[dict], budget: int, n: int, margin: float) -> list[dic
     return [r for r in rows if (r["budgets"].get(str(budget)) or {}).get("largest_n", 0) >= need]
 
 
-def best(rows: list[dict]) -> list[dict]:
-    """Candidates in the order they are tried: highest req/s first, then fewer at once."""
-    return sorted(rows, key=lambda r: (-(r.get("throughput") or {}).get("rps", 0),
-                                       r["concurrency"]))  # fmt: skip
+# Throughputs within this fraction of the best are a tie: a closed loop of tens of
+# requests on a shared machine moved a cell's req/s by more than that between runs
+TIE = 0.10
+
+
+def best(rows: list[dict], budget: int | None = None) -> list[dict]:
+    """Candidates in the order they are tried: those within TIE of the highest req/s
+    first, the one with the most room under `budget` (largest n) first among them,
+    then fewer at once; then the rest by req/s."""
+
+    def rps(r: dict) -> float:
+        return (r.get("throughput") or {}).get("rps") or 0.0
+
+    def room(r: dict) -> int:
+        return (
+            ((r.get("budgets") or {}).get(str(budget)) or {}).get("largest_n", 0) if budget else 0
+        )
+
+    top = max((rps(r) for r in rows), default=0.0)
+    tied = [r for r in rows if rps(r) >= (1 - TIE) * top]
+    rest = [r for r in rows if r not in tied]
+    return (sorted(tied, key=lambda r: (-room(r), r["concurrency"]))
+            + sorted(rest, key=lambda r: (-rps(r), r["concurrency"])))  # fmt: skip
 
 
 def gunicorn_rule(cores: int | None = None) -> int:

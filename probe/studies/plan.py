@@ -326,7 +326,7 @@ def recommend(cfg: PlanConfig, doc: PlanDoc, log: Log) -> None:
     doc.recommendation = None
     if cfg.n is None:
         return
-    tried = choose.best(choose.candidates(doc.cells, budget, cfg.n, cfg.margin))
+    tried = choose.best(choose.candidates(doc.cells, budget, cfg.n, cfg.margin), budget)
     if not tried:
         doc.problems.append(f"no cell holds n={cfg.n:,} with a {cfg.margin:.0%} margin "
                             f"under {budget >> 20} MiB; try a larger budget or fewer at "
