@@ -12,11 +12,12 @@ from probe.cli.errors import friendly_errors
 from probe.cli.options import (
     Cap,
     ServerFlags,
+    concurrency_option,
     format_option,
     group,
     limit_options,
     no_check_option,
-    parse_precision,
+    precision_option,
     request_timeout_option,
     server_options,
     workload_options,
@@ -192,20 +193,9 @@ def search_options(f):
             help="model: calibrate memory per element at small n, "
             "predict, then bracket; bisect: plain doubling then bisection.",
         ),
-        click.option(
-            "--precision",
-            type=float,
-            default=MAXN_PRECISION,
-            show_default=True,
-            callback=parse_precision,
-            help="Stop when first_failing_n / critical_n - 1 <= this.",
-        ),
-        click.option(
-            "--concurrency",
-            type=click.IntRange(1, 1000),
-            default=1,
-            show_default=True,
-            help="Identical requests fired at once per probe; a probe succeeds only if all do.",
+        precision_option(MAXN_PRECISION),
+        concurrency_option(
+            1, "Identical requests fired at once per probe; a probe succeeds only if all do."
         ),
     ]
     return group("search", SearchFlags, opts)(f)

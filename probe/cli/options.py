@@ -391,6 +391,30 @@ class StudyFlags:
     no_check: bool
 
 
+def precision_option(default: float):
+    """--precision, declared once for every command that searches; its default is the
+    command's (max-n: MAXN_PRECISION, the study's searches: STUDY_PRECISION)."""
+    return click.option(
+        "--precision", type=float, default=default, show_default=True,
+        callback=parse_precision,
+        help="Searches stop when first_failing_n / critical_n - 1 <= this.",
+    )  # fmt: skip
+
+
+def servers_option(f):
+    """--servers, declared once for the study's commands."""
+    return click.option(
+        "--servers", default=",".join(SERVERS), show_default=True,
+        callback=name_list(SERVERS, "server"), help="Comma-separated servers.",
+    )(f)  # fmt: skip
+
+
+def concurrency_option(default: int, help: str):
+    """--concurrency, declared once: requests at once, what they mean the command's."""
+    return click.option("--concurrency", type=click.IntRange(1, 1000), default=default,
+                        show_default=True, help=help)  # fmt: skip
+
+
 # --request-timeout: declared once, joined into max-n's search options, explain and plan.
 request_timeout_option = click.option(
     "--request-timeout", type=click.FloatRange(0.1), default=REQUEST_TIMEOUT_S,
@@ -415,16 +439,12 @@ def study_options(f):
                      default=Path("log"), show_default=True,
                      help="Folder of the seminar-style logs <server>_<fn>.txt."),
         results_option,
-        click.option("--precision", type=float, default=STUDY_PRECISION, show_default=True,
-                     callback=parse_precision,
-                     help="Searches stop when first_failing_n / critical_n - 1 <= this."),
+        precision_option(STUDY_PRECISION),
         click.option("--margin", type=float, default=MARGIN, show_default=True,
                      callback=_parse_fraction,
                      help="--n auto runs each variant at margin x its critical n."),
-        click.option("--servers", default=",".join(SERVERS), show_default=True,
-                     callback=name_list(SERVERS, "server"), help="Comma-separated servers."),
-        click.option("--concurrency", type=click.IntRange(1, 1000), default=LOAD_CONCURRENCY,
-                     show_default=True, help="Requests in flight at once (at most --requests)."),
+        servers_option,
+        concurrency_option(LOAD_CONCURRENCY, "Requests in flight at once (at most --requests)."),
         click.option("--requests", type=click.IntRange(1, 1000), default=LOAD_REQUESTS,
                      show_default=True,
                      help="Requests per variant, with areas 10, 20, 30, ..."),

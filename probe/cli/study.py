@@ -8,14 +8,16 @@ from probe.cli.errors import friendly_errors
 from probe.cli.options import (
     Cap,
     StudyFlags,
+    concurrency_option,
     format_option,
     limit_options,
     name_list,
     names_list,
     no_check_option,
     parse_n,
-    parse_precision,
+    precision_option,
     results_option,
+    servers_option,
     study_options,
     workloads_option,
 )
@@ -26,7 +28,6 @@ from probe.defaults import (
     STUDY_LIMIT,
     STUDY_PRECISION,
 )
-from probe.servers.kinds import SERVERS
 from probe.workload.seminar import SEMINAR_FNS
 
 
@@ -129,28 +130,11 @@ def matrix(n, fns, workloads_file, study_flags: StudyFlags, cap: Cap, fmt):
 
 
 @click.command()
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 1000),
-    default=LOAD_CONCURRENCY,
-    show_default=True,
-    help="The load's concurrency (the matrix's); the single request is always in.",
+@concurrency_option(
+    LOAD_CONCURRENCY, "The load's concurrency (the matrix's); the single request is always in."
 )
-@click.option(
-    "--servers",
-    default=",".join(SERVERS),
-    show_default=True,
-    callback=name_list(SERVERS, "server"),
-    help="Comma-separated servers.",
-)
-@click.option(
-    "--precision",
-    type=float,
-    default=STUDY_PRECISION,
-    show_default=True,
-    callback=parse_precision,
-    help="Searches stop when first_failing_n / critical_n - 1 <= this.",
-)
+@servers_option
+@precision_option(STUDY_PRECISION)
 @no_check_option
 @workloads_option
 @results_option

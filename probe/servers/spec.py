@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 
+from probe.defaults import BUILTIN_APP
 from probe.servers import command
 from probe.servers.capexec import LAYOUTS
 from probe.servers.kinds import KINDS, PREFORK, ServerKind
 from probe.sizes import format_size
-from probe.workload.builtins import BUILTIN_APP
 
 # "as": RLIMIT_AS in every process; "rss": a watchdog's SIGKILL per process; "tree": one
 # budget for the whole process tree, as a container's memory cgroup (probe.measure.tree)

@@ -80,7 +80,10 @@ def test_a_cycle_would_be_seen():
         ("probe.search", ("probe.studies", "probe.report", "probe.measure", "probe.servers",
                           "probe.cli")),
         ("probe.servers", ("probe.studies", "probe.report", "probe.measure", "probe.search",
-                           "probe.cli")),
+                           "probe.cli", "probe.workload", "probe.plan", "probe.profile")),
+        ("probe.plan", ("probe.studies", "probe.report", "probe.cli")),
+        ("probe.profile", ("probe.studies", "probe.report", "probe.cli", "probe.measure",
+                           "probe.search")),
         ("probe.measure", ("probe.studies", "probe.report", "probe.cli")),
     ],
 )  # fmt: skip
