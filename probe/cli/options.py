@@ -25,6 +25,7 @@ from probe.defaults import (
     STUDY_PRECISION,
 )
 from probe.report.cells import FORMATS
+from probe.servers import settings
 from probe.servers.capexec import LAYOUTS
 from probe.servers.kinds import KINDS, SERVERS
 from probe.servers.process import is_loopback
@@ -128,13 +129,17 @@ def limit_options(default: str = MAXN_LIMIT):
 # ServerFlags, what to do instead).
 BUILT_SERVER_ONLY = (
     ("--server", "server", "your command names its server"),
-    ("--workers", "workers", "put the worker count in your command (gunicorn -w N)"),
-    ("--worker-class", "worker_class", "put it in your command (gunicorn -k CLASS)"),
-    ("--threads", "threads", "put it in your command (gunicorn --threads N)"),
-    ("--timeout", "worker_timeout", "it is gunicorn's worker timeout: put --timeout in your "
-     "command; probe's own wait for an answer is --request-timeout"),
-    ("--preload", "preload", "put --preload in your command"),
-)  # fmt: skip
+    *((x.flag, x.param, x.with_cmd) for x in settings.PREFORK),
+)
+
+
+def setting_option(x: settings.Setting):
+    """The option of one pre-fork setting, its default the ServerSpec's."""
+    if x.kind is bool:
+        return click.option(x.flag, x.param, is_flag=True, help=x.help)
+    kind = click.IntRange(1) if x.kind is int else str
+    return click.option(x.flag, x.param, type=kind, default=DEFAULTS[x.field],
+                        show_default=True, help=x.help)  # fmt: skip
 
 
 def given_on_command_line(name: str) -> bool:
@@ -172,10 +177,9 @@ class ServerFlags:
             )
         spec = ServerSpec(
             server=self.server, limit_bytes=cap.limit, limit_kind=cap.limit_kind,
-            host=self.host, port=self.port, workers=self.workers,
-            worker_class=self.worker_class, threads=self.threads,
-            timeout_s=self.worker_timeout, layout=self.layout, preload=self.preload,
+            host=self.host, port=self.port, layout=self.layout,
             ready_timeout_s=self.start_timeout, oom_group=cap.oom_group,
+            **{x.field: getattr(self, x.param) for x in settings.PREFORK},
         )  # fmt: skip
         if workload is None:
             return spec
@@ -202,23 +206,12 @@ def server_options(f):
                      help="Port to bind; 0 picks a free one."),
         click.option("--host", default=DEFAULTS["host"], show_default=True,
                      help="Address to bind. Anything but loopback exposes the service."),
-        click.option("--timeout", "worker_timeout", type=click.IntRange(1),
-                     default=DEFAULTS["timeout_s"], show_default=True,
-                     help="gunicorn's worker timeout, seconds."),
-        click.option("--threads", type=click.IntRange(1), default=DEFAULTS["threads"],
-                     show_default=True,
-                     help="gunicorn threads per worker (more than 1 means gthread)."),
-        click.option("--worker-class", default=DEFAULTS["worker_class"], show_default=True,
-                     help="gunicorn worker class (sync, gthread)."),
-        click.option("--workers", type=click.IntRange(1), default=DEFAULTS["workers"],
-                     show_default=True,
-                     help="gunicorn worker processes (each gets the whole cap)."),
+        *(setting_option(x) for x in reversed(settings.PREFORK) if x.kind is not bool),
         click.option("--layout", type=click.Choice(LAYOUTS), default=DEFAULTS["layout"],
                      show_default=True, help="fixed: start the server with address-space "
                      "randomization off (as setarch -R), so a boundary repeats exactly; "
                      "random: the kernel's randomized layout, as a production server runs."),
-        click.option("--preload", is_flag=True,
-                     help="gunicorn --preload: import the app in the arbiter before forking."),
+        *(setting_option(x) for x in settings.PREFORK if x.kind is bool),
         click.option("--server", type=click.Choice(SERVERS), default=DEFAULTS["server"],
                      show_default=True, help="The server probe builds for --app or --fn: "
                      + "; ".join(f"{k.name}: {k.help}" for k in KINDS.values()

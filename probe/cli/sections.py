@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import click
 
+from probe.servers import settings
+
 SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("What to probe", ("cmd", "app", "chdir", "fn", "workloads_file", "workload_name")),
     ("The request and where n goes", (
@@ -19,8 +21,8 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("The answer", ("concurrency", "precision", "require_n", "cold_only", "warm_requests",
                     "settle", "no_check", "same_answer_ok", "n_start")),
     ("The server (built from --app or --fn; a --cmd sets its own)", (
-        "server", "workers", "worker_class", "threads", "worker_timeout", "preload", "layout",
-        "host", "port", "start_timeout")),
+        "server", *(x.param for x in settings.PREFORK), "layout", "host", "port",
+        "start_timeout")),
     ("Output", ("fmt", "out", "results", "logs", "help")),
     ("The search's internals", ("lanes", "strategy", "confirm", "band", "max_probes", "warm",
                                 "request_timeout", "url", "token")),

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 
 from probe.defaults import BUILTIN_APP
-from probe.servers import command
+from probe.servers import command, settings
 from probe.servers.capexec import LAYOUTS
 from probe.servers.kinds import KINDS, PREFORK, ServerKind
 from probe.sizes import format_size
@@ -159,8 +159,9 @@ def from_command(cmd: str, **fields) -> ServerSpec:
     return ServerSpec(**{**fields, **KINDS[server].options(argv), "server": server, "cmd": cmd})
 
 
-# The options a pre-fork kind takes (results keys, in order); None for the other kinds.
-PREFORK_OPTIONS = ("workers", "worker_class", "threads", "timeout_s", "preload")
+# The options a pre-fork kind takes (results keys, in order; probe.servers.settings);
+# None for the other kinds.
+PREFORK_OPTIONS = settings.FIELDS
 DEFAULTS = {f.name: f.default for f in fields(ServerSpec) if f.default is not MISSING}
 
 

@@ -33,6 +33,7 @@ from probe.documents.plan import PlanDoc
 from probe.measure.sustained import closed_loop
 from probe.measure.tree import tree_snapshot
 from probe.plan import choose, confirm, grid, predict
+from probe.servers import settings
 from probe.servers.process import Server, ServerStartError
 from probe.servers.spec import ServerError, ServerSpec, from_command
 from probe.studies import maxn, question
@@ -76,12 +77,11 @@ def spec_of(cfg: PlanConfig, values: dict[str, str], cmd: str | None, budget: in
         return from_command(cmd, limit_bytes=budget, limit_kind="tree", chdir=cfg.base.chdir,
                             layout=cfg.base.layout, ready_timeout_s=cfg.base.ready_timeout_s,
                             oom_group=cfg.base.oom_group)  # fmt: skip
-    fields = {k: (int(v) if k in ("workers", "threads") else v) for k, v in values.items()
-              if k in BUILT_AXES}  # fmt: skip
+    fields = {k: settings.typed(k, v) for k, v in values.items() if k in BUILT_AXES}
     return replace(cfg.base, limit_bytes=budget, limit_kind="tree", **fields)
 
 
-BUILT_AXES = ("workers", "threads", "worker_class")  # the grid of probe's own gunicorn
+BUILT_AXES = settings.GRID_AXES  # the grid of probe's own gunicorn
 
 
 def all_cells(cfg: PlanConfig) -> list[grid.Cell]:

@@ -21,6 +21,7 @@ from probe.defaults import REQUEST_TIMEOUT_S, SETTLE_S
 from probe.documents import store
 from probe.documents.maxn import MaxNDoc
 from probe.search.critical import SearchConfig
+from probe.servers import settings
 from probe.servers.kinds import PREFORK
 from probe.servers.spec import ServerSpec, pinned_env
 from probe.sizes import format_size
@@ -178,17 +179,7 @@ def config_tag(spec: ServerSpec, fresh: bool = True) -> str:
     """What differs from the default server configuration, for file names ('' if nothing)."""
     parts = []
     if spec.kind.role == PREFORK:
-        defaults = ServerSpec(server=spec.server)
-        if spec.workers != defaults.workers:
-            parts.append(f"w{spec.workers}")
-        if spec.worker_class != defaults.worker_class:
-            parts.append(spec.worker_class)
-        if spec.threads != defaults.threads:
-            parts.append(f"t{spec.threads}")
-        if spec.timeout_s != defaults.timeout_s:
-            parts.append(f"timeout{spec.timeout_s}")
-        if spec.preload:
-            parts.append("preload")
+        parts += settings.tags(spec, ServerSpec(server=spec.server))
     if spec.layout != "fixed":
         parts.append(spec.layout)
     if not fresh:

@@ -345,3 +345,20 @@ def test_apply_layout_fixed_reports_a_refusal(monkeypatch):
     assert capexec.apply_layout("fixed") == (
         "layout random (personality(2) is not available; the kernel's randomized layout is used)"
     )
+
+
+def test_each_prefork_setting_is_one_definition_read_everywhere():
+    """probe.servers.settings: the option, the spec field, the document key, the file
+    name's tag, the refusal with --cmd and the plan's axes come from one entry each."""
+    from probe.cli.options import BUILT_SERVER_ONLY
+    from probe.servers import settings
+    from probe.servers.spec import PREFORK_OPTIONS, ServerSpec
+    from probe.studies import question
+    from probe.studies.plan import BUILT_AXES
+
+    assert tuple(x.field for x in settings.PREFORK) == PREFORK_OPTIONS
+    assert {f for _, f, _ in BUILT_SERVER_ONLY} >= {x.param for x in settings.PREFORK}
+    assert BUILT_AXES == ("workers", "worker_class", "threads")
+    spec = ServerSpec(workers=2, worker_class="gthread", threads=4, timeout_s=60, preload=True)
+    assert question.config_tag(spec) == "-w2-gthread-t4-timeout60-preload"
+    assert settings.typed("workers", "3") == 3 and settings.typed("worker_class", "sync") == "sync"
