@@ -42,7 +42,7 @@ class SearchFlags:
     precision: float
     strategy: str
     confirm: str
-    warm: bool
+    fresh: bool
     band: int | None
     lanes: int | None
     max_probes: int
@@ -68,16 +68,17 @@ class SearchFlags:
                 "in a header: --header 'Authorization: Bearer {env:APP_TOKEN}'"
             )
         lanes = self.lanes or question.auto_lanes(spec, self.concurrency, self.url)
-        cold = not self.warm and not self.url
+        fresh_servers = self.fresh and not self.url
         search = SearchConfig(
             strategy=self.strategy, precision=self.precision, max_probes=self.max_probes,
-            limit_bytes=limit, confirm=question.confirm_policy(self.confirm, cold, spec.layout),
+            limit_bytes=limit,
+            confirm=question.confirm_policy(self.confirm, fresh_servers, spec.layout),
             lanes=lanes, n_start=self.n_start,
         )  # fmt: skip
         return question.MaxNConfig(
             workload=workload, spec=spec, concurrency=self.concurrency, search=search,
             url=self.url, timeout_s=self.request_timeout, token=self.token,
-            fresh=not self.warm, band=self.band, check=not self.no_check,
+            fresh=self.fresh, band=self.band, check=not self.no_check,
             settle_s=self.settle, same_answer_ok=self.same_answer_ok,
             warm_requests=0 if self.cold_only else self.warm_requests,
         )  # fmt: skip
@@ -168,11 +169,12 @@ def search_options(f):
             "until the largest n ok on all K and the smallest failing on all K are known.",
         ),
         click.option(
-            "--no-fresh",
-            "warm",
-            is_flag=True,
-            help="Keep one long-lived server per lane (a warm server's answer, which "
-            "depends on what it served before) instead of a fresh server per probe.",
+            "--fresh/--no-fresh",
+            "fresh",
+            default=True,
+            show_default=True,
+            help="A fresh server per probe; --no-fresh keeps one long-lived server per "
+            "lane (its answer depends on what it served before).",
         ),
         click.option(
             "--confirm",

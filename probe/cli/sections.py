@@ -24,7 +24,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "server", *(x.param for x in settings.PREFORK), "layout", "host", "port",
         "start_timeout")),
     ("Output", ("fmt", "out", "results", "logs", "help")),
-    ("The search's internals", ("lanes", "strategy", "confirm", "band", "max_probes", "warm",
+    ("The search's internals", ("lanes", "strategy", "confirm", "band", "max_probes", "fresh",
                                 "request_timeout", "url", "token")),
 )  # fmt: skip
 _SECTION_OF = {name: title for title, names in SECTIONS for name in names}

@@ -43,7 +43,7 @@ class MaxNDoc(Document):
     oom_group = key()  # limit kind tree: past the budget the whole tree is killed
     model_limit_bytes = key()  # the cap the search's model aims at
     concurrency = key()  # identical requests at once per probe
-    cold = key()  # every probe on a fresh server
+    fresh = key()  # every probe on a fresh server (not --no-fresh, not --url)
     layout = key()  # "fixed" | "random": the servers' address-space layout
     lanes = key()  # servers probed side by side
     strategy = key()  # "model" | "bisect"

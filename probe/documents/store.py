@@ -48,7 +48,10 @@ from probe.interrupt import Interrupted
 #   6: a new kind, explain (results/explain/<name>.json: a request's peak per source
 #      line at two sizes, per owner; probe.documents.explain); max-n's workload gains
 #      `content`, `filename`, `content_type`, `n_unit` and `body_fn` (bodies from a
-#      template of the real input or the user's function, n in the user's unit).
+#      template of the real input or the user's function, n in the user's unit);
+#      max-n's `cold` is named `fresh` (every probe on a fresh server: --fresh, as
+#      the option and the config say it; "cold" now means only not warmed up, as in
+#      `cold_critical_n`), and a --no-fresh result's file name ends in -no-fresh.
 SCHEMA_VERSION = 6
 
 

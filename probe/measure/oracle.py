@@ -8,9 +8,9 @@ that lets it escape answers a bare 500), a dead dev server (its exit status), th
 worker events a pre-fork kind logs (gunicorn's "was sent SIGKILL!", "WORKER TIMEOUT"),
 the RSS watchdog's kills, a server that could not start at this n.
 
-Cold probes (the default): every probe runs on a fresh server from a ServerPool, one
+Fresh servers (the default, `--fresh`): every probe runs on a fresh server from a ServerPool, one
 that has served nothing, started while the previous probe ran; after its probe it is
-killed. Warm (`--no-fresh`): one long-lived server, restarted when it dies.
+killed. `--no-fresh`: one long-lived server, restarted when it dies.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from probe.servers.spec import ServerError
 from probe.workload.model import Workload
 from probe.workload.seminar import PROBE_AREA
 
-# After one request of a probe failed, how long a cold probe still waits for the rest
+# After one request of a probe failed, how long a fresh-server probe still waits for the rest
 # (they only refine the failure's kind): a flask server out of address space once left a
 # connection open until the 120 s request timeout.
 GIVE_UP_S = 3.0
@@ -50,7 +50,7 @@ class OracleConfig:
     timeout_s: float = REQUEST_TIMEOUT_S
     limit_kind: str = "as"  # "as": model the address space; "rss": resident memory
     token: str | None = None
-    fresh: bool = True  # each probe on a fresh server (cold), else one long-lived server
+    fresh: bool = True  # each probe on a fresh server, else one long-lived server
     # when each probe's request goes out, in turn (see ServerOracle.prepare); () : None
     timings: tuple[float | None, ...] = ()
     # a warm server: before each probe at n, one request at each of these fractions of
@@ -117,7 +117,8 @@ class ServerOracle:
         return self.server.url if self.server is not None else (self._url or "")
 
     @property
-    def cold(self) -> bool:
+    def fresh_servers(self) -> bool:
+        """Every probe on a fresh server from the pool (not --no-fresh, not --url)."""
         return self.pool is not None and self.config.fresh
 
     def _pids(self) -> list[int]:
@@ -128,7 +129,7 @@ class ServerOracle:
         """Stop the sampler and the server this oracle holds."""
         self.monitor.stop()
         if self.server is not None:
-            self.server.close(grace_s=0 if self.cold else None)
+            self.server.close(grace_s=0 if self.fresh_servers else None)
             self.server = None
 
     def __call__(self, n: int) -> Probe:
@@ -141,14 +142,14 @@ class ServerOracle:
     def prepare(self, n: int, timing: float | None = None) -> _Pending:
         """Get the server (fresh, or restarted if dead), note idle memory, start the step.
 
-        `timing` (cold probes; default: the next of config.timings) says when the request
+        `timing` (fresh servers; default: the next of config.timings) says when the request
         goes out: None, as the search sends it, to the pool's spare once its workers wait
         for connections (it booted while the previous probe ran); 0.0, as soon as the port
         accepts, to a server spawned now (its workers may still be starting, as a user's
         first request may find them); s > 0, s seconds after its workers first waited."""
         restarts, wait_start = 0, False
         timing = next(self._timings) if timing is None else timing
-        if self.cold:
+        if self.fresh_servers:
             env = self.config.workload.server_env(n) if self._n_at_start else None
             wait_start = bool(env) or timing == 0.0
             self.server = self.pool.take(env, wait=not wait_start, new=timing == 0.0)
@@ -166,7 +167,7 @@ class ServerOracle:
         # A server started for this n: its whole life is the step (no peak reset).
         self.monitor.begin_step(reset=not wait_start)
         return _Pending(n, restarts, before, idle, wait_start=wait_start,
-                        timing=timing if self.cold else None)  # fmt: skip
+                        timing=timing if self.fresh_servers else None)  # fmt: skip
 
     @property
     def _n_at_start(self) -> bool:
@@ -205,7 +206,7 @@ class ServerOracle:
             reqs = [w.render(pending.n, PROBE_AREA)] * self.config.concurrency
             pending.records = fire(
                 self.url, reqs, timeout_s=self.config.timeout_s, token=self.config.token,
-                name=w.name, give_up_after_failure_s=GIVE_UP_S if self.cold else None,
+                name=w.name, give_up_after_failure_s=GIVE_UP_S if self.fresh_servers else None,
             )  # fmt: skip
         pending.elapsed_s = time.monotonic() - t0
         pending.mem = self.monitor.end_step()
@@ -239,7 +240,7 @@ class ServerOracle:
         if self.server is not None:
             self.layouts.append(self.server.layout)
             tail = None if outcome.ok else "\n".join(self.server.log_text().splitlines()[-12:])
-        if self.cold:
+        if self.fresh_servers:
             self.server.close(grace_s=0)  # it has served its one probe
             self.server = None
         elif not outcome.ok:

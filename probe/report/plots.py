@@ -342,7 +342,7 @@ def _how_note(doc: MaxNDoc) -> str | None:
     """How the probes ran, from the keys newer documents carry."""
     layout = {"fixed": "fixed layout (ASLR off)", "random": "random layouts (ASLR on)"}
     parts = [layout.get(doc.layout)]
-    parts.append({True: "each on a fresh process", False: "on a reused process"}.get(doc.cold))
+    parts.append({True: "each on a fresh process", False: "on a reused process"}.get(doc.fresh))
     parts = [p for p in parts if p]
     return f"probes: {', '.join(parts)}" if parts else None
 

@@ -282,10 +282,10 @@ def _servers_text(doc: MaxNDoc) -> str:
     """How the probed servers were started: fresh or warm, which layout."""
     if doc.server == "url" or doc.url:
         return "a server you started (--url): history and layout unknown"
-    cold = doc.cold
-    if cold is None:
+    fresh = doc.fresh
+    if fresh is None:
         return "-"
-    how = "a fresh server per probe" if cold else "long-lived (warm) servers"
+    how = "a fresh server per probe" if fresh else "long-lived servers (--no-fresh)"
     layout = doc.layout or "unknown"
     return f"{how}, layout {layout}"
 

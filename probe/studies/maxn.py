@@ -60,7 +60,7 @@ def new_doc(cfg: MaxNConfig) -> MaxNDoc:
         limit_kind=None if cfg.url else cfg.limit_kind,
         model_limit_bytes=cfg.search.limit_bytes,
         concurrency=cfg.concurrency,
-        cold=cfg.cold,
+        fresh=cfg.fresh_servers,
         layout=None if cfg.url else cfg.spec.layout,
         lanes=cfg.lanes,
         strategy=cfg.search.strategy,

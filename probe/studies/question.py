@@ -43,7 +43,7 @@ class MaxNConfig:
     url: str | None = None  # probe a server we do not control
     timeout_s: float = REQUEST_TIMEOUT_S
     token: str | None = None
-    fresh: bool = True  # each probe on a fresh server (cold)
+    fresh: bool = True  # each probe on a fresh server (--fresh, the default; --no-fresh)
     band: int | None = None  # K: measure the band on K randomized layouts per n
     check: bool = True  # re-probe both ends on fresh servers at two timings (verdict)
     settle_s: float = SETTLE_S  # the later of the re-check's two timings
@@ -65,7 +65,8 @@ class MaxNConfig:
         return self.spec.limit_kind
 
     @property
-    def cold(self) -> bool:
+    def fresh_servers(self) -> bool:
+        """Every probe on a fresh server that probe starts (not --no-fresh, not --url)."""
         return self.fresh and not self.url
 
     @property
@@ -87,21 +88,21 @@ class MaxNConfig:
 
     @property
     def outcomes_are_facts(self) -> bool:
-        """A probe's outcome repeats on the next server started the same way: cold, a
+        """A probe's outcome repeats on the next server started the same way: fresh, a
         fixed layout, and no threads racing for the cap."""
-        return self.cold and self.spec.layout == "fixed" and not self.threads_race
+        return self.fresh_servers and self.spec.layout == "fixed" and not self.threads_race
 
     @property
     def rechecks(self) -> bool:
         """Whether both ends are re-probed at two timings after the search: on servers
         probe starts fresh, where threads do not race (their band mixes the timings)."""
-        return self.check and self.cold and not self.threads_race
+        return self.check and self.fresh_servers and not self.threads_race
 
     @property
     def warms(self) -> bool:
         """Whether the warm phase runs: asked for, on fresh servers probe starts, one
         request at a time, n in the request (a server started at n serves no other n)."""
-        return (self.warm_requests > 0 and self.cold and self.concurrency == 1
+        return (self.warm_requests > 0 and self.fresh_servers and self.concurrency == 1
                 and self.workload.n_placement == "request")  # fmt: skip
 
     @property
@@ -144,13 +145,13 @@ def conflict(cfg: MaxNConfig) -> tuple[str | None, str] | None:
     return None
 
 
-def confirm_policy(requested: str, cold: bool, layout: str) -> str:
-    """--confirm auto: re-probe only non-memory failures where outcomes are facts (cold
+def confirm_policy(requested: str, fresh: bool, layout: str) -> str:
+    """--confirm auto: re-probe only non-memory failures where outcomes are facts (fresh
     servers, fixed layout); elsewhere re-probe both ends, as a warm or randomized server
     can answer differently the next time."""
     if requested != "auto":
         return requested
-    return "auto" if cold and layout == "fixed" else "both"
+    return "auto" if fresh and layout == "fixed" else "both"
 
 
 def auto_lanes(spec: ServerSpec, concurrency: int, url: str | None = None) -> int:
@@ -183,7 +184,7 @@ def config_tag(spec: ServerSpec, fresh: bool = True) -> str:
     if spec.layout != "fixed":
         parts.append(spec.layout)
     if not fresh:
-        parts.append("warm")
+        parts.append("no-fresh")
     return "".join(f"-{p}" for p in parts)
 
 
@@ -208,7 +209,7 @@ def unusable_reason(doc: dict, cfg: MaxNConfig) -> str | None:
         "concurrency": cfg.concurrency,
         "limit_bytes": cfg.limit_bytes,
         "limit_kind": cfg.limit_kind,
-        "cold": cfg.cold,
+        "fresh": cfg.fresh_servers,
         "layout": cfg.spec.layout,
     }
     for key, value in want.items():
@@ -265,7 +266,7 @@ def ask(
     timeout_s: float, n_start: int | None = None, n_max: int | None = None,
     check: bool = True, confirm: str = "auto", band: int | None = None,
 ) -> MaxNConfig:  # fmt: skip
-    """A cold max-n question on servers probe starts, with the lanes and the confirm
+    """A max-n question on fresh servers that probe starts, with the lanes and the confirm
     policy the rules pick: what the study's catalog and the plan ask."""
     bounds = {k: v for k, v in (("n_start", n_start), ("n_max", n_max)) if v is not None}
     search = SearchConfig(

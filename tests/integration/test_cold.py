@@ -187,7 +187,7 @@ def test_every_probe_ran_on_a_fresh_server(fn, searched, no_leftovers):
     doc = searched(fn)
     pids = serving_pids(doc)
     no_leftovers += pids
-    assert doc["cold"] is True
+    assert doc["fresh"] is True
     assert doc["layout"] == "fixed"
     assert all(p["serving_pids"] for p in doc["probes"]), doc["probes"]
     assert len(pids) == len(set(pids)), pids
@@ -201,7 +201,7 @@ def test_no_fresh_keeps_one_server_per_lane(tmp_path, no_leftovers):
     with watching(no_leftovers):
         doc = search("cpu_multithread", tmp_path / "warm.json", fresh=False,
                      search={"precision": 0.05, "confirm": "both"})  # fmt: skip
-    assert doc["cold"] is False
+    assert doc["fresh"] is False
     by_lane: dict[int, set[int]] = {}
     for p in doc["probes"]:
         assert p["restarts"] == 0, p

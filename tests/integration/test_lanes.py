@@ -51,7 +51,7 @@ def test_two_lanes_find_a_boundary_that_holds_on_both_processes(fn, tmp_path):
     # Restated for cold servers: a lane is no longer one process but a pool of fresh
     # ones, so there is one server start per probe (not one per lane), and each probe
     # names the lane and the one worker that answered it, a different worker each time.
-    assert doc["lanes"] == 2 and doc["cold"] is True
+    assert doc["lanes"] == 2 and doc["fresh"] is True
     assert doc["server_starts"] == len(doc["probes"])
     assert {p["lane"] for p in doc["probes"]} == {0, 1}
     workers = [p["serving_pids"] for p in doc["probes"]]

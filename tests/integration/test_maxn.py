@@ -106,7 +106,7 @@ def test_numpy_boundary_holds_on_a_fresh_server(found):
     check runs on one more; numpy.arange is one allocation of 8 n bytes, so the
     boundary is the same on all of them to the element."""
     doc = found("cpu_multithread")
-    assert doc["cold"] is True
+    assert doc["fresh"] is True
     pids = [pid for p in doc["probes"] for pid in p["serving_pids"]]
     assert len(pids) == len(set(pids)) == len(doc["probes"])  # a fresh server per probe
     assert_holds_on_a_fresh_server("cpu_multithread", doc)
@@ -124,7 +124,7 @@ def test_list_boundary_holds_on_a_fresh_server(tmp_path):
     doc = search("cpu_bounded", tmp_path / "d.json", fresh=False)
     if doc["layout"] != "fixed":
         pytest.skip("the kernel refused personality(ADDR_NO_RANDOMIZE): layout is random")
-    assert doc["cold"] is False
+    assert doc["fresh"] is False
     pids = {pid for p in doc["probes"] for pid in p["serving_pids"]}
     assert len(pids) == doc["lanes"]  # one long-lived worker per lane saw every probe
     assert_holds_on_a_fresh_server("cpu_bounded", doc, jitter=0.01)

@@ -94,7 +94,7 @@ def test_max_n_with_rss_kind_records_kills_and_how_far_past_the_cap(tmp_path):
     # Cold (max-n's default): each probe ran on a fresh server, retired after it, so no
     # respawn is awaited or recorded (the warm respawn is checked above); what must hold
     # is that the watchdog killed exactly the process that served each killed probe.
-    assert doc["cold"] is True
+    assert doc["fresh"] is True
     serving = [p["serving_pids"] for p in doc["probes"]]
     assert all(len(s) == 1 for s in serving)
     assert len({pid for s in serving for pid in s}) == len(serving)  # one server each

@@ -50,7 +50,7 @@ def maxn_doc(server: str, fn: str, concurrency: int, critical: int | None, **ext
         limit_bytes=CAP,
         limit_kind="as",
         concurrency=concurrency,
-        cold=True,
+        fresh=True,
         layout="fixed",
         precision=0.02,
         status="complete",
@@ -291,7 +291,7 @@ def usable(doc: dict, server: str = "gunicorn", w: Workload | None = None, c: in
         ({"threads": 4}, "made with threads=4, not 1"),
         # a randomized layout or a warm server can answer differently
         ({"layout": "random"}, "made with layout='random', not 'fixed'"),
-        ({"cold": False}, "made with cold=False, not True"),
+        ({"fresh": False}, "made with fresh=False, not True"),
         # another workload: another predictor, or the same app with another request
         ({"workload": builtin("cpu_multithread").to_dict()},
          "made for another workload (app, request or n placement)"),

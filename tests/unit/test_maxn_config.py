@@ -72,13 +72,13 @@ def test_a_gthread_result_is_not_named_as_a_sync_one():
         (ServerSpec(server="gunicorn", timeout_s=60), True, "-timeout60"),
         (ServerSpec(server="gunicorn", preload=True), True, "-preload"),
         (ServerSpec(server="gunicorn", layout="random"), True, "-random"),
-        (ServerSpec(server="gunicorn"), False, "-warm"),
+        (ServerSpec(server="gunicorn"), False, "-no-fresh"),
         (ServerSpec(server="gunicorn", workers=2, worker_class="gthread", threads=4,
                     timeout_s=60, preload=True, layout="random"), False,
-         "-w2-gthread-t4-timeout60-preload-random-warm"),
+         "-w2-gthread-t4-timeout60-preload-random-no-fresh"),
         # gunicorn's fields do not apply to the dev server: they do not split its results
         (ServerSpec(server="flask", workers=4, worker_class="gthread", threads=8), True, ""),
-        (ServerSpec(server="flask", layout="random"), False, "-random-warm"),
+        (ServerSpec(server="flask", layout="random"), False, "-random-no-fresh"),
     ],
 )  # fmt: skip
 def test_config_tag_names_each_field_that_differs_from_the_default(spec, fresh, tag):
@@ -141,7 +141,8 @@ def test_the_catalogs_searches_confirm_as_auto_on_its_cold_fixed_servers():
     """The study's max-n runs use fresh fixed-layout servers, so auto stays auto there."""
     cfg = catalog.question_for(catalog.CatalogConfig(limit_bytes=CAP), "gunicorn",
                               builtin("cpu_bounded"), 1)  # fmt: skip
-    assert (cfg.cold, cfg.spec.layout, cfg.search.confirm_policy) == (True, "fixed", "auto")
+    assert (cfg.fresh_servers, cfg.spec.layout, cfg.search.confirm_policy) == (
+        True, "fixed", "auto")  # fmt: skip
 
 
 @pytest.mark.parametrize(

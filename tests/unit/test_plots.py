@@ -182,10 +182,10 @@ def test_memory_grid_of_committed_shaped_documents(tmp_path):
 def test_memory_with_band_and_the_new_keys(tmp_path):
     """band, layout, cold and a full-overlap safe n; the same keys null in another panel."""
     threads = _boundary_doc(
-        "flask", concurrency=10, band=_BAND, layout="random", cold=True,
+        "flask", concurrency=10, band=_BAND, layout="random", fresh=True,
         safe_n_full_overlap=6_000_000,
     )  # fmt: skip
-    nulls = _boundary_doc(band=None, layout=None, cold=None, safe_n_full_overlap=None)
+    nulls = _boundary_doc(band=None, layout=None, fresh=None, safe_n_full_overlap=None)
     for capped in (True, False):
         path = tmp_path / f"band-{capped}.png"
         _assert_png(plots.plot_memory([threads, nulls], path, 512 * MIB, capped=capped), 20_000)

@@ -203,7 +203,7 @@ def _maxn_doc() -> dict:
         "limit_bytes": 1024 * MIB,
         "limit_kind": "as",
         "concurrency": 10,
-        "cold": True,
+        "fresh": True,
         "layout": "fixed",
         "critical_n": 2_000_000,
         "first_failing_n": 2_500_000,
@@ -549,7 +549,7 @@ _LOOKUP = Workload(name="lookup", app="env_table:app", request="GET /lookup?i=7"
           "threads": 4, "preload": True},
          "| server | gunicorn (2 gthread worker(s) x 4 threads, preload) |"),
         # --no-fresh on a machine that randomizes the layout
-        ({"cold": False, "layout": "random"},
+        ({"fresh": False, "layout": "random"},
          "| servers | long-lived (warm) servers, layout random |"),
         # --url: probe started nothing, so it cannot say how the server was started
         ({"server": "url", "role": None, "url": "http://127.0.0.1:8000", "cold": False,
