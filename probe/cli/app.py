@@ -25,9 +25,15 @@ def main(verbose):
     a CSV or an image upload, a body from your own function), and finds the largest n
     it answers, checked on fresh servers as a user's traffic would reach them.
 
+    Then: which configuration to run in a container's budget (plan), and which lines of
+    your code hold the memory at the boundary (explain).
+
     \b
     Examples:
       probe max-n --cmd 'uvicorn --port {port} main:app' --request 'GET /predict?n={n}'
+      probe plan --cmd 'gunicorn -w {workers} --bind 127.0.0.1:{port} app:app' \\
+                 --grid workers=1,2,4 --request 'GET /predict?n={n}' --budget 2G --n 100000
+      probe explain --cmd 'uvicorn --port {port} main:app' --request 'GET /predict?n={n}'
       probe serve --cmd 'uvicorn --port {port} main:app' --limit 512M
     \b
     The seminar's study it ships with (a house-price service, 3 predictors, 2 servers):
