@@ -116,7 +116,7 @@ def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets
       probe plan --fn cpu_bounded --grid workers=1,2 --budget 1G --budget 2G --n 2000000
       probe plan --fn cpu_bounded --grid workers=1,2 --budget 1G --shard 0/2   # one machine
       probe plan --fn cpu_bounded --grid workers=1,2 --budget 1G --shard 1/2   # another
-      probe plan --fn cpu_bounded --grid workers=1,2 --budget 1G \
+      probe plan --fn cpu_bounded --grid workers=1,2 --budget 1G \\
                  --merge results/plan-0-of-2.json results/plan-1-of-2.json
     """
     from probe.plan import grid
