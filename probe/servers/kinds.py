@@ -142,7 +142,7 @@ class ServerKind:
         for p in procs[1:]:
             with contextlib.suppress(Exception):
                 parents.add(p.ppid())
-        return sorted(p.pid for p in procs if p.pid not in parents)
+        return sorted(p.pid for p in procs if p.pid not in parents and not _helper(p))
 
     def expected_workers(self, spec: Options) -> int:
         """How many serving processes the server runs once up (0: however many it has)."""
@@ -264,6 +264,23 @@ class Command(ServerKind):
 
     def describe(self, spec: Options) -> str:
         return "a command"
+
+
+# Processes a server's tree holds that serve no request: multiprocessing's resource
+# tracker, which a server spawning its workers (uvicorn --workers N) starts beside them.
+# It never waits on a socket, so taken for a worker it kept such a server "busy".
+_HELPERS = ("multiprocessing.resource_tracker",)
+
+
+def _helper(p) -> bool:
+    """Whether the process (a psutil.Process or readiness.Proc: its .pid) is a helper,
+    from /proc/PID/cmdline."""
+    try:
+        with open(f"/proc/{p.pid}/cmdline", "rb") as fh:
+            line = fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return any(h in line for h in _HELPERS)
 
 
 def _is_child_of(p: psutil.Process, ppid: int) -> bool:

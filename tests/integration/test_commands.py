@@ -185,3 +185,15 @@ def test_an_idle_worker_maps_what_its_plain_command_maps(server, tmp_path):
         if proc is not None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def test_uvicorn_with_spawned_workers_is_ready_without_its_resource_tracker(no_leftovers):
+    """`uvicorn --workers 2` spawns its workers with multiprocessing, which starts a
+    resource tracker beside them: it serves nothing and never waits on a socket, so it
+    is not a worker, and the server is up once both workers wait (it once timed out)."""
+    cmd = f"{PY} -m uvicorn --workers 2 --port {{port}} asgi_alloc:app"
+    ok = probe_cli("max-n", "--cold-only", "--cmd", cmd, "--chdir", "tests/apps", "--request",
+                   "GET /alloc?size={n}", "--expect", "size={n} sum=", "--limit", "384M",
+                   "--require-n", "100000", pids=no_leftovers)  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    assert "uvicorn, 2 process(es)" in ok.output
