@@ -550,7 +550,7 @@ _LOOKUP = Workload(name="lookup", app="env_table:app", request="GET /lookup?i=7"
          "| server | gunicorn (2 gthread worker(s) x 4 threads, preload) |"),
         # --no-fresh on a machine that randomizes the layout
         ({"fresh": False, "layout": "random"},
-         "| servers | long-lived (warm) servers, layout random |"),
+         "| servers | long-lived servers (--no-fresh), layout random |"),
         # --url: probe started nothing, so it cannot say how the server was started
         ({"server": "url", "role": None, "url": "http://127.0.0.1:8000", "cold": False,
           "layout": None},
