@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 
@@ -89,6 +90,11 @@ def decode_status(returncode: int | None) -> str:
     if returncode < 0:
         return f"killed by {signal_name(-returncode)}"
     return f"exited with code {returncode}"
+
+
+# What a server logs when its port is taken: gunicorn, uvicorn (errno 98), werkzeug
+PORT_TAKEN = re.compile(r"Connection in use|[Aa]ddress already in use|Errno 98")
+PORT_RETRIES = 3
 
 
 def port_is_free(host: str, port: int) -> bool:
@@ -176,6 +182,7 @@ class Server:
         self.serving_count = 0  # serving processes once up (the kind's count, or as seen)
         self._elsewhere_t: float | None = None
         self._via_capexec = False  # how the last spawn set the cap and layout
+        self.port_moves = 0  # restarts on another port after the picked one was taken
 
     # -- lifecycle ---------------------------------------------------------------
     @property
@@ -284,6 +291,8 @@ class Server:
         wait_s = timeout_s or self.spec.ready_timeout_s
         deadline = time.monotonic() + wait_s
         while True:
+            if self._moved_off_a_taken_port():
+                continue
             if self.proc is None or self.proc.poll() is not None:
                 raise self._start_failure(
                     decode_status(self.proc.returncode if self.proc else None)
@@ -311,6 +320,8 @@ class Server:
         wait_s = timeout_s or self.spec.ready_timeout_s
         deadline = time.monotonic() + wait_s
         while not port_listens(self.port):
+            if self._moved_off_a_taken_port():
+                continue
             if self.proc is None or self.proc.poll() is not None:
                 raise self._start_failure(
                     decode_status(self.proc.returncode if self.proc else None)
@@ -320,6 +331,25 @@ class Server:
                 self.stop()
                 raise failure
             interrupt.sleep(0.002)
+
+    def _moved_off_a_taken_port(self) -> bool:
+        """A port probe picked (free a moment before) that another process took before the
+        server bound it: the server says so in its log (gunicorn retries for 5 s, then
+        exits 1); stop it and start it again on another free port, at most PORT_RETRIES
+        times. True if it did. A port the user gave is theirs: no move. Only from the main
+        thread, as every spawn (probe.servers.capexec: the parent-death signal fires when
+        the spawning thread ends)."""
+        if self.spec.port or self.port_moves >= PORT_RETRIES or self.proc is None:
+            return False
+        if threading.current_thread() is not threading.main_thread():
+            return False
+        if not PORT_TAKEN.search(self.log_since_spawn()):
+            return False
+        self.stop(grace_s=0)
+        self.port_moves += 1
+        self.port = free_port(self.spec.host)
+        self.spawn()
+        return True
 
     def settle(self, seconds: float) -> None:
         """Wait until the server has been ready (workers idle) for `seconds`."""
