@@ -33,6 +33,7 @@ import psutil
 from probe import interrupt
 from probe.outcome import signal_name
 from probe.servers.capexec import fixed_layout_refused, kernel_randomizes
+from probe.servers.command import fixes_port
 from probe.servers.kinds import WorkerEvent
 from probe.servers.logs import last_cause, short_of_room
 from probe.servers.readiness import listening_ports, port_listens, tree, waiting
@@ -193,10 +194,11 @@ class Server:
     def claim_port(self) -> None:
         """The spec's port if it is free (else ServerError with the fix), or a free one."""
         if self.spec.port and not port_is_free(self.spec.host, self.spec.port):
-            raise ServerError(
-                f"port {self.spec.port} on {self.spec.host} is in use; "
-                "pass --port 0 to pick a free one"
-            )
+            fixed = self.spec.cmd is not None and fixes_port(self.spec.cmd)
+            fix = ("stop what holds it, or write {port} in the command where its port goes "
+                   "so that probe picks a free one") if fixed else (
+                   "pass --port 0 to pick a free one")  # fmt: skip
+            raise ServerError(f"port {self.spec.port} on {self.spec.host} is in use; {fix}")
         self.port = self.spec.port or free_port(self.spec.host)
 
     def command(self) -> list[str]:

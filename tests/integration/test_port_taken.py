@@ -46,3 +46,22 @@ def test_a_port_the_user_gave_is_not_moved():
     finally:
         srv.close()
         taken.close()
+
+
+def test_a_port_fixed_in_the_users_command_and_in_use_says_how_to_free_it():
+    """`python -m http.server PORT`: --port 0 cannot help a command that names its own
+    port, so the line says to stop what holds it or to write {port} in the command."""
+    from probe.servers.spec import from_command
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    spec = from_command(f"python3 -m http.server --bind 127.0.0.1 {port}", port=port)
+    srv = Server(spec)
+    try:
+        with pytest.raises(process.ServerError, match=r"write \{port\} in the command"):
+            srv.start()
+    finally:
+        srv.close()
+        taken.close()
