@@ -162,11 +162,21 @@ def _traced_run(q: question.MaxNConfig, n: int, capture: Path, log: Log) -> dict
                 "or n is past what it takes without a cap; pass a smaller --n"
             )
         pid = (probe.serving_pids or server.worker_pids() or [server.proc.pid])[0]
+        top = server.proc.pid
     finally:
         if oracle is not None:
             oracle.close()  # SIGTERM and the grace period: memray closes its file
         server.close()
     file = server.capture_of(pid)
+    if pid != top and file == server.capture:
+        # memray follows fork, not exec: a worker spawned anew (uvicorn --workers N) has
+        # no capture, and the top process's own would say the request took nothing
+        raise ExplainError(
+            f"memray did not trace the worker that served the request (pid {pid}): the "
+            "server spawns its workers (as uvicorn --workers N does) and memray follows "
+            "only forked ones; explain it with one worker process (--workers 1), which "
+            "serves one request the same way"
+        )
     cap = read(file)
     win = sitesmod.window(cap.times_ms, sent, answered)
     return {"n": n, "pid": pid, "probe": probe, "capture": cap, "window": win, "file": file,

@@ -122,3 +122,17 @@ def test_an_n_that_fails_untraced_is_one_line_and_no_trace(tmp_path, no_leftover
     [line] = error_lines(result.output)
     assert "fails even untraced under the cap (memory_error" in line, line
     assert "\ntraced:" not in result.output and not (tmp_path / "explain").exists()
+
+
+def test_workers_memray_cannot_follow_are_one_line_not_an_empty_answer(tmp_path, no_leftovers):
+    """memray follows fork, not exec: uvicorn --workers 2 spawns its workers, so the one
+    that served the request has no capture. Checked: the top process's capture then said
+    the request took 0 B; now one line names the cause and the fix, nothing written."""
+    cmd = f"{PY} -m uvicorn --workers 2 --port {{port}} asgi_alloc:app"
+    result = probe_cli("explain", "--cmd", cmd, "--chdir", str(APPS), "--request",
+                       "GET /alloc?size={n}", "--n", "1000000", "--limit", "384M",
+                       "--results", str(tmp_path), pids=no_leftovers)  # fmt: skip
+    assert result.exit_code == 1, result.output
+    [line] = error_lines(result.output)
+    assert "memray follows only forked ones" in line and "--workers 1" in line, line
+    assert not (tmp_path / "explain").exists()
