@@ -43,10 +43,6 @@ class Cell:
         """'workers=2 threads=4'."""
         return " ".join(f"{k}={v}" for k, v in self.values)
 
-    def to_dict(self) -> dict:
-        return {"values": dict(self.values), "cmd": self.cmd, "concurrency": self.concurrency,
-                "rule": self.rule}  # fmt: skip
-
 
 def parse_axis(text: str) -> tuple[str, tuple[str, ...]]:
     """'workers=1,2,4' -> ('workers', ('1', '2', '4'))."""
@@ -67,10 +63,9 @@ def placeholders(template: str) -> list[str]:
     return list(dict.fromkeys(n for n in _FIELD.findall(template) if n not in _KEPT))
 
 
-def cells(template: str, axes: list[tuple[str, tuple[str, ...]]], concurrency_of) -> list[Cell]:
-    """Every combination of the axes' values, the command filled for each.
-    `concurrency_of(cmd)`: the requests a filled command serves at once (its workers x
-    threads), used where the grid has no concurrency axis."""
+def check(template: str, axes: list[tuple[str, tuple[str, ...]]]) -> None:
+    """GridError unless every placeholder is an axis and every axis (but concurrency)
+    a placeholder, each named once."""
     names = [a for a, _ in axes]
     if len(set(names)) != len(names):
         raise GridError(f"--grid names {sorted({n for n in names if names.count(n) > 1})} twice")
@@ -82,15 +77,29 @@ def cells(template: str, axes: list[tuple[str, tuple[str, ...]]], concurrency_of
     unused = [n for n in names if n not in wanted and n != CONCURRENCY]
     if unused:
         raise GridError(f"--grid {unused[0]}: the command has no {{{unused[0]}}} to fill")
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    """The command with each axis's placeholder filled ({port} and {host} kept)."""
+    for name, value in values.items():
+        if name != CONCURRENCY:
+            template = template.replace(f"{{{name}}}", value)
+    return template
+
+
+def cells(template: str, axes: list[tuple[str, tuple[str, ...]]], concurrency_of) -> list[Cell]:
+    """Every combination of the axes' values, the command filled for each.
+    `concurrency_of(cmd)`: the requests a filled command serves at once (its workers x
+    threads), used where the grid has no concurrency axis."""
+    check(template, axes)
+    names = [a for a, _ in axes]
     out = []
     for combo in itertools.product(*(values for _, values in axes)):
-        values = tuple(zip(names, combo, strict=True))
-        cmd = template
-        for name, value in values:
-            if name != CONCURRENCY:
-                cmd = cmd.replace(f"{{{name}}}", value)
-        given = dict(values).get(CONCURRENCY)
-        out.append(Cell(values, cmd, int(given) if given else concurrency_of(cmd)))
+        values = dict(zip(names, combo, strict=True))
+        cmd = fill(template, values)
+        given = values.get(CONCURRENCY)
+        out.append(Cell(tuple(values.items()), cmd,
+                        int(given) if given else concurrency_of(cmd)))  # fmt: skip
     return out
 
 

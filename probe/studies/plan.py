@@ -97,7 +97,7 @@ def all_cells(cfg: PlanConfig) -> list[grid.Cell]:
     combos = [(dict(zip(names, c, strict=True)), None)
               for c in itertools.product(*(v for _, v in cfg.axes))]  # fmt: skip
     if cfg.template is not None:
-        grid.cells(cfg.template, list(cfg.axes), lambda cmd: 1)  # the grid's own errors
+        grid.check(cfg.template, list(cfg.axes))
     if cfg.rules:
         picks = {"gunicorn (2 x cores) + 1": choose.gunicorn_rule(),
                  "Heroku WEB_CONCURRENCY": choose.heroku_rule(cfg.budgets[0])}  # fmt: skip
@@ -108,10 +108,7 @@ def all_cells(cfg: PlanConfig) -> list[grid.Cell]:
 def _cell(cfg: PlanConfig, values: dict[str, str], rule: str | None) -> grid.Cell:
     given = values.get(grid.CONCURRENCY)
     if cfg.template is not None:
-        cmd = cfg.template
-        for name, value in values.items():
-            if name != grid.CONCURRENCY:
-                cmd = cmd.replace(f"{{{name}}}", value)
+        cmd = grid.fill(cfg.template, values)
         at_once = int(given) if given else grid.serves_at_once(from_command(cmd))
     else:
         spec = spec_of(cfg, values, None, cfg.budgets[0])
