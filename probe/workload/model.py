@@ -217,7 +217,7 @@ class Workload:
         """The body n long: n bytes, an upload of n bytes, or a batch of n items."""
         made = None
         if self.body_fn is not None:
-            made = bodyfn.make(bodyfn.load(self.body_fn, self.chdir), n, self.body_fn)
+            made = bodyfn.make(self.body_fn, self.chdir, n)
         ctype = (made and made.content_type) or self.content_type
         if kind == "raw":
             return bodies.raw(n, self.content, ctype, made)

@@ -1,10 +1,13 @@
 """Body functions for `probe max-n --body-fn bodies:NAME`: real inputs made at size n.
 
-They run in probe's process, never in the server, and yield their bytes a piece at a
-time so that probe's memory stays small whatever n is.
+They run in probe's body builder (a child process under its own cap), never in the
+server; most yield their bytes a piece at a time, so that memory stays small whatever
+n is.
 
 - ``png(n)``: a PNG image of n x n black RGB pixels, written row by row with zlib
   (the PNG format: signature, IHDR, IDAT chunks, IEND), as (chunks, type, file name);
+- ``png_held(n)``: the same image made with Pillow and saved to memory, as a user's
+  first try reads (``Image.new`` holds n x n x 3 bytes at once);
 - ``csv_rows(n)``: a CSV header and n rows of three floats, as (chunks, type, name).
 """
 
@@ -40,6 +43,17 @@ def _png_chunks(n: int) -> Iterator[bytes]:
 def png(n: int):
     """An n x n PNG, streamed."""
     return _png_chunks(n), "image/png", "image.png"
+
+
+def png_held(n: int):
+    """An n x n black PNG made by Pillow, held whole in memory."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (n, n)).save(out, "PNG")
+    return out.getvalue(), "image/png", "image.png"
 
 
 def _csv_chunks(n: int) -> Iterator[bytes]:

@@ -1,5 +1,5 @@
-"""--body-fn (probe.workload.bodyfn): a user's function makes the body in probe's process,
-streamed from a spool; one line for every way it can be wrong, before any server."""
+"""--body-fn (probe.workload.bodyfn): a user's function makes the body in a builder process
+under its own cap, streamed from a spool; one line for every way it can be wrong."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_a_generator_body_streams_the_same_bytes_as_the_content_template():
     """tests/apps/bodies.csv_rows(n) yields what --content 'a,b,c\\n{n*1.5,2.5,3.5\\n}'
     makes; with --upload its content type and file name go into the part's headers."""
     for n in (0, 1, 5000):
-        made = bodyfn.make(bodyfn.load("bodies:csv_rows", APPS), n, "bodies:csv_rows")
+        made = bodyfn.make("bodies:csv_rows", APPS, n)
         via_fn = b"".join(bodies.raw(n, made=made))
         assert via_fn == b"".join(bodies.raw(n, r"a,b,c\n{n*1.5,2.5,3.5\n}"))
     w = Workload(name="u", app="m:app", chdir=APPS, request="POST /u", upload="file",
@@ -73,7 +73,7 @@ def test_one_made_body_streams_whole_to_several_requests_at_once():
     interleaved readers each get every byte."""
     import threading
 
-    made = bodyfn.make(bodyfn.load("bodies:csv_rows", APPS), 200_000, "bodies:csv_rows")
+    made = bodyfn.make("bodies:csv_rows", APPS, 200_000)
     body = bodies.raw(200_000, made=made)
     want = b"".join(bodies.raw(200_000, r"a,b,c\n{n*1.5,2.5,3.5\n}"))
     got: list[bytes] = []
@@ -87,3 +87,45 @@ def test_one_made_body_streams_whole_to_several_requests_at_once():
     for t in threads:
         t.join()
     assert got == [want] * 4
+
+
+def test_a_body_too_large_to_build_is_one_line_and_probe_lives_on(tmp_path, monkeypatch):
+    """A function that holds an n x n image at once (as one made with Pillow's
+    Image.new does) asked for n = 100,000 needs 30 GB: the builder's cap stops it with
+    MemoryError in the builder, probe gets one line, and the next body is built again."""
+    monkeypatch.setattr(bodyfn, "_BUILDER", bodyfn.Builder(256 << 20))
+    folder, name = write(tmp_path, "def f(n):\n    return bytearray(3 * n * n)\n")
+    with pytest.raises(bodyfn.BodyFnError) as excinfo:
+        bodyfn.make(f"{name}:f", folder, 100_000)
+    assert str(excinfo.value) == (
+        f"the body at n=100,000 needs more than 256.0 MiB to build (--body-fn {name}:f): "
+        "start lower with --n-start, or stream it (yield chunks)"
+    )
+    assert excinfo.value.exit_code == 3
+    made = bodyfn.make(f"{name}:f", folder, 1000)
+    assert made.length == 3_000_000 and made.grew_rss_bytes >= 3_000_000
+    bodyfn._BUILDER.stop()
+
+
+def test_the_end_to_end_cli_exits_3_with_the_line_and_leaves_no_server(tmp_path):
+    """Through `probe max-n`, README's image example asked to start at n = 100,000 with a
+    Pillow image held at once (30 GB): the run stops on the body (exit 3) with probe
+    alive, and no server stays."""
+    import subprocess
+
+    import psutil
+
+    before = {p.pid for p in psutil.process_iter()}
+    run = subprocess.run(
+        ["probe", "max-n", "--cmd", "gunicorn --bind 127.0.0.1:{port} upload_app:app",
+         "--chdir", APPS, "--request", "POST /upload", "--upload", "file",
+         "--body-fn", "bodies:png_held", "--n-start", "100000", "--limit", "256M",
+         "--cold-only", "--out", str(tmp_path / "r.json")],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 3, run.stderr
+    assert "the body at n=100,000 needs more than" in run.stderr
+    assert "Traceback" not in run.stderr
+    left = [p for p in psutil.process_iter(["cmdline"])
+            if p.pid not in before and "upload_app:app" in " ".join(p.info["cmdline"] or [])]
+    assert not left
