@@ -12,6 +12,7 @@ from probe.documents import store as results
 from probe.measure.memory import MonitorError
 from probe.outcome import CannotProbe
 from probe.servers.spec import ServerError
+from probe.workload import bodyfn
 from probe.workload.model import WorkloadError
 
 
@@ -40,6 +41,8 @@ def friendly_errors(f):
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""
             raise click.ClickException(f"{exc.strerror or exc}:{where}") from None
+        finally:
+            bodyfn.stop()  # the body builder, if the command made bodies
 
     return wrapper
 

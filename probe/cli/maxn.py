@@ -32,6 +32,7 @@ from probe.defaults import (
 )
 from probe.outcome import CannotProbe, Kind
 from probe.search.critical import CONFIRM_POLICIES, STRATEGIES, SearchConfig
+from probe.workload import growth
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class SearchFlags:
     same_answer_ok: bool
     warm_requests: int
     cold_only: bool
-    n_start: int
+    n_start: int | None
 
     def config(self, workload, spec, limit: int | None):
         """The run these options ask for; lanes and the confirm policy as the rules pick."""
@@ -73,7 +74,7 @@ class SearchFlags:
             strategy=self.strategy, precision=self.precision, max_probes=self.max_probes,
             limit_bytes=limit,
             confirm=question.confirm_policy(self.confirm, fresh_servers, spec.layout),
-            lanes=lanes, n_start=self.n_start,
+            lanes=lanes, n_start=self.n_start or SearchConfig.n_start,
         )  # fmt: skip
         return question.MaxNConfig(
             workload=workload, spec=spec, concurrency=self.concurrency, search=search,
@@ -81,6 +82,7 @@ class SearchFlags:
             fresh=self.fresh, band=self.band, check=not self.no_check,
             settle_s=self.settle, same_answer_ok=self.same_answer_ok,
             warm_requests=0 if self.cold_only else self.warm_requests,
+            learn_first_sizes=self.n_start is None,
         )  # fmt: skip
 
 
@@ -90,11 +92,13 @@ def search_options(f):
         click.option(
             "--n-start",
             type=click.IntRange(1),
-            default=SearchConfig.n_start,
-            show_default=True,
+            default=None,
             metavar="N",
-            help="The first n probed (then 2N, 4N, ...): start small where n is large "
-            "per unit, e.g. --n-start 500 for an image of n x n pixels.",
+            help=f"The first n probed (then 2N, 4N, ...). Default: {SearchConfig.n_start:,}, "
+            "or where the body is what n sizes, learned from the body at small n so that "
+            f"4N sends at most 1/{round(1 / growth.START_SHARE)} of the limit and builds "
+            f"within {growth.START_BUILD_S:g} s (an image of N x N pixels starts at a few "
+            "thousand).",
         ),
         click.option(
             "--cold-only",

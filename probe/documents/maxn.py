@@ -91,6 +91,13 @@ class MaxNDoc(Document):
     cold_first_failing_n = key()
     body_bytes_at_critical_n = key()  # a body sized by n: its bytes at each end
     body_bytes_at_first_failing_n = key()
+    # no --n-start and a body sized by n: {"n_start", "n_max", "learned_from": [{"n",
+    # "body_bytes", "held_bytes", "build_s"}]} (probe.workload.growth)
+    first_sizes = key()
+    body_fn_cap_bytes = key()  # --body-fn: the address-space cap its builder ran under
+    # probe's own peak RSS ("probe"), its body builder's ("body_builder", None if none ran)
+    # and the bound on bodies probe holds whole at once ("held_max")
+    own_peak_rss_bytes = key()
 
     @property
     def n_unit(self) -> str | None:

@@ -13,6 +13,7 @@ import select
 import threading
 import time
 import urllib.parse
+import weakref
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 
@@ -168,18 +169,53 @@ def _send_streamed(url: str, req: HttpRequest, headers: dict, timeout_s: float):
 # holds: the server then reads it in the pieces its own buffer takes. Sent in 64 KiB
 # writes instead, a FastAPI batch under uvicorn was read in smaller pieces and its
 # boundary at 256M moved: 261,126 rows took 3 of 3 from probe and failed 3 of 3 from
-# requests' json=. Larger bodies
-# stream in chunks, so probe's memory stays small.
+# requests' json=. Larger bodies stream in chunks, so probe's memory stays small.
 ONE_WRITE_MAX_BYTES = 256 << 20
+# probe's own bound: the bodies held whole for one write, all requests and lanes together,
+# take at most this much (each body is held once, shared by the C requests of a probe);
+# a body that would pass it streams in chunks instead. So probe's own RSS stays under
+# its idle size + HELD_MAX_BYTES + a chunk per request, whatever n is.
+HELD_MAX_BYTES = 2 * ONE_WRITE_MAX_BYTES
+_held = {"bytes": 0}
+_held_lock = threading.Lock()
 
 
 def _writes(body: Body) -> Iterator[bytes]:
     """The body's writes: one, as a client that holds the body sends it, up to
-    ONE_WRITE_MAX_BYTES; else its chunks."""
-    if len(body) > ONE_WRITE_MAX_BYTES:
+    ONE_WRITE_MAX_BYTES while probe holds less than HELD_MAX_BYTES; else its chunks."""
+    whole = _whole(body)
+    if whole is None:
         yield from body
         return
-    yield b"".join(body)
+    yield whole
+
+
+def _whole(body: Body) -> bytes | None:
+    """The body's bytes, joined once per Body and shared by the requests that send it
+    (released with the Body), or None where that would pass the bounds."""
+    with _held_lock:
+        whole = getattr(body, "_whole", None)
+        if whole is not None:
+            return whole
+        size = len(body)
+        if size > ONE_WRITE_MAX_BYTES or _held["bytes"] + size > HELD_MAX_BYTES:
+            return None
+        _held["bytes"] += size
+        # joined under the lock: a second request of the probe waits for these bytes
+        # rather than holding a copy of its own
+        body._whole = whole = b"".join(body)
+        weakref.finalize(body, _release, size)
+        return whole
+
+
+def _release(size: int) -> None:
+    with _held_lock:
+        _held["bytes"] -= size
+
+
+def held_bytes() -> int:
+    """The bytes of bodies probe holds whole right now."""
+    return _held["bytes"]
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -186,8 +186,32 @@ def _body_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
     ok, bad = doc.body_bytes_at_critical_n, doc.body_bytes_at_first_failing_n
     if ok is None:
         return []
-    return [("body at critical n", f"{format_n(ok)} B ({format_bytes(ok)}); at first "
+    rows = [("body at critical n", f"{format_n(ok)} B ({format_bytes(ok)}); at first "
              f"failing n {format_n(bad)} B")]  # fmt: skip
+    sizes = doc.first_sizes
+    if sizes:
+        reach = f", at most {format_n(sizes['n_max'])}" if sizes.get("n_max") else ""
+        rows.append(
+            (
+                "first sizes",
+                f"from n={format_n(sizes['n_start'])}{reach}, learned "
+                f"from the body at n up to {format_n(sizes['learned_from'][-1]['n'])}",
+            )
+        )
+    own = doc.own_peak_rss_bytes
+    if own:
+        builder = own.get("body_builder")
+        made = "" if builder is None else (
+            f"; its body builder {format_bytes(builder)} (capped at "
+            f"{format_bytes(doc.body_fn_cap_bytes)})")  # fmt: skip
+        rows.append(
+            (
+                "probe's own memory",
+                f"peak RSS {format_bytes(own['probe'])} (bodies "
+                f"held whole: at most {format_bytes(own['held_max'])}){made}",
+            )
+        )
+    return rows
 
 
 def _recheck_rows(doc: MaxNDoc) -> list[tuple[str, str]]:

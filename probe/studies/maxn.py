@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import resource
 import struct
 import sys
 import time
@@ -27,6 +28,7 @@ from pathlib import Path
 
 from probe.documents import store as results
 from probe.documents.maxn import Band, MaxNDoc
+from probe.measure import load
 from probe.measure.memory import read_status
 from probe.measure.oracle import LaneOracle, OracleConfig, ServerOracle, reach
 from probe.outcome import CannotProbe, Probe
@@ -42,7 +44,7 @@ from probe.servers.spec import ServerError, ServerSpec, pinned_env
 from probe.sizes import format_bytes
 from probe.studies import warm
 from probe.studies.question import THREADS_BAND_LAYOUTS, MaxNConfig
-from probe.workload import nparam
+from probe.workload import bodyfn, growth, nparam
 
 Log = Callable[[str], None]
 
@@ -294,7 +296,12 @@ def run(
 ) -> dict:
     """Run the search (then the band); rewrite `out` after every probe; return the document."""
     cfg = _check_layout(cfg, log)
+    sizes = _first_sizes(cfg, log)
+    if sizes is not None:
+        bounds = {"n_start": sizes.n_start, **({"n_max": sizes.n_max} if sizes.n_max else {})}
+        cfg = replace(cfg, search=replace(cfg.search, **bounds))
     state = _Run(cfg, out, log)
+    state.doc.first_sizes = sizes.to_dict() if sizes is not None else None
     if cfg.workload.n_param is not None and not cfg.url:
         state.doc.n_param_cost_bytes = n_param_cost(cfg)
         log(f"--n-param's hook costs {state.doc.n_param_cost_bytes} B of address space")
@@ -314,6 +321,8 @@ def run(
         if state.doc.critical_n is not None and cfg.warms:
             _warm(state)
         _body_sizes(state)
+        state.doc.body_fn_cap_bytes = bodyfn.builder_cap_bytes()
+        state.doc.own_peak_rss_bytes = own_peak_rss()
         state.doc.server_starts = state.starts()
     return state.doc
 
@@ -428,6 +437,28 @@ def _warm(state: _Run) -> None:
     else:
         state.log(f"warm: n={cold_n:,} holds after {k} requests")
     state.write()
+
+
+def own_peak_rss() -> dict:
+    """probe's own peak RSS, and its body builder's (None: none ran), with the bound."""
+    return {"probe": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+            "body_builder": bodyfn.builder_peak_rss_bytes(),
+            "held_max": load.HELD_MAX_BYTES}  # fmt: skip
+
+
+def _first_sizes(cfg: MaxNConfig, log: Log) -> growth.FirstSizes | None:
+    """Where no --n-start was given and the body is what n sizes: the first sizes learned
+    from the body at small n (probe.workload.growth)."""
+    if not cfg.learn_first_sizes or cfg.workload.sized_body is None:
+        return None
+    sizes = growth.first_sizes(cfg.workload, cfg.limit_bytes, cfg.search.n_start)
+    if sizes.n_start != cfg.search.n_start or sizes.n_max is not None:
+        last = sizes.points[-1]
+        reach = f", n at most {sizes.n_max:,}" if sizes.n_max else ""
+        log(f"the body at n={last.n:,} is {format_bytes(last.body_bytes)} (building it held "
+            f"{format_bytes(last.held_bytes)}, {last.build_s:.2f} s): starting at "
+            f"n={sizes.n_start:,}{reach}")  # fmt: skip
+    return sizes
 
 
 def _body_sizes(state: _Run) -> None:

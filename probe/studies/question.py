@@ -51,6 +51,9 @@ class MaxNConfig:
     # the warm phase (probe.studies.warm): requests served before each warm probe; 0: cold
     # only (the library's default: studies compare cold answers; the CLI asks for warm)
     warm_requests: int = 0
+    # no n_start was asked for: learn the first sizes from how the body grows
+    # (probe.workload.growth), where the body is what n sizes
+    learn_first_sizes: bool = False
 
     @property
     def fn(self) -> str | None:

@@ -26,9 +26,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
-import multiprocessing
+import json
 import os
 import resource
+import select
+import subprocess
 import sys
 import tempfile
 import threading
@@ -99,6 +101,20 @@ def builder_cap_bytes() -> int | None:
     return _BUILDER.cap_bytes if _BUILDER is not None else None
 
 
+def builder_peak_rss_bytes() -> int | None:
+    """The builder's own peak RSS over the bodies it made (None: no builder ran)."""
+    return _BUILDER.peak_rss_bytes if _BUILDER is not None else None
+
+
+def stop() -> None:
+    """Stop the builder, if one runs (the CLI does it as each command ends)."""
+    global _BUILDER
+    with _BUILDER_LOCK:
+        if _BUILDER is not None:
+            _BUILDER.stop()
+        _BUILDER = None
+
+
 _BUILDER: Builder | None = None
 _BUILDER_LOCK = threading.Lock()
 
@@ -112,39 +128,43 @@ def _builder() -> Builder:
 
 
 class Builder:
-    """One child process that makes bodies, one at a time, under `cap_bytes`."""
+    """One child process that makes bodies, one at a time, under `cap_bytes`.
+
+    It is `python -m probe.workload.bodyfn CAP`, a plain subprocess (no fork of probe's
+    threads, no helper process of multiprocessing's): one JSON line per job on its
+    stdin, one per reply on the stdout it had at start (the user's prints go to stderr)."""
 
     def __init__(self, cap: int):
         self.cap_bytes = cap
+        self.peak_rss_bytes = 0  # the builder's own peak RSS over every body it made
         self._lock = threading.Lock()
-        self._proc: multiprocessing.process.BaseProcess | None = None
-        self._conn = None
+        self._proc: subprocess.Popen | None = None
         self._warned: set[str] = set()
 
     def _start(self) -> None:
-        ctx = multiprocessing.get_context("spawn")  # probe has threads: never fork them
-        self._conn, theirs = ctx.Pipe()
-        # daemon: multiprocessing ends it when probe exits, however probe exits
-        self._proc = ctx.Process(target=_serve, args=(theirs, self.cap_bytes),
-                                 name="probe-body-builder", daemon=True)  # fmt: skip
-        self._proc.start()
-        theirs.close()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "probe.workload.bodyfn", str(self.cap_bytes)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            env={**os.environ, **BUILDER_ENV},
+        )  # fmt: skip
 
     def stop(self) -> None:
-        if self._proc is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self._proc.kill()
-                self._proc.join(5)
-            self._conn.close()
-        self._proc = self._conn = None
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            with contextlib.suppress(OSError):
+                proc.kill()
+            proc.wait()
+            for pipe in (proc.stdin, proc.stdout):
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
     def make(self, spec: str, chdir: str | None, n: int) -> Made:
         with self._lock:
-            if self._proc is None or not self._proc.is_alive():
+            if self._proc is None or self._proc.poll() is not None:
                 self._start()
             fd, path = tempfile.mkstemp(prefix="probe-body-")
             try:
-                reply = self._ask((spec, chdir, n, path), spec, n)
+                reply = self._ask({"spec": spec, "chdir": chdir, "n": n, "path": path}, spec, n)
                 # the builder wrote the file; probe keeps it open, the name goes now
                 os.unlink(path)
                 spool = os.fdopen(fd, "rb")
@@ -153,6 +173,7 @@ class Builder:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)
                 raise
+        self.peak_rss_bytes = max(self.peak_rss_bytes, reply["peak_rss_bytes"])
         made = Made(spool, reply["length"], reply["content_type"], reply["filename"],
                     reply["grew_rss_bytes"], reply["build_s"])  # fmt: skip
         if made.grew_rss_bytes > HOLD_WARN_BYTES and spec not in self._warned:
@@ -162,26 +183,27 @@ class Builder:
                   "small", file=sys.stderr, flush=True)  # fmt: skip
         return made
 
-    def _ask(self, msg: tuple, spec: str, n: int) -> dict:
+    def _ask(self, job: dict, spec: str, n: int) -> dict:
         """Send one job, wait for its reply (waking for Ctrl-C); BodyFnError if it failed."""
+        proc = self._proc
         try:
-            self._conn.send(msg)
-            while not self._conn.poll(0.1):
-                if not self._proc.is_alive():
-                    raise EOFError
+            proc.stdin.write(json.dumps(job) + "\n")
+            proc.stdin.flush()
+            while not select.select([proc.stdout], [], [], 0.1)[0]:
                 interrupt.check()
-            reply = self._conn.recv()
-        except (EOFError, OSError):
-            code = self._proc.exitcode
-            self.stop()
-            how = f"signal {-code}" if code is not None and code < 0 else f"exit code {code}"
-            raise BodyFnError(
-                f"--body-fn {spec}: the process making the body at n={n:,} ended ({how}); "
-                "start lower with --n-start, or stream it (yield chunks)"
-            ) from None
+            line = proc.stdout.readline()
         except BaseException:  # an interrupt: the body is not wanted any more
             self.stop()
             raise
+        if not line:
+            code = proc.wait()
+            self.stop()
+            how = f"signal {-code}" if code < 0 else f"exit code {code}"
+            raise BodyFnError(
+                f"--body-fn {spec}: the process making the body at n={n:,} ended ({how}); "
+                "start lower with --n-start, or stream it (yield chunks)"
+            )
+        reply = json.loads(line)
         if reply.get("memory"):
             self.stop()  # its heap may be left fragmented: start the next body afresh
             raise BodyFnError(
@@ -193,26 +215,31 @@ class Builder:
         return reply
 
 
+# The builder's environment beside probe's: one BLAS thread, two malloc arenas (threads
+# reserve address space, which the cap counts)
+BUILDER_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
+
+
 # -- in the builder process ------------------------------------------------------------
 
 
-def _serve(conn, cap: int) -> None:
-    """The builder's loop: cap its address space, then make bodies until told to stop."""
+def _serve(cap: int) -> None:
+    """The builder's loop: cap its address space, then make bodies until stdin closes."""
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # what the user's code prints goes to stderr, not into the replies
+    sys.stdout = sys.stderr
     with contextlib.suppress(ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    while True:
+    for line in sys.stdin:
+        job = json.loads(line)
         try:
-            msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        spec, chdir, n, path = msg
-        try:
-            reply = _build(spec, chdir, n, path)
+            reply = _build(job["spec"], job["chdir"], job["n"], job["path"])
         except MemoryError:
             reply = {"memory": True}
         except BodyFnError as exc:
             reply = {"error": str(exc)}
-        conn.send(reply)
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
 
 
 @functools.cache
@@ -281,9 +308,10 @@ def _build(spec: str, chdir: str | None, n: int, path: str) -> dict:
             raise BodyFnError(f"--body-fn {spec}({n}) raised {type(exc).__name__} while "
                               f"yielding: {exc}") from None  # fmt: skip
     build_s = time.monotonic() - t0
-    grew = max(0, _status_kib("VmHWM") - rss0) * 1024
+    peak = _status_kib("VmHWM")
     return {"length": length, "content_type": content_type, "filename": filename,
-            "grew_rss_bytes": grew, "build_s": round(build_s, 6)}  # fmt: skip
+            "grew_rss_bytes": max(0, peak - rss0) * 1024, "peak_rss_bytes": peak * 1024,
+            "build_s": round(build_s, 6)}  # fmt: skip
 
 
 def _chunks(result: object, spec: str) -> Iterable[bytes]:
@@ -300,3 +328,7 @@ def _checked(chunks: Iterable, spec: str) -> Iterator[bytes]:
         if not isinstance(chunk, (bytes, bytearray, memoryview)):
             raise BodyFnError(f"--body-fn {spec} yielded {type(chunk).__name__}: yield bytes")
         yield chunk
+
+
+if __name__ == "__main__":
+    _serve(int(sys.argv[1]))

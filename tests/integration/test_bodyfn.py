@@ -126,6 +126,9 @@ def test_the_end_to_end_cli_exits_3_with_the_line_and_leaves_no_server(tmp_path)
     assert run.returncode == 3, run.stderr
     assert "the body at n=100,000 needs more than" in run.stderr
     assert "Traceback" not in run.stderr
-    left = [p for p in psutil.process_iter(["cmdline"])
-            if p.pid not in before and "upload_app:app" in " ".join(p.info["cmdline"] or [])]
+    left = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if p.pid not in before and "upload_app:app" in " ".join(p.info["cmdline"] or [])
+    ]
     assert not left

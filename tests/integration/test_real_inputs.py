@@ -73,24 +73,29 @@ def test_a_csv_of_n_rows_is_probed_in_rows_and_holds_with_a_real_csv(tmp_path, n
 def test_an_image_of_n_by_n_pixels_from_a_body_function_holds_with_a_pillow_png(
     tmp_path, no_leftovers
 ):
-    """--body-fn bodies:png (a PNG of n x n pixels streamed from a generator in probe's
-    process) uploaded to tests/apps/image_app (Pillow decodes and resizes it): the answer
-    in pixels per side; by hand, a PNG of the critical n made by Pillow and uploaded by
-    requests is resized (200), one of the first failing n fails (500)."""
+    """README's image example with no --n-start: --body-fn bodies:png_held (a PNG of n x
+    n pixels made by Pillow, held whole, in probe's body builder) uploaded to
+    tests/apps/image_app (Pillow decodes and resizes it). The first sizes are learned
+    from the body at small n (the default n_start, 100,000, is a 30 GB image); the
+    answer is in pixels per side; by hand, a PNG of the critical n made by Pillow and
+    uploaded by requests is resized (200), one of the first failing n fails (500)."""
     from PIL import Image
 
     cmd = gunicorn("image_app:app")
     out = tmp_path / "doc.json"
     result = probe_cli(
         "max-n", "--cold-only", "--no-check", "--cmd", cmd, "--chdir", str(APPS),
-        "--request", "POST /resize", "--upload", "image", "--body-fn", "bodies:png",
-        "--n-unit", "pixels per side", "--n-start", "500", "--expect", "from {n}x{n}",
+        "--request", "POST /resize", "--upload", "image", "--body-fn", "bodies:png_held",
+        "--n-unit", "pixels per side", "--expect", "from {n}x{n}",
         "--limit", CAP, "--precision", "0.1", "--out", str(out), pids=no_leftovers,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
     critical, failing = doc["critical_n"], doc["first_failing_n"]
     assert 1000 < critical < failing and f"{critical:,} pixels per side" in result.output
+    assert 16 <= doc["first_sizes"]["n_start"] < critical / 4, doc["first_sizes"]
+    assert doc["own_peak_rss_bytes"]["body_builder"] < doc["body_fn_cap_bytes"]
+    assert "probe's own memory" in result.output
 
     def upload(n: int):
         png = io.BytesIO()
