@@ -9,9 +9,12 @@ asgi_alloc under uvicorn), each under the cap with a fixed layout:
    uniformly from 5-100 % of the cold critical n (seeded, one at a time, each must
    succeed), then n. The cold critical n first; if the warm server fails there, the
    warm boundary is bisected down to the search's precision.
-Reports both and whether the warm answer is lower by more than the precision.
+Reports both and whether the warm answer is lower by more than the precision, for each
+warm-up design asked for (`--designs`): `uniform:K`, K sizes drawn as above; `top:K`, K
+sizes n, n/2, n/4, ... largest first (cost about 2 requests at n whatever K); the warm
+answer of each design beside the cost of its warm-up in requests at n.
 
-    python bench/warm.py [--limit 160M] [--warmup 50] [--seed 1]
+    python bench/warm.py [--limit 160M] [--designs uniform:50,top:2] [--seed 1]
 """
 
 from __future__ import annotations
@@ -82,37 +85,58 @@ def warm(workload: Workload, spec: ServerSpec, n: int, sizes: list[int]) -> dict
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--limit", default="160M")
-    ap.add_argument("--warmup", type=int, default=50)
+    ap.add_argument("--designs", default="uniform:50,uniform:8,top:2,top:1")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     limit = parse_size(args.limit)
     for name, (workload, spec) in cases(limit).items():
         spec = replace(spec, layout="fixed")
         doc = cold(workload, spec, limit)
-        critical, failing = doc["critical_n"], doc["first_failing_n"]
-        rng = random.Random(args.seed)
-        sizes = [int(critical * rng.uniform(0.05, 1.0)) for _ in range(args.warmup)]
-        probes = [warm(workload, spec, critical, sizes)]
-        lo, hi = None, None
-        if probes[0]["ok"]:
-            lo = critical
-        else:
-            hi, lo_try = critical, int(critical * 0.8)
-            while hi / lo_try - 1 > PRECISION:
-                mid = int((lo_try * hi) ** 0.5)
-                p = warm(workload, spec, mid, sizes)
-                probes.append(p)
-                if p["ok"]:
-                    lo_try = lo = mid
-                else:
-                    hi = mid
-        lower = lo is None or lo < critical / (1 + PRECISION)
-        print(json.dumps({
-            "case": name, "limit": args.limit, "warmup_requests": args.warmup,
-            "cold_critical_n": critical, "cold_first_failing_n": failing,
-            "warm_critical_n": lo, "warm_first_failing_n": hi,
-            "warm_lower_by_more_than_precision": lower, "warm_probes": probes,
-        }), flush=True)  # fmt: skip
+        for design in args.designs.split(","):
+            fractions = design_fractions(design, args.seed)
+            row = warm_boundary(workload, spec, doc, fractions)
+            print(json.dumps({
+                "case": name, "limit": args.limit, "design": design,
+                "warmup_requests": len(fractions),
+                "warmup_cost_in_requests_at_n": round(sum(fractions), 2), **row,
+            }), flush=True)  # fmt: skip
+
+
+def design_fractions(design: str, seed: int) -> list[float]:
+    """The warm-up's sizes as fractions of n: uniform:K or top:K."""
+    kind, _, k = design.partition(":")
+    if kind == "uniform":
+        rng = random.Random(seed)
+        return [rng.uniform(0.05, 1.0) for _ in range(int(k))]
+    if kind == "top":
+        return [0.5**i for i in range(int(k))]
+    raise SystemExit(f"--designs: uniform:K or top:K, not {design!r}")
+
+
+def warm_boundary(workload: Workload, spec: ServerSpec, doc: dict, fractions) -> dict:
+    """The warm critical n under one warm-up design (sizes as fractions of the cold n)."""
+    critical, failing = doc["critical_n"], doc["first_failing_n"]
+    sizes = [max(1, int(critical * f)) for f in fractions]
+    probes = [warm(workload, spec, critical, sizes)]
+    lo, hi = None, None
+    if probes[0]["ok"]:
+        lo = critical
+    else:
+        hi, lo_try = critical, int(critical * 0.8)
+        while hi / lo_try - 1 > PRECISION:
+            mid = int((lo_try * hi) ** 0.5)
+            p = warm(workload, spec, mid, sizes)
+            probes.append(p)
+            if p["ok"]:
+                lo_try = lo = mid
+            else:
+                hi = mid
+    lower = lo is None or lo < critical / (1 + PRECISION)
+    return {
+        "cold_critical_n": critical, "cold_first_failing_n": failing,
+        "warm_critical_n": lo, "warm_first_failing_n": hi,
+        "warm_lower_by_more_than_precision": lower, "warm_probes": probes,
+    }  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -124,6 +124,8 @@ class Probe:
     # the first answer's text, up to ANSWER_CHARS: kept for judging the run, never written
     # to results (an app may echo what it was sent)
     answer: str | None = field(default=None, repr=False)
+    # the whole first answer's length and hash ("LENGTH:HASH"), for the same-answer check
+    answer_id: str | None = field(default=None, repr=False)
     log_tail: str | None = field(default=None, repr=False)  # a failure's server log, the end
 
     @property
@@ -132,7 +134,7 @@ class Probe:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        del d["answer"], d["log_tail"]
+        del d["answer"], d["answer_id"], d["log_tail"]
         d["outcome"] = self.outcome.kind.value
         d["status"] = self.outcome.status
         d["detail"] = self.outcome.detail

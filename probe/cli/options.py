@@ -199,8 +199,10 @@ def server_options(f):
     opts = [
         click.option("--start-timeout", type=click.FloatRange(0.1), show_default=True,
                      default=DEFAULTS["ready_timeout_s"],
-                     help="Seconds a server may take to listen with its workers idle, "
-                     "before probe says it did not start."),
+                     help="Seconds a starting server may sit idle (its processes using "
+                     "no CPU) before probe says it did not start. A server that keeps "
+                     "computing (importing a model for minutes) is waited for; progress "
+                     "says so every 10 s."),
         click.option("--port", type=click.IntRange(0, 65535), default=DEFAULTS["port"],
                      show_default=True,
                      help="Port to bind; 0 picks a free one."),

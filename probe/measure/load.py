@@ -7,6 +7,7 @@ pool of 10 processes; threads are enough for waiting on sockets).
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import select
@@ -43,6 +44,7 @@ class RequestRecord:
     text: str = ""  # the answer body as text (first MAX_TEXT characters), for judging
     answer_bytes: int | None = None  # the answer body's length, as received
     found: bool | None = None  # whether the answer held the request's expect text
+    answer_id: str | None = None  # the whole answer's length and hash: "LENGTH:BLAKE2B"
 
     @property
     def latency_s(self) -> float:
@@ -54,7 +56,7 @@ class RequestRecord:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        del d["text"], d["found"]
+        del d["text"], d["found"], d["answer_id"]
         d["latency_s"] = round(self.latency_s, 6)
         body = self.body or {}
         d["price"] = body.get("price")
@@ -80,16 +82,17 @@ def _one(url: str, req: HttpRequest, name: str, timeout_s: float, headers: dict,
     start = time.monotonic()
     status = body = error = None
     text, size, found = "", None, None
+    digest = hashlib.blake2b(digest_size=8)
     try:
         if isinstance(req.body, Body):
-            status, (text, size, found) = _send_streamed(url, req, headers, timeout_s)
+            status, (text, size, found) = _send_streamed(url, req, headers, timeout_s, digest)
         else:
             resp = requests.request(
                 req.method, f"{url}{req.path}", data=req.body, timeout=timeout_s, stream=True,
                 headers={**headers, **dict(req.headers)},  # the workload's own headers win
             )  # fmt: skip
             status = resp.status_code
-            text, size, found = read_answer(resp.iter_content(CHUNK), req.expect)
+            text, size, found = read_answer(resp.iter_content(CHUNK), req.expect, digest)
         try:
             body = json.loads(text) if size is not None and size <= MAX_TEXT else None
         except ValueError:
@@ -104,13 +107,15 @@ def _one(url: str, req: HttpRequest, name: str, timeout_s: float, headers: dict,
     out[i] = RequestRecord(
         req.area, name, req.n, start - t0, end - t0, kind.value, status,
         body if isinstance(body, dict) else None, error, text, size, found,
+        f"{size}:{digest.hexdigest()}" if size is not None else None,
     )  # fmt: skip
 
 
-def read_answer(chunks, expect: str | None) -> tuple[str, int, bool | None]:
+def read_answer(chunks, expect: str | None, digest=None) -> tuple[str, int, bool | None]:
     """(the first MAX_TEXT characters, the length in bytes, whether `expect` occurs)
     of an answer read chunk by chunk: never more than a chunk and MAX_TEXT kept, so an
-    echo of a 1 GiB body costs probe no memory."""
+    echo of a 1 GiB body costs probe no memory. `digest` (a hashlib object) is fed the
+    whole answer, so answers are compared whole, not by their heads."""
     head, size, found = b"", 0, None
     want = expect.encode() if expect is not None else None
     tail = b""
@@ -118,6 +123,8 @@ def read_answer(chunks, expect: str | None) -> tuple[str, int, bool | None]:
         if not chunk:
             continue
         size += len(chunk)
+        if digest is not None:
+            digest.update(chunk)
         if len(head) < MAX_TEXT:
             head += chunk[: MAX_TEXT - len(head)]
         if want is not None and not found:
@@ -129,7 +136,7 @@ def read_answer(chunks, expect: str | None) -> tuple[str, int, bool | None]:
     return head.decode("utf-8", errors="replace"), size, found
 
 
-def _send_streamed(url: str, req: HttpRequest, headers: dict, timeout_s: float):
+def _send_streamed(url: str, req: HttpRequest, headers: dict, timeout_s: float, digest=None):
     """Send a generated body chunk by chunk with its Content-Length; read the answer as
     a stream. A server that answers before the whole body is in (413 from its own limit,
     a worker out of memory) and closes: its early answer is read, not lost to the
@@ -160,7 +167,8 @@ def _send_streamed(url: str, req: HttpRequest, headers: dict, timeout_s: float):
             raise ConnectionError(
                 f"{_root_cause(cause)} after {sent:,} of {len(body):,} body bytes"
             ) from None
-        return resp.status, read_answer(iter(lambda: resp.read(CHUNK), b""), req.expect)
+        chunks = iter(lambda: resp.read(CHUNK), b"")
+        return resp.status, read_answer(chunks, req.expect, digest)
     finally:
         conn.close()
 
@@ -180,7 +188,7 @@ _held = {"bytes": 0}
 _held_lock = threading.Lock()
 
 
-def _writes(body: Body) -> Iterator[bytes]:
+def _writes(body: Body) -> Iterator[bytes | bytearray]:
     """The body's writes: one, as a client that holds the body sends it, up to
     ONE_WRITE_MAX_BYTES while probe holds less than HELD_MAX_BYTES; else its chunks."""
     whole = _whole(body)
@@ -190,7 +198,7 @@ def _writes(body: Body) -> Iterator[bytes]:
     yield whole
 
 
-def _whole(body: Body) -> bytes | None:
+def _whole(body: Body) -> bytearray | None:
     """The body's bytes, joined once per Body and shared by the requests that send it
     (released with the Body), or None where that would pass the bounds."""
     with _held_lock:
@@ -202,8 +210,13 @@ def _whole(body: Body) -> bytes | None:
             return None
         _held["bytes"] += size
         # joined under the lock: a second request of the probe waits for these bytes
-        # rather than holding a copy of its own
-        body._whole = whole = b"".join(body)
+        # rather than holding a copy of its own; filled in place (b"".join of a stream
+        # of fresh chunks holds them all beside the result: twice the body)
+        whole, at = bytearray(size), 0
+        for chunk in body:
+            whole[at : at + len(chunk)] = chunk
+            at += len(chunk)
+        body._whole = whole
         weakref.finalize(body, _release, size)
         return whole
 

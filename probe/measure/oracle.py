@@ -262,6 +262,7 @@ class ServerOracle:
             timing_s=pending.timing,
             after_ready_s=pending.after_ready_s,
             answer=_answer_head(records),
+            answer_id=next((r.answer_id for r in records if r.status is not None), None),
             log_tail=tail,
         )
 

@@ -75,14 +75,20 @@ def n_never_reached(probes: Sequence[Probe]) -> str | None:
 
 def same_answer(probes: Sequence[Probe]) -> str | None:
     """Why the answers suggest the app did not read n, or None: SAME_ANSWERS successes
-    at distinct n spanning 4x or more, every answer the same text."""
+    at distinct n spanning 4x or more, every answer the same whole (its length and hash,
+    not only its head: a model's answer of one prediction per row begins alike at every
+    n), and the peak not growing with n (FLAT_BYTES or more over them: n reached
+    something)."""
     ok = [p for p in probes if p.ok and p.answer is not None]
     ns = {p.n for p in ok}
     if len(ns) < SAME_ANSWERS or max(ns) < 4 * max(1, min(ns)):
         return None
-    answers = {p.answer for p in ok}
-    if len(answers) != 1:
+    if len({(p.answer_id or p.answer) for p in ok}) != 1:
         return None
+    peaks = [p.peak_rss_bytes for p in ok if p.peak_rss_bytes]
+    if peaks and max(peaks) - min(peaks) >= FLAT_BYTES:
+        return None
+    answers = {p.answer for p in ok}
     text = next(iter(answers)).strip().replace("\n", " ")[:80]
     return (f"the app answered the same at every n ({text!r} from n={min(ns):,} to "
             f"n={max(ns):,}): did it read n? Put {{n}} in --expect to check the answer "

@@ -36,7 +36,7 @@ from probe.servers.capexec import fixed_layout_refused, kernel_randomizes
 from probe.servers.command import fixes_port
 from probe.servers.kinds import WorkerEvent
 from probe.servers.logs import last_cause, short_of_room
-from probe.servers.readiness import listening_ports, port_listens, tree, waiting
+from probe.servers.readiness import cpu_seconds, listening_ports, port_listens, tree, waiting
 from probe.servers.reaper import REAPER
 from probe.servers.spec import ServerError, ServerSpec, pinned_env
 from probe.sizes import format_size
@@ -291,7 +291,7 @@ class Server:
         dies, its workers keep dying while they boot, it sits listening on another port,
         or the deadline passes."""
         wait_s = timeout_s or self.spec.ready_timeout_s
-        deadline = time.monotonic() + wait_s
+        starting = _Starting(self, wait_s)
         while True:
             if self._moved_off_a_taken_port():
                 continue
@@ -309,8 +309,8 @@ class Server:
                 failure = self._start_failure("its workers keep dying while they boot")
                 self.stop()
                 raise failure
-            if time.monotonic() > deadline:
-                failure = self._start_failure(self._not_ready(wait_s))
+            if starting.idle_too_long():
+                failure = self._start_failure(self._not_ready(wait_s), timed_out=True)
                 self.stop()
                 raise failure
             interrupt.sleep(0.01)
@@ -320,7 +320,7 @@ class Server:
         be starting (a request sent now waits in the listen queue, as a user's first
         request can). ServerStartError if the server dies or the deadline passes."""
         wait_s = timeout_s or self.spec.ready_timeout_s
-        deadline = time.monotonic() + wait_s
+        starting = _Starting(self, wait_s)
         while not port_listens(self.port):
             if self._moved_off_a_taken_port():
                 continue
@@ -328,8 +328,8 @@ class Server:
                 raise self._start_failure(
                     decode_status(self.proc.returncode if self.proc else None)
                 )
-            if time.monotonic() > deadline:
-                failure = self._start_failure(self._not_ready(wait_s))
+            if starting.idle_too_long():
+                failure = self._start_failure(self._not_ready(wait_s), timed_out=True)
                 self.stop()
                 raise failure
             interrupt.sleep(0.002)
@@ -379,8 +379,8 @@ class Server:
                 "command where its port goes, or pass --port with the port it uses"
             )
         if self.port not in self.listening():
-            return f"nothing listens on port {self.port} after {wait_s:g} s"
-        return f"its workers are still busy after {wait_s:g} s (importing the app?)"
+            return f"nothing listens on port {self.port} after {wait_s:g} s without using CPU"
+        return f"its workers are not waiting for requests after {wait_s:g} s"
 
     def _crash_looping(self) -> bool:
         """gunicorn respawns a worker that dies while booting, forever: give up early."""
@@ -388,7 +388,7 @@ class Server:
         deaths = sum(e.kind in ("exited", "signaled") for e in events)
         return bool(events) and deaths >= max(3, 2 * self.spec.workers)
 
-    def _start_failure(self, how: str) -> ServerStartError:
+    def _start_failure(self, how: str, timed_out: bool = False) -> ServerStartError:
         """One line: what happened, the log's last telling line, and what to do."""
         cause = last_cause(self.log_since_spawn())
         what = f"{self.spec.cmd or self.spec.server} failed to start"
@@ -398,6 +398,9 @@ class Server:
         log = self.log_since_spawn()
         if self.spec.rlimit_as_bytes is not None and short_of_room(log):
             todo = "raise --limit: Python, Flask and numpy alone take about 120M of address space"
+        elif timed_out:
+            todo = ("if it needs longer idle before it listens, raise --start-timeout; "
+                    "probe --verbose ... shows the server's log")  # fmt: skip
         else:
             todo = "probe --verbose ... shows the server's log"
         return ServerStartError(f"{what}; {todo}", self.log_tail())
@@ -514,6 +517,43 @@ class Server:
 
 
 _LAYOUT_RE = re.compile(r"probe\.servers\.capexec: layout (fixed|random)")
+
+
+class _Starting:
+    """A server start being waited for: it fails when the server's processes have sat
+    `idle_s` without using CPU (a server that imports a model for minutes is waited for,
+    one that sleeps or waits on something that never comes is not), and says every
+    NOTICE_S that it is still starting."""
+
+    BUSY_CPU_S = 0.05  # at least this much CPU per CHECK_S counts as working
+    CHECK_S = 0.5
+    NOTICE_S = 10.0
+
+    def __init__(self, server: Server, idle_s: float):
+        self.server, self.idle_s = server, idle_s
+        self.t0 = self.last_busy = self.checked = time.monotonic()
+        self.noticed = self.t0
+        self.cpu = 0.0
+
+    def idle_too_long(self) -> bool:
+        now = time.monotonic()
+        if now - self.checked >= self.CHECK_S:
+            self.checked = now
+            proc = self.server.proc
+            cpu = cpu_seconds([p.pid for p in tree(proc.pid)]) if proc is not None else 0.0
+            if cpu - self.cpu >= self.BUSY_CPU_S:
+                self.last_busy = now
+            self.cpu = max(self.cpu, cpu)
+            if now - self.noticed >= self.NOTICE_S:
+                self.noticed = now
+                notice(f"{self.server.spec.cmd or self.server.spec.server} is still starting: "
+                       f"{now - self.t0:.0f} s, {self.cpu:.1f} s of CPU so far")  # fmt: skip
+        return now - self.last_busy > self.idle_s
+
+
+def notice(line: str) -> None:
+    """A line of progress on stderr (a long server start)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _wait_gone(procs: list[psutil.Process], timeout_s: float) -> None:

@@ -13,8 +13,12 @@ of these calls; an ASGI server binds its port only after its startup. The first 
 a server sees is therefore the caller's: a probe, or a person's first request.
 
 /proc/PID/syscall needs the right to ptrace the process, which probe has over the
-servers it started (its descendants). Where the file cannot be read, a process asleep
-(state S) counts as waiting: weaker, still no request.
+servers it started (its descendants). Where the file cannot be read, or the kernel has
+none (user-mode Linux, gVisor), a process asleep (state S) counts as waiting: weaker,
+still no request.
+
+A server that is not up yet but whose processes keep using CPU (importing a model for
+25 s) is starting, not stuck: `cpu_seconds` tells the two apart.
 """
 
 from __future__ import annotations
@@ -57,10 +61,28 @@ def waiting(pid: int) -> bool | None:
         with open(f"/proc/{pid}/syscall", encoding="ascii") as fh:
             first = fh.read().split(maxsplit=1)[0]
     except (FileNotFoundError, ProcessLookupError):
-        return None
+        # gone, or a kernel without the file (user-mode Linux, gVisor): asleep is waiting
+        state = _state(pid)
+        return None if state is None else state == "S"
     except (PermissionError, OSError, IndexError):
         return state == "S"
     return first.isdigit() and int(first) in WAIT_SYSCALLS
+
+
+_TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """The CPU time (user + system) the processes have used so far; the gone count 0."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+                fields = fh.read().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        except (OSError, IndexError, ValueError):
+            continue
+    return total * _TICK_S
 
 
 class Proc:

@@ -9,9 +9,10 @@ from probe.search import verdict
 MiB = 1 << 20
 
 
-def ok(n: int, rss: int = 0, answer: str | None = None) -> Probe:
+def ok(n: int, rss: int = 0, answer: str | None = None, answer_id: str | None = None) -> Probe:
     return Probe(n, Outcome(Kind.OK, 200), peak_rss_bytes=rss or 30 * MiB + 8 * n,
-                 answer=answer if answer is not None else f"n={n}")  # fmt: skip
+                 answer=answer if answer is not None else f"n={n}",
+                 answer_id=answer_id)  # fmt: skip
 
 
 def failed(n: int, kind: Kind = Kind.MEMORY_ERROR, status: int | None = 500) -> Probe:
@@ -54,6 +55,20 @@ def test_the_same_answer_at_every_n_is_suspect_but_not_a_varying_one():
     assert verdict.same_answer(same[:2]) is None
     assert verdict.same_answer([ok(n) for n in (100, 200, 400)]) is None
     assert verdict.same_answer([ok(n, answer="ok") for n in (100, 200, 300)]) is None  # < 4x
+
+
+def test_answers_alike_in_their_head_but_not_whole_or_with_a_growing_peak_are_not_suspect():
+    """A model server answers one prediction per row: the first 300 characters are the
+    same at every n (issue 28's MLflow run was refused on them), the lengths differ. And
+    where the peak grows with n (by a MiB or more), n reached the app whatever it says."""
+    head = '{"predictions": [34.99, ' * 20
+    rows = [ok(n, rss=40 * MiB, answer=head, answer_id=f"{7 * n}:{n:x}") for n in (100, 200, 400)]
+    assert verdict.same_answer(rows) is None
+    alike = [ok(n, rss=40 * MiB, answer=head, answer_id="6000:ab") for n in (100, 200, 400)]
+    assert "answered the same" in verdict.same_answer(alike)
+    grows = [ok(n, rss=40 * MiB + 4096 * n, answer=head, answer_id="6000:ab")
+             for n in (100, 200, 400)]  # fmt: skip
+    assert verdict.same_answer(grows) is None
 
 
 def test_a_4xx_or_a_wrong_answer_before_any_success_is_a_refusal_but_413_is_a_size():
