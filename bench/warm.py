@@ -10,9 +10,10 @@ asgi_alloc under uvicorn), each under the cap with a fixed layout:
    succeed), then n. The cold critical n first; if the warm server fails there, the
    warm boundary is bisected down to the search's precision.
 Reports both and whether the warm answer is lower by more than the precision, for each
-warm-up design asked for (`--designs`): `uniform:K`, K sizes drawn as above; `top:K`, K
-sizes n, n/2, n/4, ... largest first (cost about 2 requests at n whatever K); the warm
-answer of each design beside the cost of its warm-up in requests at n.
+warm-up design asked for (`--designs`): `uniform:K`, K sizes drawn as above; `low:K`, K
+sizes drawn from 5-25 % of n; `top:K`, K sizes n, n/2, n/4, ... largest first (cost
+about 2 requests at n whatever K); the warm answer of each design beside the cost of its
+warm-up in requests at n.
 
     python bench/warm.py [--limit 160M] [--designs uniform:50,top:2] [--seed 1]
 """
@@ -87,9 +88,12 @@ def main() -> None:
     ap.add_argument("--limit", default="160M")
     ap.add_argument("--designs", default="uniform:50,uniform:8,top:2,top:1")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--cases", default="", help="only the cases whose name holds this")
     args = ap.parse_args()
     limit = parse_size(args.limit)
     for name, (workload, spec) in cases(limit).items():
+        if args.cases not in name:
+            continue
         spec = replace(spec, layout="fixed")
         doc = cold(workload, spec, limit)
         for design in args.designs.split(","):
@@ -108,9 +112,12 @@ def design_fractions(design: str, seed: int) -> list[float]:
     if kind == "uniform":
         rng = random.Random(seed)
         return [rng.uniform(0.05, 1.0) for _ in range(int(k))]
+    if kind == "low":
+        rng = random.Random(seed)
+        return [rng.uniform(0.05, 0.25) for _ in range(int(k))]
     if kind == "top":
         return [0.5**i for i in range(int(k))]
-    raise SystemExit(f"--designs: uniform:K or top:K, not {design!r}")
+    raise SystemExit(f"--designs: uniform:K, low:K or top:K, not {design!r}")
 
 
 def warm_boundary(workload: Workload, spec: ServerSpec, doc: dict, fractions) -> dict:

@@ -98,6 +98,10 @@ class MaxNDoc(Document):
     # probe's own peak RSS ("probe"), its body builder's ("body_builder", None if none ran)
     # and the bound on bodies probe holds whole at once ("held_max")
     own_peak_rss_bytes = key()
+    # where the run's time went, per phase ("first_sizes", "search", "recheck",
+    # "full_overlap", "band", "warm", "body_sizes"): {"wall_s", "probes", "servers",
+    # "requests_s", "boot_wait_s"}
+    phases = key()
 
     @property
     def n_unit(self) -> str | None:

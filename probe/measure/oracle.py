@@ -99,6 +99,9 @@ class ServerOracle:
         self.layouts: list[str | None] = []  # the layout of each server probed
         self._ended: set[int] = set()  # workers the server logged as ended in the last probe
         self.starts = 0
+        self.boot_wait_s = 0.0  # time this oracle's probes waited for a server to start
+        self.probed = 0  # probes finished
+        self.request_s = 0.0  # their time from the first request out to the last answer
         self._timings = itertools.cycle(config.timings or (None,))
         if server is not None:
             self.config = replace(config, fresh=False)
@@ -152,7 +155,9 @@ class ServerOracle:
         if self.fresh_servers:
             env = self.config.workload.server_env(n) if self._n_at_start else None
             wait_start = bool(env) or timing == 0.0
+            t0 = time.monotonic()
             self.server = self.pool.take(env, wait=not wait_start, new=timing == 0.0)
+            self.boot_wait_s += time.monotonic() - t0
             self.starts += 1
         elif self.pool is not None and self.server is None:
             self.server = self.pool.take()
@@ -185,6 +190,8 @@ class ServerOracle:
                 pending.before = set(self.server.worker_pids())
             except ServerStartError as exc:
                 pending.start_error = exc
+            self.boot_wait_s += time.monotonic() - t0
+            t0 = time.monotonic()
         if pending.timing and pending.start_error is None:
             self.server.settle(pending.timing)
             t0 = time.monotonic()
@@ -229,6 +236,8 @@ class ServerOracle:
     def finish(self, pending: _Pending) -> Probe:
         """Classify what happened, recover or retire the server, make the Probe."""
         n, mem, records = pending.n, pending.mem, pending.records
+        self.probed += 1
+        self.request_s += pending.elapsed_s
         self.last_records = records
         if pending.start_error is not None:
             outcome = self._start_outcome(pending.start_error)

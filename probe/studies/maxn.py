@@ -239,6 +239,32 @@ class _Run:
     def starts(self) -> int:
         return sum(o.starts for o in self.oracles)
 
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Time one phase of the run into `phases`: its wall time, its probes and servers,
+        the time its probes spent in requests and waiting for servers to boot (where the
+        run's time goes: the cost model)."""
+        t0, before = time.monotonic(), self._costs()
+        try:
+            yield
+        finally:
+            probes, servers, requests_s, waited = (
+                now - then for now, then in zip(self._costs(), before, strict=True)
+            )
+            wall = time.monotonic() - t0
+            self.doc.phases[name] = {
+                "wall_s": round(wall, 3), "probes": probes, "servers": servers,
+                "requests_s": round(requests_s, 3), "boot_wait_s": round(waited, 3),
+            }  # fmt: skip
+            self.log(f"phase {name}: {wall:.1f} s, {probes} probes on {servers} servers, "
+                     f"{requests_s:.1f} s in requests, {waited:.1f} s waiting for "
+                     "boots")  # fmt: skip
+
+    def _costs(self) -> tuple[int, int, float, float]:
+        os_ = self.oracles
+        return (sum(o.probed for o in os_), sum(o.starts for o in os_),
+                sum(o.request_s for o in os_), sum(o.boot_wait_s for o in os_))  # fmt: skip
+
     def write(self) -> None:
         self.doc.elapsed_s = round(time.monotonic() - self.t0, 3)
         self.doc.server_starts = self.starts()
@@ -296,7 +322,9 @@ def run(
 ) -> dict:
     """Run the search (then the band); rewrite `out` after every probe; return the document."""
     cfg = _check_layout(cfg, log)
+    learn_t0 = time.monotonic()
     sizes = _first_sizes(cfg, log)
+    learn_s = time.monotonic() - learn_t0
     if sizes is not None:
         bounds = {"n_start": sizes.n_start, **({"n_max": sizes.n_max} if sizes.n_max else {})}
         cfg = replace(cfg, search=replace(cfg.search, **bounds))
@@ -306,21 +334,29 @@ def run(
         state.doc.n_param_cost_bytes = n_param_cost(cfg)
         log(f"--n-param's hook costs {state.doc.n_param_cost_bytes} B of address space")
     results.write_atomic(out, state.doc)
+    state.doc.phases = {} if sizes is None else {"first_sizes": {"wall_s": round(learn_s, 3)}}
     with results.recording(out, state.doc, state.t0):
-        res = _search(state)
+        with state.phase("search"):
+            res = _search(state)
         timing_band = False
         ends = res.critical_n is not None and res.first_failing_n is not None
         if ends and cfg.rechecks and res.stop_reason == "converged":
-            timing_band = not _recheck(state, res)
+            with state.phase("recheck"):
+                timing_band = not _recheck(state, res)
         if res.critical_n is not None and cfg.threads_race:
-            _full_overlap(state)
+            with state.phase("full_overlap"):
+                _full_overlap(state)
         if timing_band:
-            _band(state, res, timings=True)
+            with state.phase("band"):
+                _band(state, res, timings=True)
         elif res.critical_n is not None and cfg.band_layouts:
-            _band(state, res)
+            with state.phase("band"):
+                _band(state, res)
         if state.doc.critical_n is not None and cfg.warms:
-            _warm(state)
-        _body_sizes(state)
+            with state.phase("warm"):
+                _warm(state)
+        with state.phase("body_sizes"):
+            _body_sizes(state)
         state.doc.body_fn_cap_bytes = bodyfn.builder_cap_bytes()
         state.doc.own_peak_rss_bytes = own_peak_rss()
         state.doc.server_starts = state.starts()
