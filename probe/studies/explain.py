@@ -168,17 +168,20 @@ def _traced_run(q: question.MaxNConfig, n: int, capture: Path, log: Log) -> dict
             oracle.close()  # SIGTERM and the grace period: memray closes its file
         server.close()
     file = server.capture_of(pid)
-    if pid != top and file == server.capture:
-        # memray follows fork, not exec: a worker spawned anew (uvicorn --workers N) has
-        # no capture, and the top process's own would say the request took nothing
+    cap = read(file) if pid == top or file != server.capture else None
+    win = sitesmod.window(cap.times_ms, sent, answered) if cap is not None else None
+    if cap is None or not cap.hwm_bytes or win.idle >= len(cap.hwm_bytes) - 1:
+        # memray follows fork, not exec: a worker spawned anew (uvicorn --workers N), or a
+        # server a launcher starts through a shell (mlflow models serve execs uvicorn),
+        # has no capture, and the top process's own says nothing of the request
         raise ExplainError(
-            f"memray did not trace the worker that served the request (pid {pid}): the "
-            "server spawns its workers (as uvicorn --workers N does) and memray follows "
-            "only forked ones; explain it with one worker process (--workers 1), which "
-            "serves one request the same way"
+            f"memray did not trace the process that served the request (pid {pid}; "
+            f"memray traced {spec.argv(0)[0]!r}, pid {top}): memray follows forked "
+            "processes only, not a program started anew (uvicorn --workers N spawns its "
+            "workers; a launcher such as mlflow models serve runs uvicorn through a "
+            "shell); explain the server's own start command (e.g. --cmd 'uvicorn --port "
+            "{port} module:app') with one worker process"
         )
-    cap = read(file)
-    win = sitesmod.window(cap.times_ms, sent, answered)
     return {"n": n, "pid": pid, "probe": probe, "capture": cap, "window": win, "file": file,
             "peak": sitesmod.request_peak(cap, win), "command": command}  # fmt: skip
 

@@ -124,15 +124,22 @@ def test_an_n_that_fails_untraced_is_one_line_and_no_trace(tmp_path, no_leftover
     assert "\ntraced:" not in result.output and not (tmp_path / "explain").exists()
 
 
-def test_workers_memray_cannot_follow_are_one_line_not_an_empty_answer(tmp_path, no_leftovers):
-    """memray follows fork, not exec: uvicorn --workers 2 spawns its workers, so the one
-    that served the request has no capture. Checked: the top process's capture then said
-    the request took 0 B; now one line names the cause and the fix, nothing written."""
-    cmd = f"{PY} -m uvicorn --workers 2 --port {{port}} asgi_alloc:app"
+@pytest.mark.parametrize(
+    "cmd",
+    [f"{PY} -m uvicorn --workers 2 --port {{port}} asgi_alloc:app", f"{PY} launcher.py {{port}}"],
+    ids=["spawned-workers", "launcher-exec"],
+)
+def test_servers_memray_cannot_follow_are_one_line_not_an_empty_answer(cmd, tmp_path, no_leftovers):
+    """memray follows fork, not exec: uvicorn --workers 2 spawns its workers, and a
+    launcher (tests/apps/launcher.py, as mlflow models serve) execs uvicorn from a shell,
+    so the process that served the request has no capture. Checked: the top process's
+    capture then said the request took 0 B, and the launcher's crashed explain with an
+    IndexError; now one line names the cause and the fix, nothing written."""
     result = probe_cli("explain", "--cmd", cmd, "--chdir", str(APPS), "--request",
                        "GET /alloc?size={n}", "--n", "1000000", "--limit", "384M",
                        "--results", str(tmp_path), pids=no_leftovers)  # fmt: skip
     assert result.exit_code == 1, result.output
     [line] = error_lines(result.output)
-    assert "memray follows only forked ones" in line and "--workers 1" in line, line
+    assert "memray did not trace the process that served the request" in line, line
+    assert "explain the server's own start command" in line and "one worker process" in line
     assert not (tmp_path / "explain").exists()
