@@ -32,7 +32,7 @@ from probe.measure import load
 from probe.measure.memory import read_status
 from probe.measure.oracle import LaneOracle, OracleConfig, ServerOracle, reach
 from probe.outcome import CannotProbe, Probe
-from probe.search import verdict
+from probe.search import eta, verdict
 from probe.search.band import BandConfig, band_search
 from probe.search.critical import SearchResult, search_rounds
 from probe.search.estimate import fit_line
@@ -284,7 +284,12 @@ class _Run:
         )
         self.write()
         tag = f" (lane {probe.lane})" if self.cfg.lanes > 1 else ""
-        self.log(progress_line(len(self.probes), probe, bracket) + tag)
+        cfg = self.cfg
+        warmup = sum(warm.fractions(cfg.warm_requests)) if cfg.warms else None
+        count, seconds = eta.left(self.probes, bracket, cfg.search.precision, cfg.lanes,
+                                  cfg.rechecks, warmup)  # fmt: skip
+        self.log(progress_line(len(self.probes), probe, bracket) + tag
+                 + f" | {eta.words(len(self.probes), count, seconds)}")  # fmt: skip
         refused = verdict.refused_at_once(self.probes) or _asgi_as_wsgi(self.cfg, self.probes)
         if refused is not None:
             raise self.cannot(refused)
