@@ -11,9 +11,10 @@ asgi_alloc under uvicorn), each under the cap with a fixed layout:
    warm boundary is bisected down to the search's precision.
 Reports both and whether the warm answer is lower by more than the precision, for each
 warm-up design asked for (`--designs`): `uniform:K`, K sizes drawn as above; `low:K`, K
-sizes drawn from 5-25 % of n; `top:K`, K sizes n, n/2, n/4, ... largest first (cost
-about 2 requests at n whatever K); the warm answer of each design beside the cost of its
-warm-up in requests at n.
+sizes drawn from 5-25 % of n; `mix:K`, max-n's own warm-up of K requests
+(probe.studies.warm.fractions: one in five as uniform, the others as low); `top:K`, K
+sizes n, n/2, n/4, ... largest first (cost about 2 requests at n whatever K); the warm
+answer of each design beside the cost of its warm-up in requests at n.
 
     python bench/warm.py [--limit 160M] [--designs uniform:50,top:2] [--seed 1]
 """
@@ -34,6 +35,7 @@ from probe.servers.process import Server
 from probe.servers.spec import ServerSpec, from_command
 from probe.sizes import parse_size
 from probe.studies import maxn, question
+from probe.studies.warm import fractions as maxn_warmup
 from probe.workload.builtins import builtin
 from probe.workload.model import Workload
 
@@ -115,6 +117,8 @@ def design_fractions(design: str, seed: int) -> list[float]:
     if kind == "low":
         rng = random.Random(seed)
         return [rng.uniform(0.05, 0.25) for _ in range(int(k))]
+    if kind == "mix":  # probe's own design (probe.studies.warm): mix:K, K requests
+        return list(maxn_warmup(int(k), seed))
     if kind == "top":
         return [0.5**i for i in range(int(k))]
     raise SystemExit(f"--designs: uniform:K, low:K or top:K, not {design!r}")

@@ -32,6 +32,7 @@ from probe.defaults import (
 )
 from probe.outcome import CannotProbe, Kind
 from probe.search.critical import CONFIRM_POLICIES, STRATEGIES, SearchConfig
+from probe.studies import warm
 from probe.workload import growth
 
 
@@ -113,7 +114,7 @@ def search_options(f):
             show_default=True,
             metavar="N",
             help="The warm phase: after the search, the critical n is probed on a fresh "
-            "server that first served N requests of 5-100 % of n; where that fails, the "
+            "server that first served N " + warm.WORDS + "; where that fails, the "
             "warm boundary is found and is the answer (the cold one kept beside it). "
             "One request at a time, n in the request.",
         ),

@@ -235,9 +235,10 @@ def _warm_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
     if not w:
         return []
     k = w["requests"]
+    design = w.get("design") or "requests of 5-100 % of n"  # schema 6 had one design
     if not w["lower"]:
-        return [("warm", f"holds: ok after {k} requests of 5-100 % of n")]
-    return [("warm", f"after {k} requests of 5-100 % of n: ok to {format_n(w['critical_n'])}, "
+        return [("warm", f"holds: ok after {k} {design}")]
+    return [("warm", f"after {k} {design}: ok to {format_n(w['critical_n'])}, "
              f"fails at {format_n(w['first_failing_n'])}; cold (first request) "
              f"{format_n(doc.cold_critical_n)} / {format_n(doc.cold_first_failing_n)}: the "
              "critical n above is the warm one")]  # fmt: skip

@@ -450,7 +450,7 @@ def _warm(state: _Run) -> None:
     and the lower answer becomes the critical n (the cold pair kept beside it)."""
     cfg, doc = state.cfg, state.doc
     cold_n, k = doc.critical_n, cfg.warm_requests
-    state.log(f"warm: n={cold_n:,} on a fresh server after {k} requests of 5-100 % of n")
+    state.log(f"warm: n={cold_n:,} on a fresh server after {k} {warm.WORDS}")
     count = [0]
 
     def on_probe(probe: Probe) -> None:
@@ -464,8 +464,9 @@ def _warm(state: _Run) -> None:
         lo, hi, probes = warm.warm_search(lanes, cold_n, cfg.search.precision, lanes.lanes,
                                           on_probe)  # fmt: skip
     lower = warm.lower_by_more_than(lo, cold_n, cfg.search.precision)
-    doc.warm = {"requests": k, "seed": warm.WARM_SEED, "critical_n": lo, "first_failing_n": hi,
-                "lower": lower, "probes": [p.to_dict() for p in probes]}  # fmt: skip
+    doc.warm = {"requests": k, "design": warm.WORDS, "seed": warm.WARM_SEED, "critical_n": lo,
+                "first_failing_n": hi, "lower": lower,
+                "probes": [p.to_dict() for p in probes]}  # fmt: skip
     if lower:
         doc.cold_critical_n, doc.cold_first_failing_n = doc.critical_n, doc.first_failing_n
         failed = next((p for p in probes if p.n == hi), None)
