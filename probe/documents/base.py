@@ -113,6 +113,7 @@ class Document(Record):
     KIND: ClassVar[str] = ""
 
     schema_version = key()
+    schema_version_read = key()  # the version it was written at, where it was upgraded
     kind = key()
     probe_version = key()
     created_at = key()  # RFC 3339, UTC

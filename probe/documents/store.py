@@ -52,7 +52,72 @@ from probe.interrupt import Interrupted
 #      max-n's `cold` is named `fresh` (every probe on a fresh server: --fresh, as
 #      the option and the config say it; "cold" now means only not warmed up, as in
 #      `cold_critical_n`), and a --no-fresh result's file name ends in -no-fresh.
-SCHEMA_VERSION = 6
+#   From here on each kind has its own version (VERSIONS); the others stay at 6.
+#   max-n 7: gains `first_sizes` (the first sizes learned from the body at small n),
+#      `body_fn_cap_bytes`, `own_peak_rss_bytes` (probe's own peak and its body
+#      builder's), `phases` (where the run's time went); `warm` gains `design`.
+SCHEMA_VERSION = 6  # the version of every kind whose format has not changed since 6
+VERSIONS = {"max-n": 7, "matrix": 6, "compare": 6, "explain": 6, "plan": 6}
+
+
+def _rename(old: str, new: str):
+    def step(doc: dict) -> None:
+        if old in doc and new not in doc:
+            doc[new] = doc.pop(old)
+
+    return step
+
+
+def _default(**keys):
+    def step(doc: dict) -> None:
+        for name, value in keys.items():
+            doc.setdefault(name, value)
+
+    return step
+
+
+def _workload_of_fn(doc: dict) -> None:
+    """Version 1 had no workload: a built-in's, from its predictor."""
+    if doc.get("workload") is None and doc.get("fn"):
+        doc["workload"] = {"name": doc["fn"], "fn": doc["fn"]}
+
+
+def _none(doc: dict) -> None:
+    """Keys added, none renamed: an absent key reads as None."""
+
+
+# Upgrade steps, as pyperf reads its old files: UPGRADES[kind][v] turns a document of
+# version v into one of version v + 1, in memory (the file is left as it was written).
+UPGRADES = {
+    "max-n": {
+        1: lambda d: (_workload_of_fn(d), _default(band=None, layout=None)(d)),
+        2: _default(non_monotone=[]),
+        3: _default(cmd=None, limit_kind="as"),
+        4: _none,
+        5: _rename("cold", "fresh"),
+        6: _none,
+    },
+    "matrix": {v: _none for v in range(1, 6)},
+    "compare": {v: _none for v in range(1, 6)},
+    "explain": {},
+    "plan": {},
+}
+
+
+def upgrade(doc: dict, kind: str) -> dict:
+    """The document at its kind's current version, stepped up from the one it was
+    written at; `schema_version_read` keeps the one it was written at."""
+    version = doc["schema_version"]
+    steps = UPGRADES.get(kind, {})
+    while version < VERSIONS[kind]:
+        if version not in steps:
+            raise ResultsError(f"{kind} documents were never written at version {version}")
+        steps[version](doc)
+        version += 1
+    if version != doc["schema_version"]:
+        doc["schema_version_read"] = doc["schema_version"]
+        doc["schema_version"] = version
+    return doc
 
 
 class ResultsError(Exception):
@@ -77,7 +142,7 @@ def platform_info() -> dict:
 def new_document(kind: str, **fields) -> dict:
     """A document with the common header keys, then `fields`."""
     doc = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": VERSIONS[kind],
         "kind": kind,
         "probe_version": __version__,
         "created_at": now_rfc3339(),
@@ -151,12 +216,16 @@ def load(path: str | os.PathLike, kind: str | None = None) -> dict:
         ) from None
     if not isinstance(doc, dict) or "schema_version" not in doc:
         raise ResultsError(f"{path}: not a probe results document (no schema_version)")
-    version = doc["schema_version"]
-    if version != SCHEMA_VERSION:
+    version, found = doc["schema_version"], doc.get("kind")
+    if kind is not None and found != kind:
+        raise ResultsError(f"{path}: a {found!r} document, expected {kind!r}")
+    newest = VERSIONS.get(found)
+    if newest is None or not isinstance(version, int) or version < 1:
+        raise ResultsError(f"{path}: not a probe results document (kind {found!r}, "
+                           f"schema_version {version!r})")  # fmt: skip
+    if version > newest:
         raise ResultsError(
-            f"{path}: schema_version {version!r} is not supported by probe {__version__} "
-            f"(expects {SCHEMA_VERSION}); rerun the command to regenerate it"
+            f"{path}: schema_version {version} is newer than probe {__version__} reads "
+            f"({found} {newest}); upgrade probe (pip install -U probe) to read it"
         )
-    if kind is not None and doc.get("kind") != kind:
-        raise ResultsError(f"{path}: a {doc.get('kind')!r} document, expected {kind!r}")
-    return doc
+    return upgrade(doc, found)

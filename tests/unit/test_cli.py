@@ -176,11 +176,10 @@ def test_loopback_hosts_are_not_warned_about(host, monkeypatch):
          "not valid JSON (line 1); delete it or rerun the command"),
         ("", "not valid JSON (line 1); delete it or rerun the command"),
         ('{"schema_version": 99, "kind": "matrix"}',
-         f"schema_version 99 is not supported by probe {__version__} (expects {SCHEMA}); "
-         "rerun the command to regenerate it"),
-        (f'{{"schema_version": {SCHEMA - 1}, "kind": "matrix", "variants": []}}',
-         f"schema_version {SCHEMA - 1} is not supported by probe {__version__} "
-         f"(expects {SCHEMA}); rerun the command to regenerate it"),
+         f"schema_version 99 is newer than probe {__version__} reads (matrix {SCHEMA}); "
+         "upgrade probe (pip install -U probe) to read it"),
+        ('{"schema_version": 0, "kind": "matrix", "variants": []}',
+         "not a probe results document (kind 'matrix', schema_version 0)"),
         ('["a", "list"]', "not a probe results document (no schema_version)"),
         (f'{{"schema_version": {SCHEMA}, "kind": "max-n"}}',
          "a 'max-n' document, expected 'matrix'"),
@@ -188,9 +187,9 @@ def test_loopback_hosts_are_not_warned_about(host, monkeypatch):
 )  # fmt: skip
 def test_report_refuses_a_bad_results_file_in_one_line(tmp_path, content, problem):
     """A run cut short mid-write (impossible with atomic writes, possible by hand), an
-    empty file, a file from a future probe, one from the previous format (it lacks the
-    keys the current one reads), some other JSON, and a document of the wrong kind in
-    the matrix's place: probe report must name the file and the fix."""
+    empty file, a file from a future probe, a version no probe wrote, some other JSON,
+    and a document of the wrong kind in the matrix's place: probe report must name the
+    file and the fix. (Every earlier version is read: tests/unit/test_old_results.py.)"""
     (tmp_path / "matrix.json").write_text(content)
     result = invoke("report", "--results", str(tmp_path))
     assert_one_line(result, 1, f"{tmp_path / 'matrix.json'}: {problem}")

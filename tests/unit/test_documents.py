@@ -36,7 +36,7 @@ def test_new_documents_carry_the_store_header():
     assert set(header) <= set(Document.declared())
     for cls in (MaxNDoc, MatrixDoc, CompareDoc):
         doc = cls.new()
-        assert doc.kind == cls.KIND and doc.schema_version == store.SCHEMA_VERSION
+        assert doc.kind == cls.KIND and doc.schema_version == store.VERSIONS[cls.KIND]
 
 
 def test_nested_records_are_read_in_place():

@@ -90,7 +90,8 @@ def test_results_round_trip_and_atomic_write(tmp_path):
     [
         ("{not json", "not valid JSON"),
         ("[1, 2]", "not a probe results document"),
-        (json.dumps({"schema_version": 99}), "schema_version 99 is not supported"),
+        (json.dumps({"schema_version": 99, "kind": "max-n"}), "schema_version 99 is newer"),
+        (json.dumps({"schema_version": 99}), "not a probe results document"),
     ],
 )
 def test_results_loader_refuses_corrupt_and_future_files(tmp_path, content, message):

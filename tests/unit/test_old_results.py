@@ -1,0 +1,71 @@
+"""Every results document the project ever committed is still read (probe.documents.store).
+
+tests/data/results/vN/ holds the project's own results/ as committed when format N was
+current (`git show REV:results/...` at the commits that wrote them; v4 holds max-n
+documents of format 3 beside format 4, as the folder did). Each is read, upgraded in
+memory to its kind's current version, rendered, and `probe report` makes a report from
+each folder. A version newer than the code is refused in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from probe.cli.app import main
+from probe.documents import store
+from probe.documents.compare import CompareDoc
+from probe.documents.matrix import MatrixDoc
+from probe.documents.maxn import MaxNDoc
+from probe.report.tables import render_compare, render_matrix, render_maxn
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "results"
+VERSIONS = sorted(DATA.iterdir())
+
+
+def test_the_fixtures_hold_every_format_of_the_projects_history():
+    written = {json.loads(p.read_text())["schema_version"] for p in DATA.rglob("*.json")}
+    assert written == set(range(1, store.SCHEMA_VERSION + 1))
+
+
+@pytest.mark.parametrize("folder", VERSIONS, ids=[p.name for p in VERSIONS])
+def test_each_document_is_read_upgraded_and_rendered(folder):
+    for path in sorted((folder / "max-n").glob("*.json")):
+        doc = MaxNDoc.load(path)
+        assert doc.schema_version == store.VERSIONS["max-n"]
+        assert doc.schema_version_read in (None, json.loads(path.read_text())["schema_version"])
+        assert "fresh" in doc or doc.schema_version_read == 1, path  # `cold` renamed in 6
+        assert "cold" not in doc
+        table = render_maxn(doc, "table")  # a failed run (v4, v5 hold some) renders too
+        assert doc.critical_n is None or f"{doc.critical_n:,}" in table, path
+    matrix, compare = (
+        MatrixDoc.load(folder / "matrix.json"),
+        CompareDoc.load(folder / "compare.json"),
+    )
+    assert render_matrix(matrix, "table") and render_compare(compare, "table")
+
+
+@pytest.mark.parametrize("folder", VERSIONS, ids=[p.name for p in VERSIONS])
+def test_probe_report_reads_each_version_of_the_results(folder, tmp_path):
+    results = tmp_path / "results"
+    shutil.copytree(folder, results)
+    run = CliRunner().invoke(main, ["report", "--results", str(results)])
+    assert run.exit_code == 0, run.output
+    report = (results / "REPORT.md").read_text()
+    assert "critical n" in report.lower()
+
+
+def test_a_version_newer_than_the_code_is_refused_in_one_line(tmp_path):
+    path = tmp_path / "new.json"
+    doc = json.loads((DATA / "v6" / "compare.json").read_text())
+    path.write_text(json.dumps({**doc, "schema_version": 99}))
+    with pytest.raises(store.ResultsError) as excinfo:
+        CompareDoc.load(path)
+    assert str(excinfo.value) == (
+        f"{path}: schema_version 99 is newer than probe {store.__version__} reads (compare "
+        "6); upgrade probe (pip install -U probe) to read it"
+    )
