@@ -244,9 +244,10 @@ class _Run:
         """Time one phase of the run into `phases`: its wall time, its probes and servers,
         the time its probes spent in requests and waiting for servers to boot (where the
         run's time goes: the cost model)."""
-        t0, before = time.monotonic(), self._costs()
+        t0, before, ended = time.monotonic(), self._costs(), False
         try:
             yield
+            ended = True
         finally:
             probes, servers, requests_s, waited = (
                 now - then for now, then in zip(self._costs(), before, strict=True)
@@ -256,9 +257,10 @@ class _Run:
                 "wall_s": round(wall, 3), "probes": probes, "servers": servers,
                 "requests_s": round(requests_s, 3), "boot_wait_s": round(waited, 3),
             }  # fmt: skip
-            self.log(f"phase {name}: {wall:.1f} s, {probes} probes on {servers} servers, "
-                     f"{requests_s:.1f} s in requests, {waited:.1f} s waiting for "
-                     "boots")  # fmt: skip
+            if ended and probes:  # a run that stops says why in one line, nothing more
+                self.log(f"phase {name}: {wall:.1f} s, {probes} probes on {servers} servers, "
+                         f"{requests_s:.1f} s in requests, {waited:.1f} s waiting for "
+                         "boots")  # fmt: skip
 
     def _costs(self) -> tuple[int, int, float, float]:
         os_ = self.oracles
