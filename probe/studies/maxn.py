@@ -195,10 +195,12 @@ def gate(cfg: MaxNConfig, n: int, log: Log = lambda s: None) -> list[Probe]:
 
 @contextlib.contextmanager
 def _oracles(cfg: MaxNConfig, spec: ServerSpec, lanes: int, concurrency: int | None = None,
-             timings: tuple[float | None, ...] = (), warmup: tuple[float, ...] = ()
-             ) -> Iterator[list[ServerOracle]]:  # fmt: skip
+             timings: tuple[float | None, ...] = (), warmup: tuple[float, ...] = (),
+             shared: _Pools | None = None) -> Iterator[list[ServerOracle]]:  # fmt: skip
     """One oracle per lane: on pools of fresh servers of `spec`, or on the --url server;
-    `timings`: when each lane's requests go out, in turn (ServerOracle.prepare)."""
+    `timings`: when each lane's requests go out, in turn (ServerOracle.prepare).
+    `shared`: the run's pools, kept from phase to phase, so that a spare booted while
+    the search's last round ran serves the re-check or the warm phase, not nothing."""
     ocfg = OracleConfig(
         cfg.workload, concurrency or cfg.concurrency, cfg.timeout_s, cfg.limit_kind,
         cfg.token, cfg.fresh, timings, warmup,
@@ -213,7 +215,10 @@ def _oracles(cfg: MaxNConfig, spec: ServerSpec, lanes: int, concurrency: int | N
             base = w.server_env(None) if w.n_placement != "env" else {}
             # n at start-up, or one port for every server: no server started ahead
             ahead = cfg.fresh and w.n_placement != "env" and not spec.port
-            ps = stack.enter_context(pools(spec, lanes, ahead=ahead, base_env=base))
+            if shared is not None:
+                ps = shared.get(spec, lanes, ahead, base)
+            else:
+                ps = stack.enter_context(pools(spec, lanes, ahead=ahead, base_env=base))
             # each lane starts its turn of timings at its own place, so that a round of
             # one probe per lane already has every timing
             turns = [timings[i % len(timings):] + timings[:i % len(timings)] if timings else ()
@@ -223,6 +228,20 @@ def _oracles(cfg: MaxNConfig, spec: ServerSpec, lanes: int, concurrency: int | N
         for oracle in made:
             stack.callback(oracle.close)
         yield made
+
+
+class _Pools:
+    """The run's pools of fresh servers, by what they start, open until the run ends."""
+
+    def __init__(self, stack: contextlib.ExitStack):
+        self.stack, self.made = stack, {}
+
+    def get(self, spec: ServerSpec, lanes: int, ahead: bool, base: dict) -> list:
+        key = (repr(spec), lanes, ahead, tuple(sorted(base.items())))
+        if key not in self.made:
+            self.made[key] = self.stack.enter_context(
+                pools(spec, lanes, ahead=ahead, base_env=base))  # fmt: skip
+        return self.made[key]
 
 
 class _Run:
@@ -235,6 +254,8 @@ class _Run:
         self.probes: list[Probe] = []
         self.oracles: list[ServerOracle] = []  # every oracle of every phase
         self.rechecked: list[Probe] = []  # the re-check's probes
+        self.stack = contextlib.ExitStack()  # closed as the run ends: the shared pools
+        self.pools = _Pools(self.stack)
 
     def starts(self) -> int:
         return sum(o.starts for o in self.oracles)
@@ -342,7 +363,7 @@ def run(
         log(f"--n-param's hook costs {state.doc.n_param_cost_bytes} B of address space")
     results.write_atomic(out, state.doc)
     state.doc.phases = {} if sizes is None else {"first_sizes": {"wall_s": round(learn_s, 3)}}
-    with results.recording(out, state.doc, state.t0):
+    with state.stack, results.recording(out, state.doc, state.t0):
         with state.phase("search"):
             res = _search(state)
         timing_band = False
@@ -405,7 +426,7 @@ def _recheck(state: _Run, res: SearchResult) -> bool:
     state.log(f"re-check: n={lo:,} and n={hi:,} on fresh servers, the request as the port "
               f"opens and {cfg.settle_s:g} s after the workers wait")  # fmt: skip
     probes: list[Probe] = []
-    with _oracles(cfg, cfg.spec, cfg.lanes) as oracles:
+    with _oracles(cfg, cfg.spec, cfg.lanes, shared=state.pools) as oracles:
         state.oracles += oracles
         lanes = LaneOracle(oracles)
         for i in range(0, len(plan), lanes.lanes):
@@ -460,7 +481,8 @@ def _warm(state: _Run) -> None:
         state.log(f"warm {count[0]:2d}: n={probe.n:,} {probe.outcome.kind.value} "
                   f"{probe.elapsed_s:.2f}s {probe.outcome.detail or ''}".rstrip())  # fmt: skip
 
-    with _oracles(cfg, cfg.spec, cfg.lanes, warmup=warm.fractions(k)) as oracles:
+    with _oracles(cfg, cfg.spec, cfg.lanes, warmup=warm.fractions(k),
+                  shared=state.pools) as oracles:  # fmt: skip
         state.oracles += oracles
         lanes = LaneOracle(oracles)
         lo, hi, probes = warm.warm_search(lanes, cold_n, cfg.search.precision, lanes.lanes,
@@ -543,7 +565,7 @@ def _describe_start(cfg: MaxNConfig, spec: ServerSpec) -> str:
 def _search(state: _Run) -> SearchResult:
     cfg = state.cfg
     state.log(_describe_start(cfg, cfg.spec))
-    with _oracles(cfg, cfg.spec, cfg.lanes) as oracles:
+    with _oracles(cfg, cfg.spec, cfg.lanes, shared=state.pools) as oracles:
         state.oracles += oracles
         search = replace(cfg.search, lanes=len(oracles), facts=cfg.outcomes_are_facts)
         res = search_rounds(LaneOracle(oracles), search, on_probe=state.on_probe)
