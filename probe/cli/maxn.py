@@ -31,6 +31,7 @@ from probe.defaults import (
     WARM_REQUESTS,
 )
 from probe.outcome import CannotProbe, Kind
+from probe.search import rate
 from probe.search.critical import CONFIRM_POLICIES, STRATEGIES, SearchConfig
 from probe.studies import warm
 from probe.workload import growth
@@ -57,6 +58,7 @@ class SearchFlags:
     warm_requests: int
     cold_only: bool
     n_start: int | None
+    risk: float
 
     def config(self, workload, spec, limit: int | None):
         """The run these options ask for; lanes and the confirm policy as the rules pick."""
@@ -83,7 +85,7 @@ class SearchFlags:
             fresh=self.fresh, band=self.band, check=not self.no_check,
             settle_s=self.settle, same_answer_ok=self.same_answer_ok,
             warm_requests=0 if self.cold_only else self.warm_requests,
-            learn_first_sizes=self.n_start is None,
+            learn_first_sizes=self.n_start is None, risk=self.risk,
         )  # fmt: skip
 
 
@@ -100,6 +102,18 @@ def search_options(f):
             f"4N sends at most 1/{round(1 / growth.START_SHARE)} of the limit and builds "
             f"within {growth.START_BUILD_S:g} s (an image of N x N pixels starts at a few "
             "thousand).",
+        ),
+        click.option(
+            "--risk",
+            type=click.FloatRange(0.001, 0.5),
+            default=rate.RISK,
+            show_default=True,
+            metavar="P",
+            help="Where fresh servers disagree at one n (the re-check saw it move), the "
+            "critical n is the n at which at most this share of fresh servers fails its "
+            "first request, fitted to every probe near the boundary, at "
+            f"{rate.CONFIDENCE:.0%} confidence. 0.05: a rolling restart of 20 servers "
+            "meets about one such failure at that n.",
         ),
         click.option(
             "--cold-only",

@@ -19,7 +19,7 @@ SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "n_unit")),
     ("The limit", ("limit", "limit_kind", "oom_group")),
     ("The answer", ("concurrency", "precision", "require_n", "cold_only", "warm_requests",
-                    "settle", "no_check", "same_answer_ok", "n_start")),
+                    "settle", "no_check", "same_answer_ok", "n_start", "risk")),
     ("The server (built from --app or --fn; a --cmd sets its own)", (
         "server", *(x.param for x in settings.PREFORK), "layout", "host", "port",
         "start_timeout")),

@@ -94,6 +94,11 @@ class MaxNDoc(Document):
     # no --n-start and a body sized by n: {"n_start", "n_max", "learned_from": [{"n",
     # "body_bytes", "held_bytes", "build_s"}]} (probe.workload.growth)
     first_sizes = key()
+    # where fresh servers disagreed at one n (probe.search.rate): {"risk", "confidence",
+    # "n_risk", "n_risk_lower" (the critical n), "n50", "n_all_fail", "probes_used",
+    # "failures", "spread_ln_n", "uncertainty", "stop_reason", "probes" (its own)}; the search's
+    # pair is kept as search_critical_n / search_first_failing_n
+    rate = key()
     body_fn_cap_bytes = key()  # --body-fn: the address-space cap its builder ran under
     # probe's own peak RSS ("probe"), its body builder's ("body_builder", None if none ran)
     # and the bound on bodies probe holds whole at once ("held_max")

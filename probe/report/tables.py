@@ -131,6 +131,7 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
         *_non_monotone_rows(doc),
         *_rejected_rows(doc),
         *_recheck_rows(doc),
+        *_rate_rows(doc),
         *_warm_rows(doc),
         *_band_rows(doc),
         *_tree_rows(doc),
@@ -212,6 +213,21 @@ def _body_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
             )
         )
     return rows
+
+
+def _rate_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
+    """The failure-rate answer, where fresh servers disagreed at one n."""
+    r = doc.rate
+    if not r:
+        return []
+    all_fail = f", all failed from {format_n(r['n_all_fail'])}" if r.get("n_all_fail") else ""
+    return [("failure rate", f"at most {r['risk']:.0%} of fresh servers fail up to "
+             f"{format_n(r['n_risk_lower'])} ({r['confidence']:.0%} sure; estimate "
+             f"{format_n(r['n_risk'])}), half fail at {format_n(r['n50'])}{all_fail}; "
+             f"from {r['probes_used']} probes ({r['failures']} failed), "
+             f"{r['stop_reason']}"),
+            ("search's own pair", f"{format_n(doc.search_critical_n)} / "
+             f"{format_n(doc.search_first_failing_n)}")]  # fmt: skip
 
 
 def _recheck_rows(doc: MaxNDoc) -> list[tuple[str, str]]:

@@ -32,7 +32,7 @@ from probe.measure import load
 from probe.measure.memory import read_status
 from probe.measure.oracle import LaneOracle, OracleConfig, ServerOracle, reach
 from probe.outcome import CannotProbe, Probe
-from probe.search import eta, verdict
+from probe.search import eta, rate, verdict
 from probe.search.band import BandConfig, band_search
 from probe.search.critical import SearchResult, search_rounds
 from probe.search.estimate import fit_line
@@ -375,8 +375,8 @@ def run(
             with state.phase("full_overlap"):
                 _full_overlap(state)
         if timing_band:
-            with state.phase("band"):
-                _band(state, res, timings=True)
+            with state.phase("rate"):
+                _rate(state, res)
         elif res.critical_n is not None and cfg.band_layouts:
             with state.phase("band"):
                 _band(state, res)
@@ -422,7 +422,7 @@ def _recheck(state: _Run, res: SearchResult) -> bool:
     every re-probe agrees with the search (recorded under `recheck`)."""
     cfg, doc = state.cfg, state.doc
     lo, hi = res.critical_n, res.first_failing_n
-    plan = verdict.recheck_plan(lo, hi, cfg.settle_s, res.probes)
+    plan = verdict.recheck_plan(lo, hi, cfg.settle_s, res.probes, cfg.recheck_tries)
     state.log(f"re-check: n={lo:,} and n={hi:,} on fresh servers, the request as the port "
               f"opens and {cfg.settle_s:g} s after the workers wait")  # fmt: skip
     probes: list[Probe] = []
@@ -660,6 +660,42 @@ def band_precision(cfg: MaxNConfig, timings: bool = False) -> float:
     percent)."""
     p = cfg.search.precision
     return p if cfg.threads_race or timings else p / 4
+
+
+def _rate(state: _Run, res: SearchResult) -> None:
+    """Fresh servers disagreed at one n: the boundary is a failure rate
+    (probe.search.rate). Probes where they inform, the two first-request timings in turn,
+    until the bound on the n that fails at --risk is tight; that bound is the critical
+    n, the search's pair kept beside it."""
+    cfg, doc = state.cfg, state.doc
+    state.log(f"rate: estimating the n at which at most {cfg.risk:.0%} of fresh servers "
+              "fail, from every probe near the boundary")  # fmt: skip
+    count = [0]
+
+    def on_probe(probe: Probe) -> None:
+        count[0] += 1
+        state.log(f"rate {count[0]:2d}: n={probe.n:,} {probe.outcome.kind.value} "
+                  f"({_when(probe)}) {probe.elapsed_s:.2f}s")  # fmt: skip
+
+    turns = (verdict.AT_PORT, cfg.settle_s)
+    with _oracles(cfg, cfg.spec, cfg.lanes, timings=turns, shared=state.pools) as oracles:
+        state.oracles += oracles
+        rcfg = rate.RateConfig(risk=cfg.risk, precision=cfg.search.precision,
+                               lanes=len(oracles))  # fmt: skip
+        prior = (*res.probes, *state.rechecked)
+        est, added, stop = rate.rate_search(LaneOracle(oracles), prior, rcfg, on_probe)
+    doc.rate = {**est.to_dict(), "stop_reason": stop, "probes": [p.to_dict() for p in added]}
+    doc.search_critical_n, doc.search_first_failing_n = doc.critical_n, doc.first_failing_n
+    every = [*prior, *added]
+    failed = [p.n for p in every if not p.ok and p.n > est.n_risk_lower]
+    doc.critical_n = est.n_risk_lower
+    doc.first_failing_n = min(failed) if failed else doc.first_failing_n
+    doc.peak_rss_bytes = _peak_at(every, est.n_risk_lower)
+    state.write()
+    all_fail = f", all failed from n={est.n_all_fail:,}" if est.n_all_fail else ""
+    state.log(f"rate: at most {cfg.risk:.0%} fail up to n={est.n_risk_lower:,} "
+              f"({est.confidence:.0%} sure; estimate {est.n_risk:,}), half fail at "
+              f"n={est.n50:,}{all_fail}; {est.probes} probes")  # fmt: skip
 
 
 def _band_answer(doc: dict, res: SearchResult, band) -> None:

@@ -21,6 +21,7 @@ from probe.defaults import REQUEST_TIMEOUT_S, SETTLE_S
 from probe.documents import store
 from probe.documents.maxn import MaxNDoc
 from probe.search.critical import SearchConfig
+from probe.search.rate import RECHECK_TRIES, RISK
 from probe.servers import settings
 from probe.servers.kinds import PREFORK
 from probe.servers.spec import ServerSpec, pinned_env
@@ -54,6 +55,10 @@ class MaxNConfig:
     # no n_start was asked for: learn the first sizes from how the body grows
     # (probe.workload.growth), where the body is what n sizes
     learn_first_sizes: bool = False
+    # where fresh servers disagree at one n: the critical n fails at most at this rate
+    # (probe.search.rate), and the re-check tries the critical n this often in all
+    risk: float = RISK
+    recheck_tries: int = RECHECK_TRIES
 
     @property
     def fn(self) -> str | None:
