@@ -12,6 +12,7 @@ LOAD_CONCURRENCY = 10  # ... all at once
 MARGIN = 0.9  # matrix --n auto runs each variant at this share of its critical n
 SETTLE_S = 1.0  # max-n re-probes both ends this long after the workers wait (and at once)
 WARM_REQUESTS = 20  # max-n's warm phase: requests a server serves before the probe
+RESULTS_DIR = "results"  # where every command writes its documents, relative to the cwd
 
 # The app a server runs when none is named: the seminar's service (probe.workload.seminar
 # has its predictors). Here, so that the servers need nothing of the workloads.

@@ -14,6 +14,7 @@ _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 _SIZE_RE = re.compile(
     r"^\s*([0-9]+(?:\.[0-9]+)?|\.[0-9]+)\s*(?:([KMGT])(?:I?B)?|B)?\s*$", re.IGNORECASE
 )
+MIB = 1 << 20  # one mebibyte, for the reports' axes and figures
 MAX_SIZE = 2**63 - 1  # the largest rlimit the kernel takes as a number
 _NONE_WORDS = {"none", "unlimited", "inf", "infinity"}
 

@@ -17,6 +17,7 @@ from probe.cli.options import (
     workload_options,
 )
 from probe.cli.workloads import WorkloadFlags
+from probe.defaults import RESULTS_DIR
 
 
 @click.command()
@@ -40,7 +41,7 @@ from probe.cli.workloads import WorkloadFlags
     help="Lines shown and kept in the document.",
 )
 @click.option("--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("results"), show_default=True,
+              default=Path(RESULTS_DIR), show_default=True,
               help="Where max-n documents are read and explain/ is written.")  # fmt: skip
 @request_timeout_option
 @format_option(choices=("table", "json", "markdown"))

@@ -22,6 +22,7 @@ from probe.defaults import (
     MARGIN,
     MAXN_LIMIT,
     REQUEST_TIMEOUT_S,
+    RESULTS_DIR,
     STUDY_PRECISION,
 )
 from probe.report.cells import FORMATS
@@ -367,7 +368,7 @@ def parse_precision(ctx, param, value: float) -> float:
 def results_option(f):
     return click.option(
         "--results", "results_dir", type=click.Path(file_okay=False, path_type=Path),
-        default=Path("results"), show_default=True,
+        default=Path(RESULTS_DIR), show_default=True,
         help="Folder of the results documents (max-n/, matrix.json, compare.json, REPORT.md).",
     )(f)  # fmt: skip
 

@@ -16,6 +16,7 @@ from probe.cli.options import (
     workload_options,
 )
 from probe.cli.workloads import WorkloadFlags
+from probe.defaults import RESULTS_DIR
 
 
 def _shard(ctx, param, value):
@@ -141,7 +142,7 @@ def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets
     if not workload.takes_n:
         raise click.BadParameter("io_bounded has no n", param_hint="--fn")
     base = _base_spec(server_flags, workload, budgets[0])
-    path = out or (Path("results") / (f"plan-{shard[0]}-of-{shard[1]}.json" if shard
+    path = out or (Path(RESULTS_DIR) / (f"plan-{shard[0]}-of-{shard[1]}.json" if shard
                                       else "plan.json"))  # fmt: skip
     cfg = study.PlanConfig(
         workload=workload, template=workload.cmd, axes=parsed, budgets=tuple(budgets),

@@ -18,9 +18,7 @@ from probe.report.cells import (
     per_n,
     text_table,
 )
-from probe.sizes import format_bytes
-
-MIB = 1 << 20
+from probe.sizes import MIB, format_bytes
 
 
 def _unit(doc: ExplainDoc) -> str | None:

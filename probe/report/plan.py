@@ -9,9 +9,7 @@ from matplotlib.figure import Figure
 
 from probe.documents.plan import PlanDoc
 from probe.report.cells import dispatch, format_n, json_text, text_table
-from probe.sizes import format_bytes, format_size
-
-MIB = 1 << 20
+from probe.sizes import MIB, format_bytes, format_size
 
 
 def _budget_label(b: int) -> str:

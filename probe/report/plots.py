@@ -22,8 +22,8 @@ from probe import stats
 from probe.documents.matrix import Variant
 from probe.documents.maxn import Band, MaxNDoc
 from probe.report.cells import DEFAULT_N_UNIT, per_n
+from probe.sizes import MIB
 
-MIB = 1024 * 1024
 _OK, _FAILED = "#2ca02c", "#d62728"
 _QUEUED_ALPHA = 0.3
 _PNG_METADATA = {"Software": None}  # keep the image free of version and time stamps

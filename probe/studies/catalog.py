@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from probe.defaults import REQUEST_TIMEOUT_S, STUDY_PRECISION
+from probe.defaults import REQUEST_TIMEOUT_S, RESULTS_DIR, STUDY_PRECISION
 from probe.documents import store
 from probe.documents.maxn import MaxNDoc
 from probe.servers.spec import DEFAULTS, ServerSpec
@@ -44,7 +44,7 @@ class CatalogConfig:
     limit_bytes: int
     limit_kind: str = "as"
     precision: float = STUDY_PRECISION
-    results_dir: Path = Path("results")
+    results_dir: Path = Path(RESULTS_DIR)
     timeout_s: float = REQUEST_TIMEOUT_S
     confirm: str = "auto"  # cold, fixed-layout outcomes are facts: re-probe only the rest
     band: int | None = None  # K layouts for the single-request searches' band

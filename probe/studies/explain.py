@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from probe.defaults import RESULTS_DIR
 from probe.documents import store
 from probe.documents.explain import ExplainDoc
 from probe.documents.maxn import MaxNDoc
@@ -51,7 +52,7 @@ class ExplainConfig:
     n: int
     n_small: int
     n_source: str = "--n"
-    out_dir: Path = Path("results") / "explain"
+    out_dir: Path = Path(RESULTS_DIR) / "explain"
     top: int = TOP_SITES
     maxn_doc: Path | None = None  # a max-n document to compare the slope with
 

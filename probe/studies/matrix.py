@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from probe import stats
-from probe.defaults import REQUEST_TIMEOUT_S, STUDY_PRECISION
+from probe.defaults import REQUEST_TIMEOUT_S, RESULTS_DIR, STUDY_PRECISION
 from probe.documents import store as results
 from probe.documents.matrix import MatrixDoc, Variant
 from probe.documents.maxn import MaxNDoc
@@ -59,7 +59,7 @@ class MatrixConfig:
     margin: float = 0.9
     precision: float = STUDY_PRECISION
     check: bool = True  # --n auto: re-check each search's ends (probe.search.verdict)
-    results_dir: Path = Path("results")
+    results_dir: Path = Path(RESULTS_DIR)
     log_dir: Path = Path("log")
     timeout_s: float = REQUEST_TIMEOUT_S
     env: dict[str, str] = field(default_factory=dict)  # extra server environment

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from probe import stats
+from probe.defaults import RESULTS_DIR
 from probe.documents import store
 from probe.documents.plan import PlanDoc
 from probe.measure.sustained import closed_loop
@@ -67,7 +68,7 @@ class PlanConfig:
     shard: tuple[int, int] | None = None  # (I, N): every N-th cell from I
     rules: bool = True  # also measure the cells the rules of thumb would run
     mix: str = "fixed"  # the throughput load's sizes: "fixed" (all at its n) or MIXES
-    out: Path = Path("results") / "plan.json"
+    out: Path = Path(RESULTS_DIR) / "plan.json"
 
 
 def spec_of(cfg: PlanConfig, values: dict[str, str], cmd: str | None, budget: int) -> ServerSpec:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psutil
 
-from probe.defaults import REQUEST_TIMEOUT_S, SETTLE_S
+from probe.defaults import REQUEST_TIMEOUT_S, RESULTS_DIR, SETTLE_S
 from probe.documents import store
 from probe.documents.maxn import MaxNDoc
 from probe.search.critical import SearchConfig
@@ -196,7 +196,7 @@ def config_tag(spec: ServerSpec, fresh: bool = True) -> str:
     return "".join(f"-{p}" for p in parts)
 
 
-def path(cfg: MaxNConfig, root: Path = Path("results")) -> Path:
+def path(cfg: MaxNConfig, root: Path = Path(RESULTS_DIR)) -> Path:
     """results/max-n/<server>-<workload>-<limit>[-rss]-c<C>[-<config>].json"""
     kind = "" if cfg.limit_kind == "as" else f"-{cfg.limit_kind}"
     kind += "-oomgroup" if cfg.spec.oom_group else ""
