@@ -34,12 +34,13 @@ SAME_ANSWERS = 3  # this many successes at distinct n, all answered alike, span 
 
 
 def recheck_plan(lo: int, hi: int, settle_s: float, probes: Sequence[Probe] = (),
-                 tries_at_lo: int = 1) -> list[tuple[int, float]]:  # fmt: skip
+                 tries_at_lo: int = 1) -> list[tuple[int, float | None]]:  # fmt: skip
     """(n, timing) of the re-check: both ends as the port opens, then each end settled
     unless the search already sent it `settle_s` or more after the workers waited (its
     spare server booted while the previous probe ran: that sample is the settled one).
     The failing end first in each pair: its re-probe is the likelier to disagree. Then
-    more tries at lo, the two timings in turn, until lo has `tries_at_lo` in all (the
+    more tries at lo, as the search sends its probes (timing None: a spare once its
+    workers wait, no settle to wait out), until lo has `tries_at_lo` in all (the
     search's own counted): so that a service failing there now and then shows it
     (probe.search.rate.RECHECK_TRIES)."""
     plan = [(hi, AT_PORT), (lo, AT_PORT)]
@@ -47,8 +48,7 @@ def recheck_plan(lo: int, hi: int, settle_s: float, probes: Sequence[Probe] = ()
         if not any(p.n == n and (p.after_ready_s or 0.0) >= settle_s for p in probes):
             plan.append((n, settle_s))
     have = sum(p.n == lo for p in probes) + sum(n == lo for n, _ in plan)
-    for i in range(max(0, tries_at_lo - have)):
-        plan.append((lo, AT_PORT if i % 2 == 0 else settle_s))
+    plan += [(lo, None)] * max(0, tries_at_lo - have)
     return plan
 
 

@@ -452,6 +452,8 @@ def _recheck(state: _Run, res: SearchResult) -> bool:
 
 
 def _when(probe: Probe) -> str:
+    if probe.timing_s is None:
+        return "once ready"
     return "as the port opened" if probe.timing_s == 0 else f"{probe.timing_s:g} s after ready"
 
 
