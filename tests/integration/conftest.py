@@ -14,6 +14,7 @@ import pytest
 # started last left one worker alone at the end for a minute (alphabetical order put
 # test_plan, test_real_inputs, test_tree_budget, test_verdict and test_warm last).
 LONGEST_FIRST = ("test_plan", "test_real_inputs", "test_bodies", "test_tree_budget",
+                 "test_slow_service", "test_rate",
                  "test_matrix", "test_verdict", "test_maxn", "test_cold", "test_explain",
                  "test_own_service", "test_commands", "test_warm", "test_lanes")  # fmt: skip
 
