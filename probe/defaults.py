@@ -1,6 +1,8 @@
 """The defaults probe's commands share, declared once: the configs and the command-line
 options read them from here (a server's own defaults are ServerSpec's fields)."""
 
+from pathlib import Path
+
 REQUEST_TIMEOUT_S = 120.0  # seconds to wait for one answer
 MAXN_PRECISION = 0.01  # max-n stops when first_failing_n / critical_n - 1 <= this
 STUDY_PRECISION = 0.02  # the same for the searches of compare, matrix --n auto and study
@@ -17,3 +19,7 @@ RESULTS_DIR = "results"  # where every command writes its documents, relative to
 # The app a server runs when none is named: the seminar's service (probe.workload.seminar
 # has its predictors). Here, so that the servers need nothing of the workloads.
 BUILTIN_APP = "app.wsgi:app"
+# ...and where its servers import it from: the checkout this probe runs from (app/ beside
+# probe/, as the quick start's editable install keeps them). app/ is not installed as a
+# package: `import app` in a user's environment must find the user's app, never ours.
+BUILTIN_APP_DIR = str(Path(__file__).resolve().parents[1])

@@ -61,7 +61,7 @@ def launch_record(spec: ServerSpec) -> dict:
     env = {**os.environ, **pinned_env(spec)}
     return {
         "wrapper": "prlimit, setarch" if _system_tools() else "capexec",
-        "cwd": spec.chdir or os.getcwd(),
+        "cwd": spec.workdir or os.getcwd(),
         "stdin": "/dev/null",
         "output": "one file, stdout and stderr",
         "new_session": True,
@@ -218,7 +218,7 @@ class Server:
 
     @property
     def cwd(self) -> str | None:
-        return self.spec.chdir
+        return self.spec.workdir
 
     def shell_command(self) -> str:
         """The same start by hand, with the system's tools: the folder, the variables

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 
-from probe.defaults import BUILTIN_APP
+from probe.defaults import BUILTIN_APP, BUILTIN_APP_DIR
 from probe.servers import command, settings
 from probe.servers.capexec import LAYOUTS
 from probe.servers.kinds import KINDS, PREFORK, ServerKind
@@ -62,6 +62,14 @@ class ServerSpec:
     grace_s: float = 3.0
     env: Mapping[str, str] = field(default_factory=dict)  # overrides DEFAULT_SERVER_ENV
     oom_group: bool = False  # limit kind tree: past the budget, kill the whole tree
+
+    @property
+    def workdir(self) -> str | None:
+        """The folder the server starts in: chdir, or the checkout for the built-in app
+        (None: probe's own working folder)."""
+        if self.chdir is None and self.cmd is None and self.app == BUILTIN_APP:
+            return BUILTIN_APP_DIR
+        return self.chdir
 
     def __post_init__(self) -> None:
         if self.server not in KINDS:

@@ -30,6 +30,7 @@ from probe.servers import command
 from probe.servers.kinds import KINDS, SERVERS
 from probe.servers.process import Server
 from probe.studies import catalog
+from probe.workload import seminar
 from probe.workload.builtins import builtin
 from probe.workload.model import HttpRequest, Workload
 from probe.workload.seminar import SEMINAR_FNS
@@ -142,9 +143,7 @@ def request_entry(index: int, record: RequestRecord, w: Workload, n: int | None)
     d = record.to_dict()
     entry = {"index": index, **{k: d[k] for k in _REQUEST_KEYS}}
     if w.fn is not None:  # the seminar's predictors: the exact price, for the logs
-        from app.pricing import expected_price
-
-        entry["expected_price"] = expected_price(w.fn, record.area, n or 1)
+        entry["expected_price"] = seminar.pricing().expected_price(w.fn, record.area, n or 1)
     if record.status is not None:
         outcome = w.judge(record.status, record.text, record.body, n, record.area, record.found)
         entry["answer_ok"] = outcome.ok

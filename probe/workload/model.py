@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 from probe.outcome import Kind, Outcome, failed_answer
 from probe.servers.command import CommandError, split
-from probe.workload import bodies, bodyfn, nparam
+from probe.workload import bodies, bodyfn, nparam, seminar
 from probe.workload.seminar import BUILTIN_FNS, IO_FNS, PROBE_AREA
 
 ALLOWED = "{n}, {area}, {env:NAME}"
@@ -245,11 +245,10 @@ class Workload:
         if not 200 <= status < 300:
             return failed_answer(status, body_json)
         if self.fn is not None:
-            from app.pricing import expected_price, price_matches  # imports Flask and numpy
-
+            prices = seminar.pricing()
             price = body_json.get("price") if isinstance(body_json, dict) else None
-            if not price_matches(price, area, n, self.fn):
-                want = expected_price(self.fn, area, n)
+            if not prices.price_matches(price, area, n, self.fn):
+                want = prices.expected_price(self.fn, area, n)
                 return Outcome(Kind.HTTP_ERROR, status, f"wrong price {price}, want {want}")
         if self.expect is not None:
             want = self._fill("expect", self.expect, n, area)
