@@ -371,6 +371,8 @@ def run(
         if ends and cfg.rechecks and res.stop_reason == "converged":
             with state.phase("recheck"):
                 timing_band = not _recheck(state, res)
+            # a failure below a success on fresh servers is a disagreement too
+            timing_band = timing_band or bool(state.doc.non_monotone)
         if res.critical_n is not None and cfg.threads_race:
             with state.phase("full_overlap"):
                 _full_overlap(state)

@@ -22,13 +22,13 @@ CMD = f"{PY} -m gunicorn --bind 127.0.0.1:{{port}} random_scratch:app"
 CAP = "128M"
 
 
-def test_a_random_boundary_is_a_failure_rate_that_holds_on_20_plain_servers(
-    tmp_path, no_leftovers
-):
+def test_a_random_boundary_is_a_failure_rate_that_holds_on_20_plain_servers(tmp_path, no_leftovers):
     """The re-check tries the critical n 8 times in all (a 1-in-4 failure is caught with
     probability 0.90); the 6 MiB of random scratch is about 170,000 ints, a band of 5 %
-    at 128M, so the re-check sees servers disagree and the rate estimate answers: the n
-    at which at most 5 % of fresh servers fail, 95 % sure. By hand, that n as the first
+    at 128M. Where servers disagree (usually), the rate estimate answers: the n at which
+    at most 5 % of fresh servers fail, 95 % sure. Where they happened not to (once in 8
+    runs here: the search's answer lay below the band), the answer held 8 of 8 tries.
+    Either way the run says what it answers for, and by hand that n as the first
     request of 20 plain servers (prlimit --as, setarch -R, SCRATCH_SEED 1..20) fails on
     at most 1."""
     out = tmp_path / "doc.json"
@@ -39,12 +39,18 @@ def test_a_random_boundary_is_a_failure_rate_that_holds_on_20_plain_servers(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     doc = json.loads(out.read_text())
-    tries = doc["recheck"]["critical_n"]["tries"] if doc["recheck"] else 0
-    assert doc["rate"] is not None, (tries, doc["recheck"])
-    r = doc["rate"]
-    assert r["risk"] == rate.RISK and doc["critical_n"] == r["n_risk_lower"] <= r["n_risk"]
-    assert r["n_risk_lower"] < r["n50"] and r["probes_used"] >= 12
-    assert "failure rate" in result.output and "at most 5% of fresh servers fail" in result.output
+    r = doc.get("rate")
+    if r is not None:
+        assert r["risk"] == rate.RISK and doc["critical_n"] == r["n_risk_lower"] <= r["n_risk"]
+        assert r["n_risk_lower"] < r["n50"] and r["probes_used"] >= 12
+        assert "at most 5% of fresh servers fail" in result.output
+    else:
+        seen = doc["recheck"]["critical_n"]
+        assert doc["recheck"]["agrees"] and seen == {
+            "ok": rate.RECHECK_TRIES,
+            "tries": rate.RECHECK_TRIES,
+        }, seen
+        assert f"critical n ok {rate.RECHECK_TRIES} of {rate.RECHECK_TRIES}" in result.output
     argv = shlex.split(CMD)
     statuses = [
         first_request(argv, f"/ints/{doc['critical_n']}", parse_size(CAP), cwd=str(APPS),
