@@ -82,7 +82,8 @@ class MaxNDoc(Document):
     # holds the band over those timings and critical_n is its always-ok edge
     recheck = key()
     # how probe started each server where a start by hand may differ: the wrapper, the
-    # folder, stdin, where the output went, the session, the port, the environment's size
+    # folder, stdin, where the output went, the session, the port, the environment's size,
+    # and how readiness was read (`ready_by`)
     launch = key()
     # the warm phase: {"requests", "seed", "critical_n", "first_failing_n", "lower",
     # "probes"}; where `lower`, critical_n is the warm answer and the cold pair is kept

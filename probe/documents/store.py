@@ -57,7 +57,8 @@ from probe.interrupt import Interrupted
 #      `body_fn_cap_bytes`, `own_peak_rss_bytes` (probe's own peak and its body
 #      builder's), `phases` (where the run's time went); `warm` gains `design`; `rate`
 #      (the failure-rate answer where fresh servers disagreed at one n: it replaces the
-#      band over the re-check's timings), `recheck` tries the critical n 8 times in all.
+#      band over the re-check's timings), `recheck` tries the critical n 8 times in all;
+#      `launch` gains `ready_by` (how readiness was read on that kernel).
 SCHEMA_VERSION = 6  # the version of every kind whose format has not changed since 6
 VERSIONS = {"max-n": 7, "matrix": 6, "compare": 6, "explain": 6, "plan": 6}
 

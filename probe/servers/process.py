@@ -37,6 +37,7 @@ from probe.servers.command import fixes_port
 from probe.servers.kinds import WorkerEvent
 from probe.servers.logs import last_cause, short_of_room
 from probe.servers.readiness import cpu_seconds, listening_ports, port_listens, tree, waiting
+from probe.servers.readiness import signal as readiness_signal
 from probe.servers.reaper import REAPER
 from probe.servers.spec import ServerError, ServerSpec, pinned_env
 from probe.sizes import format_size
@@ -62,6 +63,7 @@ def launch_record(spec: ServerSpec) -> dict:
     return {
         "wrapper": "prlimit, setarch" if _system_tools() else "capexec",
         "cwd": spec.workdir or os.getcwd(),
+        "ready_by": readiness_signal(),
         "stdin": "/dev/null",
         "output": "one file, stdout and stderr",
         "new_session": True,

@@ -69,6 +69,13 @@ def waiting(pid: int) -> bool | None:
     return first.isdigit() and int(first) in WAIT_SYSCALLS
 
 
+def signal() -> str:
+    """How readiness is read on this kernel, in words, for the results' launch record."""
+    if os.path.exists("/proc/self/syscall"):
+        return "the syscall each serving process waits in (/proc/PID/syscall)"
+    return "each serving process asleep (/proc/PID/stat; this kernel has no /proc/PID/syscall)"
+
+
 _TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 
 

@@ -101,3 +101,24 @@ def test_results_loader_refuses_corrupt_and_future_files(tmp_path, content, mess
     path.write_text(content)
     with pytest.raises(results.ResultsError, match=message):
         results.load(path)
+
+
+@pytest.mark.parametrize(("state", "want"), [("S", True), ("R", False), (None, None)])
+def test_readiness_without_proc_syscall_reads_the_process_state(monkeypatch, state, want):
+    """A kernel without /proc/PID/syscall (user-mode Linux, gVisor: every server was
+    'still busy after 30 s' there): a process asleep counts as waiting, one running does
+    not, one gone is gone."""
+    import builtins
+
+    from probe.servers import readiness
+
+    real_open = builtins.open
+
+    def no_syscall(path, *args, **kwargs):
+        if str(path).endswith("/syscall"):
+            raise FileNotFoundError(path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", no_syscall)
+    monkeypatch.setattr(readiness, "_state", lambda pid: state)
+    assert readiness.waiting(12345) is want
