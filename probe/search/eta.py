@@ -3,7 +3,7 @@
 Pure: from the bracket, the precision, the lanes and the probes' measured times. The
 search closes a bracket (lo, hi) by a (lanes + 1)-section each round: ceil(log_{k+1}(
 ln(hi/lo) / ln(1 + precision))) rounds; with no failure yet, about two more rounds (the
-model aims at the boundary). The checks after it: the re-check's 4 probes, the warm
+model aims at the boundary). The checks after it: the re-check's 9 probes, the warm
 phase's probe at the answer (its warm-up counted as `warmup_units` probes at n). A round
 takes about as long as the slowest recent probe, its server booted while the last ran.
 """
@@ -14,8 +14,10 @@ import math
 from collections.abc import Sequence
 
 from probe.outcome import Probe
+from probe.search.rate import RECHECK_TRIES
 
-RECHECK_PROBES = 4  # both ends at two timings
+# the re-check: the critical n's tries less the search's own, the failing n at two timings
+RECHECK_PROBES = RECHECK_TRIES - 1 + 2
 RECENT = 3  # probes whose times stand for the next ones
 
 
