@@ -11,11 +11,12 @@ Model. P(fail | n) = 1 / (1 + exp(-(ln n - mu) / s)): a logistic in ln n, mu the
 half the servers fail (n50 = e^mu), s the spread (s -> 0: a sharp boundary). The
 quantile at the risk q is ln n_q = mu + s * logit(q).
 
-Fit. The likelihood of every probe near the boundary (within WINDOW precisions of the
-lowest failure and the highest success) over a grid of (mu, s): mu across that window, s
-from a tenth of the precision (a boundary sharper than that cannot be told from a point)
-to the window's width. A grid and not Newton's method, because near-separated data (few
-failures at a low rate) have no finite maximum; the grid's best point is the estimate.
+Fit. The likelihood of every probe over a grid of (mu, s): mu across the window of WINDOW
+precisions around the lowest failure and the highest success (a success far below still
+counts: it rules out a wide spread), s from a tenth of the precision (a boundary sharper
+than that cannot be told from a point) to the window's width. A grid and not Newton's
+method, because near-separated data (few failures at a low rate) have no finite
+maximum; the grid's best point is the estimate.
 
 Confidence. The bound is Bayesian: the posterior over the grid (the likelihood as
 weight, the prior below), and the critical n is the (1 - confidence) quantile of n_q
@@ -93,7 +94,6 @@ def estimate(samples: Sequence[tuple[int, bool]], risk: float = RISK,
     # failure and the highest success; every probe counts in the likelihood (a success
     # far below is what rules out a wide spread)
     lo, hi = min(edges) - WINDOW * p, max(edges) + WINDOW * p
-    near = [(n, f) for n, f in samples if lo <= math.log(n) <= hi]
     n = np.array([s[0] for s in samples], dtype=float)
     failed = np.array([bool(s[1]) for s in samples])
     x = np.log(n)
@@ -119,7 +119,7 @@ def estimate(samples: Sequence[tuple[int, bool]], risk: float = RISK,
     return Estimate(
         risk=risk, confidence=confidence, n_risk=int(n_risk), n_risk_lower=int(n_lower),
         n50=int(math.exp(float(mus[best[0]]))), n_all_fail=all_fail_from(samples),
-        probes=len(near), failures=int(failed.sum()), s=float(ss[best[1]]),
+        probes=len(samples), failures=int(failed.sum()), s=float(ss[best[1]]),
     )  # fmt: skip
 
 
