@@ -115,6 +115,9 @@ class Probe:
     # limit kind tree: each process's RSS, PSS, private memory and the tree's charge, read
     # exactly nearest the tree's peak (probe.measure.tree.tree_snapshot)
     tree_peak: dict | None = None
+    # limit kind cgroup: the kernel's account at the probe's end: memory.peak, memory.events
+    # (what happened during the probe) and memory.stat (the charge's parts)
+    cgroup: dict | None = None
     # when the request went out: None as the search sends it (a fresh server whose
     # workers wait), 0.0 as soon as the port accepted, s > 0 s after the workers waited
     timing_s: float | None = None

@@ -26,7 +26,7 @@ from probe.defaults import (
     STUDY_PRECISION,
 )
 from probe.report.cells import FORMATS
-from probe.servers import settings
+from probe.servers import cgroup, settings
 from probe.servers.capexec import LAYOUTS
 from probe.servers.kinds import KINDS, SERVERS
 from probe.servers.process import is_loopback
@@ -80,10 +80,23 @@ class Cap:
     limit: int | None
     limit_kind: str
     oom_group: bool = False
+    cgroup_parent: str | None = None
+
+    def __post_init__(self) -> None:
+        """--limit-kind cgroup: where the servers' cgroups go, found now (or one line
+        that says what gives one)."""
+        if self.cgroup_parent is not None and self.limit_kind != "cgroup":
+            raise click.BadParameter("applies to --limit-kind cgroup only",
+                                     param_hint="--cgroup-parent")  # fmt: skip
+        if self.limit_kind == "cgroup":
+            try:
+                cgroup.choose(self.cgroup_parent)
+            except cgroup.CgroupUnavailable as exc:
+                raise click.BadParameter(str(exc), param_hint="--limit-kind") from None
 
     def check(self, needs_cap: bool) -> None:
         """A search needs a cap, and the rss watchdog a size to watch for."""
-        if self.limit is None and (needs_cap or self.limit_kind in ("rss", "tree")):
+        if self.limit is None and (needs_cap or self.limit_kind != "as"):
             raise click.BadParameter(
                 "searching the critical n needs a cap; pass e.g. --limit 512M",
                 param_hint="--limit",
@@ -104,13 +117,24 @@ def limit_options(default: str = MAXN_LIMIT):
             "emulating a container's OOM killer. tree: one budget for the server's whole "
             "process tree, counted as a container's memory cgroup counts it (anonymous "
             "memory, pages the processes share once); past it, the largest process is "
-            "SIGKILLed, as the kernel's OOM killer picks.",
+            "SIGKILLed, as the kernel's OOM killer picks. cgroup: each server in a real "
+            "cgroup v2 of its own with memory.max = the limit; the kernel reclaims and "
+            "OOM-kills (needs root or a delegated cgroup; see --cgroup-parent).",
         )(f)
+
+    def parent(f):
+        return click.option(
+            "--cgroup-parent", metavar="PATH",
+            help="With --limit-kind cgroup: the cgroup (under /sys/fs/cgroup) to make "
+            "each server's cgroup in; its cgroup.subtree_control must name memory. "
+            "Default: the cgroup probe runs in (the root cgroup as root in a VM or "
+            "container, or a scope from systemd-run --user --scope -p Delegate=yes).",
+        )(f)  # fmt: skip
 
     def group_kill(f):
         return click.option(
             "--oom-group", is_flag=True,
-            help="With --limit-kind tree: past the budget, kill the whole tree, as "
+            help="With --limit-kind tree or cgroup: past the budget, kill the whole tree, as "
             "Kubernetes does on cgroup v2 (memory.oom.group).",
         )(f)  # fmt: skip
 
@@ -119,11 +143,11 @@ def limit_options(default: str = MAXN_LIMIT):
         type=SIZE,
         default=default,
         show_default=True,
-        help="Memory cap per server process (with --limit-kind tree: for the whole "
+        help="Memory cap per server process (with --limit-kind tree or cgroup: for the whole "
         "server): 512M, 2G, 1.5GiB, bytes, or none. "
         "K/M/G are powers of two.",
     )
-    return group("cap", Cap, [group_kill, kind, size])
+    return group("cap", Cap, [parent, group_kill, kind, size])
 
 
 # Options of the servers probe builds, which a --cmd sets itself: (option, its name in

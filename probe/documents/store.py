@@ -59,8 +59,11 @@ from probe.interrupt import Interrupted
 #      (the failure-rate answer where fresh servers disagreed at one n: it replaces the
 #      band over the re-check's timings), `recheck` tries the critical n 8 times in all;
 #      `launch` gains `ready_by` (how readiness was read on that kernel).
+#   max-n 8: `limit_kind` may be "cgroup" (a real cgroup v2 per server, the kernel's
+#      memory.max), with `oom_group`; each probe gains `cgroup` (memory.peak, the
+#      memory.events of the probe, memory.stat at its end; None for the other kinds).
 SCHEMA_VERSION = 6  # the version of every kind whose format has not changed since 6
-VERSIONS = {"max-n": 7, "matrix": 6, "compare": 6, "explain": 6, "plan": 6}
+VERSIONS = {"max-n": 8, "matrix": 6, "compare": 6, "explain": 6, "plan": 6}
 
 
 def _rename(old: str, new: str):
@@ -99,6 +102,7 @@ UPGRADES = {
         4: _none,
         5: _rename("cold", "fresh"),
         6: _none,
+        7: _none,
     },
     "matrix": {v: _none for v in range(1, 6)},
     "compare": {v: _none for v in range(1, 6)},

@@ -9,7 +9,9 @@ Two measurements, reported side by side:
 The sampler doubles as a watchdog for `--limit-kind rss`: a process whose RSS passes
 the cap is sent SIGKILL, as the kernel's OOM killer does in a container with a memory
 limit. How far past the cap it got is recorded. For `--limit-kind tree` it keeps one
-budget for the whole tree instead (probe.measure.tree).
+budget for the whole tree instead (probe.measure.tree). For `--limit-kind cgroup` the
+kernel enforces the limit; the sampler reads the server's cgroup's memory.current, and
+each step ends with the kernel's memory.peak, memory.events and memory.stat.
 """
 
 from __future__ import annotations
@@ -21,11 +23,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import psutil
 
 from probe.measure.procfs import read_kb
 from probe.measure.tree import TreeBudget
+
+if TYPE_CHECKING:
+    from probe.servers.cgroup import ServerCgroup
 
 _STATUS_KEYS = ("VmHWM", "VmRSS", "VmSize", "VmPeak")
 
@@ -81,6 +87,23 @@ class StepMemory:
     kills: list[Kill] = field(default_factory=list)
     peak_tree_bytes: int | None = None  # limit kind tree: the tree's peak charge (estimated)
     tree_peak: dict | None = None  # the exact read nearest that peak (tree_snapshot)
+    peak_cgroup_sampled_bytes: int | None = None  # limit kind cgroup: memory.current's max
+    # limit kind cgroup: the kernel's account at the step's end (Monitor.end_step)
+    cgroup: dict | None = None
+
+    @property
+    def peak_cgroup_bytes(self) -> int | None:
+        """The cgroup's peak charge: the kernel's memory.peak (since the server started,
+        so exact for its first request), else the sampled memory.current."""
+        values = [self.peak_cgroup_sampled_bytes, (self.cgroup or {}).get("peak_bytes")]
+        values = [v for v in values if v is not None]
+        return max(values) if values else None
+
+    @property
+    def oom_kills(self) -> int:
+        """Processes the kernel OOM-killed in the step (memory.events, limit kind cgroup)."""
+        events = (self.cgroup or {}).get("events", {})
+        return events.get("oom_kill", 0) + events.get("oom_group_kill", 0)
 
     @property
     def peak_rss_bytes(self) -> int | None:
@@ -109,6 +132,7 @@ class Monitor:
         refresh_s: float = 0.05,
         keep_samples: bool = True,
         tree: TreeBudget | None = None,
+        cgroup: Callable[[], ServerCgroup | None] | None = None,
     ):
         self._pids_fn = pids
         self.interval_s = interval_s
@@ -116,6 +140,8 @@ class Monitor:
         self.refresh_s = refresh_s
         self.keep_samples = keep_samples
         self.tree = tree
+        self._cgroup_fn = cgroup or (lambda: None)
+        self._events0: dict[str, int] = {}  # the cgroup's memory.events at the step's start
         self._seen: dict | None = None  # the tree's exact read last looked at
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -159,6 +185,8 @@ class Monitor:
         if reset:
             for pid in self._pids_fn():
                 reset_peak(pid)
+        cg = self._cgroup_fn()
+        self._events0 = cg.events() if cg is not None else {}
         with self._lock:
             self._step = StepMemory()
 
@@ -175,6 +203,15 @@ class Monitor:
                 step.per_pid.setdefault(pid, {}).update(status)
                 hwm.append(status.get("VmHWM", 0))
         step.peak_rss_hwm_bytes = max(hwm) if hwm else None
+        cg = self._cgroup_fn()
+        if cg is not None:
+            events = cg.events()
+            step.cgroup = {
+                "peak_bytes": cg.peak(),
+                "limit_bytes": cg.limit_bytes,
+                "events": {k: v - self._events0.get(k, 0) for k, v in events.items()},
+                "stat": cg.stat(),
+            }
         return step
 
     def sample_once(self, procs: list[psutil.Process] | None = None) -> None:
@@ -194,6 +231,12 @@ class Monitor:
             rss[proc.pid], anon[proc.pid] = mem.rss, max(0, mem.rss - mem.shared)
         if self.tree is not None and rss:
             self._budget(t, rss, anon)
+        cg = self._cgroup_fn()
+        current = cg.current() if cg is not None else None
+        if current is not None:
+            with self._lock:
+                step = self._step
+                step.peak_cgroup_sampled_bytes = max(step.peak_cgroup_sampled_bytes or 0, current)
 
     def _budget(self, t: float, rss: dict[int, int], anon: dict[int, int]) -> None:
         """The tree's charge against its budget; the kernel's choice of victim if past it."""

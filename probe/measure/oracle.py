@@ -112,7 +112,7 @@ class ServerOracle:
         else:
             spec = server.spec if server is not None else pool.spec
             self.monitor = Monitor(self._pids, kill_above_bytes=watchdog_bytes,
-                                   tree=budget_for(spec))  # fmt: skip
+                                   tree=budget_for(spec), cgroup=self._cgroup)  # fmt: skip
         self.monitor.start()
 
     @property
@@ -127,6 +127,10 @@ class ServerOracle:
     def _pids(self) -> list[int]:
         server = self.server
         return server.pids() if server is not None else []
+
+    def _cgroup(self):
+        server = self.server
+        return server.cgroup if server is not None else None
 
     def close(self) -> None:
         """Stop the sampler and the server this oracle holds."""
@@ -268,6 +272,7 @@ class ServerOracle:
             new_worker_pids=new_pids,
             serving_pids=sorted(pending.before),
             tree_peak=mem.tree_peak,
+            cgroup=mem.cgroup,
             timing_s=pending.timing,
             after_ready_s=pending.after_ready_s,
             answer=_answer_head(records),
@@ -323,6 +328,8 @@ class ServerOracle:
             return mem.peak_rss_bytes
         if self.config.limit_kind == "tree":
             return mem.peak_tree_bytes
+        if self.config.limit_kind == "cgroup":
+            return mem.peak_cgroup_bytes
         best = mem.peak_vms_sampled_bytes
         for pid, status in idle.items():
             hwm = mem.per_pid.get(pid, {}).get("VmHWM")
@@ -393,6 +400,8 @@ class ServerOracle:
         if self.server is None:
             return client
         log = self._settled_log()
+        if mem.oom_kills:
+            return self._kernel_kill(client, mem, log)
         cause = memory_cause(log)
         if cause is not None:
             return Outcome(
@@ -411,6 +420,17 @@ class ServerOracle:
                 return Outcome(Kind.KILLED, client.status, f"{detail}; {client.detail}", -rc)
             return Outcome(Kind.CONNECTION_ERROR, client.status, f"{detail}; {client.detail}")
         return client
+
+    def _kernel_kill(self, client: Outcome, mem: StepMemory, log: str) -> Outcome:
+        """The kernel OOM-killed in the server's cgroup (limit kind cgroup): the worker it
+        killed (logged by its server) must be replaced before the next probe."""
+        self._ended = {e.pid for e in self.server.spec.kind.events(log) if e.kind != "booted"}
+        events, peak = mem.cgroup["events"], mem.cgroup.get("peak_bytes")
+        what = (f"the kernel's memory.max: {events.get('oom_kill', 0)} process(es) OOM-killed"
+                + (" with the whole group" if events.get("oom_group_kill") else "")
+                + (f", memory.peak {peak} B" if peak is not None else ""))  # fmt: skip
+        return Outcome(Kind.KILLED, client.status, f"{what}; client saw: {client.detail}",
+                       signal.SIGKILL)  # fmt: skip
 
 
 def _answer_head(records: list[RequestRecord]) -> str | None:

@@ -10,10 +10,17 @@ mapping (about 40 ms for a 1 GB process here), too slow to sample every 2 ms, wh
 (resident minus file-backed): their sum counts a shared page once per sharer, an upper
 bound of the charge.
 
-So the budget samples the cheap sum every time and subtracts the sharing it last
-measured exactly (`excess` = sum of anonymous RSS - sum of Pss_Anon, both from the same
-smaps_rollup read), re-measured every `refresh_s` once the tree is past half the
-budget, on a thread of its own: a 40 ms read in the sampler's loop let a list grow
+The kernel charges more than anonymous pages: each process's page tables (`VmPTE`,
+about 2 MiB per GiB mapped) and each thread's kernel stack (16 KiB on x86-64 and arm64),
+which a cgroup's memory.stat shows as `pagetables` and `kernel_stack`; the exact read
+adds them (`kernel_bytes`). Slab and the page cache are the cgroup's, not a process's,
+and are not counted (docs/limits.md measures what that leaves out).
+
+So the budget samples the cheap sum every time and corrects it by what it last
+measured exactly (`excess` = sum of anonymous RSS - (sum of Pss_Anon + kernel bytes),
+all from one read; negative where the kernel's part outweighs the sharing),
+re-measured every `refresh_s` once the tree is past half the budget, on a thread of its
+own: a 40 ms read in the sampler's loop let a list grow
 16 MiB past a 256M budget before the kill. Sharing only shrinks as processes write to
 shared pages, so between two exact reads the estimate can fall short by what was
 unshared since; bench/tree.py measures how far past the budget a kill comes.
@@ -35,6 +42,24 @@ from dataclasses import dataclass, field
 from probe.measure.procfs import read_kb
 
 _ROLLUP_KEYS = ("Rss", "Pss", "Pss_Anon", "Private_Clean", "Private_Dirty", "Anonymous")
+KERNEL_STACK_BYTES = 16 << 10  # THREAD_SIZE on x86-64 and arm64
+
+
+def kernel_part(pid: int) -> tuple[int, int] | None:
+    """A process's page tables (VmPTE, bytes) and its thread count; None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as fh:
+            text = fh.read()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    pte, threads = 0, 1
+    for line in text.splitlines():
+        key, _, rest = line.partition(":")
+        if key == "VmPTE":
+            pte = int(rest.split()[0]) * 1024
+        elif key == "Threads":
+            threads = int(rest.split()[0])
+    return pte, threads
 
 
 def rollup(pid: int) -> dict[str, int] | None:
@@ -48,11 +73,12 @@ def rollup(pid: int) -> dict[str, int] | None:
 
 
 def tree_snapshot(pids: list[int]) -> dict:
-    """Each process's RSS, PSS and private memory, and the tree's charge (sum of Pss_Anon)."""
+    """Each process's RSS, PSS, private and kernel memory, and the tree's charge (the sum
+    of Pss_Anon, page tables and kernel stacks)."""
     procs = []
     for pid in pids:
-        r = rollup(pid)
-        if r is not None:
+        r, k = rollup(pid), kernel_part(pid)
+        if r is not None and k is not None:
             procs.append({
                 "pid": pid,
                 "rss_bytes": r.get("Rss", 0),
@@ -60,9 +86,12 @@ def tree_snapshot(pids: list[int]) -> dict:
                 "pss_anon_bytes": r["Pss_Anon"],
                 "private_bytes": r.get("Private_Clean", 0) + r.get("Private_Dirty", 0),
                 "anon_bytes": r.get("Anonymous", 0),
+                "kernel_bytes": k[0] + k[1] * KERNEL_STACK_BYTES,
             })  # fmt: skip
-    charge = sum(p["pss_anon_bytes"] for p in procs)
-    return {"charge_bytes": charge, "anon_rss_sum_bytes": sum(p["anon_bytes"] for p in procs),
+    kernel = sum(p["kernel_bytes"] for p in procs)
+    charge = sum(p["pss_anon_bytes"] for p in procs) + kernel
+    return {"charge_bytes": charge, "kernel_bytes": kernel,
+            "anon_rss_sum_bytes": sum(p["anon_bytes"] for p in procs),
             "processes": procs}  # fmt: skip
 
 
@@ -87,7 +116,7 @@ class TreeBudget:
     budget_bytes: int
     oom_group: bool = False
     refresh_s: float = 0.1
-    excess_bytes: int = 0  # sum of anonymous RSS minus sum of Pss_Anon, last measured
+    excess_bytes: int = 0  # sum of anonymous RSS minus the exact charge, last measured
     measured_at: float = -1e9
     kills: list[TreeKill] = field(default_factory=list)
     snapshot: dict | None = None  # the last exact read (tree_snapshot)
@@ -109,7 +138,7 @@ class TreeBudget:
 
     def _measure(self, pids: list[int]) -> None:
         snap = tree_snapshot(pids)
-        self.excess_bytes = max(0, snap["anon_rss_sum_bytes"] - snap["charge_bytes"])
+        self.excess_bytes = snap["anon_rss_sum_bytes"] - snap["charge_bytes"]
         self.snapshot = snap
 
     def enforce(self, charge: int, rss: dict[int, int], t: float) -> TreeKill | None:

@@ -34,6 +34,7 @@ LIMIT_COUNTS = {
     "as": "address space per process, as prlimit --as; a container's limit is --limit-kind tree",
     "rss": "resident memory of each process (probe kills one past it)",
     "tree": "the whole process tree, as a container's memory cgroup counts it",
+    "cgroup": "the kernel's memory.max: everything a cgroup v2 charges the server's tree",
 }
 
 
@@ -171,7 +172,8 @@ def _tree_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
     probe = max(at, key=lambda p: p["tree_peak"].get("charge_bytes", 0))
     peak = probe["tree_peak"]
     rows = [("tree at critical n", f"charge {format_bytes(peak['charge_bytes'])} (the sum of "
-             "each process's Pss_Anon, as a memory cgroup counts it)")]  # fmt: skip
+             "each process's Pss_Anon, page tables and kernel stacks, as a memory cgroup "
+             "counts them)")]  # fmt: skip
     serving = set(probe.get("serving_pids") or [])
     for proc in peak.get("processes", []):
         role = "worker" if proc["pid"] in serving else "server"

@@ -24,6 +24,7 @@ from probe.report.cells import format_n
 from probe.report.facts import Lines, Study
 from probe.report.plots import plot_memory, plot_timeline
 from probe.report.tables import render_compare, render_matrix
+from probe.servers.spec import ENFORCED_BY
 from probe.sizes import format_bytes
 
 D = TypeVar("D", bound=Document)
@@ -108,9 +109,7 @@ def header(study: Study) -> Lines:
 
 
 def _cap_text(doc: MatrixDoc | CompareDoc) -> str:
-    kind = doc.limit_kind
-    how = "RLIMIT_AS (address space)" if kind == "as" else "an RSS watchdog (emulated OOM kill)"
-    return f"{format_bytes(doc.limit_bytes)}, enforced by {how}"
+    return f"{format_bytes(doc.limit_bytes)}, enforced by {ENFORCED_BY[doc.limit_kind or 'as']}"
 
 
 def matrix_part(study: Study, results_dir: Path) -> Lines:

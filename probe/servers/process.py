@@ -32,6 +32,7 @@ import psutil
 
 from probe import interrupt
 from probe.outcome import signal_name
+from probe.servers import cgroup
 from probe.servers.capexec import fixed_layout_refused, kernel_randomizes
 from probe.servers.command import fixes_port
 from probe.servers.kinds import WorkerEvent
@@ -186,6 +187,7 @@ class Server:
         self._elsewhere_t: float | None = None
         self._via_capexec = False  # how the last spawn set the cap and layout
         self.port_moves = 0  # restarts on another port after the picked one was taken
+        self.cgroup: cgroup.ServerCgroup | None = None  # limit kind cgroup: this start's own
 
     # -- lifecycle ---------------------------------------------------------------
     @property
@@ -208,8 +210,10 @@ class Server:
         return self.spec.argv(self.port)
 
     def argv(self) -> list[str]:
-        """What probe execs: the command under its cap and layout (launch_command)."""
-        return launch_command(self.spec.rlimit_as_bytes, self.command(), self.spec.layout)
+        """What probe execs: the command under its cap and layout (launch_command), in
+        its own cgroup first with --limit-kind cgroup."""
+        argv = launch_command(self.spec.rlimit_as_bytes, self.command(), self.spec.layout)
+        return [*cgroup.launch_prefix(self.cgroup), *argv] if self.cgroup else argv
 
     def added_env(self) -> dict[str, str]:
         """The variables probe adds to its own environment for this server."""
@@ -230,6 +234,8 @@ class Server:
         line = shlex.join(plain)
         if added:
             line = "env " + " ".join(f"{k}={shlex.quote(v)}" for k, v in added.items()) + " " + line
+        if self.spec.cgroup_max_bytes is not None:
+            line = f"{cgroup.by_hand(self.spec)} {line}"
         return f"cd {shlex.quote(self.cwd)} && {line}" if self.cwd else line
 
     def spawn(self) -> None:
@@ -239,6 +245,7 @@ class Server:
         self._log.seek(0, os.SEEK_END)
         self._spawn_offset = self._events_offset = self._log.tell()
         self._up_since = self.ready_at = None
+        self._new_cgroup()
         argv = self.argv()
         self._via_capexec = argv[0] == sys.executable  # else prlimit and setarch
         self.proc = subprocess.Popen(
@@ -253,6 +260,15 @@ class Server:
         )
         REAPER.watch(self.proc.pid)
         self.starts += 1
+
+    def _new_cgroup(self) -> None:
+        """A fresh cgroup for this start (limit kind cgroup): its memory.peak and
+        memory.events are this start's alone."""
+        self._drop_cgroup()
+        if self.spec.cgroup_max_bytes is not None:
+            where = cgroup.parent()
+            self.cgroup = cgroup.ServerCgroup(where, self.spec.cgroup_max_bytes,
+                                              self.spec.oom_group)  # fmt: skip
 
     def ready(self, exclude: frozenset[int] = frozenset()) -> bool:
         """The port listens and every serving process waits for connections (read from
@@ -425,6 +441,7 @@ class Server:
         then stops its workers itself. Sent to the whole group, the term let a worker die
         before the arbiter read its own, and the arbiter spawned a new worker first."""
         if self.proc is None:
+            self._drop_cgroup()
             return
         grace = self.spec.grace_s if grace_s is None else grace_s
         procs = self.processes()
@@ -446,6 +463,12 @@ class Server:
         self.exits.append(decode_status(self.proc.returncode))
         REAPER.forget(self.proc.pid)
         self.proc = None
+        self._drop_cgroup()
+
+    def _drop_cgroup(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
 
     def kill(self) -> None:
         """Stop at once (SIGKILL the whole tree): for a server that has done its one probe."""

@@ -15,8 +15,18 @@ from probe.servers.kinds import KINDS, PREFORK, ServerKind
 from probe.sizes import format_size
 
 # "as": RLIMIT_AS in every process; "rss": a watchdog's SIGKILL per process; "tree": one
-# budget for the whole process tree, as a container's memory cgroup (probe.measure.tree)
-LIMIT_KINDS = ("as", "rss", "tree")
+# budget for the whole process tree, as a container's memory cgroup (probe.measure.tree);
+# "cgroup": a real cgroup v2 per server, the kernel's memory.max (probe.servers.cgroup)
+LIMIT_KINDS = ("as", "rss", "tree", "cgroup")
+# the kinds whose limit is one budget for the whole server (tree and cgroup)
+WHOLE_SERVER = ("tree", "cgroup")
+# what enforces each kind's limit, in the words descriptions and reports use
+ENFORCED_BY = {
+    "as": "RLIMIT_AS",
+    "rss": "an RSS watchdog (emulated OOM kill)",
+    "tree": "one budget for the process tree (an emulated memory cgroup)",
+    "cgroup": "the kernel's memory.max (a cgroup v2 per server)",
+}
 
 # Pinned for the server unless overridden: the cap counts address space, and each
 # OpenBLAS thread buffer and each glibc malloc arena reserves some (design.md).
@@ -61,7 +71,7 @@ class ServerSpec:
     ready_timeout_s: float = 30.0
     grace_s: float = 3.0
     env: Mapping[str, str] = field(default_factory=dict)  # overrides DEFAULT_SERVER_ENV
-    oom_group: bool = False  # limit kind tree: past the budget, kill the whole tree
+    oom_group: bool = False  # limit kinds tree, cgroup: past the budget, kill the whole tree
 
     @property
     def workdir(self) -> str | None:
@@ -121,6 +131,11 @@ class ServerSpec:
         return self.limit_bytes if self.limit_kind == "tree" else None
 
     @property
+    def cgroup_max_bytes(self) -> int | None:
+        """The memory.max of each server's own cgroup, if the cap is of that kind."""
+        return self.limit_bytes if self.limit_kind == "cgroup" else None
+
+    @property
     def threaded(self) -> bool:
         """Whether requests can run at once as threads of one process."""
         return self.kind.threaded(self)
@@ -131,7 +146,7 @@ class ServerSpec:
         return {
             "server": self.server,
             "cmd": self.cmd,
-            "oom_group": self.oom_group if self.limit_kind == "tree" else None,
+            "oom_group": self.oom_group if self.limit_kind in WHOLE_SERVER else None,
             "role": self.kind.role,
             **{key: getattr(self, key) if prefork else None for key in PREFORK_OPTIONS},
         }
@@ -152,9 +167,8 @@ class ServerSpec:
         return from_command(cmd, **{**keep, "chdir": chdir})
 
     def describe(self) -> str:
-        how = {"as": "RLIMIT_AS", "rss": "RSS watchdog", "tree": "the tree's budget"}
         what = self.kind.describe(self) + (f" ({self.cmd})" if self.cmd else "")
-        return f"{what}, cap {format_size(self.limit_bytes)} ({how[self.limit_kind]})"
+        return f"{what}, cap {format_size(self.limit_bytes)} ({ENFORCED_BY[self.limit_kind]})"
 
 
 def from_command(cmd: str, **fields) -> ServerSpec:

@@ -40,7 +40,7 @@ def app(environ, start_response):
     rows = json.loads(environ["wsgi.input"].read(size))["rows"]
     _burn(len(rows) * _PER_ROW_S)
     predictions = [round(sum(r) * 0.5, 3) for r in rows]
-    body = ("{\"predictions\": [" + ("," + _SEP).join(map(str, predictions)) + "]}").encode()
+    body = ('{"predictions": [' + ("," + _SEP).join(map(str, predictions)) + "]}").encode()
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(body)))])  # fmt: skip
     return [body]

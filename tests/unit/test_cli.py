@@ -63,8 +63,8 @@ SERVERS = "is not one of 'flask', 'gunicorn'."
         ((*MAX_N, "--limit", "none", "--limit-kind", "rss"), NEEDS_CAP),
         (("serve", "--limit", "none", "--limit-kind", "rss"),
          "--limit-kind rss needs a --limit; pass e.g. --limit 1G"),
-        ((*MAX_N, "--limit-kind", "cgroup"),
-         f"{BAD}'--limit-kind': 'cgroup' is not one of 'as', 'rss', 'tree'."),
+        ((*MAX_N, "--limit-kind", "memcg"),
+         f"{BAD}'--limit-kind': 'memcg' is not one of 'as', 'rss', 'tree', 'cgroup'."),
         # precision must be in (0, 1)
         ((*MAX_N, "--precision", "-0.1"), PRECISION + "-0.1"),
         ((*MAX_N, "--precision", "0"), PRECISION + "0"),

@@ -27,6 +27,7 @@ class FakeServer:
     """Stands in for a server process: numbered in spawn order, records what is done."""
 
     count = 0
+    cgroup = None  # no cgroup of its own (limit kind cgroup only)
 
     def __init__(self, spec, extra_env=None):
         self.spec, self.extra_env = spec, dict(extra_env or {})
