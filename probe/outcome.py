@@ -6,8 +6,10 @@ import enum
 import signal as _signal
 from dataclasses import asdict, dataclass, field
 
+from probe.errors import ProbeError
 
-class CannotProbe(Exception):
+
+class CannotProbe(ProbeError):
     """The run cannot give a right answer (a wrong path or body, n that never reaches the
     app): the message says what was seen and what to check. Exit code 3."""
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import re
 
+from probe.errors import UsageProblem
+
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 # ASCII digits only (\d would take "٣M"); "iB" only after a unit letter.
 _SIZE_RE = re.compile(
@@ -21,7 +23,7 @@ _NONE_WORDS = {"none", "unlimited", "inf", "infinity"}
 EXAMPLE = "use a size like 512M, 2G, 1.5GiB, 1073741824 or none"
 
 
-class SizeError(ValueError):
+class SizeError(UsageProblem, ValueError):
     """A size string that cannot be parsed; the message says what is accepted."""
 
 

@@ -8,12 +8,8 @@ import sys
 import click
 
 from probe import interrupt
-from probe.documents import store as results
-from probe.measure.memory import MonitorError
-from probe.outcome import CannotProbe
-from probe.servers.spec import ServerError
+from probe.errors import ProbeError
 from probe.workload import bodyfn
-from probe.workload.model import WorkloadError
 
 
 def friendly_errors(f):
@@ -30,14 +26,11 @@ def friendly_errors(f):
         except KeyboardInterrupt:
             click.echo("interrupted; servers stopped, results kept", err=True)
             sys.exit(130)
-        except (ServerError, CannotProbe) as exc:
-            # could not probe: the server did not start, the request is wrong (exit 3)
-            tail = getattr(exc, "log_tail", "")
+        except ProbeError as exc:  # one line, and the exit code its class says
+            tail = getattr(exc, "log_tail", "")  # a server that did not start: its log
             verbose = click.get_current_context().find_root().params.get("verbose")
             click.echo(f"Error: {exc}" + (f"\n{tail}" if tail and verbose else ""), err=True)
-            sys.exit(CannotProbe.exit_code)
-        except (results.ResultsError, MonitorError, WorkloadError) as exc:
-            raise click.ClickException(str(exc)) from None
+            sys.exit(exc.exit_code)
         except OSError as exc:
             where = f" {exc.filename}" if exc.filename else ""
             raise click.ClickException(f"{exc.strerror or exc}:{where}") from None

@@ -89,10 +89,7 @@ def explain(workload_flags: WorkloadFlags, server_flags: ServerFlags, cap: Cap, 
     cfg = study.ExplainConfig(question=asked, n=n, n_small=small, n_source=source,
                               out_dir=results_dir / "explain", top=top,
                               maxn_doc=question.path(asked, results_dir))  # fmt: skip
-    try:
-        doc, path = study.run(cfg, log=lambda line: click.echo(line, err=True))
-    except study.ExplainError as exc:
-        raise click.ClickException(str(exc)) from None
+    doc, path = study.run(cfg, log=lambda line: click.echo(line, err=True))
     doc.plot = str(plot_sites(doc, path.with_name(f"{path.stem}-sites.png")))
     store.write_atomic(path, doc)
     click.echo(render_explain(doc, fmt), nl=False)

@@ -17,6 +17,7 @@ from probe.cli.options import (
 )
 from probe.cli.workloads import WorkloadFlags
 from probe.defaults import RESULTS_DIR
+from probe.servers.spec import WHOLE_SERVER
 
 
 def _shard(ctx, param, value):
@@ -38,6 +39,12 @@ def _shard(ctx, param, value):
 @click.option("--budget", "budgets", multiple=True, type=SIZE, metavar="SIZE",
               help="A memory budget over the whole process tree, as a container counts "
               "it (repeatable; the first is the one the recommendation is for).")  # fmt: skip
+@click.option("--budget-kind", type=click.Choice(WHOLE_SERVER), default="tree",
+              show_default=True,
+              help="tree: probe's emulation of a container's memory cgroup (anywhere). "
+              "cgroup: each server in a real cgroup v2 with memory.max = the budget, the "
+              "kernel reclaiming and killing (root or a delegated cgroup: see max-n's "
+              "--limit-kind cgroup).")  # fmt: skip
 @click.option("--n", "n", type=click.IntRange(1), default=None,
               help="The input the service must take: which cells hold it, their "
               "throughput at it, and the recommendation, confirmed by a sustained "
@@ -96,7 +103,8 @@ def _shard(ctx, param, value):
 )
 @format_option(choices=("table", "json"))
 @friendly_errors
-def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets, n, margin,
+def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets, budget_kind,
+         n, margin,
          confirm_requests, load_requests, n_start, precision, request_timeout, shard,
          merge_paths, mix, rules, out, fmt):  # fmt: skip
     """Which configuration to run in a memory budget: workers x threads, measured.
@@ -141,7 +149,7 @@ def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets
     workload = workload_flags.workload()
     if not workload.takes_n:
         raise click.BadParameter("io_bounded has no n", param_hint="--fn")
-    base = _base_spec(server_flags, workload, budgets[0])
+    base = _base_spec(server_flags, workload, budgets[0], budget_kind)
     path = out or (Path(RESULTS_DIR) / (f"plan-{shard[0]}-of-{shard[1]}.json" if shard
                                       else "plan.json"))  # fmt: skip
     cfg = study.PlanConfig(
@@ -151,10 +159,7 @@ def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets
         shard=shard, out=path, rules=rules, mix=mix,
     )  # fmt: skip
     log = lambda line: click.echo(line, err=True)  # noqa: E731
-    try:
-        doc = study.merge(cfg, list(merge_paths), log) if merge_paths else study.run(cfg, log)
-    except (grid.GridError, study.PlanError) as exc:
-        raise click.UsageError(str(exc)) from None
+    doc = study.merge(cfg, list(merge_paths), log) if merge_paths else study.run(cfg, log)
     click.echo(render_plan(doc, fmt), nl=False)
     if not shard:
         click.echo(f"plot: {plot_plan(doc, path.with_suffix('.png'))}", err=True)
@@ -162,12 +167,16 @@ def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets
     _exit_status(doc, n, shard)
 
 
-def _base_spec(server_flags: ServerFlags, workload, budget):
+def _base_spec(server_flags: ServerFlags, workload, budget, kind: str):
     from probe.cli.options import Cap
 
     if workload.cmd:
         server_flags.refuse_with_cmd()
-    return server_flags.spec(Cap(budget, "tree"), workload)
+    try:
+        cap = Cap(budget, kind)
+    except click.BadParameter as exc:
+        raise click.BadParameter(exc.message, param_hint="--budget-kind") from None
+    return server_flags.spec(cap, workload)
 
 
 def _exit_status(doc, n, shard) -> None:

@@ -13,7 +13,9 @@ class PlanDoc(Document):
     template = key()  # the command with placeholders, as written (None: probe's own server)
     axes = key()  # [[name, [values]]], in the order given
     workload = key()  # Workload.to_dict(): templates as written, never a token's value
-    budgets_bytes = key()  # each budget over the process tree (limit kind tree)
+    budgets_bytes = key()  # each budget over the process tree (limit_kind says how)
+    # "tree": probe's emulation of a memory cgroup; "cgroup": a real cgroup v2 per server
+    limit_kind = key()
     n = key()  # the N to hold (--n), or None
     margin = key()  # the fraction of N a cell must hold beyond it
     cores = key()  # os.cpu_count() where it ran (the rules of thumb use it)

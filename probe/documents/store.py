@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 
 from probe import __version__
+from probe.errors import ProbeError
 from probe.interrupt import Interrupted
 
 # Format history:
@@ -62,8 +63,10 @@ from probe.interrupt import Interrupted
 #   max-n 8: `limit_kind` may be "cgroup" (a real cgroup v2 per server, the kernel's
 #      memory.max), with `oom_group`; each probe gains `cgroup` (memory.peak, the
 #      memory.events of the probe, memory.stat at its end; None for the other kinds).
+#   plan 7: gains `limit_kind` ("tree", or "cgroup": the budgets are each server's real
+#      cgroup v2 memory.max; `probe plan --budget-kind`); older plans read as "tree".
 SCHEMA_VERSION = 6  # the version of every kind whose format has not changed since 6
-VERSIONS = {"max-n": 8, "matrix": 6, "compare": 6, "explain": 6, "plan": 6}
+VERSIONS = {"max-n": 8, "matrix": 6, "compare": 6, "explain": 6, "plan": 7}
 
 
 def _rename(old: str, new: str):
@@ -107,7 +110,7 @@ UPGRADES = {
     "matrix": {v: _none for v in range(1, 6)},
     "compare": {v: _none for v in range(1, 6)},
     "explain": {},
-    "plan": {},
+    "plan": {6: _default(limit_kind="tree")},
 }
 
 
@@ -127,7 +130,7 @@ def upgrade(doc: dict, kind: str) -> dict:
     return doc
 
 
-class ResultsError(Exception):
+class ResultsError(ProbeError):
     """A results file that cannot be used: missing, corrupt, or of another version."""
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
+from probe.errors import ProbeError
 from probe.measure.procfs import read_kb
 from probe.measure.tree import TreeBudget
 
@@ -112,7 +113,7 @@ class StepMemory:
         return max(values) if values else None
 
 
-class MonitorError(Exception):
+class MonitorError(ProbeError):
     """The sampler thread died: peaks are no longer measured and an RSS cap no longer
     enforced, so nothing measured from now on could be trusted."""
 

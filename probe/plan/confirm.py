@@ -108,8 +108,9 @@ def _tree_now(server: Server, excess: int) -> int:
 
 def run(spec, workload, n: int, concurrency: int, requests: int, margin: float,
         timeout_s: float, log=lambda s: None) -> Confirmation:  # fmt: skip
-    """Start the command under the budget (spec: limit_kind tree), send the requests,
-    judge them. The server is stopped before returning."""
+    """Start the command under the budget (spec: limit_kind tree, or cgroup: then the
+    kernel's memory.current, memory.peak and OOM kills are read instead of the tree
+    sampler's), send the requests, judge them. The server is stopped before returning."""
     from probe.measure.memory import Monitor
 
     conf = Confirmation(spec.cmd or spec.describe(), spec.limit_bytes, n, concurrency, requests)
@@ -119,18 +120,25 @@ def run(spec, workload, n: int, concurrency: int, requests: int, margin: float,
     stop = threading.Event()
     try:
         server.start()
+        kernel = server.cgroup  # limit kind cgroup: the kernel counts and kills
         snap = tree_snapshot(server.pids())
         excess = max(0, snap["anon_rss_sum_bytes"] - snap["charge_bytes"])
-        conf.idle_bytes = snap["charge_bytes"]
+        conf.idle_bytes = kernel.current() if kernel else snap["charge_bytes"]
         monitor = Monitor(server.pids, tree=budget_for(spec))
         monitor.start()
+
+        def charge_now() -> int:
+            if kernel is not None:
+                return kernel.current() or 0
+            return _tree_now(server, monitor.tree.excess_bytes or excess)
+
         workers = set(server.worker_pids())
         conf.workers_at_start = len(workers)
         peak = [conf.idle_bytes]
 
         def sample() -> None:
             while not stop.is_set():
-                peak[0] = max(peak[0], _tree_now(server, monitor.tree.excess_bytes or excess))
+                peak[0] = max(peak[0], charge_now())
                 stop.wait(SAMPLE_S)
 
         sampler = threading.Thread(target=sample, name="probe-confirm", daemon=True)
@@ -139,7 +147,7 @@ def run(spec, workload, n: int, concurrency: int, requests: int, margin: float,
         memory: dict[int, int] = {}
 
         def done(i: int, record) -> None:
-            now = _tree_now(server, monitor.tree.excess_bytes or excess)
+            now = charge_now()
             with lock:
                 memory[i] = now
                 workers.update(server.worker_pids())
@@ -151,10 +159,15 @@ def run(spec, workload, n: int, concurrency: int, requests: int, margin: float,
             timeout_s, workload.name, on_done=done)  # fmt: skip
         stop.set()
         sampler.join(timeout=1)
-        conf.peak_bytes = peak[0]
         conf.memory_bytes = [memory[i] for i in sorted(memory)]
         conf.workers_seen = len(workers)
-        conf.kills = len(monitor.tree.kills)
+        if kernel is not None:  # memory.peak is exact; the kernel's kills, from its events
+            conf.peak_bytes = max(peak[0], kernel.peak() or 0)
+            events = kernel.events()
+            conf.kills = events["oom_kill"] + events["oom_group_kill"]
+        else:
+            conf.peak_bytes = peak[0]
+            conf.kills = len(monitor.tree.kills)
         for i, r in enumerate(records):
             outcome = workload.judge(r.status, r.text, r.body, r.n, r.area, r.found)
             if outcome.ok:

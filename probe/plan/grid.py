@@ -15,6 +15,7 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from probe.errors import UsageProblem
 from probe.servers.command import HOST_FIELD, PORT_FIELD
 
 CONCURRENCY = "concurrency"  # the grid axis that sets a cell's requests at once
@@ -25,7 +26,7 @@ ASYNC_SERVERS = ("uvicorn",)
 ASYNC_WORKERS = ("UvicornWorker", "UvicornH11Worker", "uvicorn_worker")
 
 
-class GridError(ValueError):
+class GridError(UsageProblem, ValueError):
     """A grid that cannot be run; the message names the axis or placeholder and the fix."""
 
 

@@ -16,12 +16,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from probe.errors import ProbeError
+
 # memray's own options for every traced server: its default file format (it survives a
 # killed process; --aggregate's does not), forked workers followed, no banner
 MEMRAY_RUN = ("-m", "memray", "run", "-q", "--force", "--follow-fork")
 
 
-class TraceError(RuntimeError):
+class TraceError(ProbeError):
     """The server cannot be traced as asked; the message says what to do."""
 
 

@@ -78,8 +78,10 @@ def table_rows(doc: PlanDoc) -> tuple[list[str], list[list[str]]]:
 def _lines(doc: PlanDoc) -> list[str]:
     out = []
     budgets = ", ".join(format_size(b) for b in doc.budgets_bytes or [])
+    how = ("the kernel's memory.max of a cgroup v2 per server" if doc.limit_kind == "cgroup"
+           else "as a container counts it, emulated")  # fmt: skip
     out.append(
-        f"budgets {budgets} over the whole process tree (as a container counts it); "
+        f"budgets {budgets} over the whole process tree ({how}); "
         "largest n at full occupancy: every concurrent request at once"
     )
     out.append(

@@ -18,12 +18,14 @@ import os
 import re
 import shlex
 
+from probe.errors import UsageProblem
+
 PORT_FIELD = "{port}"
 HOST_FIELD = "{host}"
 COMMAND = "command"  # the name of a program probe does not know
 
 
-class CommandError(ValueError):
+class CommandError(UsageProblem, ValueError):
     """The command cannot be run as written; the message says how to fix it."""
 
 

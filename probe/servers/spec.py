@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, replace
 
 from probe.defaults import BUILTIN_APP, BUILTIN_APP_DIR
+from probe.errors import ProbeError
 from probe.servers import command, settings
 from probe.servers.capexec import LAYOUTS
 from probe.servers.kinds import KINDS, PREFORK, ServerKind
@@ -44,8 +45,11 @@ DEFAULT_SERVER_ENV = {
 }
 
 
-class ServerError(Exception):
-    """The server could not be started or used; the message says what to do."""
+class ServerError(ProbeError):
+    """The server could not be started or used; the message says what to do (exit 3:
+    probe could not probe)."""
+
+    exit_code = 3
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from probe.defaults import RESULTS_DIR
 from probe.documents import store
 from probe.documents.explain import ExplainDoc
 from probe.documents.maxn import MaxNDoc
+from probe.errors import ProbeError
 from probe.measure.oracle import OracleConfig, ServerOracle
 from probe.outcome import Probe
 from probe.profile import sites as sitesmod
@@ -42,7 +43,7 @@ Log = Callable[[str], None]
 TOP_SITES = 10  # lines in the table and the document
 
 
-class ExplainError(RuntimeError):
+class ExplainError(ProbeError):
     """The request cannot be explained as asked; the message says what to do."""
 
 

@@ -23,6 +23,7 @@ from probe.defaults import REQUEST_TIMEOUT_S, RESULTS_DIR, STUDY_PRECISION
 from probe.documents import store as results
 from probe.documents.matrix import MatrixDoc, Variant
 from probe.documents.maxn import MaxNDoc
+from probe.errors import ProbeError
 from probe.measure.load import RequestRecord, fire
 from probe.measure.memory import Monitor
 from probe.measure.tree import budget_for
@@ -42,7 +43,7 @@ _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit)\b.*$", re.
 Log = Callable[[str], None]
 
 
-class MatrixError(Exception):
+class MatrixError(ProbeError):
     """A matrix that cannot run as asked; the message says what to change."""
 
 

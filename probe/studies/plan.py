@@ -31,6 +31,7 @@ from probe import stats
 from probe.defaults import RESULTS_DIR
 from probe.documents import store
 from probe.documents.plan import PlanDoc
+from probe.errors import UsageProblem
 from probe.measure.sustained import closed_loop
 from probe.measure.tree import tree_snapshot
 from probe.plan import choose, confirm, grid, predict
@@ -47,7 +48,7 @@ LOAD_PER_CLIENT = 10  # requests per client of the throughput load
 N_START = 100_000  # the first calibration size
 
 
-class PlanError(RuntimeError):
+class PlanError(UsageProblem):
     """The plan cannot run as asked; the message says what to change."""
 
 
@@ -75,11 +76,12 @@ def spec_of(cfg: PlanConfig, values: dict[str, str], cmd: str | None, budget: in
     """The server of one cell under one budget: the filled command, or probe's gunicorn
     with the cell's workers, threads and worker class."""
     if cmd is not None:
-        return from_command(cmd, limit_bytes=budget, limit_kind="tree", chdir=cfg.base.chdir,
+        return from_command(cmd, limit_bytes=budget, limit_kind=cfg.base.limit_kind,
+                            chdir=cfg.base.chdir,
                             layout=cfg.base.layout, ready_timeout_s=cfg.base.ready_timeout_s,
                             oom_group=cfg.base.oom_group)  # fmt: skip
     fields = {k: settings.typed(k, v) for k, v in values.items() if k in BUILT_AXES}
-    return replace(cfg.base, limit_bytes=budget, limit_kind="tree", **fields)
+    return replace(cfg.base, limit_bytes=budget, **fields)
 
 
 BUILT_AXES = settings.GRID_AXES  # the grid of probe's own gunicorn
@@ -128,8 +130,9 @@ def run(cfg: PlanConfig, log: Log = lambda s: None) -> PlanDoc:
     doc = PlanDoc.new(
         template=cfg.template, axes=[[a, list(v)] for a, v in cfg.axes],
         workload=cfg.workload.to_dict(), budgets_bytes=list(cfg.budgets), n=cfg.n,
-        margin=cfg.margin, cores=os.cpu_count(), shard=f"{cfg.shard[0]}/{cfg.shard[1]}"
-        if cfg.shard else None, cells=[], confirmations=[], problems=[], status="running",
+        limit_kind=cfg.base.limit_kind, margin=cfg.margin, cores=os.cpu_count(),
+        shard=f"{cfg.shard[0]}/{cfg.shard[1]}" if cfg.shard else None, cells=[],
+        confirmations=[], problems=[], status="running",
     )  # fmt: skip
     t0 = time.monotonic()
     with store.recording(cfg.out, doc, t0):
@@ -367,8 +370,9 @@ def merge(cfg: PlanConfig, paths: list[Path], log: Log = lambda s: None) -> Plan
         log(f"merge: {len(cells)} of the grid's {total} cells; the rest were not measured")
     doc = PlanDoc.new(
         template=cfg.template, axes=want[1], workload=cfg.workload.to_dict(),
-        budgets_bytes=list(cfg.budgets), n=cfg.n, margin=cfg.margin, cores=os.cpu_count(),
-        shard=None, cells=cells, confirmations=[], problems=[], status="running",
+        budgets_bytes=list(cfg.budgets), n=cfg.n, limit_kind=cfg.base.limit_kind,
+        margin=cfg.margin, cores=os.cpu_count(), shard=None, cells=cells, confirmations=[],
+        problems=[], status="running",
     )  # fmt: skip
     t0 = time.monotonic()
     with store.recording(cfg.out, doc, t0):

@@ -26,11 +26,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from probe.errors import UsageProblem
+
 FILL = b"x"
 CHUNK = 1 << 16  # bytes per write: big enough to be cheap, small enough to stay flat
 BOUNDARY = "probe-boundary-7f3a9c1e"
 BATCH_OPEN = "{n*"
-
 
 # How a JSON body is written: (item separator, key separator), as json.dumps takes them.
 SEPARATORS = {"spaced": (", ", ": "), "compact": (",", ":")}
@@ -38,7 +39,7 @@ DEFAULT_SEPARATORS = "spaced"
 _SLOT = '"probe-batch-slot-7f3a9c1e"'  # stands for the array while the rest is rewritten
 
 
-class BodyError(ValueError):
+class BodyError(UsageProblem, ValueError):
     """A body template that cannot be generated; the message says how to fix it."""
 
 

@@ -43,6 +43,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from probe.errors import ProbeError
 from probe.outcome import Kind, Outcome, failed_answer
 from probe.servers.command import CommandError, split
 from probe.workload import bodies, bodyfn, nparam, seminar
@@ -60,7 +61,7 @@ _BAD_IN_LINE = re.compile(r"[\x00-\x20\x7f]")  # no whitespace or controls in th
 _BAD_IN_HEADER = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # tab is allowed in header values
 
 
-class WorkloadError(ValueError):
+class WorkloadError(ProbeError, ValueError):
     """A workload that cannot be probed; the message says how to fix it."""
 
 

@@ -22,6 +22,8 @@ import re
 import shutil
 import tempfile
 
+from probe.errors import UsageProblem
+
 ENV = "PROBE_N_PARAM"
 KEEP = "-"  # as n: install the hook, change nothing (to measure what the hook costs)
 _TARGET = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)?")
@@ -75,7 +77,7 @@ if _SPEC:
 """
 
 
-class NParamError(ValueError):
+class NParamError(UsageProblem, ValueError):
     """A --n-param that cannot be applied; the message says how to fix it."""
 
 

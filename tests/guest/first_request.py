@@ -1,15 +1,15 @@
 """The check by hand, without probe, under a real cgroup v2 memory limit: for each n, a
 fresh cgroup (memory.max = the limit, memory.swap.max = 0, memory.oom.group with
 --oom-group), the user's plain command started in it with the fixed layout
-(`setarch -R`), the request sent as the server's first (--concurrency of them at once;
-as soon as the port accepts, plus --settle seconds), and one JSON line: the statuses
-(None: the connection dropped),
-memory.events' oom_kill and memory.peak. Standard library only; run as root in the guest
-of tests/guest/run (its /sys/fs/cgroup is the guest's).
+(`setarch -R`), the request sent as the server's first (--concurrency of them at once,
+--rounds times; as soon as the port accepts, plus --settle seconds), and one JSON line:
+the statuses (None: the connection dropped), memory.events' oom_kill and memory.peak.
+Standard library only; run as root in the guest of tests/guest/run (its /sys/fs/cgroup
+is the guest's).
 
     python first_request.py --limit BYTES --cmd 'gunicorn --bind 127.0.0.1:{port} a:app' \
         --chdir DIR --request 'GET /alloc?size={n}' [--settle 1] [--oom-group] \
-        [--concurrency C] N [N ...]
+        [--concurrency C] [--rounds R] N [N ...]
 """
 
 from __future__ import annotations
@@ -66,8 +66,10 @@ def first_request(args: argparse.Namespace, n: int, number: int) -> dict:
         except (OSError, http.client.HTTPException):
             return None  # the worker was killed: the connection dropped
 
+    statuses = []
     with ThreadPoolExecutor(args.concurrency) as pool:
-        statuses = list(pool.map(send, range(args.concurrency)))
+        for _ in range(args.rounds):  # rounds of C at once, on the same server
+            statuses += pool.map(send, range(args.concurrency))
     time.sleep(0.2)
     events = dict(line.split() for line in (cg / "memory.events").read_text().splitlines())
     peak = int((cg / "memory.peak").read_text())
@@ -92,6 +94,7 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=0.0)
     parser.add_argument("--oom-group", action="store_true")
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("n", type=int, nargs="+")
     args = parser.parse_args()
     if not (ROOT / "cgroup.subtree_control").exists() or os.getuid() != 0:

@@ -1,0 +1,103 @@
+"""The tree budget against the real kernel: for each test app with a server kind each,
+probe's answer under `--limit-kind tree` (the emulation) and under `--limit-kind cgroup`
+(a real cgroup v2 memory.max), both in the same user-mode-linux guest (tests/guest/run),
+and the tree's answer checked by hand without probe in fresh real cgroups
+(tests/guest/first_request.py: the first request as the port accepts and 1 s later).
+Prints one JSON object: per app, both answers, the gap, and whether the tree's critical
+n held under the kernel. Target: it holds, within 1 % below the kernel's boundary.
+
+    python bench/kernel.py [--apps gunicorn,uvicorn,preload] [--repeat 1]
+
+Takes a few minutes (the guest faults memory in 14-20x slower than the machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ROOT / "tests" / "apps"
+GUEST = ROOT / "tests" / "guest"
+PY = sys.executable
+MIB = 1 << 20
+
+# name: (start command, request, --expect, limit in bytes)
+CASES = {
+    "gunicorn": (f"{PY} -m gunicorn --bind 127.0.0.1:{{port}} query_alloc:app",
+                 "GET /alloc?size={n}", "size={n}", 96 * MIB),
+    "uvicorn": (f"{PY} -m uvicorn --port {{port}} asgi_alloc:app",
+                "GET /alloc?size={n}", "size={n}", 96 * MIB),
+    "preload": (f"{PY} -m gunicorn -w 2 --preload --bind 127.0.0.1:{{port}} shared_table:app",
+                "GET /?size={n}", "size={n}", 192 * MIB),
+}  # fmt: skip
+
+
+def answer(name: str, kind: str, out: Path) -> dict:
+    cmd, request, expect, limit = CASES[name]
+    doc = out / f"{name}-{kind}.json"
+    argv = [PY, "-m", "probe.cli", "max-n", "--cmd", cmd, "--chdir", str(APPS),
+            "--request", request, "--expect", expect, "--limit", str(limit),
+            "--limit-kind", kind, "--cold-only", "--no-check", "--out", str(doc)]  # fmt: skip
+    t0 = time.monotonic()
+    ran = subprocess.run(argv, capture_output=True, text=True)
+    if ran.returncode != 0:
+        return {"error": ran.stderr.strip().splitlines()[-1:]}
+    d = json.loads(doc.read_text())
+    return {"critical_n": d["critical_n"], "first_failing_n": d["first_failing_n"],
+            "wall_s": round(time.monotonic() - t0, 1)}  # fmt: skip
+
+
+def by_hand(name: str, ns: list[int]) -> list[dict]:
+    cmd, request, _, limit = CASES[name]
+    rows = []
+    for settle in (0.0, 1.0):
+        argv = [PY, str(GUEST / "first_request.py"), "--limit", str(limit), "--cmd", cmd,
+                "--chdir", str(APPS), "--request", request, "--settle", str(settle),
+                *map(str, ns)]  # fmt: skip
+        out = subprocess.run(argv, capture_output=True, text=True).stdout
+        rows += [json.loads(line) for line in out.splitlines()]
+    return rows
+
+
+def in_guest(names: list[str], out: Path) -> dict:
+    results = {}
+    for name in names:
+        tree, kernel = answer(name, "tree", out), answer(name, "cgroup", out)
+        row = {"command": CASES[name][0].replace(PY, "python"), "limit_bytes": CASES[name][3],
+               "tree": tree, "kernel": kernel}  # fmt: skip
+        if "error" not in tree and "error" not in kernel:
+            checks = by_hand(name, [tree["critical_n"], kernel["first_failing_n"]])
+            held = [c for c in checks if c["n"] == tree["critical_n"]]
+            row["tree_critical_n_held"] = all(c["statuses"] == [200] for c in held)
+            row["kernel_first_failing_n_killed"] = all(
+                c["oom_kill"] >= 1 for c in checks if c["n"] == kernel["first_failing_n"]
+            )
+            row["gap_pct"] = round(100 * (tree["critical_n"] / kernel["critical_n"] - 1), 2)
+            row["by_hand"] = checks
+        results[name] = row
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--apps", default=",".join(CASES))
+    parser.add_argument("--out", default="/tmp/probe-bench-kernel")
+    args = parser.parse_args()
+    names = args.apps.split(",")
+    if os.environ.get("PROBE_IN_GUEST") != "1":  # boot the guest and run this inside
+        argv = [str(GUEST / "run"), "env", "PROBE_IN_GUEST=1", PY, __file__, "--apps",
+                args.apps, "--out", args.out]  # fmt: skip
+        sys.exit(subprocess.run(argv).returncode)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(json.dumps({"apps": in_guest(names, out)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
