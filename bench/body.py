@@ -83,8 +83,11 @@ def main() -> None:
             w = Workload(name=kind, app=spec.app, chdir=str(APPS), request="POST /echo",
                          **fields)  # fmt: skip
             for label, size in sizes.items():
-                row = {"kind": kind, "size": label,
-                       **measure(srv.url, w, n_for(per_unit, size), args.concurrency)}
+                row = {
+                    "kind": kind,
+                    "size": label,
+                    **measure(srv.url, w, n_for(per_unit, size), args.concurrency),
+                }
                 row["within_bound"] = row["probe_rss_growth_bytes"] <= bound
                 rows.append(row)
                 print(json.dumps(row), flush=True)

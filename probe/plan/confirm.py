@@ -152,7 +152,8 @@ def run(spec, workload, n: int, concurrency: int, requests: int, margin: float,
                 memory[i] = now
                 workers.update(server.worker_pids())
             if (i + 1) % max(1, requests // 10) == 0:
-                log(f"confirm: {i + 1:,}/{requests:,} requests, tree {now >> 20} MiB")
+                what = "cgroup" if kernel is not None else "tree"
+                log(f"confirm: {i + 1:,}/{requests:,} requests, {what} {now >> 20} MiB")
 
         records, conf.wall_s = closed_loop(
             server.url, lambda i: workload.render(sizes[i]), requests, concurrency,

@@ -209,7 +209,8 @@ def calibrate(cfg: PlanConfig, spec: ServerSpec, idle: int, log: Log) -> predict
     budget, probe.plan.predict); a size that fails is made smaller."""
     with _prober(cfg, spec, 1) as probe:
         points = _single_points(cfg, probe, idle)
-    log(f"  calibration: {', '.join(f'n={n:,} tree {c >> 20} MiB' for n, c in points)}")
+    what = "cgroup" if spec.limit_kind == "cgroup" else "tree"  # memory.peak, or the tree's
+    log(f"  calibration: {', '.join(f'n={n:,} {what} {c >> 20} MiB' for n, c in points)}")
     return predict.Calibration(idle, tuple(points))
 
 
