@@ -185,10 +185,13 @@ class CellError(RuntimeError):
 
 
 def idle_charge(spec: ServerSpec, workload: Workload) -> int:
-    """The tree's charge of a fresh, idle server (sum of Pss_Anon)."""
+    """The charge of a fresh, idle server: the tree's (probe.measure.tree), or its
+    cgroup's memory.current under --budget-kind cgroup."""
     server = Server(spec, workload.fixed_env())
     try:
         server.start()
+        if server.cgroup is not None:
+            return server.cgroup.current() or 0
         return tree_snapshot(server.pids())["charge_bytes"]
     finally:
         server.close(grace_s=0)
