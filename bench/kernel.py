@@ -6,7 +6,7 @@ and the tree's answer checked by hand without probe in fresh real cgroups
 Prints one JSON object: per app, both answers, the gap, and whether the tree's critical
 n held under the kernel. Target: it holds, within 1 % below the kernel's boundary.
 
-    python bench/kernel.py [--apps gunicorn,uvicorn,preload] [--repeat 1]
+    python bench/kernel.py [--apps gunicorn,uvicorn,preload,json-batch,n-at-start]
 
 Takes a few minutes (the guest faults memory in 14-20x slower than the machine).
 """
@@ -27,23 +27,35 @@ GUEST = ROOT / "tests" / "guest"
 PY = sys.executable
 MIB = 1 << 20
 
-# name: (start command, request, --expect, limit in bytes)
+# name: (start command, probe's options for n and the answer, the same for the check by
+# hand (tests/guest/first_request.py), the limit in bytes)
+ALLOC = ["--request", "GET /alloc?size={n}", "--expect", "size={n}"]
+ROW = '{"area": 10.0, "rooms": 3}'
 CASES = {
-    "gunicorn": (f"{PY} -m gunicorn --bind 127.0.0.1:{{port}} query_alloc:app",
-                 "GET /alloc?size={n}", "size={n}", 96 * MIB),
-    "uvicorn": (f"{PY} -m uvicorn --port {{port}} asgi_alloc:app",
-                "GET /alloc?size={n}", "size={n}", 96 * MIB),
+    "gunicorn": (f"{PY} -m gunicorn --bind 127.0.0.1:{{port}} query_alloc:app", ALLOC,
+                 ["--request", "GET /alloc?size={n}"], 96 * MIB),
+    "uvicorn": (f"{PY} -m uvicorn --port {{port}} asgi_alloc:app", ALLOC,
+                ["--request", "GET /alloc?size={n}"], 96 * MIB),
     "preload": (f"{PY} -m gunicorn -w 2 --preload --bind 127.0.0.1:{{port}} shared_table:app",
-                "GET /?size={n}", "size={n}", 192 * MIB),
+                ["--request", "GET /?size={n}", "--expect", "size={n}"],
+                ["--request", "GET /?size={n}"], 192 * MIB),
+    "json-batch": (f"{PY} -m uvicorn --port {{port}} fastapi_batch:app",
+                   ["--request", "POST /predict", "--json", '{"rows": {n*' + ROW + "}}",
+                    "--expect", '"count":{n},'],
+                   ["--request", "POST /predict", "--json-rows", ROW], 128 * MIB),
+    "n-at-start": (f"{PY} -m gunicorn --bind 127.0.0.1:{{port}} env_table:app",
+                   ["--n-env", "TABLE_N", "--request", "GET /lookup?i=7",
+                    "--expect", '"entries": {n}}'],
+                   ["--n-env", "TABLE_N", "--request", "GET /lookup?i=7"], 96 * MIB),
 }  # fmt: skip
 
 
 def answer(name: str, kind: str, out: Path) -> dict:
-    cmd, request, expect, limit = CASES[name]
+    cmd, how, _, limit = CASES[name]
     doc = out / f"{name}-{kind}.json"
-    argv = [PY, "-m", "probe.cli", "max-n", "--cmd", cmd, "--chdir", str(APPS),
-            "--request", request, "--expect", expect, "--limit", str(limit),
-            "--limit-kind", kind, "--cold-only", "--no-check", "--out", str(doc)]  # fmt: skip
+    argv = [PY, "-m", "probe.cli", "max-n", "--cmd", cmd, "--chdir", str(APPS), *how,
+            "--limit", str(limit), "--limit-kind", kind, "--cold-only", "--no-check",
+            "--out", str(doc)]  # fmt: skip
     t0 = time.monotonic()
     ran = subprocess.run(argv, capture_output=True, text=True)
     if ran.returncode != 0:
@@ -54,12 +66,11 @@ def answer(name: str, kind: str, out: Path) -> dict:
 
 
 def by_hand(name: str, ns: list[int]) -> list[dict]:
-    cmd, request, _, limit = CASES[name]
+    cmd, _, how, limit = CASES[name]
     rows = []
     for settle in (0.0, 1.0):
         argv = [PY, str(GUEST / "first_request.py"), "--limit", str(limit), "--cmd", cmd,
-                "--chdir", str(APPS), "--request", request, "--settle", str(settle),
-                *map(str, ns)]  # fmt: skip
+                "--chdir", str(APPS), *how, "--settle", str(settle), *map(str, ns)]  # fmt: skip
         out = subprocess.run(argv, capture_output=True, text=True).stdout
         rows += [json.loads(line) for line in out.splitlines()]
     return rows
@@ -86,7 +97,7 @@ def in_guest(names: list[str], out: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--apps", default=",".join(CASES))
+    parser.add_argument("--apps", default=",".join(CASES), help=", ".join(CASES))
     parser.add_argument("--out", default="/tmp/probe-bench-kernel")
     args = parser.parse_args()
     names = args.apps.split(",")

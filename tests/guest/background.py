@@ -21,9 +21,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 GUEST_DIR_VAR = "PROBE_TEST_GUEST_DIR"
-# what runs in the guest: the cases, and options that keep each one short (the answers
-# are checked by hand at both timings instead of by probe's own re-check, except where
-# the re-check decides, as with two workers: its case keeps it)
+# the cases cgroup_cases.py runs, in its order
 CASES = ("gunicorn", "uvicorn", "oom-group")
 MISSING = "user-mode-linux is not installed (apt-get install -y user-mode-linux)"
 

@@ -9,7 +9,7 @@ is the guest's).
 
     python first_request.py --limit BYTES --cmd 'gunicorn --bind 127.0.0.1:{port} a:app' \
         --chdir DIR --request 'GET /alloc?size={n}' [--settle 1] [--oom-group] \
-        [--concurrency C] [--rounds R] N [N ...]
+        [--concurrency C] [--rounds R] [--json-rows ROW] [--n-env NAME] N [N ...]
 """
 
 from __future__ import annotations
@@ -44,8 +44,9 @@ def first_request(args: argparse.Namespace, n: int, number: int) -> dict:
         (cg / "memory.oom.group").write_text("1")
     port = free_port()
     argv = ["setarch", "-R", *shlex.split(args.cmd.replace("{port}", str(port)))]
+    env = {**os.environ, **({args.n_env: str(n)} if args.n_env else {})}
     join = f'echo $$ > {cg}/cgroup.procs && exec "$@"'
-    server = subprocess.Popen(["sh", "-c", join, "sh", *argv], cwd=args.chdir,
+    server = subprocess.Popen(["sh", "-c", join, "sh", *argv], cwd=args.chdir, env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)  # fmt: skip
     t0 = time.monotonic()
@@ -57,11 +58,15 @@ def first_request(args: argparse.Namespace, n: int, number: int) -> dict:
             time.sleep(0.02)
     time.sleep(args.settle)
     method, target = args.request.split(" ", 1)
+    body, headers = None, {}
+    if args.json_rows:  # {"rows": [ROW, ...]} as requests' json= writes it (", ", ": ")
+        body = json.dumps({"rows": [json.loads(args.json_rows)] * n}).encode()
+        headers = {"Content-Type": "application/json"}
 
     def send(_: int) -> int | None:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
-            conn.request(method, target.replace("{n}", str(n)))
+            conn.request(method, target.replace("{n}", str(n)), body=body, headers=headers)
             return conn.getresponse().status
         except (OSError, http.client.HTTPException):
             return None  # the worker was killed: the connection dropped
@@ -95,6 +100,8 @@ def main() -> None:
     parser.add_argument("--oom-group", action="store_true")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--json-rows", help='the body: {"rows": [JSON_ROWS] x n}')
+    parser.add_argument("--n-env", help="n goes in the server's environment as this")
     parser.add_argument("n", type=int, nargs="+")
     args = parser.parse_args()
     if not (ROOT / "cgroup.subtree_control").exists() or os.getuid() != 0:
