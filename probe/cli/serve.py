@@ -60,8 +60,9 @@ def serve(env_pairs, chdir, app, cmd, server_flags: ServerFlags, cap: Cap):
     """
     from probe.measure.foreground import serve_until_stopped
     from probe.servers.process import Server
+    from probe.servers.spec import ENFORCED_BY
 
-    if cap.limit_kind in ("rss", "tree") and cap.limit is None:
+    if cap.limit_kind != "as" and cap.limit is None:
         raise click.UsageError(
             f"--limit-kind {cap.limit_kind} needs a --limit; pass e.g. --limit 1G"
         )
@@ -77,8 +78,7 @@ def serve(env_pairs, chdir, app, cmd, server_flags: ServerFlags, cap: Cap):
     srv = Server(spec, extra)
 
     def ready() -> None:
-        how = {"as": "RLIMIT_AS per process", "rss": "RSS watchdog per process",
-               "tree": "one budget for the process tree"}[spec.limit_kind]  # fmt: skip
+        how = ENFORCED_BY[spec.limit_kind]
         what = spec.cmd or spec.app
         click.echo(f"{spec.server} serving {what} at {srv.url} (layout {srv.layout})")
         click.echo(f"pids: {srv.pids()} (workers: {srv.worker_pids()})")
