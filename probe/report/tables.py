@@ -136,6 +136,7 @@ def _maxn_summary(doc: MaxNDoc) -> list[tuple[str, str]]:
         *_warm_rows(doc),
         *_band_rows(doc),
         *_tree_rows(doc),
+        *_cgroup_rows(doc),
         (_peak_label(doc), format_bytes(doc.peak_rss_bytes)),
         ("baseline RSS", format_bytes(doc.baseline_rss_bytes)),
         (f"bytes per {per_n(doc.n_unit)}", num(doc.bytes_per_element, 1)),
@@ -182,6 +183,21 @@ def _tree_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
                      f"{format_bytes(proc['pss_bytes'])}, private "
                      f"{format_bytes(proc['private_bytes'])}"))  # fmt: skip
     return rows
+
+
+def _cgroup_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
+    """Under the kernel's memory.max: the cgroup's peak at the critical n and what it
+    held at the probe's end (memory.stat)."""
+    at = [p for p in doc.probes or [] if p.get("n") == doc.critical_n and p.get("cgroup")]
+    if doc.limit_kind != "cgroup" or not at:
+        return []
+    cg = at[-1]["cgroup"]
+    stat = cg.get("stat") or {}
+    parts = ", ".join(f"{k} {format_bytes(stat[k])}" for k in ("anon", "file", "kernel")
+                      if k in stat)  # fmt: skip
+    peak = cg.get("peak_bytes")
+    return [("cgroup at critical n", (f"memory.peak {format_bytes(peak)}" if peak else "")
+             + (f"; after the request {parts} (memory.stat)" if parts else ""))]  # fmt: skip
 
 
 def _body_rows(doc: MaxNDoc) -> list[tuple[str, str]]:

@@ -334,3 +334,28 @@ def test_a_threads_race_file_needs_its_band():
     assert usable({**doc, "band": None}, "flask", c=10) == "has no band over 3 layouts"
     thin = {**doc, "band": {**FLASK_BAND, "layouts": 2}}
     assert usable(thin, "flask", c=10) == "has no band over 3 layouts"
+
+
+def test_a_cgroup_result_shows_the_kernels_peak_and_account_at_the_critical_n():
+    """A --limit-kind cgroup document's table: the limit is the kernel's memory.max, and
+    the critical n's row gives memory.peak and what the cgroup held after the request."""
+    from probe.documents.maxn import MaxNDoc
+    from probe.report.tables import render_maxn
+
+    account = {"peak_bytes": 64 << 20, "limit_bytes": 64 << 20,
+               "events": {"max": 3, "oom_kill": 0, "oom_group_kill": 0},
+               "stat": {"anon": 22 << 20, "file": 36 << 10, "kernel": 336 << 10}}  # fmt: skip
+    probe = {"n": 1_000_000, "outcome": "ok", "statuses": [200], "elapsed_s": 1.0,
+             "cgroup": account}  # fmt: skip
+    doc = maxn_doc("gunicorn", "cpu_bounded", 1, 1_000_000, limit_kind="cgroup",
+                   probes=[probe])  # fmt: skip
+    table = render_maxn(MaxNDoc.of(doc), "table")
+    assert "the kernel's memory.max" in table
+    row = next(line for line in table.splitlines() if line.startswith("cgroup at critical n"))
+    assert "memory.peak 64.0 MiB" in row and "anon 22.0 MiB" in row and "kernel 336.0 KiB" in row
+    assert not any(
+        line.startswith("cgroup at")
+        for line in render_maxn(
+            MaxNDoc.of(maxn_doc("gunicorn", "cpu_bounded", 1, 1_000_000)), "table"
+        ).splitlines()
+    )
