@@ -154,19 +154,19 @@ def test_the_full_overlap_bound_leaves_room_for_thread_arenas(arena_max, concurr
     one 64 MiB glibc heap per arena beyond the main one, as many as MALLOC_ARENA_MAX allows
     and the threads can use. Leaving the arena out gave a bound that failed below itself
     (a thread that could not start), as the committed study's flask c10 numpy run saw."""
-    from probe.studies.maxn import (
+    from probe.studies.maxn.overlap import (
         HEAP_MAX_BYTES,
-        _idle_under_load,
-        _thread_arenas_bytes,
-        _thread_stack_bytes,
+        idle_under_load,
+        thread_arenas_bytes,
+        thread_stack_bytes,
     )
 
     spec = ServerSpec(server="flask", limit_bytes=CAP, env={"MALLOC_ARENA_MAX": arena_max})
-    reserve = _thread_arenas_bytes(spec, concurrency)
+    reserve = thread_arenas_bytes(spec, concurrency)
     assert reserve == arenas * HEAP_MAX_BYTES == arenas * (64 * MIB)
     idle = 120 * MIB
-    floor = _idle_under_load([], concurrency, 8.0, idle, reserve)
-    assert floor == idle + concurrency * _thread_stack_bytes() + arenas * 64 * MIB
+    floor = idle_under_load([], concurrency, 8.0, idle, reserve)
+    assert floor == idle + concurrency * thread_stack_bytes() + arenas * 64 * MIB
 
 
 @pytest.mark.parametrize(
