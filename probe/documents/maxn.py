@@ -67,7 +67,7 @@ class MaxNDoc(Document):
     predicted_critical_n = key()  # where the model line meets the cap
     precision_reached = key()  # first_failing_n / critical_n - 1
     stop_reason = key()  # probe.search.critical.STOP_REASONS
-    # where outcomes are facts (cold, fixed layout, no threads racing): each n that
+    # where outcomes are facts (fresh servers, fixed layout, no threads racing): each n that
     # failed below an n that succeeded, [{"failed_n", "ok_n"}]; critical_n lies below all
     # failures
     non_monotone = key()

@@ -36,7 +36,7 @@ def bracket(probes: Sequence[Probe], facts: bool = False) -> Bracket:
     """(lo, hi): lo the largest n whose latest probe succeeded on every lane that probed it,
     hi the smallest n above lo that failed (a failure below lo is a fluke).
 
-    facts=True, where an outcome is a fact (cold servers with a fixed layout): nothing is a
+    facts=True, where an outcome is a fact (fresh servers with a fixed layout): nothing is a
     fluke, so hi is the smallest n that failed at all and lo the largest ok n below it; an
     ok n above a failure is a non-monotone pair (`non_monotone`), not a proof."""
     latest = ok_by_n(probes)

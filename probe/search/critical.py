@@ -5,7 +5,7 @@ seam to the outside world; the caller decides what a probe is.
 
 Vocabulary. The *bracket* (lo, hi) is read off the probes so far (probe.search.bracket):
 a failure below lo is a fluke, since a success is proof that n works and, under the
-monotone assumption, every smaller n too. Where outcomes are facts (`facts`: cold
+monotone assumption, every smaller n too. Where outcomes are facts (`facts`: fresh
 servers, fixed layout, no threads racing) nothing is a fluke: hi is the smallest n that
 failed, lo the largest success below it, and a success above a failure is reported as a
 non-monotone pair. The search stops ("converged") when the bracket is closed:
@@ -40,7 +40,7 @@ search needs at least 2 units: one success at critical_n and one failure just ab
   by the bracket by more than 25 %, lies beyond n_max, or has no model_bytes / no
   limit_bytes / slope <= 0 behind it, the search gallops and bisects without guesses,
   so without any model the model strategy is probe for probe the bisect strategy.
-- confirmation: "auto" (probe max-n's default on cold, fixed-layout servers, where an
+- confirmation: "auto" (probe max-n's default on fresh, fixed-layout servers, where an
   outcome is a fact) re-probes only a failure that was not a memory outcome (a timeout,
   a dropped connection, a start failure): +0 units in the usual case. "both" re-probes
   critical_n and first_failing_n (+2 units), "fail" only
@@ -88,9 +88,9 @@ from probe.search.bracket import (
 
 STRATEGIES = ("model", "bisect")
 CONFIRM_POLICIES = ("auto", "both", "fail", "none")
-# Outcomes that say "out of memory": on a cold, fixed-layout server they are facts.
+# Outcomes that say "out of memory": on a fresh, fixed-layout server they are facts.
 MEMORY_KINDS = (Kind.MEMORY_ERROR, Kind.KILLED)
-# Outcomes that repeat on a cold fixed-layout server, so auto confirmation takes them as
+# Outcomes that repeat on a fresh fixed-layout server, so auto confirmation takes them as
 # they come: memory running out, and an app refusing a size by its own limit.
 FACT_KINDS = (*MEMORY_KINDS, Kind.REJECTED)
 # "rejected": the first failing n was refused by the app's own limit (HTTP 413): the
@@ -123,7 +123,7 @@ class SearchConfig:
     limit_bytes: int | None = None
     confirm: bool | str = True
     lanes: int = 1  # probes per round (each on its own capped server process)
-    # outcomes repeat (cold servers, fixed layout, no threads racing): a failure below a
+    # outcomes repeat (fresh servers, fixed layout, no threads racing): a failure below a
     # success is then no fluke but a fact, and the answer lies below every failure
     facts: bool = False
 
@@ -243,7 +243,7 @@ def _confirmations(
 
     The failing side goes first because a fluke failure is the realistic noise (and
     its re-probe may move the bracket). "auto": a success is a fact and so is a memory
-    outcome (on a cold, fixed-layout server nothing else moves the boundary); only a
+    outcome (on a fresh, fixed-layout server nothing else moves the boundary); only a
     failure of another kind (timeout, dropped connection, start failure) is re-probed.
     """
     todo = []

@@ -46,7 +46,7 @@ class CatalogConfig:
     precision: float = STUDY_PRECISION
     results_dir: Path = Path(RESULTS_DIR)
     timeout_s: float = REQUEST_TIMEOUT_S
-    confirm: str = "auto"  # cold, fixed-layout outcomes are facts: re-probe only the rest
+    confirm: str = "auto"  # fresh, fixed-layout outcomes are facts: re-probe only the rest
     band: int | None = None  # K layouts for the single-request searches' band
     check: bool = True  # re-check each search's ends on fresh servers (probe.search.verdict)
 

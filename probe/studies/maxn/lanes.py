@@ -46,15 +46,15 @@ def n_param_cost(cfg: MaxNConfig) -> int | None:
 @contextlib.contextmanager
 def prober(cfg: MaxNConfig) -> Iterator[Callable[[int], Probe]]:
     """Probes of cfg's question one after another, each on a fresh server of cfg.spec
-    started while the previous probe ran (the cold oracle max-n's search uses)."""
+    started while the previous probe ran (the oracle max-n's search uses)."""
     with lane_oracles(cfg, cfg.spec, 1) as (oracle,):
         yield oracle
 
 
 def gate(cfg: MaxNConfig, n: int, log: Log = lambda s: None) -> list[Probe]:
-    """Does n still succeed? One cold probe on the fixed layout, or with --band K one on
-    each of K fresh servers with randomized layouts; nothing searched. The probes, in
-    order (the caller judges: all must be ok)."""
+    """Does n still succeed? One probe on a fresh server with the fixed layout, or with
+    --band K one on each of K fresh servers with randomized layouts; nothing searched.
+    The probes, in order (the caller judges: all must be ok)."""
     tries = cfg.band or 1
     spec = cfg.spec if tries == 1 else replace(cfg.spec, layout="random")
     probes = []
