@@ -355,6 +355,13 @@ class ServerOracle:
             for r in answered or records
         ]
         result = worst(outcomes)
+        if result.ok and (mem.kills or mem.oom_kills):
+            # a process killed for memory during the step, though the answers came (a
+            # worker killed while it booted at this n, and its respawn served): under a
+            # container's limit the respawn is killed the same way, so it failed
+            return self._server_side_cause(
+                Outcome(Kind.KILLED, None, "answered after a server process was killed"), mem
+            )
         if result.ok or result.kind is Kind.MEMORY_ERROR:
             return result
         return self._server_side_cause(result, mem)
