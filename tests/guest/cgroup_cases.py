@@ -63,9 +63,11 @@ def run_case(name: str, out: Path, fast: list[str]) -> dict:
         return result
     doc = json.loads(doc_path.read_text())
     result["doc"] = doc
-    # fresh servers' ends (a warm answer, lower, is for a server that served traffic)
+    # fresh servers' ends (a warm answer, lower, is for a server that served traffic);
+    # where the answer is a failure rate, the n from which every probe failed
+    fail = (doc.get("rate") or {}).get("n_all_fail")
     ends = [doc.get("cold_critical_n") or doc["critical_n"],
-            doc.get("cold_first_failing_n") or doc["first_failing_n"]]  # fmt: skip
+            fail or doc.get("cold_first_failing_n") or doc["first_failing_n"]]  # fmt: skip
     for settle in (0.0, 1.0):
         check = [PY, str(HERE / "first_request.py"), "--limit", str(limit), "--cmd", cmd,
                  "--chdir", str(APPS), "--request", ALLOC, "--settle", str(settle),

@@ -44,7 +44,11 @@ def test_the_kernels_answer_holds_by_hand_in_a_fresh_real_cgroup(cases, name):
     assert doc["limit_kind"] == "cgroup"
     crit = doc.get("cold_critical_n") or doc["critical_n"]
     fail = doc.get("cold_first_failing_n") or doc["first_failing_n"]
-    assert crit < fail <= crit * 1.05
+    if doc.get("rate"):  # fresh servers disagreed: checked by hand where all failed
+        fail = doc["rate"]["n_all_fail"] or fail
+        assert crit <= doc["rate"]["n_risk"] < fail
+    else:
+        assert crit < fail <= crit * 1.05
     failed = [p for p in doc["probes"] if p["outcome"] != "ok"]
     assert failed and all(p["cgroup"]["events"]["oom_kill"] >= 1 for p in failed
                           if p["outcome"] == "killed")  # fmt: skip
