@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TypeVar
 
-from probe.documents import store as results
+from probe.documents import store
 from probe.documents.base import Document
 from probe.documents.compare import CompareDoc
 from probe.documents.explain import ExplainDoc
@@ -50,7 +50,7 @@ def load_study(results_dir: Path) -> Study:
     matrix = _load_optional(results_dir / "matrix.json", MatrixDoc)
     compare = _load_optional(results_dir / "compare.json", CompareDoc)
     if matrix is None and compare is None:
-        raise results.ResultsError(
+        raise store.ResultsError(
             f"{results_dir}: neither matrix.json nor compare.json; run `probe study` first"
         )
     maxn = {}
@@ -62,7 +62,7 @@ def load_study(results_dir: Path) -> Study:
     logs = {str(v.log): _read_text(Path(v.log)) for v in variants if v.log}
     explain = {}
     for path in sorted((results_dir / "explain").glob("*.json")):
-        with contextlib.suppress(results.ResultsError, KeyError, ValueError):
+        with contextlib.suppress(store.ResultsError, KeyError, ValueError):
             explain[path.stem] = ExplainDoc.load(path)
     plan = _load_optional(results_dir / "plan.json", PlanDoc)
     return Study(matrix=matrix, compare=compare, maxn=maxn, logs=logs, explain=explain,
@@ -292,5 +292,5 @@ def run(results_dir: Path) -> tuple[Path, list[Path]]:
     """Write results_dir/REPORT.md and its plots; return their paths."""
     study = load_study(results_dir)
     plots = draw_plots(study, results_dir)
-    path = results.write_text_atomic(results_dir / REPORT_NAME, render_report(study, results_dir))
+    path = store.write_text_atomic(results_dir / REPORT_NAME, render_report(study, results_dir))
     return path, plots

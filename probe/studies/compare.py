@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from probe.documents import store as results
+from probe.documents import store
 from probe.documents.compare import CompareDoc, Row, ratios_of
 from probe.documents.maxn import MaxNDoc
 from probe.servers.kinds import SERVERS
@@ -106,7 +106,7 @@ def run(cfg: CompareConfig, out: Path, log: catalog.Log = catalog.stderr) -> dic
     """Build every row (searching where needed); rewrite `out` after each one."""
     doc = new_doc(cfg)
     t0 = time.monotonic()
-    with results.recording(out, doc, t0):
+    with store.recording(out, doc, t0):
         for concurrency in cfg.concurrencies:
             for server in cfg.servers:
                 for w in cfg.workloads:
@@ -114,5 +114,5 @@ def run(cfg: CompareConfig, out: Path, log: catalog.Log = catalog.stderr) -> dic
                     doc["rows"].append(row(maxn_doc, path))
                     doc["ratios"] = ratios_of(doc["rows"])
                     doc["elapsed_s"] = round(time.monotonic() - t0, 3)
-                    results.write_atomic(out, doc)
+                    store.write_atomic(out, doc)
     return doc

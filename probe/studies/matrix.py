@@ -20,7 +20,7 @@ from pathlib import Path
 
 from probe import stats
 from probe.defaults import REQUEST_TIMEOUT_S, RESULTS_DIR, STUDY_PRECISION
-from probe.documents import store as results
+from probe.documents import store
 from probe.documents.matrix import MatrixDoc, Variant
 from probe.documents.maxn import MaxNDoc
 from probe.errors import ProbeError
@@ -264,7 +264,7 @@ def run(
     seminar-style log to variant["log"]) and rewrite `out`."""
     doc = new_doc(cfg)
     t0 = time.monotonic()
-    with results.recording(out, doc, t0):
+    with store.recording(out, doc, t0):
         for server, w in variants(cfg):
             n, source = choose_n(cfg, server, w, log)
             log(f"[{server} {w.name}] n={n} ({source}): {cfg.requests} requests, "
@@ -275,6 +275,6 @@ def run(
             on_variant(variant)
             doc.variants.append(variant)
             doc.elapsed_s = round(time.monotonic() - t0, 3)
-            results.write_atomic(out, doc)
+            store.write_atomic(out, doc)
             log(progress_line(variant))
     return doc

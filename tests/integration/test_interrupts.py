@@ -22,7 +22,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from probe.documents import store as results
+from probe.documents import store
 from tests.integration.conftest import gone
 
 PROBE = [sys.executable, "-m", "probe.cli"]
@@ -196,7 +196,7 @@ def assert_clean_exit(run: Run, sig: int) -> None:
 
 
 def assert_results_keep_reported_probes(path: Path, run: Run, sig: int) -> dict:
-    doc = results.load(path, kind="max-n")
+    doc = store.load(path, kind="max-n")
     assert doc["status"] == f"interrupted: {signal.Signals(sig).name}"
     reported = [line for line in run.lines if re.match(r"probe +\d+: n=", line)]
     assert len(doc["probes"]) == len(reported)
@@ -313,7 +313,7 @@ def matrix(tmp_path: Path, *extra: str) -> tuple[Run, Path]:
 
 
 def assert_matrix_keeps_reported_variants(path: Path, run: Run) -> dict:
-    doc = results.load(path, kind="matrix")
+    doc = store.load(path, kind="matrix")
     assert doc["status"].startswith("interrupted")
     done = [line for line in run.lines if re.match(r"\[\w+ \w+\] n=[\d,-]+: \d+ ok", line)]
     assert len(doc["variants"]) == len(done)

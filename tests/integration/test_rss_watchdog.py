@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from probe.documents import store as results
+from probe.documents import store
 from probe.measure.oracle import OracleConfig, ServerOracle
 from probe.outcome import Kind
 from probe.servers.pool import launch
@@ -87,7 +87,7 @@ def test_max_n_with_rss_kind_records_kills_and_how_far_past_the_cap(tmp_path):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    doc = results.load(out, kind="max-n")
+    doc = store.load(out, kind="max-n")
     assert doc["limit_kind"] == "rss" and doc["limit_bytes"] == CAP
     killed = [p for p in doc["probes"] if p["outcome"] == "killed"]
     assert killed and all(p["signal"] == "SIGKILL" for p in killed)

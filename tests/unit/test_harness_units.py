@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from probe.documents import store as results
+from probe.documents import store
 from probe.outcome import Kind, Outcome, worst
 from probe.servers.kinds import parse_worker_events
 from probe.servers.process import capped_command, decode_status, plain_command
@@ -79,9 +79,9 @@ def test_worst_outcome_prefers_the_most_telling_kind():
 
 def test_results_round_trip_and_atomic_write(tmp_path):
     """A written document loads back equal; no temp file is left beside it."""
-    doc = results.new_document("max-n", critical_n=123)
-    path = results.write_atomic(tmp_path / "sub" / "doc.json", doc)
-    assert results.load(path, kind="max-n") == doc
+    doc = store.new_document("max-n", critical_n=123)
+    path = store.write_atomic(tmp_path / "sub" / "doc.json", doc)
+    assert store.load(path, kind="max-n") == doc
     assert [p.name for p in path.parent.iterdir()] == ["doc.json"]
 
 
@@ -99,8 +99,8 @@ def test_results_loader_refuses_corrupt_and_future_files(tmp_path, content, mess
     names the file and the fix, never a traceback from json."""
     path = tmp_path / "bad.json"
     path.write_text(content)
-    with pytest.raises(results.ResultsError, match=message):
-        results.load(path)
+    with pytest.raises(store.ResultsError, match=message):
+        store.load(path)
 
 
 @pytest.mark.parametrize(("state", "want"), [("S", True), ("R", False), (None, None)])

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from probe.documents import store as results
+from probe.documents import store
 from probe.measure.load import SEMINAR_AREAS, RequestRecord
 from probe.servers.spec import ServerSpec, pinned_env
 from probe.studies import catalog, maxn, question
@@ -40,7 +40,7 @@ FLASK_BAND = {"layouts": 3, "always_ok_n": 950_000, "never_ok_n": 1_050_000}
 def maxn_doc(server: str, fn: str, concurrency: int, critical: int | None, **extra) -> dict:
     """A complete max-n document as `probe max-n` writes it (only the keys read here):
     the built-in workload, cold servers with the fixed layout."""
-    doc = results.new_document(
+    doc = store.new_document(
         "max-n",
         workload=builtin(fn).to_dict(),
         fn=fn,
@@ -67,7 +67,7 @@ def maxn_doc(server: str, fn: str, concurrency: int, critical: int | None, **ext
 def put(root: Path, doc: dict) -> Path:
     cfg = catalog.CatalogConfig(limit_bytes=doc["limit_bytes"], results_dir=root)
     path = catalog.path_for(cfg, doc["server"], builtin(doc["fn"]), doc["concurrency"])
-    results.write_atomic(path, doc)
+    store.write_atomic(path, doc)
     return path
 
 
@@ -166,14 +166,14 @@ def test_a_file_made_otherwise_is_searched_again(tmp_path, monkeypatch, change, 
         builtin("cpu_multithread"),
         10,
     )
-    results.write_atomic(path, stale)
+    store.write_atomic(path, stale)
     put(tmp_path, maxn_doc("gunicorn", "cpu_multithread", 1, 50_000_000))
     calls = []
 
     def fake_run(cfg, out, log=None):
         calls.append(cfg)
         doc = maxn_doc("gunicorn", "cpu_multithread", cfg.concurrency, 49_000_000)
-        results.write_atomic(out, doc)
+        store.write_atomic(out, doc)
         return doc
 
     monkeypatch.setattr(maxn, "run", fake_run)
@@ -183,7 +183,7 @@ def test_a_file_made_otherwise_is_searched_again(tmp_path, monkeypatch, change, 
     [run] = calls
     assert (run.concurrency, run.search.n_start, run.search.n_max) == (10, 50_000_000, 51_000_000)
     assert any(reason in line for line in lines), lines
-    assert results.load(path)["seeded_from"] == {
+    assert store.load(path)["seeded_from"] == {
         "concurrency": 1,
         "n_start": 50_000_000,
         "n_max": 51_000_000,

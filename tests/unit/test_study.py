@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from probe import stats
 from probe.cli.app import main
-from probe.documents import store as results
+from probe.documents import store
 from probe.report import facts, prose
 from probe.report import writer as report
 from probe.report.facts import Study
@@ -50,7 +50,7 @@ def make_variant(server: str, fn: str, lats: list[float], threads: list[str], pi
 
 def matrix_doc(flask_lats=PARALLEL, gunicorn_lats=QUEUED, flask_pids=(100,), gthreads=1) -> dict:
     """flask: a thread per request; gunicorn: `gthreads` threads (1: the sync worker)."""
-    return results.new_document(
+    return store.new_document(
         "matrix", limit_bytes=CAP, limit_kind="as", requests=10, concurrency=10,
         n_requested="auto", margin=0.9, status="complete", elapsed_s=20.0,
         variants=[
@@ -91,7 +91,7 @@ def compare_doc(critical=None, bytes_per_element=None) -> dict:
     ]  # fmt: skip
     from probe.documents.compare import ratios_of
 
-    return results.new_document(
+    return store.new_document(
         "compare", limit_bytes=CAP, limit_kind="as", precision=0.02, concurrencies=[1, 10],
         status="complete", rows=rows, ratios=ratios_of(rows), elapsed_s=90.0,
     )  # fmt: skip
@@ -313,8 +313,8 @@ def test_relation_wording():
 
 
 def write_results(root: Path) -> None:
-    results.write_atomic(root / "matrix.json", matrix_doc())
-    results.write_atomic(root / "compare.json", compare_doc())
+    store.write_atomic(root / "matrix.json", matrix_doc())
+    store.write_atomic(root / "compare.json", compare_doc())
 
 
 def test_report_writes_markdown_and_timelines(tmp_path):

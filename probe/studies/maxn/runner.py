@@ -8,7 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from probe.documents import store as results
+from probe.documents import store
 from probe.measure import load
 from probe.measure.oracle import LaneOracle
 from probe.search.critical import SearchResult, search_rounds
@@ -45,9 +45,9 @@ def run(
     if cfg.workload.n_param is not None and not cfg.url:
         state.doc.n_param_cost_bytes = n_param_cost(cfg)
         log(f"--n-param's hook costs {state.doc.n_param_cost_bytes} B of address space")
-    results.write_atomic(out, state.doc)
+    store.write_atomic(out, state.doc)
     state.doc.phases = {} if sizes is None else {"first_sizes": {"wall_s": round(learn_s, 3)}}
-    with state.stack, results.recording(out, state.doc, state.t0):
+    with state.stack, store.recording(out, state.doc, state.t0):
         with state.phase("search"):
             res = search(state)
         timing_band = False

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from probe.documents import store as results
+from probe.documents import store
 from probe.measure.oracle import ServerOracle
 from probe.outcome import CannotProbe, Probe
 from probe.search import eta, verdict
@@ -72,7 +72,7 @@ class Run:
         kills = [k.to_dict() for o in self.oracles for k in o.monitor.kills]
         if self.cfg.limit_kind == "rss" or kills:
             self.doc.rss_watchdog_kills = kills
-        results.write_atomic(self.out, self.doc)
+        store.write_atomic(self.out, self.doc)
 
     def on_probe(self, probe: Probe, bracket: tuple[int | None, int | None]) -> None:
         self.probes.append(probe)
