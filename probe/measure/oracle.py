@@ -407,15 +407,18 @@ class ServerOracle:
         if self.server is None:
             return client
         log = self._settled_log()
+        kind = self.server.spec.kind
+        # workers the server logged as ended: their replacements must be ready next
+        ended = {e.pid for e in kind.events(log) if e.kind != "booted"}
         if mem.oom_kills:
-            return self._kernel_kill(client, mem, log)
+            self._ended = ended
+            return _kernel_kill(client, mem)
         cause = memory_cause(log)
         if cause is not None:
             return Outcome(
                 Kind.MEMORY_ERROR, client.status, f"{cause}; client saw: {client.detail}"
             )
-        kind = self.server.spec.kind
-        self._ended = {e.pid for e in kind.events(log) if e.kind != "booted"}
+        self._ended = ended
         cause = kind.failure(log, client)
         if cause is not None:
             return cause
@@ -428,16 +431,16 @@ class ServerOracle:
             return Outcome(Kind.CONNECTION_ERROR, client.status, f"{detail}; {client.detail}")
         return client
 
-    def _kernel_kill(self, client: Outcome, mem: StepMemory, log: str) -> Outcome:
-        """The kernel OOM-killed in the server's cgroup (limit kind cgroup): the worker it
-        killed (logged by its server) must be replaced before the next probe."""
-        self._ended = {e.pid for e in self.server.spec.kind.events(log) if e.kind != "booted"}
-        events, peak = mem.cgroup["events"], mem.cgroup.get("peak_bytes")
-        what = (f"the kernel's memory.max: {events.get('oom_kill', 0)} process(es) OOM-killed"
-                + (" with the whole group" if events.get("oom_group_kill") else "")
-                + (f", memory.peak {peak} B" if peak is not None else ""))  # fmt: skip
-        return Outcome(Kind.KILLED, client.status, f"{what}; client saw: {client.detail}",
-                       signal.SIGKILL)  # fmt: skip
+
+def _kernel_kill(client: Outcome, mem: StepMemory) -> Outcome:
+    """The kernel OOM-killed in the server's cgroup (limit kind cgroup), as memory.events
+    counts it."""
+    events, peak = mem.cgroup["events"], mem.cgroup.get("peak_bytes")
+    what = (f"the kernel's memory.max: {events.get('oom_kill', 0)} process(es) OOM-killed"
+            + (" with the whole group" if events.get("oom_group_kill") else "")
+            + (f", memory.peak {peak} B" if peak is not None else ""))  # fmt: skip
+    return Outcome(Kind.KILLED, client.status, f"{what}; client saw: {client.detail}",
+                   signal.SIGKILL)  # fmt: skip
 
 
 def _answer_head(records: list[RequestRecord]) -> str | None:
