@@ -19,8 +19,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import psutil
 import requests
+
+from tests.integration.conftest import descendants
 
 
 def free_port() -> int:
@@ -59,17 +60,15 @@ class TreeWatcher(threading.Thread):
 
     def run(self) -> None:
         while not self.stop.is_set():
-            try:
-                procs = [psutil.Process(self.top), *psutil.Process(self.top).children(True)]
-            except psutil.Error:
+            if not os.path.exists(f"/proc/{self.top}"):
                 return
-            procs = [p for p in procs if p.pid not in self.kills]
-            charge = sum(self._field(p.pid, "Pss_Anon") for p in procs)
+            procs = [p for p in (self.top, *descendants(self.top)) if p not in self.kills]
+            charge = sum(self._field(p, "Pss_Anon") for p in procs)
             if charge > self.budget and procs:
-                victim = max(procs, key=lambda p: self._field(p.pid, "Rss"))
-                with contextlib.suppress(psutil.Error):
-                    victim.kill()
-                    self.kills.append(victim.pid)
+                victim = max(procs, key=lambda p: self._field(p, "Rss"))
+                with contextlib.suppress(OSError):
+                    os.kill(victim, signal.SIGKILL)
+                    self.kills.append(victim)
             time.sleep(0.002)
 
 

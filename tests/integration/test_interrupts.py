@@ -23,7 +23,7 @@ import psutil
 import pytest
 
 from probe.documents import store
-from tests.integration.conftest import gone
+from tests.integration.conftest import descendants, gone
 
 PROBE = [sys.executable, "-m", "probe.cli"]
 MARKER = "PROBE_TEST_RUN"
@@ -71,21 +71,17 @@ class Run:
             self._new_line.notify_all()
 
     def _watch(self) -> None:
-        try:
-            top = psutil.Process(self.proc.pid)
-        except psutil.NoSuchProcess:
-            return
         while self.proc.poll() is None:
-            try:
-                for child in top.children(recursive=True):
+            for pid in descendants(self.proc.pid):
+                try:
+                    child = self.procs.get(pid) or self.procs.setdefault(pid, psutil.Process(pid))
                     # Read again each time: a child caught between fork and exec still
                     # shows probe's own command line.
-                    self.procs.setdefault(child.pid, child)
                     cmd = " ".join(child.cmdline())
-                    if cmd and not self._is_server(self.descendants.get(child.pid, "")):
-                        self.descendants[child.pid] = cmd
-            except psutil.Error:  # a child left between listing and reading it
-                pass
+                except psutil.Error:  # a child left between listing and reading it
+                    continue
+                if cmd and not self._is_server(self.descendants.get(pid, "")):
+                    self.descendants[pid] = cmd
             time.sleep(0.005)
 
     def wait_line(self, pattern: str, timeout_s: float = 30) -> re.Match:
@@ -115,7 +111,9 @@ class Run:
 
     def servers(self) -> dict[int, str]:
         """Descendants that are servers (gunicorn, the dev server), not the capexec shim."""
-        return {pid: cmd for pid, cmd in self.descendants.items() if self._is_server(cmd)}
+        # a copy: the watcher thread adds descendants while this runs
+        seen = dict(self.descendants)
+        return {pid: cmd for pid, cmd in seen.items() if self._is_server(cmd)}
 
     @staticmethod
     def _is_server(cmd: str) -> bool:
