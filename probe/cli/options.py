@@ -29,8 +29,9 @@ from probe.report.cells import FORMATS
 from probe.servers import cgroup, settings
 from probe.servers.capexec import LAYOUTS
 from probe.servers.kinds import KINDS, SERVERS
+from probe.servers.limits import LIMIT_KINDS
 from probe.servers.process import is_loopback
-from probe.servers.spec import DEFAULTS, LIMIT_KINDS, ServerSpec
+from probe.servers.spec import DEFAULTS, ServerSpec
 from probe.sizes import SizeError, parse_size
 from probe.workload.bodies import SEPARATORS
 from probe.workload.seminar import BUILTIN_FNS

@@ -17,7 +17,7 @@ from probe.cli.options import (
 )
 from probe.cli.workloads import WorkloadFlags
 from probe.defaults import RESULTS_DIR
-from probe.servers.spec import WHOLE_SERVER
+from probe.servers.limits import WHOLE_SERVER
 
 
 def _shard(ctx, param, value):

@@ -59,8 +59,8 @@ def serve(env_pairs, chdir, app, cmd, server_flags: ServerFlags, cap: Cap):
       probe serve --cmd 'uvicorn --port {port} main:app' --limit 512M
     """
     from probe.measure.foreground import serve_until_stopped
+    from probe.servers.limits import limit
     from probe.servers.process import Server
-    from probe.servers.spec import ENFORCED_BY
 
     if cap.limit_kind != "as" and cap.limit is None:
         raise click.UsageError(
@@ -78,7 +78,7 @@ def serve(env_pairs, chdir, app, cmd, server_flags: ServerFlags, cap: Cap):
     srv = Server(spec, extra)
 
     def ready() -> None:
-        how = ENFORCED_BY[spec.limit_kind]
+        how = limit(spec.limit_kind).enforced_by
         what = spec.cmd or spec.app
         click.echo(f"{spec.server} serving {what} at {srv.url} (layout {srv.layout})")
         click.echo(f"pids: {srv.pids()} (workers: {srv.worker_pids()})")

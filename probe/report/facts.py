@@ -18,7 +18,7 @@ from probe.documents.compare import CompareDoc, Ratio, Row
 from probe.documents.matrix import MatrixDoc, Variant
 from probe.documents.maxn import MaxNDoc
 from probe.servers.kinds import KINDS, PREFORK, THREADS
-from probe.servers.spec import ENFORCED_BY
+from probe.servers.limits import limit
 from probe.sizes import format_bytes
 from probe.workload.seminar import IO_FN
 
@@ -118,9 +118,9 @@ class Study:
 
     @property
     def cap_name(self) -> str:
-        """What enforces the cap: RLIMIT_AS, the RSS watchdog, ... (ENFORCED_BY)."""
+        """What enforces the cap: RLIMIT_AS, the RSS watchdog, ... (probe.servers.limits)."""
         doc = self._capped
-        return ENFORCED_BY[(doc.limit_kind if doc else None) or "as"]
+        return limit(doc.limit_kind if doc else None).enforced_by
 
     @property
     def limit_text(self) -> str:

@@ -22,6 +22,7 @@ from probe import stats
 from probe.documents.matrix import Variant
 from probe.documents.maxn import Band, MaxNDoc
 from probe.report.cells import DEFAULT_N_UNIT, per_n
+from probe.servers.limits import LIMITS
 from probe.sizes import MIB
 
 _OK, _FAILED = "#2ca02c", "#d62728"
@@ -438,16 +439,15 @@ def _quantity(docs: list[MaxNDoc], capped: bool) -> str:
     """The plotted quantity, for the y axis."""
     if not capped:
         return "peak RSS of the server (MiB)"
-    what = {"as": "peak address space (MiB)", "rss": "peak RSS (MiB)"}
-    return what.get(_limit_kind(docs), "peak of the capped quantity (MiB)")
+    kind = _limit_kind(docs)
+    return (kind and LIMITS[kind].plotted) or "peak of the capped quantity (MiB)"
 
 
 def _suptitle(docs: list[MaxNDoc], limit_bytes: int | None, capped: bool) -> tuple[str, str]:
     """What is plotted (the capped quantity or RSS) and how the panels are laid out."""
     kind = _limit_kind(docs)
     if capped:
-        what = {"as": "address space (what RLIMIT_AS caps)", "rss": "RSS (what the watchdog caps)"}
-        head = f"Peak {what.get(kind, 'capped quantity')} against n"
+        head = f"Peak {(kind and LIMITS[kind].caps) or 'capped quantity'} against n"
     else:
         head = "Peak RSS against n" + (" (the cap limits address space)" if kind == "as" else "")
     cap = f", near the {limit_bytes / MIB:,.0f} MiB cap" if limit_bytes else ""

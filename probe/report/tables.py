@@ -27,15 +27,8 @@ from probe.report.cells import (
     text_table,
 )  # fmt: skip
 from probe.servers.kinds import PREFORK, THREADS
+from probe.servers.limits import LIMITS
 from probe.sizes import format_bytes
-
-# What each limit kind counts, in the words a table prints beside the limit.
-LIMIT_COUNTS = {
-    "as": "address space per process, as prlimit --as; a container's limit is --limit-kind tree",
-    "rss": "resident memory of each process (probe kills one past it)",
-    "tree": "the whole process tree, as a container's memory cgroup counts it",
-    "cgroup": "the kernel's memory.max: everything a cgroup v2 charges the server's tree",
-}
 
 
 def _limit(doc: Document, counts: bool = False) -> str:
@@ -43,7 +36,7 @@ def _limit(doc: Document, counts: bool = False) -> str:
     if doc.limit_bytes is None:
         return "none"
     kind = doc.limit_kind
-    said = LIMIT_COUNTS.get(kind) if counts else None
+    said = LIMITS[kind].counts if counts and kind in LIMITS else None
     what = f" ({kind}: {said})" if said else (f" ({kind})" if kind else "")
     return format_bytes(doc.limit_bytes) + what
 

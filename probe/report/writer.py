@@ -24,7 +24,7 @@ from probe.report.cells import format_n
 from probe.report.facts import Lines, Study
 from probe.report.plots import plot_memory, plot_timeline
 from probe.report.tables import render_compare, render_matrix
-from probe.servers.spec import ENFORCED_BY
+from probe.servers.limits import limit
 from probe.sizes import format_bytes
 
 D = TypeVar("D", bound=Document)
@@ -109,7 +109,7 @@ def header(study: Study) -> Lines:
 
 
 def _cap_text(doc: MatrixDoc | CompareDoc) -> str:
-    return f"{format_bytes(doc.limit_bytes)}, enforced by {ENFORCED_BY[doc.limit_kind or 'as']}"
+    return f"{format_bytes(doc.limit_bytes)}, enforced by {limit(doc.limit_kind).enforced_by}"
 
 
 def matrix_part(study: Study, results_dir: Path) -> Lines:

@@ -13,21 +13,8 @@ from probe.errors import ProbeError
 from probe.servers import command, settings
 from probe.servers.capexec import LAYOUTS
 from probe.servers.kinds import KINDS, PREFORK, ServerKind
+from probe.servers.limits import LIMIT_KINDS, WHOLE_SERVER, limit
 from probe.sizes import format_size
-
-# "as": RLIMIT_AS in every process; "rss": a watchdog's SIGKILL per process; "tree": one
-# budget for the whole process tree, as a container's memory cgroup (probe.measure.tree);
-# "cgroup": a real cgroup v2 per server, the kernel's memory.max (probe.servers.cgroup)
-LIMIT_KINDS = ("as", "rss", "tree", "cgroup")
-# the kinds whose limit is one budget for the whole server (tree and cgroup)
-WHOLE_SERVER = ("tree", "cgroup")
-# what enforces each kind's limit, in the words descriptions and reports use
-ENFORCED_BY = {
-    "as": "RLIMIT_AS",
-    "rss": "an RSS watchdog (emulated OOM kill)",
-    "tree": "one budget for the process tree (an emulated memory cgroup)",
-    "cgroup": "the kernel's memory.max (a cgroup v2 per server)",
-}
 
 # Pinned for the server unless overridden: the cap counts address space, and each
 # OpenBLAS thread buffer and each glibc malloc arena reserves some (design.md).
@@ -172,7 +159,7 @@ class ServerSpec:
 
     def describe(self) -> str:
         what = self.kind.describe(self) + (f" ({self.cmd})" if self.cmd else "")
-        return f"{what}, cap {format_size(self.limit_bytes)} ({ENFORCED_BY[self.limit_kind]})"
+        return f"{what}, cap {format_size(self.limit_bytes)} ({limit(self.limit_kind).enforced_by})"
 
 
 def from_command(cmd: str, **fields) -> ServerSpec:
