@@ -252,8 +252,15 @@ def _recheck_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
     how = f"first request as the port opened and {r['settle_s']:g} s after ready"
     if r["agrees"]:
         return [("re-checked", f"{seen} ({how})")]
-    return [("re-checked", f"{seen} ({how}): the outcome moves, so the critical n is the "
-             "band's always-ok edge")]  # fmt: skip
+    return [("re-checked", f"{seen} ({how}): the outcome moves, so the critical n is "
+             f"{_moved_answer(doc)}")]  # fmt: skip
+
+
+def _moved_answer(doc: MaxNDoc) -> str:
+    """What the critical n is where the outcome moved between servers or timings."""
+    if doc.get("rate"):
+        return "the n at which at most the risk of fresh servers fail (failure rate)"
+    return "the band's always-ok edge"
 
 
 def _warm_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
@@ -363,7 +370,7 @@ def _band_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
             "search's own draw",
             f"ok at {format_n(doc['search_critical_n'])}, failed at "
             f"{format_n(doc.get('search_first_failing_n'))} ({draw}; "
-            "the critical n above is the band's always-ok edge)",
+            f"the critical n above is {_moved_answer(doc)})",
         ))  # fmt: skip
     if doc.safe_n_full_overlap is not None:
         rows.append(("safe n, all overlapping", format_n(doc.safe_n_full_overlap)))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 import random
 
+import pytest
+
 from probe.outcome import Kind, Outcome, Probe
 from probe.search import rate
 
@@ -36,23 +38,25 @@ def search_like_prior(rng: random.Random, mu: float = MU, s: float = S) -> list[
     return list(batch(ns)) + list(batch([ns[3], ns[3], ns[5], ns[5]]))
 
 
-def test_the_reported_n_fails_at_most_at_the_risk_with_the_stated_confidence():
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_the_reported_n_fails_at_most_at_the_risk_with_the_stated_confidence(lanes):
     """Over 40 seeded runs: the reported n (the lower bound of the 5 % quantile at 95 %)
-    fails at most 5 % of the time in at least 38 of 40 runs (measured: 60 of 60 over 60
-    seeds), and lies less than 6 % below the true quantile in the median (measured
-    4.3 %)."""
+    fails at most 5 % of the time in at least 38 of 40 runs (measured over 150 seeds:
+    146 and 147, rate.next_points), and lies less than 4.5 % below the true quantile in
+    the median (measured 3.1 %; the design before this one, which put a single lane's
+    probes between the bound and the estimate only, 5.2 %)."""
     true_q = quantile(rate.RISK)
     held, below = 0, []
     for seed in range(40):
         rng = random.Random(seed)
-        cfg = rate.RateConfig(lanes=2, max_probes=24)
+        cfg = rate.RateConfig(lanes=lanes, max_probes=24)
         est, added, _ = rate.rate_search(oracle(rng), search_like_prior(rng), cfg)
         held += p_fail(est.n_risk_lower) <= rate.RISK
         below.append(1 - est.n_risk_lower / true_q)
         assert est.n_risk_lower <= est.n_risk and len(added) <= 24
     below.sort()
     assert held >= 38, held
-    assert below[len(below) // 2] < 0.06, below
+    assert below[len(below) // 2] < 0.045, below
 
 
 def test_all_fail_from_is_the_smallest_n_above_every_success():
