@@ -26,6 +26,7 @@ from probe.report.cells import (
     per_n,
     text_table,
 )  # fmt: skip
+from probe.search import rate
 from probe.servers.kinds import PREFORK, THREADS
 from probe.servers.limits import LIMITS
 from probe.sizes import format_bytes
@@ -251,7 +252,11 @@ def _recheck_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
             f"{hi['tries'] - hi['ok']} of {hi['tries']}")  # fmt: skip
     how = f"first request as the port opened and {r['settle_s']:g} s after ready"
     if r["agrees"]:
-        return [("re-checked", f"{seen} ({how})")]
+        # the rate this answers for: how surely its tries would have shown a failure
+        caught = rate.catch_probability(lo["tries"])
+        odds = (f"; a service failing 1 time in {round(1 / rate.RECHECK_RATE)} there shows "
+                f"it in {lo['tries']} tries with probability {caught:.2f}")  # fmt: skip
+        return [("re-checked", f"{seen} ({how}){odds}")]
     return [("re-checked", f"{seen} ({how}): the outcome moves, so the critical n is "
              f"{_moved_answer(doc)}")]  # fmt: skip
 

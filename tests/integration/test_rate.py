@@ -51,6 +51,9 @@ def test_a_random_boundary_is_a_failure_rate_that_holds_on_20_plain_servers(tmp_
             "tries": rate.RECHECK_TRIES,
         }, seen
         assert f"critical n ok {rate.RECHECK_TRIES} of {rate.RECHECK_TRIES}" in result.output
+        assert "failing 1 time in 4 there shows it in 8 tries with probability 0.90" in (
+            result.output
+        )
     argv = shlex.split(CMD)
     statuses = [
         first_request(argv, f"/ints/{doc['critical_n']}", parse_size(CAP), cwd=str(APPS),

@@ -591,3 +591,17 @@ def test_a_boundary_that_is_not_monotone_gets_one_line():
         "every failure"
     )
     assert "not monotone" not in render.render_maxn(_maxn_doc(), "table")
+
+
+@pytest.mark.parametrize(("tries", "said"), [(8, "0.90"), (5, "0.76")])
+def test_an_agreeing_recheck_says_the_rate_its_tries_would_have_caught(tries, said):
+    """Where every re-probe agreed, the table says how surely the tries at the critical
+    n would have shown a service failing there 1 time in 4 (1 - 0.75^tries): computed
+    from what the document records was tried, not assumed."""
+    doc = _maxn_doc()
+    doc["recheck"] = {"settle_s": 1.0, "agrees": True, "probes": [],
+                      "critical_n": {"ok": tries, "tries": tries},
+                      "first_failing_n": {"ok": 0, "tries": 2}}  # fmt: skip
+    [line] = [x for x in render.render_maxn(doc, "table").splitlines() if "re-checked" in x]
+    assert f"critical n ok {tries} of {tries}" in line
+    assert f"failing 1 time in 4 there shows it in {tries} tries with probability {said}" in line
