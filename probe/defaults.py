@@ -13,6 +13,11 @@ LOAD_REQUESTS = 10  # the seminar's load: 10 requests ...
 LOAD_CONCURRENCY = 10  # ... all at once
 MARGIN = 0.9  # matrix --n auto runs each variant at this share of its critical n
 SETTLE_S = 1.0  # max-n re-probes both ends this long after the workers wait (and at once)
+# the re-check: tries at the critical n (the search's own included), sized so that a
+# service failing there RECHECK_RATE of the time shows it with probability
+# probe.stats.catch_probability(8) = 1 - 0.75^8 = 0.90
+RECHECK_TRIES = 8
+RECHECK_RATE = 0.25
 WARM_REQUESTS = 20  # max-n's warm phase: requests a server serves before the probe
 RESULTS_DIR = "results"  # where every command writes its documents, relative to the cwd
 

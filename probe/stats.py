@@ -15,6 +15,12 @@ from collections.abc import Iterable, Sequence
 Interval = tuple[float, float]
 
 
+def catch_probability(tries: int, rate: float) -> float:
+    """How often `tries` independent tries show at least one failure where a share
+    `rate` fails: 1 - 0.75^8 = 0.90 for the re-check's 8 tries of a 1-in-4 failure."""
+    return 1 - (1 - rate) ** tries
+
+
 def percentile(values: Sequence[float], q: float) -> float:
     """The q-th percentile (0..100) with linear interpolation, like numpy's default."""
     if not values:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from probe import stats
+from probe.defaults import RECHECK_RATE
 from probe.documents.base import Document
 from probe.documents.compare import CompareDoc, Row, ratios_of
 from probe.documents.matrix import MatrixDoc, Variant
@@ -26,7 +28,6 @@ from probe.report.cells import (
     per_n,
     text_table,
 )  # fmt: skip
-from probe.search import rate
 from probe.servers.kinds import PREFORK, THREADS
 from probe.servers.limits import LIMITS
 from probe.sizes import format_bytes
@@ -253,8 +254,8 @@ def _recheck_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
     how = f"first request as the port opened and {r['settle_s']:g} s after ready"
     if r["agrees"]:
         # the rate this answers for: how surely its tries would have shown a failure
-        caught = rate.catch_probability(lo["tries"])
-        odds = (f"; a service failing 1 time in {round(1 / rate.RECHECK_RATE)} there shows "
+        caught = stats.catch_probability(lo["tries"], RECHECK_RATE)
+        odds = (f"; a service failing 1 time in {round(1 / RECHECK_RATE)} there shows "
                 f"it in {lo['tries']} tries with probability {caught:.2f}")  # fmt: skip
         return [("re-checked", f"{seen} ({how}){odds}")]
     return [("re-checked", f"{seen} ({how}): the outcome moves, so the critical n is "

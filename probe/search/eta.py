@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from probe.defaults import RECHECK_TRIES
 from probe.outcome import Probe
-from probe.search.rate import RECHECK_TRIES
 
 # the re-check: the critical n's tries less the search's own, the failing n at two timings
 RECHECK_PROBES = RECHECK_TRIES - 1 + 2

@@ -265,15 +265,3 @@ def rate_search(batch: Callable[[list[int]], Sequence], prior: Sequence, cfg: Ra
             added.append(p)
             on_probe(p)
         est, g = fit()
-
-
-# -- the re-check's tries ----------------------------------------------------------------
-
-RECHECK_RATE = 0.25  # the failure rate at the critical n the re-check is sized to catch
-RECHECK_TRIES = 8  # tries at the critical n, the search's own included
-
-
-def catch_probability(tries: int = RECHECK_TRIES, rate: float = RECHECK_RATE) -> float:
-    """How often `tries` fresh servers show at least one failure where a share `rate`
-    fails: 1 - 0.75^8 = 0.90 for the re-check's 8 tries of a 1-in-4 failure."""
-    return 1 - (1 - rate) ** tries

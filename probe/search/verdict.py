@@ -42,7 +42,7 @@ def recheck_plan(lo: int, hi: int, settle_s: float, probes: Sequence[Probe] = ()
     more tries at lo, as the search sends its probes (timing None: a spare once its
     workers wait, no settle to wait out), until lo has `tries_at_lo` in all (the
     search's own counted): so that a service failing there now and then shows it
-    (probe.search.rate.RECHECK_TRIES)."""
+    (probe.defaults.RECHECK_TRIES)."""
     plan = [(hi, AT_PORT), (lo, AT_PORT)]
     for n in (hi, lo):
         if not any(p.n == n and (p.after_ready_s or 0.0) >= settle_s for p in probes):

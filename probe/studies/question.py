@@ -17,11 +17,11 @@ from pathlib import Path
 
 import psutil
 
-from probe.defaults import REQUEST_TIMEOUT_S, RESULTS_DIR, SETTLE_S
+from probe.defaults import RECHECK_TRIES, REQUEST_TIMEOUT_S, RESULTS_DIR, SETTLE_S
 from probe.documents import store
 from probe.documents.maxn import MaxNDoc
 from probe.search.critical import SearchConfig
-from probe.search.rate import RECHECK_TRIES, RISK
+from probe.search.rate import RISK
 from probe.servers import settings
 from probe.servers.kinds import PREFORK
 from probe.servers.spec import ServerSpec, pinned_env

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from probe.defaults import RECHECK_TRIES
 from probe.search import rate
 from probe.sizes import parse_size
 from tests.integration.outside import first_request
@@ -47,10 +48,10 @@ def test_a_random_boundary_is_a_failure_rate_that_holds_on_20_plain_servers(tmp_
     else:
         seen = doc["recheck"]["critical_n"]
         assert doc["recheck"]["agrees"] and seen == {
-            "ok": rate.RECHECK_TRIES,
-            "tries": rate.RECHECK_TRIES,
+            "ok": RECHECK_TRIES,
+            "tries": RECHECK_TRIES,
         }, seen
-        assert f"critical n ok {rate.RECHECK_TRIES} of {rate.RECHECK_TRIES}" in result.output
+        assert f"critical n ok {RECHECK_TRIES} of {RECHECK_TRIES}" in result.output
         assert "failing 1 time in 4 there shows it in 8 tries with probability 0.90" in (
             result.output
         )
