@@ -6,7 +6,7 @@ and the tree's answer checked by hand without probe in fresh real cgroups
 Prints one JSON object: per app, both answers, the gap, and whether the tree's critical
 n held under the kernel. Target: it holds, within 1 % below the kernel's boundary.
 
-    python bench/kernel.py [--apps gunicorn,uvicorn,preload,json-batch,n-at-start]
+    python bench/kernel.py [--apps gunicorn,uvicorn,preload,json-batch,flask,n-at-start]
 
 Takes a few minutes (the guest faults memory in 14-20x slower than the machine).
 """
@@ -43,6 +43,10 @@ CASES = {
                    ["--request", "POST /predict", "--json", '{"rows": {n*' + ROW + "}}",
                     "--expect", '"count":{n},'],
                    ["--request", "POST /predict", "--json-rows", ROW], 128 * MIB),
+    # Flask's dev server as app.run() starts it: threads of one process (werkzeug)
+    "flask": (f"{PY} -c 'from query_alloc import app; from werkzeug.serving import run_simple; "
+              "run_simple(\"127.0.0.1\", {port}, app, threaded=True)'", ALLOC,
+              ["--request", "GET /alloc?size={n}"], 96 * MIB),
     "n-at-start": (f"{PY} -m gunicorn --bind 127.0.0.1:{{port}} env_table:app",
                    ["--n-env", "TABLE_N", "--request", "GET /lookup?i=7",
                     "--expect", '"entries": {n}}'],

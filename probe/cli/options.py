@@ -9,7 +9,7 @@ study options as `StudyFlags`, so a command takes a handful of values, not thirt
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -180,15 +180,17 @@ class ServerFlags:
     """The server options, as given."""
 
     server: str
-    preload: bool
     layout: str
     host: str
     port: int
-    workers: int
-    worker_class: str
-    threads: int
-    worker_timeout: int
     start_timeout: float
+    prefork: Mapping[str, object]  # each pre-fork setting's option value, by its param
+
+    @classmethod
+    def given(cls, **values) -> ServerFlags:
+        """From the options' values: the pre-fork settings' gathered (settings.PREFORK)."""
+        prefork = {x.param: values.pop(x.param) for x in settings.PREFORK}
+        return cls(**values, prefork=prefork)
 
     def spec(self, cap: Cap, workload=None) -> ServerSpec:
         """The frozen ServerSpec; warns about a host other than loopback; a usage error
@@ -205,7 +207,7 @@ class ServerFlags:
             server=self.server, limit_bytes=cap.limit, limit_kind=cap.limit_kind,
             host=self.host, port=self.port, layout=self.layout,
             ready_timeout_s=self.start_timeout, oom_group=cap.oom_group,
-            **{x.field: getattr(self, x.param) for x in settings.PREFORK},
+            **{x.field: self.prefork[x.param] for x in settings.PREFORK},
         )  # fmt: skip
         if workload is None:
             return spec
@@ -220,8 +222,8 @@ class ServerFlags:
 
 
 def server_options(f):
-    """--server, --preload, --layout, --workers, --worker-class, --threads, --timeout,
-    --host, --port, --start-timeout: `server_flags`, a ServerFlags."""
+    """--server, --layout, the pre-fork settings (--workers, ...), --host, --port,
+    --start-timeout: `server_flags`, a ServerFlags."""
     opts = [
         click.option("--start-timeout", type=click.FloatRange(0.1), show_default=True,
                      default=DEFAULTS["ready_timeout_s"],
@@ -245,7 +247,7 @@ def server_options(f):
                      + "; ".join(f"{k.name}: {k.help}" for k in KINDS.values()
                                  if k.name in SERVERS)),
     ]  # fmt: skip
-    return group("server_flags", ServerFlags, opts)(f)
+    return group("server_flags", ServerFlags.given, opts)(f)
 
 
 def format_option(choices=FORMATS, default="table"):

@@ -5,6 +5,7 @@ the report and the plots."""
 from __future__ import annotations
 
 from probe.documents.base import Document, Record, key
+from probe.servers import settings
 
 
 class Band(Record):
@@ -31,11 +32,9 @@ class MaxNDoc(Document):
     server = key()  # a server kind's name, or "url"
     cmd = key()  # the user's start command as written ({port}), or None (probe built it)
     role = key()  # "threads" | "prefork" (probe.servers.kinds)
-    workers = key()  # the pre-fork options (None for other kinds): ServerSpec's fields
-    worker_class = key()
-    threads = key()
-    timeout_s = key()
-    preload = key()
+    # then one key per pre-fork setting (None for other kinds), ServerSpec's fields:
+    # workers, worker_class, threads, timeout_s, preload (declared after the class, from
+    # probe.servers.settings)
     url = key()  # a server probe did not start
     server_env = key()  # the variables probe pins in every server's environment
     limit_bytes = key()  # the cap (None for --url)
@@ -113,3 +112,9 @@ class MaxNDoc(Document):
     def n_unit(self) -> str | None:
         """What n counts, in the user's words (--n-unit), or None."""
         return (self.workload or {}).get("n_unit")
+
+
+for _name in settings.FIELDS:
+    _setting_key = key()
+    _setting_key.__set_name__(MaxNDoc, _name)
+    setattr(MaxNDoc, _name, _setting_key)

@@ -19,6 +19,7 @@ import re
 import shlex
 
 from probe.errors import UsageProblem
+from probe.servers import settings
 
 PORT_FIELD = "{port}"
 HOST_FIELD = "{host}"
@@ -75,15 +76,7 @@ def gunicorn_options(argv: list[str]) -> dict:
             args = Config().parser().parse_args(argv[start:])
     except SystemExit:  # gunicorn will say what is wrong with it, in its log
         return {}
-    threads = args.threads or 1
-    worker_class = args.worker_class or ("gthread" if threads > 1 else "sync")
-    return {
-        "workers": args.workers or int(os.environ.get("WEB_CONCURRENCY", 1)),
-        "worker_class": worker_class.rpartition(".")[2] if "." in worker_class else worker_class,
-        "threads": threads,
-        "timeout_s": args.timeout or 30,
-        "preload": bool(args.preload_app),
-    }
+    return settings.from_gunicorn(args)
 
 
 def uvicorn_options(argv: list[str]) -> dict:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from probe.outcome import Kind, Outcome, signal_name
+from probe.servers import settings
 from probe.servers.command import COMMAND, gunicorn_options, uvicorn_options
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,10 +38,9 @@ class Options(Protocol):
     app: str
     chdir: str | None
     host: str
-    workers: int
-    worker_class: str
+    workers: int  # the pre-fork settings the kinds read themselves; probe's gunicorn
+    worker_class: str  # command carries every setting (probe.servers.settings)
     threads: int
-    timeout_s: int
     preload: bool
     grace_s: float
 
@@ -193,19 +193,14 @@ class Gunicorn(ServerKind):
     builds = True
 
     def argv(self, spec: Options, port: int) -> list[str]:
-        argv = [
+        return [
             *_script("gunicorn"),
             "--bind", _bind(spec.host, port),
-            "--workers", str(spec.workers),
-            "--worker-class", spec.worker_class,
-            "--threads", str(spec.threads),
-            "--timeout", str(spec.timeout_s),
+            *settings.gunicorn_args(spec),  # workers, class, threads, timeout, preload
             "--graceful-timeout", str(max(1, int(spec.grace_s))),
             *_NO_CONTROL_SOCKET,
+            spec.app,
         ]  # fmt: skip
-        if spec.preload:
-            argv.append("--preload")
-        return [*argv, spec.app]
 
     def options(self, argv: list[str]) -> dict:
         return gunicorn_options(argv)

@@ -40,6 +40,7 @@ class ServerError(ProbeError):
 
 
 @dataclass(frozen=True)
+@settings.add_fields
 class ServerSpec:
     """What to run: which server kind, which app, under which cap and layout, with which
     options. The whole configuration: a result's identity includes every field but the
@@ -51,11 +52,8 @@ class ServerSpec:
     limit_kind: str = "as"  # one of LIMIT_KINDS
     host: str = "127.0.0.1"
     port: int = 0  # 0: pick a free port
-    workers: int = 1
-    worker_class: str = "sync"
-    threads: int = 1
-    timeout_s: int = 30  # gunicorn's worker timeout
-    preload: bool = False  # gunicorn --preload: import the app in the arbiter
+    # here, one field per pre-fork setting (workers, worker_class, threads, timeout_s,
+    # preload), with its default: probe.servers.settings.PREFORK declares them
     app: str = BUILTIN_APP  # MODULE:ATTR
     chdir: str | None = None  # where the app is imported from
     layout: str = "fixed"  # "fixed": no address-space randomization; "random": the kernel's
