@@ -2,11 +2,9 @@
 
 This is where HTTP, processes and memory meet; the search sees only the callable.
 A probe fires C identical requests of the workload at once and succeeds only if the
-workload judges every answer right. Failures are classified from what the client saw
-*and* what the server side shows: a MemoryError traceback in the server's log (an app
-that lets it escape answers a bare 500), a dead dev server (its exit status), the
-worker events a pre-fork kind logs (gunicorn's "was sent SIGKILL!", "WORKER TIMEOUT"),
-the RSS watchdog's kills, a server that could not start at this n.
+workload judges every answer right; a failure's cause is read from what the client saw
+and what the server side shows (probe.measure.cause). Several servers side by side, a
+round of probes at once: probe.measure.lanes.
 
 Fresh servers (the default, `--fresh`): every probe runs on a fresh server from a ServerPool, one
 that has served nothing, started while the previous probe ran; after its probe it is
@@ -16,23 +14,17 @@ killed. `--no-fresh`: one long-lived server, restarted when it dies.
 from __future__ import annotations
 
 import itertools
-import signal
-import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-import requests
-
-from probe import interrupt
 from probe.defaults import REQUEST_TIMEOUT_S
-from probe.measure.load import RequestRecord, _root_cause, fire
+from probe.measure import cause
+from probe.measure.load import RequestRecord, fire
 from probe.measure.memory import Monitor, StepMemory, read_status
 from probe.measure.tree import budget_for
-from probe.outcome import ANSWER_CHARS, Kind, Outcome, Probe, worst
-from probe.servers.logs import memory_cause
+from probe.outcome import ANSWER_CHARS, Outcome, Probe
 from probe.servers.pool import ServerPool
-from probe.servers.process import Server, ServerStartError, decode_status
+from probe.servers.process import Server, ServerStartError
 from probe.servers.spec import ServerError
 from probe.workload.model import Workload
 from probe.workload.seminar import PROBE_AREA
@@ -338,109 +330,16 @@ class ServerOracle:
                 best = max(best or 0, estimate)
         return best
 
-    # -- classification ----------------------------------------------------------
+    # -- classification (probe.measure.cause) ---------------------------------------
     def _start_outcome(self, exc: ServerStartError) -> Outcome:
-        """A server that could not start at this n: a memory error if its log says so."""
-        log = self.server.log_since_spawn() if self.server is not None else ""
-        kind = Kind.MEMORY_ERROR if memory_cause(log) else Kind.SERVER_START_FAILED
-        return Outcome(kind, None, f"server did not start at this n: {exc}")
+        return cause.start_outcome(self.server, exc)
 
     def _classify(self, n: int, records: list[RequestRecord], mem: StepMemory) -> Outcome:
-        w = self.config.workload
-        answered = [r for r in records if not (r.error or "").startswith("abandoned")]
-        outcomes = [
-            w.judge(r.status, r.text, r.body, n, r.area, r.found)
-            if r.status is not None
-            else r.outcome
-            for r in answered or records
-        ]
-        result = worst(outcomes)
-        if result.ok and (mem.kills or mem.oom_kills):
-            # a process killed for memory during the step, though the answers came (a
-            # worker killed while it booted at this n, and its respawn served): under a
-            # container's limit the respawn is killed the same way, so it failed
-            return self._server_side_cause(
-                Outcome(Kind.KILLED, None, "answered after a server process was killed"), mem
-            )
-        if result.ok or result.kind is Kind.MEMORY_ERROR:
-            return result
-        return self._server_side_cause(result, mem)
-
-    def _settled_log(self, step_s: float = 0.02, most_s: float = 1.0) -> str:
-        """The server's log since the probe began, once it has said why: gunicorn's
-        arbiter logs a worker's fate a moment after it, and werkzeug writes a traceback
-        after the 500 has gone out. Read every `step_s` until a memory cause or a
-        worker's end is there, or a traceback has stopped growing, for at most `most_s`
-        (a fixed 0.2 s wait before the first read cost every failing probe that much)."""
-        deadline = time.monotonic() + most_s
-        log = ""
-        while time.monotonic() < deadline:
-            time.sleep(step_s)
-            new = self.server.new_log()
-            log += new
-            if memory_cause(log) is not None:
-                return log
-            if any(e.kind != "booted" for e in self.server.spec.kind.events(log)):
-                return log
-            if "Traceback" in log and not new:
-                return log  # a traceback, written out, without a memory cause
-        return log
-
-    def _server_side_cause(self, client: Outcome, mem: StepMemory) -> Outcome:
-        """Refine a client-side failure with what the server side shows."""
-        if mem.kills:
-            k = mem.kills[0]
-            # the killed worker may still be listed (a zombie until its parent reaps it):
-            # its replacement must be ready before the next probe
-            self._ended = {kill.pid for kill in mem.kills}
-            if self.config.limit_kind == "tree":
-                pids = ", ".join(str(kill.pid) for kill in mem.kills)
-                what = (f"tree budget: SIGKILL to pid {pids} at the tree's charge "
-                        f"{k.rss_bytes} B, {k.over_bytes} B past the budget")  # fmt: skip
-            else:
-                what = (f"rss watchdog sent SIGKILL to pid {k.pid} at RSS {k.rss_bytes} B, "
-                        f"{k.over_bytes} B past the cap")  # fmt: skip
-            return Outcome(
-                Kind.KILLED, client.status,
-                f"{what} (emulated OOM kill); client saw: {client.detail}", signal.SIGKILL,
-            )  # fmt: skip
-        if self.server is None:
-            return client
-        log = self._settled_log()
-        kind = self.server.spec.kind
-        # workers the server logged as ended: their replacements must be ready next
-        ended = {e.pid for e in kind.events(log) if e.kind != "booted"}
-        if mem.oom_kills:
+        outcome, ended = cause.classify(self.config.workload, n, records, mem, self.server,
+                                        self.config.limit_kind)  # fmt: skip
+        if ended is not None:
             self._ended = ended
-            return _kernel_kill(client, mem)
-        cause = memory_cause(log)
-        if cause is not None:
-            return Outcome(
-                Kind.MEMORY_ERROR, client.status, f"{cause}; client saw: {client.detail}"
-            )
-        self._ended = ended
-        cause = kind.failure(log, client)
-        if cause is not None:
-            return cause
-        proc = self.server.proc
-        if proc is not None and proc.poll() is not None:
-            rc = proc.returncode
-            detail = f"{self.server.spec.server} pid {proc.pid} {decode_status(rc)}"
-            if rc < 0:
-                return Outcome(Kind.KILLED, client.status, f"{detail}; {client.detail}", -rc)
-            return Outcome(Kind.CONNECTION_ERROR, client.status, f"{detail}; {client.detail}")
-        return client
-
-
-def _kernel_kill(client: Outcome, mem: StepMemory) -> Outcome:
-    """The kernel OOM-killed in the server's cgroup (limit kind cgroup), as memory.events
-    counts it."""
-    events, peak = mem.cgroup["events"], mem.cgroup.get("peak_bytes")
-    what = (f"the kernel's memory.max: {events.get('oom_kill', 0)} process(es) OOM-killed"
-            + (" with the whole group" if events.get("oom_group_kill") else "")
-            + (f", memory.peak {peak} B" if peak is not None else ""))  # fmt: skip
-    return Outcome(Kind.KILLED, client.status, f"{what}; client saw: {client.detail}",
-                   signal.SIGKILL)  # fmt: skip
+        return outcome
 
 
 def _answer_head(records: list[RequestRecord]) -> str | None:
@@ -449,104 +348,3 @@ def _answer_head(records: list[RequestRecord]) -> str | None:
         if r.status is not None:
             return (r.text or "")[:ANSWER_CHARS]
     return None
-
-
-class LaneOracle:
-    """Several servers, one probe each at a time: a round of probes runs at once.
-
-    Each lane is its own server process under its own cap (RLIMIT_AS is per process,
-    so lanes share no memory budget; they share the CPU). `assign` places each probe of
-    a round so that a re-probe, the search's confirmation, runs on a different process
-    than the success it confirms.
-    """
-
-    def __init__(self, oracles: Sequence[ServerOracle]):
-        if not oracles:
-            raise ValueError("LaneOracle needs at least one lane")
-        self.oracles = list(oracles)
-        self._seen: dict[int, list[tuple[int, bool]]] = {}  # n -> (lane, ok) of its probes
-
-    @property
-    def lanes(self) -> int:
-        return len(self.oracles)
-
-    def __call__(self, ns: Sequence[int], timings: Sequence[float | None] | None = None
-                 ) -> list[Probe]:  # fmt: skip
-        """One probe of each n at once; `timings`: when each one's request goes out
-        (ServerOracle.prepare), default each lane's own turn."""
-        if len(ns) > self.lanes:
-            raise ValueError(f"{len(ns)} probes for {self.lanes} lanes")
-        lanes = self.assign(ns)
-        timings = list(timings or [None] * len(ns))
-        pending = [self.oracles[lane].prepare(n, t)
-                   for n, lane, t in zip(ns, lanes, timings, strict=True)]  # fmt: skip
-        if len(pending) == 1:
-            self.oracles[lanes[0]].measure(pending[0])
-        else:
-            self._measure_together(pending, lanes)
-        probes = []
-        for p, lane in zip(pending, lanes, strict=True):
-            probe = replace(self.oracles[lane].finish(p), lane=lane)
-            self._seen.setdefault(probe.n, []).append((lane, probe.ok))
-            probes.append(probe)
-        return probes
-
-    def assign(self, ns: Sequence[int]) -> list[int]:
-        """A lane for each n, all different: where n succeeded least, then was probed
-        least (a fresh process, or the one that failed: is its failure a fluke?), over
-        the whole round; ties go to the lowest lanes."""
-
-        def cost(n: int, lane: int) -> tuple[int, int]:
-            mine = [ok for i, ok in self._seen.get(n, []) if i == lane]
-            return sum(mine), len(mine)
-
-        def total(lanes: tuple[int, ...]) -> tuple[int, int, tuple[int, ...]]:
-            costs = [cost(n, lane) for n, lane in zip(ns, lanes, strict=True)]
-            return sum(c[0] for c in costs), sum(c[1] for c in costs), lanes
-
-        if self.lanes <= 5:
-            return list(min(itertools.permutations(range(self.lanes), len(ns)), key=total))
-        free, out = list(range(self.lanes)), []
-        for n in ns:  # greedy beyond 5 lanes (5! = 120 orders)
-            lane = min(free, key=lambda i, n=n: (*cost(n, i), i))
-            free.remove(lane)
-            out.append(lane)
-        return out
-
-    def _measure_together(self, pending: list[_Pending], lanes: list[int]) -> None:
-        errors: list[BaseException] = []
-
-        def run(p: _Pending, lane: int) -> None:
-            try:
-                self.oracles[lane].measure(p)
-            except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread
-                errors.append(exc)
-
-        threads = [
-            threading.Thread(target=run, args=(p, lane), name=f"probe-lane-{lane}", daemon=True)
-            for p, lane in zip(pending, lanes, strict=True)
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            while t.is_alive():  # poll, so Ctrl-C / SIGTERM unwinds within a moment
-                t.join(timeout=0.1)
-                interrupt.check()
-        if errors:
-            raise errors[0]
-
-
-def reach(url: str, timeout_s: float = 5.0) -> int | None:
-    """The pid a server reports on /health (None if it reports none: any HTTP answer
-    proves it is up); ServerError with the fix if nothing answers."""
-    try:
-        resp = requests.get(f"{url}/health", timeout=timeout_s)
-    except requests.RequestException as exc:
-        raise ServerError(
-            f"cannot reach {url}/health ({_root_cause(exc)}); start the server first or fix --url"
-        ) from None
-    try:
-        pid = resp.json().get("pid")
-    except (ValueError, AttributeError):
-        return None
-    return pid if isinstance(pid, int) else None

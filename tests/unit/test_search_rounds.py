@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from probe.measure.oracle import LaneOracle
+from probe.measure.lanes import LaneOracle
 from probe.outcome import Probe
 from probe.search.bracket import bracket
 from probe.search.critical import (

@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from probe.documents.maxn import Band
-from probe.measure.oracle import LaneOracle
+from probe.measure.lanes import LaneOracle
 from probe.outcome import Probe
 from probe.search import verdict
 from probe.search.band import BandConfig, band_search

@@ -4,7 +4,7 @@ most at --risk (probe.search.rate).
 
 from __future__ import annotations
 
-from probe.measure.oracle import LaneOracle
+from probe.measure.lanes import LaneOracle
 from probe.outcome import Probe
 from probe.search import rate, verdict
 from probe.search.critical import SearchResult

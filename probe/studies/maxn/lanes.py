@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from probe.measure.lanes import reach
 from probe.measure.memory import read_status
-from probe.measure.oracle import OracleConfig, ServerOracle, reach
+from probe.measure.oracle import OracleConfig, ServerOracle
 from probe.outcome import Probe
 from probe.servers.pool import pools
 from probe.servers.process import Server

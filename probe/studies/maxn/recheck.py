@@ -4,7 +4,7 @@ opens and --settle s after the workers wait.
 
 from __future__ import annotations
 
-from probe.measure.oracle import LaneOracle
+from probe.measure.lanes import LaneOracle
 from probe.outcome import Probe
 from probe.search import verdict
 from probe.search.critical import SearchResult

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from probe.documents import store
 from probe.measure import load
-from probe.measure.oracle import LaneOracle
+from probe.measure.lanes import LaneOracle
 from probe.search.critical import SearchResult, search_rounds
 from probe.servers.capexec import fixed_layout_refused
 from probe.sizes import format_bytes

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from probe.measure.oracle import LaneOracle
+from probe.measure.lanes import LaneOracle
 from probe.outcome import Probe
 from probe.studies import warm
 from probe.studies.maxn.document import peak_at
