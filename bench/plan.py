@@ -59,7 +59,7 @@ def main() -> None:
             for b in budgets:
                 spec = study.spec_of(cfg, cell["values"], cell["cmd"], b)
                 q = question.ask(work, spec, cell["concurrency"], precision=PRECISION,
-                                 timeout_s=120.0)  # fmt: skip
+                                 request_timeout_s=120.0)  # fmt: skip
                 t1 = time.monotonic()
                 found = maxn.run(q, Path(tmp) / "search.json", log=lambda s: None)
                 took = time.monotonic() - t1

@@ -79,7 +79,7 @@ def explain(workload_flags: WorkloadFlags, server_flags: ServerFlags, cap: Cap, 
     spec = server_flags.spec(cap, workload)
     asked = question.MaxNConfig(workload=workload, spec=spec, concurrency=1,
                                 search=SearchConfig(limit_bytes=cap.limit),
-                                timeout_s=request_timeout)  # fmt: skip
+                                request_timeout_s=request_timeout)  # fmt: skip
     source = "--n"
     if n is None:
         n, source = _critical_n(question.path(asked, results_dir))

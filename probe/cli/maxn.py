@@ -81,7 +81,7 @@ class SearchFlags:
         )  # fmt: skip
         return question.MaxNConfig(
             workload=workload, spec=spec, concurrency=self.concurrency, search=search,
-            url=self.url, timeout_s=self.request_timeout, token=self.token,
+            url=self.url, request_timeout_s=self.request_timeout, token=self.token,
             fresh=self.fresh, band=self.band, check=not self.no_check,
             settle_s=self.settle, same_answer_ok=self.same_answer_ok,
             warm_requests=0 if self.cold_only else self.warm_requests,

@@ -154,7 +154,7 @@ def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets
                                       else "plan.json"))  # fmt: skip
     cfg = study.PlanConfig(
         workload=workload, template=workload.cmd, axes=parsed, budgets=tuple(budgets),
-        base=base, n=n, margin=margin, precision=precision, timeout_s=request_timeout,
+        base=base, n=n, margin=margin, precision=precision, request_timeout_s=request_timeout,
         n_start=n_start, confirm_requests=confirm_requests, load_requests=load_requests,
         shard=shard, out=path, rules=rules, mix=mix,
     )  # fmt: skip

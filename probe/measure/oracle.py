@@ -39,7 +39,7 @@ GIVE_UP_S = 3.0
 class OracleConfig:
     workload: Workload
     concurrency: int = 1
-    timeout_s: float = REQUEST_TIMEOUT_S
+    request_timeout_s: float = REQUEST_TIMEOUT_S
     limit_kind: str = "as"  # "as": model the address space; "rss": resident memory
     token: str | None = None
     fresh: bool = True  # each probe on a fresh server, else one long-lived server
@@ -208,7 +208,7 @@ class ServerOracle:
             w = self.config.workload
             reqs = [w.render(pending.n, PROBE_AREA)] * self.config.concurrency
             pending.records = fire(
-                self.url, reqs, timeout_s=self.config.timeout_s, token=self.config.token,
+                self.url, reqs, timeout_s=self.config.request_timeout_s, token=self.config.token,
                 name=w.name, give_up_after_failure_s=GIVE_UP_S if self.fresh_servers else None,
             )  # fmt: skip
         pending.elapsed_s = time.monotonic() - t0
@@ -221,8 +221,9 @@ class ServerOracle:
         w = self.config.workload
         for fraction in self.config.warmup:
             m = max(1, int(n * fraction))
-            [record] = fire(self.url, [w.render(m, PROBE_AREA)], timeout_s=self.config.timeout_s,
-                            token=self.config.token, name=w.name)  # fmt: skip
+            [record] = fire(self.url, [w.render(m, PROBE_AREA)],
+                            timeout_s=self.config.request_timeout_s, token=self.config.token,
+                            name=w.name)  # fmt: skip
             judged = w.judge(record.status, record.text, record.body, m, record.area,
                              record.found)  # fmt: skip
             if not judged.ok:

@@ -45,7 +45,7 @@ class CatalogConfig:
     limit_kind: str = "as"
     precision: float = STUDY_PRECISION
     results_dir: Path = Path(RESULTS_DIR)
-    timeout_s: float = REQUEST_TIMEOUT_S
+    request_timeout_s: float = REQUEST_TIMEOUT_S
     confirm: str = "auto"  # fresh, fixed-layout outcomes are facts: re-probe only the rest
     band: int | None = None  # K layouts for the single-request searches' band
     check: bool = True  # re-check each search's ends on fresh servers (probe.search.verdict)
@@ -69,7 +69,7 @@ def question_for(
     seed = seed_bounds(prior)
     return question.ask(
         workload, spec_for(cfg, server, workload), concurrency, precision=cfg.precision,
-        timeout_s=cfg.timeout_s, n_start=seed[0] if seed else None,
+        request_timeout_s=cfg.request_timeout_s, n_start=seed[0] if seed else None,
         n_max=seed[1] if seed else None, check=cfg.check, confirm=cfg.confirm,
         band=cfg.band if concurrency == 1 else None,
     )  # fmt: skip

@@ -150,8 +150,8 @@ def _traced_run(q: question.MaxNConfig, n: int, capture: Path, log: Log) -> dict
             server.start()
         except Exception as exc:
             raise ExplainError(f"the server did not start under memray: {exc}") from None
-        oracle = ServerOracle(OracleConfig(q.workload, 1, q.timeout_s, q.limit_kind, q.token),
-                              server=server)  # fmt: skip
+        ocfg = OracleConfig(q.workload, 1, q.request_timeout_s, q.limit_kind, q.token)
+        oracle = ServerOracle(ocfg, server=server)
         sent = time.time() * 1000
         probe: Probe = oracle(n)
         answered = time.time() * 1000

@@ -63,7 +63,7 @@ class MatrixConfig:
     check: bool = True  # --n auto: re-check each search's ends (probe.search.verdict)
     results_dir: Path = Path(RESULTS_DIR)
     log_dir: Path = Path("log")
-    timeout_s: float = REQUEST_TIMEOUT_S
+    request_timeout_s: float = REQUEST_TIMEOUT_S
     env: dict[str, str] = field(default_factory=dict)  # extra server environment
 
     @property
@@ -75,8 +75,8 @@ class MatrixConfig:
         """The catalog settings, also when --n is given (then only the cap is used)."""
         return catalog.CatalogConfig(
             limit_bytes=self.limit_bytes, limit_kind=self.limit_kind,
-            precision=self.precision, results_dir=self.results_dir, timeout_s=self.timeout_s,
-            check=self.check,
+            precision=self.precision, results_dir=self.results_dir,
+            request_timeout_s=self.request_timeout_s, check=self.check,
         )  # fmt: skip
 
     def catalog(self) -> catalog.CatalogConfig:
@@ -195,7 +195,7 @@ def run_variant(cfg: MatrixConfig, server: str, w: Workload, n: int | None,
                      tree=budget_for(spec)) as mon:  # fmt: skip
             srv.new_events()  # the boot messages
             mon.begin_step()
-            records = fire_in_waves(srv.url, reqs, cfg.in_flight, cfg.timeout_s, w.name)
+            records = fire_in_waves(srv.url, reqs, cfg.in_flight, cfg.request_timeout_s, w.name)
             peak = mon.end_step().peak_rss_bytes
             side = _server_side(srv)
             side["layout"] = srv.layout

@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from probe import stats
-from probe.defaults import RESULTS_DIR
+from probe.defaults import REQUEST_TIMEOUT_S, RESULTS_DIR
 from probe.documents import store
 from probe.documents.plan import PlanDoc
 from probe.errors import UsageProblem
@@ -62,7 +62,7 @@ class PlanConfig:
     n: int | None = None
     margin: float = 0.1
     precision: float = 0.02
-    timeout_s: float = 120.0
+    request_timeout_s: float = REQUEST_TIMEOUT_S
     n_start: int = N_START
     confirm_requests: int = 2000
     load_requests: int | None = None  # None: LOAD_PER_CLIENT x concurrency
@@ -202,7 +202,7 @@ def _prober(cfg: PlanConfig, spec: ServerSpec, concurrency: int) -> Iterator[Cal
     """n -> Probe: `concurrency` requests at once on a fresh server of `spec`, the next
     server starting while a probe runs."""
     q = question.ask(cfg.workload, spec, concurrency, precision=cfg.precision,
-                     timeout_s=cfg.timeout_s, check=False)  # fmt: skip
+                     request_timeout_s=cfg.request_timeout_s, check=False)  # fmt: skip
     with maxn.prober(q) as probe:
         yield probe
 
@@ -283,7 +283,7 @@ def boundary(cfg: PlanConfig, values: dict, cmd: str | None, budget: int, concur
                        "above it they did not all meet (ok)"}  # fmt: skip
     bounds = {"n_max": lo} if verdict.how == "lower" else {"n_start": hi}
     q = question.ask(cfg.workload, spec, concurrency, precision=cfg.precision,
-                     timeout_s=cfg.timeout_s, check=False, **bounds)  # fmt: skip
+                     request_timeout_s=cfg.request_timeout_s, check=False, **bounds)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="probe-plan-") as tmp:
         doc = maxn.run(q, Path(tmp) / "search.json", log=lambda line: None)
     with_search = 2 if hi_ok is not None else 1
@@ -309,7 +309,8 @@ def throughput(cfg: PlanConfig, values: dict, cmd: str | None, concurrency: int,
         server.start()
         sizes = confirm.sizes_up_to(n, total) if cfg.mix == "uniform" else [n] * total
         records, wall = closed_loop(server.url, lambda i: cfg.workload.render(sizes[i]), total,
-                                    concurrency, cfg.timeout_s, cfg.workload.name)  # fmt: skip
+                                    concurrency, cfg.request_timeout_s,
+                                    cfg.workload.name)  # fmt: skip
     finally:
         server.close(grace_s=0)
     ok = [r for r in records
@@ -344,7 +345,8 @@ def recommend(cfg: PlanConfig, doc: PlanDoc, log: Log) -> None:
             f"{row['concurrency']} at once, sizes {confirm.MIX}"
         )
         result = confirm.run(spec, cfg.workload, cfg.n, row["concurrency"],
-                             cfg.confirm_requests, cfg.margin, cfg.timeout_s, log)  # fmt: skip
+                             cfg.confirm_requests, cfg.margin, cfg.request_timeout_s,
+                             log)  # fmt: skip
         doc.confirmations.append({"cell": row["name"], **result.to_dict()})
         store.write_atomic(cfg.out, doc)
         if result.passed:

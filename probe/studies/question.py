@@ -42,7 +42,7 @@ class MaxNConfig:
     concurrency: int = 1
     search: SearchConfig = field(default_factory=SearchConfig)
     url: str | None = None  # probe a server we do not control
-    timeout_s: float = REQUEST_TIMEOUT_S
+    request_timeout_s: float = REQUEST_TIMEOUT_S  # seconds to wait for one answer
     token: str | None = None
     fresh: bool = True  # each probe on a fresh server (--fresh, the default; --no-fresh)
     band: int | None = None  # K: measure the band on K randomized layouts per n
@@ -271,7 +271,7 @@ def _other_platform(made_on: dict) -> str | None:
 
 def ask(
     workload: Workload, spec: ServerSpec, concurrency: int = 1, *, precision: float,
-    timeout_s: float, n_start: int | None = None, n_max: int | None = None,
+    request_timeout_s: float, n_start: int | None = None, n_max: int | None = None,
     check: bool = True, confirm: str = "auto", band: int | None = None,
 ) -> MaxNConfig:  # fmt: skip
     """A max-n question on fresh servers that probe starts, with the lanes and the confirm
@@ -283,4 +283,4 @@ def ask(
         lanes=auto_lanes(spec, concurrency), **bounds,
     )  # fmt: skip
     return MaxNConfig(workload=workload, spec=spec, concurrency=concurrency, search=search,
-                      timeout_s=timeout_s, band=band, check=check)  # fmt: skip
+                      request_timeout_s=request_timeout_s, band=band, check=check)  # fmt: skip

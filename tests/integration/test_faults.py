@@ -35,7 +35,8 @@ PRICE = PROBE_AREA * IO_PRICE_PER_AREA
 def io_oracle(srv: Server, timeout_s: float = 10.0) -> Iterator[ServerOracle]:
     """A warm oracle on the one running server `srv` (it restarts or waits for respawns
     as before); its own memory monitor is stopped at the end, the server by launch()."""
-    oracle = ServerOracle(OracleConfig(builtin("io_bounded"), timeout_s=timeout_s), server=srv)
+    ocfg = OracleConfig(builtin("io_bounded"), request_timeout_s=timeout_s)
+    oracle = ServerOracle(ocfg, server=srv)
     try:
         yield oracle
     finally:

@@ -35,7 +35,7 @@ def two_lane_search(fn: str, out) -> dict:
         fn,
         ServerSpec(server="gunicorn", limit_bytes=CAP),
         search=SearchConfig(limit_bytes=CAP, lanes=2),
-        timeout_s=10.0,
+        request_timeout_s=10.0,
         check=False,  # the re-check is tested in test_verdict.py
     )
     return maxn.run(cfg, out, log=lambda line: None)

@@ -78,7 +78,7 @@ def search(
         # at 10 requests at once only the ratio is asserted (measured 25-47x, asked > 4x), so
         # a coarse bracket does
         search=SearchConfig(limit_bytes=CAP, **({"precision": 0.3} if concurrency > 1 else {})),
-        timeout_s=10.0,
+        request_timeout_s=10.0,
         fresh=fresh,
         check=False,  # the re-check is tested in test_verdict.py
     )

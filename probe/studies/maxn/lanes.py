@@ -79,7 +79,7 @@ def lane_oracles(cfg: MaxNConfig, spec: ServerSpec, lanes: int, concurrency: int
     `shared`: the run's pools, kept from phase to phase, so that a spare booted while
     the search's last round ran serves the re-check or the warm phase, not nothing."""
     ocfg = OracleConfig(
-        cfg.workload, concurrency or cfg.concurrency, cfg.timeout_s, cfg.limit_kind,
+        cfg.workload, concurrency or cfg.concurrency, cfg.request_timeout_s, cfg.limit_kind,
         cfg.token, cfg.fresh, timings, warmup,
     )  # fmt: skip
     with contextlib.ExitStack() as stack:
