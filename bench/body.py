@@ -54,7 +54,7 @@ def measure(url: str, w: Workload, n: int, concurrency: int) -> dict:
     reset_peak("self")
     before = read_status("self")
     t0 = time.monotonic()
-    records = load.fire(url, [req] * concurrency, timeout_s=600, name=w.name)
+    records = load.fire(url, [req] * concurrency, worker_timeout_s=600, name=w.name)
     after = read_status("self")
     growth = after["VmHWM"] - before["VmRSS"]
     sent = len(req.body) if req.body is not None else 0
@@ -76,7 +76,7 @@ def main() -> None:
     args = ap.parse_args()
     sizes = {"held": parse_size(args.held), "streamed": parse_size(args.streamed)}
     bound = load.HELD_MAX_BYTES + SLACK_BYTES
-    spec = ServerSpec(app="upload_app:app", chdir=str(APPS), timeout_s=600)
+    spec = ServerSpec(app="upload_app:app", chdir=str(APPS), worker_timeout_s=600)
     rows = []
     with launch(spec) as srv:
         for kind, (fields, per_unit) in KINDS.items():

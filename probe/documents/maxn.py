@@ -33,7 +33,7 @@ class MaxNDoc(Document):
     cmd = key()  # the user's start command as written ({port}), or None (probe built it)
     role = key()  # "threads" | "prefork" (probe.servers.kinds)
     # then one key per pre-fork setting (None for other kinds), ServerSpec's fields:
-    # workers, worker_class, threads, timeout_s, preload (declared after the class, from
+    # workers, worker_class, threads, worker_timeout_s, preload (declared after the class, from
     # probe.servers.settings)
     url = key()  # a server probe did not start
     server_env = key()  # the variables probe pins in every server's environment

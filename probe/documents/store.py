@@ -65,8 +65,10 @@ from probe.interrupt import Interrupted
 #      memory.events of the probe, memory.stat at its end; None for the other kinds).
 #   plan 7: gains `limit_kind` ("tree", or "cgroup": the budgets are each server's real
 #      cgroup v2 memory.max; `probe plan --budget-kind`); older plans read as "tree".
+#   max-n 9: `timeout_s` (gunicorn's worker timeout) is named `worker_timeout_s`: the
+#      request timeout is request_timeout_s everywhere, and a key said neither.
 SCHEMA_VERSION = 6  # the version of every kind whose format has not changed since 6
-VERSIONS = {"max-n": 8, "matrix": 6, "compare": 6, "explain": 6, "plan": 7}
+VERSIONS = {"max-n": 9, "matrix": 6, "compare": 6, "explain": 6, "plan": 7}
 
 
 def _rename(old: str, new: str):
@@ -106,6 +108,7 @@ UPGRADES = {
         5: _rename("cold", "fresh"),
         6: _none,
         7: _none,
+        8: _rename("timeout_s", "worker_timeout_s"),
     },
     "matrix": {v: _none for v in range(1, 6)},
     "compare": {v: _none for v in range(1, 6)},

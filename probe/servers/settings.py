@@ -53,7 +53,7 @@ PREFORK = (
             "gunicorn threads per worker (more than 1 means gthread).",
             "put it in your command (gunicorn --threads N)", lambda v: f"t{v}",
             lambda v: ["--threads", str(v)], lambda a: a.threads or 1),
-    Setting("timeout_s", "--timeout", "worker_timeout", int, 30,
+    Setting("worker_timeout_s", "--timeout", "worker_timeout", int, 30,
             "gunicorn's worker timeout, seconds (not probe's wait for an answer: "
             "--request-timeout).",
             "it is gunicorn's worker timeout: put --timeout in your command; probe's own "

@@ -52,7 +52,7 @@ class ServerSpec:
     limit_kind: str = "as"  # one of LIMIT_KINDS
     host: str = "127.0.0.1"
     port: int = 0  # 0: pick a free port
-    # here, one field per pre-fork setting (workers, worker_class, threads, timeout_s,
+    # here, one field per pre-fork setting (workers, worker_class, threads, worker_timeout_s,
     # preload), with its default: probe.servers.settings.PREFORK declares them
     app: str = BUILTIN_APP  # MODULE:ATTR
     chdir: str | None = None  # where the app is imported from

@@ -104,7 +104,8 @@ def test_gunicorn_worker_timeout_is_a_timeout_not_a_memory_kill(no_leftovers):
     worker (SIGABRT; its handler answers 500 and exits) and boots another. A bare
     client view says http_error or connection_error, and gunicorn's SIGKILL stage would
     read like an OOM kill: the oracle must call it a timeout with SIGABRT."""
-    spec = ServerSpec(server="gunicorn", limit_bytes=CAP, timeout_s=1, env={"APP_IO_SLEEP_S": "5"})
+    spec = ServerSpec(server="gunicorn", limit_bytes=CAP, worker_timeout_s=1,
+                      env={"APP_IO_SLEEP_S": "5"})  # fmt: skip
     with launch(spec) as srv, io_oracle(srv) as oracle:
         no_leftovers.extend(srv.pids())
         (victim,) = srv.worker_pids()

@@ -44,7 +44,7 @@ def test_gunicorn_argv_carries_every_field_of_the_spec():
     preload, a folder), so a field that went missing from the argv would show."""
     spec = ServerSpec(
         server="gunicorn", app=APP, chdir="/srv/app", workers=2, worker_class="gthread",
-        threads=4, timeout_s=60, preload=True,
+        threads=4, worker_timeout_s=60, preload=True,
     )  # fmt: skip
     argv = Gunicorn().argv(spec, 9000)
     assert value_after(argv, "--workers") == "2"
@@ -138,7 +138,7 @@ def test_dev_server_is_one_threaded_process_whatever_the_worker_fields_say():
     assert spec.config() == {
         "server": "flask", "cmd": None, "oom_group": None, "role": "threads", "workers": None,
         "worker_class": None,
-        "threads": None, "timeout_s": None, "preload": None,
+        "threads": None, "worker_timeout_s": None, "preload": None,
     }  # fmt: skip
 
 
@@ -359,6 +359,7 @@ def test_each_prefork_setting_is_one_definition_read_everywhere():
     assert tuple(x.field for x in settings.PREFORK) == PREFORK_OPTIONS
     assert {f for _, f, _ in BUILT_SERVER_ONLY} >= {x.param for x in settings.PREFORK}
     assert BUILT_AXES == ("workers", "worker_class", "threads")
-    spec = ServerSpec(workers=2, worker_class="gthread", threads=4, timeout_s=60, preload=True)
+    spec = ServerSpec(workers=2, worker_class="gthread", threads=4, worker_timeout_s=60,
+                      preload=True)  # fmt: skip
     assert question.config_tag(spec) == "-w2-gthread-t4-timeout60-preload"
     assert settings.typed("workers", "3") == 3 and settings.typed("worker_class", "sync") == "sync"

@@ -29,9 +29,9 @@ CAP = 512 * MIB
 # process of threads, for which the worker keys do not apply.
 SERVER_CONFIG = {
     "gunicorn": {"role": "prefork", "workers": 1, "worker_class": "sync", "threads": 1,
-                 "timeout_s": 30, "preload": False},
+                 "worker_timeout_s": 30, "preload": False},
     "flask": {"role": "threads", "workers": None, "worker_class": None, "threads": None,
-              "timeout_s": None, "preload": None},
+              "worker_timeout_s": None, "preload": None},
 }  # fmt: skip
 # The band `probe max-n` measures for flask's threads under more than one request.
 FLASK_BAND = {"layouts": 3, "always_ok_n": 950_000, "never_ok_n": 1_050_000}

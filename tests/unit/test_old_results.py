@@ -3,9 +3,9 @@
 tests/data/results/vN/ holds the project's own results/ as committed when format N was
 current (`git show REV:results/...` at the commits that wrote them; v4 holds max-n
 documents of format 3 beside format 4, as the folder did; v7 holds max-n documents of
-format 7 beside the other kinds' 6). Each is read, upgraded in
-memory to its kind's current version, rendered, and `probe report` makes a report from
-each folder. A version newer than the code is refused in one line.
+format 7 beside the other kinds' 6, v8 max-n documents of format 8 beside plan 7).
+Each is read, upgraded in memory to its kind's current version, rendered, and `probe
+report` makes a report from each folder. A version newer than the code is refused in one line.
 """
 
 from __future__ import annotations

@@ -198,7 +198,7 @@ def _maxn_doc() -> dict:
         "workers": None,
         "worker_class": None,
         "threads": None,
-        "timeout_s": None,
+        "worker_timeout_s": None,
         "preload": None,
         "limit_bytes": 1024 * MIB,
         "limit_kind": "as",
