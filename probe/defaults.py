@@ -19,6 +19,9 @@ SETTLE_S = 1.0  # max-n re-probes both ends this long after the workers wait (an
 RECHECK_TRIES = 8
 RECHECK_RATE = 0.25
 WARM_REQUESTS = 20  # max-n's warm phase: requests a server serves before the probe
+PLAN_MARGIN = 0.1  # plan: a cell must hold N x (1 + this); the confirmation's headroom
+PLAN_CONFIRM_REQUESTS = 2000  # plan: requests of the sustained run that confirms a cell
+PLAN_N_START = 100_000  # plan: the first calibration size
 RESULTS_DIR = "results"  # where every command writes its documents, relative to the cwd
 
 # The app a server runs when none is named: the seminar's service (probe.workload.seminar

@@ -16,7 +16,13 @@ from probe.cli.options import (
     workload_options,
 )
 from probe.cli.workloads import WorkloadFlags
-from probe.defaults import RESULTS_DIR
+from probe.defaults import (
+    PLAN_CONFIRM_REQUESTS,
+    PLAN_MARGIN,
+    PLAN_N_START,
+    RESULTS_DIR,
+    STUDY_PRECISION,
+)
 from probe.servers.limits import WHOLE_SERVER
 
 
@@ -49,13 +55,13 @@ def _shard(ctx, param, value):
               help="The input the service must take: which cells hold it, their "
               "throughput at it, and the recommendation, confirmed by a sustained "
               "run.")  # fmt: skip
-@click.option("--margin", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+@click.option("--margin", type=click.FloatRange(0, 1), default=PLAN_MARGIN, show_default=True,
               help="A cell must hold N x (1 + margin); the confirmation's peak must stay "
               "under the budget less the margin.")  # fmt: skip
 @click.option(
     "--confirm-requests",
     type=click.IntRange(1),
-    default=2000,
+    default=PLAN_CONFIRM_REQUESTS,
     show_default=True,
     help="Requests of the sustained run, sizes drawn from 10 % to 100 % of N.",
 )
@@ -68,14 +74,14 @@ def _shard(ctx, param, value):
 @click.option(
     "--n-start",
     type=click.IntRange(1),
-    default=100_000,
+    default=PLAN_N_START,
     show_default=True,
     help="The first calibration size.",
 )
 @click.option(
     "--precision",
     type=click.FloatRange(0.001, 1),
-    default=0.02,
+    default=STUDY_PRECISION,
     show_default=True,
     help="Where a check disagrees, the search stops this close.",
 )

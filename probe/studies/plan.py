@@ -28,7 +28,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from probe import stats
-from probe.defaults import REQUEST_TIMEOUT_S, RESULTS_DIR
+from probe.defaults import (
+    PLAN_CONFIRM_REQUESTS,
+    PLAN_MARGIN,
+    PLAN_N_START,
+    REQUEST_TIMEOUT_S,
+    RESULTS_DIR,
+    STUDY_PRECISION,
+)
 from probe.documents import store
 from probe.documents.plan import PlanDoc
 from probe.errors import UsageProblem
@@ -45,7 +52,6 @@ Log = Callable[[str], None]
 
 LOAD_FRACTION = 0.5  # without N, throughput is measured at this fraction of the largest n
 LOAD_PER_CLIENT = 10  # requests per client of the throughput load
-N_START = 100_000  # the first calibration size
 
 
 class PlanError(UsageProblem):
@@ -60,11 +66,11 @@ class PlanConfig:
     budgets: tuple[int, ...]
     base: ServerSpec  # the fields every cell shares (chdir, app, layout, ...)
     n: int | None = None
-    margin: float = 0.1
-    precision: float = 0.02
+    margin: float = PLAN_MARGIN
+    precision: float = STUDY_PRECISION
     request_timeout_s: float = REQUEST_TIMEOUT_S
-    n_start: int = N_START
-    confirm_requests: int = 2000
+    n_start: int = PLAN_N_START
+    confirm_requests: int = PLAN_CONFIRM_REQUESTS
     load_requests: int | None = None  # None: LOAD_PER_CLIENT x concurrency
     shard: tuple[int, int] | None = None  # (I, N): every N-th cell from I
     rules: bool = True  # also measure the cells the rules of thumb would run
