@@ -18,7 +18,7 @@ from probe.cli.options import (
 from probe.cli.workloads import WorkloadFlags
 from probe.defaults import (
     PLAN_CONFIRM_REQUESTS,
-    PLAN_MARGIN,
+    PLAN_HEADROOM,
     PLAN_N_START,
     RESULTS_DIR,
     STUDY_PRECISION,
@@ -55,9 +55,11 @@ def _shard(ctx, param, value):
               help="The input the service must take: which cells hold it, their "
               "throughput at it, and the recommendation, confirmed by a sustained "
               "run.")  # fmt: skip
-@click.option("--margin", type=click.FloatRange(0, 1), default=PLAN_MARGIN, show_default=True,
-              help="A cell must hold N x (1 + margin); the confirmation's peak must stay "
-              "under the budget less the margin.")  # fmt: skip
+@click.option("--headroom", "--margin", "headroom", type=click.FloatRange(0, 1),
+              default=PLAN_HEADROOM, show_default=True,
+              help="A cell must hold N x (1 + headroom); the confirmation's peak must "
+              "stay under the budget less the headroom (--margin: its earlier "
+              "name).")  # fmt: skip
 @click.option(
     "--confirm-requests",
     type=click.IntRange(1),
@@ -110,7 +112,7 @@ def _shard(ctx, param, value):
 @format_option(choices=("table", "json"))
 @friendly_errors
 def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets, budget_kind,
-         n, margin,
+         n, headroom,
          confirm_requests, load_requests, n_start, precision, request_timeout, shard,
          merge_paths, mix, rules, out, fmt):  # fmt: skip
     """Which configuration to run in a memory budget: workers x threads, measured.
@@ -160,7 +162,7 @@ def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets
                                       else "plan.json"))  # fmt: skip
     cfg = study.PlanConfig(
         workload=workload, template=workload.cmd, axes=parsed, budgets=tuple(budgets),
-        base=base, n=n, margin=margin, precision=precision, request_timeout_s=request_timeout,
+        base=base, n=n, headroom=headroom, precision=precision, request_timeout_s=request_timeout,
         n_start=n_start, confirm_requests=confirm_requests, load_requests=load_requests,
         shard=shard, out=path, rules=rules, mix=mix,
     )  # fmt: skip

@@ -17,7 +17,7 @@ class PlanDoc(Document):
     # "tree": probe's emulation of a memory cgroup; "cgroup": a real cgroup v2 per server
     limit_kind = key()
     n = key()  # the N to hold (--n), or None
-    margin = key()  # the fraction of N a cell must hold beyond it
+    headroom = key()  # the fraction of N a cell must hold beyond it (plan 7: margin)
     cores = key()  # os.cpu_count() where it ran (the rules of thumb use it)
     shard = key()  # "I/N" for a shard's partial document, else None
     # one per cell: {"index", "name", "values", "cmd", "concurrency", "server",

@@ -67,8 +67,10 @@ from probe.interrupt import Interrupted
 #      cgroup v2 memory.max; `probe plan --budget-kind`); older plans read as "tree".
 #   max-n 9: `timeout_s` (gunicorn's worker timeout) is named `worker_timeout_s`: the
 #      request timeout is request_timeout_s everywhere, and a key said neither.
+#   plan 8: `margin` is named `headroom` (matrix's margin is a fraction of the critical n,
+#      the plan's the room above N and under the budget: two words for two things).
 SCHEMA_VERSION = 6  # the version of every kind whose format has not changed since 6
-VERSIONS = {"max-n": 9, "matrix": 6, "compare": 6, "explain": 6, "plan": 7}
+VERSIONS = {"max-n": 9, "matrix": 6, "compare": 6, "explain": 6, "plan": 8}
 
 
 def _rename(old: str, new: str):
@@ -113,7 +115,7 @@ UPGRADES = {
     "matrix": {v: _none for v in range(1, 6)},
     "compare": {v: _none for v in range(1, 6)},
     "explain": {},
-    "plan": {6: _default(limit_kind="tree")},
+    "plan": {6: _default(limit_kind="tree"), 7: _rename("margin", "headroom")},
 }
 
 

@@ -1,7 +1,7 @@
 """Which cell to run, and which ones the usual rules of thumb would have picked. Pure.
 
-A cell is a candidate for n = N when it takes N with a margin under the budget (its
-largest n >= N x (1 + margin)); among candidates the highest measured throughput wins,
+A cell is a candidate for n = N when it takes N with headroom under the budget (its
+largest n >= N x (1 + headroom)); among candidates the highest measured throughput wins,
 where throughputs within TIE of each other are a tie, won by the cell with the most room
 (the largest n under the budget). The rules of thumb, for the
 table: gunicorn's docs, (2 x cores) + 1 workers, memory not considered; Heroku's
@@ -15,9 +15,9 @@ import os
 HEROKU_PER_WORKER_BYTES = 256 * 10**6  # Heroku's guess for a Python worker's memory
 
 
-def candidates(rows: list[dict], budget: int, n: int, margin: float) -> list[dict]:
-    """The rows (one per cell) whose largest n under `budget` holds n with the margin."""
-    need = n * (1 + margin)
+def candidates(rows: list[dict], budget: int, n: int, headroom: float) -> list[dict]:
+    """The rows (one per cell) whose largest n under `budget` holds n with the headroom."""
+    need = n * (1 + headroom)
     return [r for r in rows if (r["budgets"].get(str(budget)) or {}).get("largest_n", 0) >= need]
 
 

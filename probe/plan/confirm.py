@@ -13,8 +13,8 @@ Thresholds, each printed with what was observed (as k6's are):
 - failed: no request failed;
 - respawned: no worker died or was replaced (gunicorn quietly replaces a killed worker,
   so the workers' pids are counted);
-- peak: the tree's peak stays under the budget less the margin;
-- trend: the second half does not grow by more than the margin over the run's length.
+- peak: the tree's peak stays under the budget less the headroom;
+- trend: the second half does not grow by more than the headroom over the run's length.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def _tree_now(server: Server, excess: int) -> int:
     return max(0, total - excess)
 
 
-def run(spec, workload, n: int, concurrency: int, requests: int, margin: float,
+def run(spec, workload, n: int, concurrency: int, requests: int, headroom: float,
         timeout_s: float, log=lambda s: None) -> Confirmation:  # fmt: skip
     """Start the command under the budget (spec: limit_kind tree, or cgroup: then the
     kernel's memory.current, memory.peak and OOM kills are read instead of the tree
@@ -183,7 +183,7 @@ def run(spec, workload, n: int, concurrency: int, requests: int, margin: float,
             monitor.stop()
         server.close()
     _fit_growth(conf)
-    _judge(conf, margin)
+    _judge(conf, headroom)
     return conf
 
 
@@ -201,8 +201,8 @@ def _fit_growth(conf: Confirmation) -> None:
     conf.growth_spread_bytes = (sum(r * r for r in residuals) / len(residuals)) ** 0.5
 
 
-def _judge(conf: Confirmation, margin: float) -> None:
-    limit = int(conf.budget_bytes * (1 - margin))
+def _judge(conf: Confirmation, headroom: float) -> None:
+    limit = int(conf.budget_bytes * (1 - headroom))
     growth = conf.growth_per_1000_bytes or 0.0
     grown = growth * conf.requests / 1000
     conf.thresholds = [
@@ -211,8 +211,8 @@ def _judge(conf: Confirmation, margin: float) -> None:
         {"name": "respawned", "rule": "== 0",
          "observed": conf.workers_seen - conf.workers_at_start + conf.kills,
          "passed": conf.workers_seen == conf.workers_at_start and conf.kills == 0},
-        {"name": "peak", "rule": f"< budget less {margin:.0%} ({limit:,} B)",
+        {"name": "peak", "rule": f"< budget less {headroom:.0%} ({limit:,} B)",
          "observed": conf.peak_bytes, "passed": conf.peak_bytes < limit},
-        {"name": "trend", "rule": f"second half grows < {margin:.0%} of the budget over the run",
-         "observed": round(growth), "passed": grown < margin * conf.budget_bytes},
+        {"name": "trend", "rule": f"second half grows < {headroom:.0%} of the budget over the run",
+         "observed": round(growth), "passed": grown < headroom * conf.budget_bytes},
     ]  # fmt: skip

@@ -34,7 +34,7 @@ def _verdict(doc: PlanDoc, row: dict) -> str:
     if doc.n is None:
         return "-"
     first = (row.get("budgets") or {}).get(str(doc.budgets_bytes[0])) or {}
-    holds = (first.get("largest_n") or 0) >= doc.n * (1 + (doc.margin or 0))
+    holds = (first.get("largest_n") or 0) >= doc.n * (1 + (doc.headroom or 0))
     return "holds N" if holds else "too small for N"
 
 
@@ -148,7 +148,7 @@ def render_plan(doc: dict, fmt: str = "table") -> str:
 def plot_plan(doc: dict, path: str | os.PathLike) -> Path:
     """Left: each cell's largest n per budget (bars) and its throughput (dots), the
     recommended cell marked. Right: the confirmation's tree memory after each request,
-    with the budget and the margin drawn."""
+    with the budget and the headroom drawn."""
     doc = PlanDoc.of(doc)
     unit = (doc.workload or {}).get("n_unit") or "elements"
     confirmations = doc.confirmations or []
@@ -211,11 +211,11 @@ def plot_plan(doc: dict, path: str | os.PathLike) -> Path:
         budget = confirmations[0]["budget_bytes"]
         bx.axhline(budget / MIB, color="red", lw=1.2, label=f"budget {format_size(budget)}")
         bx.axhline(
-            budget * (1 - (doc.margin or 0)) / MIB,
+            budget * (1 - (doc.headroom or 0)) / MIB,
             color="red",
             ls="--",
             lw=1,
-            label="budget less the margin",
+            label="budget less the headroom",
         )
         bx.set_xlabel("requests served", fontsize=9)
         bx.set_ylabel("the tree's memory after each request (MiB)", fontsize=9)

@@ -11,7 +11,7 @@ Per cell (probe.plan.grid):
    --limit-kind tree --concurrency C`);
 4. throughput: a closed-loop load at its concurrency, at N (or LOAD_FRACTION of its
    largest n under the first budget), req/s and latency p50/p99.
-Then, with N: the candidates that hold N with the margin, best throughput first, each
+Then, with N: the candidates that hold N with the headroom, best throughput first, each
 confirmed by a sustained run (probe.plan.confirm) until one passes.
 """
 
@@ -30,7 +30,7 @@ from pathlib import Path
 from probe import stats
 from probe.defaults import (
     PLAN_CONFIRM_REQUESTS,
-    PLAN_MARGIN,
+    PLAN_HEADROOM,
     PLAN_N_START,
     REQUEST_TIMEOUT_S,
     RESULTS_DIR,
@@ -66,7 +66,7 @@ class PlanConfig:
     budgets: tuple[int, ...]
     base: ServerSpec  # the fields every cell shares (chdir, app, layout, ...)
     n: int | None = None
-    margin: float = PLAN_MARGIN
+    headroom: float = PLAN_HEADROOM  # N x (1 + this) must hold; the budget less this
     precision: float = STUDY_PRECISION
     request_timeout_s: float = REQUEST_TIMEOUT_S
     n_start: int = PLAN_N_START
@@ -136,7 +136,7 @@ def run(cfg: PlanConfig, log: Log = lambda s: None) -> PlanDoc:
     doc = PlanDoc.new(
         template=cfg.template, axes=[[a, list(v)] for a, v in cfg.axes],
         workload=cfg.workload.to_dict(), budgets_bytes=list(cfg.budgets), n=cfg.n,
-        limit_kind=cfg.base.limit_kind, margin=cfg.margin, cores=os.cpu_count(),
+        limit_kind=cfg.base.limit_kind, headroom=cfg.headroom, cores=os.cpu_count(),
         shard=f"{cfg.shard[0]}/{cfg.shard[1]}" if cfg.shard else None, cells=[],
         confirmations=[], problems=[], status="running",
     )  # fmt: skip
@@ -338,9 +338,9 @@ def recommend(cfg: PlanConfig, doc: PlanDoc, log: Log) -> None:
     doc.recommendation = None
     if cfg.n is None:
         return
-    tried = choose.best(choose.candidates(doc.cells, budget, cfg.n, cfg.margin), budget)
+    tried = choose.best(choose.candidates(doc.cells, budget, cfg.n, cfg.headroom), budget)
     if not tried:
-        doc.problems.append(f"no cell holds n={cfg.n:,} with a {cfg.margin:.0%} margin "
+        doc.problems.append(f"no cell holds n={cfg.n:,} with {cfg.headroom:.0%} headroom "
                             f"under {budget >> 20} MiB; try a larger budget or fewer at "
                             "once")  # fmt: skip
         return
@@ -351,7 +351,7 @@ def recommend(cfg: PlanConfig, doc: PlanDoc, log: Log) -> None:
             f"{row['concurrency']} at once, sizes {confirm.MIX}"
         )
         result = confirm.run(spec, cfg.workload, cfg.n, row["concurrency"],
-                             cfg.confirm_requests, cfg.margin, cfg.request_timeout_s,
+                             cfg.confirm_requests, cfg.headroom, cfg.request_timeout_s,
                              log)  # fmt: skip
         doc.confirmations.append({"cell": row["name"], **result.to_dict()})
         store.write_atomic(cfg.out, doc)
@@ -383,7 +383,7 @@ def merge(cfg: PlanConfig, paths: list[Path], log: Log = lambda s: None) -> Plan
     doc = PlanDoc.new(
         template=cfg.template, axes=want[1], workload=cfg.workload.to_dict(),
         budgets_bytes=list(cfg.budgets), n=cfg.n, limit_kind=cfg.base.limit_kind,
-        margin=cfg.margin, cores=os.cpu_count(), shard=None, cells=cells, confirmations=[],
+        headroom=cfg.headroom, cores=os.cpu_count(), shard=None, cells=cells, confirmations=[],
         problems=[], status="running",
     )  # fmt: skip
     t0 = time.monotonic()
