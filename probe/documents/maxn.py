@@ -11,7 +11,7 @@ from probe.servers import settings
 class Band(Record):
     """Where the boundary lies on servers started anew (probe.search.band)."""
 
-    layouts = key()  # K: tries per n
+    tries_per_n = key()  # K: fresh servers tried at each n (format 8: layouts)
     layout = key()  # "random" (layouts vary), or the search's (threads: scheduling varies)
     what = key()  # what varies between the tries, in words
     always_ok_n = key()  # the largest n that succeeded on all K, below every failure

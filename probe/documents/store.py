@@ -66,7 +66,9 @@ from probe.interrupt import Interrupted
 #   plan 7: gains `limit_kind` ("tree", or "cgroup": the budgets are each server's real
 #      cgroup v2 memory.max; `probe plan --budget-kind`); older plans read as "tree".
 #   max-n 9: `timeout_s` (gunicorn's worker timeout) is named `worker_timeout_s`: the
-#      request timeout is request_timeout_s everywhere, and a key said neither.
+#      request timeout is request_timeout_s everywhere, and a key said neither; the
+#      band's `layouts` is `tries_per_n` (a band over the re-check's timings tried
+#      servers, not layouts).
 #   plan 8: `margin` is named `headroom` (matrix's margin is a fraction of the critical n,
 #      the plan's the room above N and under the budget: two words for two things).
 SCHEMA_VERSION = 6  # the version of every kind whose format has not changed since 6
@@ -110,7 +112,10 @@ UPGRADES = {
         5: _rename("cold", "fresh"),
         6: _none,
         7: _none,
-        8: _rename("timeout_s", "worker_timeout_s"),
+        8: lambda d: (
+            _rename("timeout_s", "worker_timeout_s")(d),
+            _rename("layouts", "tries_per_n")(d.get("band") or {}),
+        ),
     },
     "matrix": {v: _none for v in range(1, 6)},
     "compare": {v: _none for v in range(1, 6)},

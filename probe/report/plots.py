@@ -289,7 +289,7 @@ def _band_notes(band: Band, zoom: Zoom, dropped: int) -> list[str]:
         return []
     lo = "no sampled n always ok" if lo is None else f"always ok to {lo:,}"
     hi = "no sampled n never ok" if hi is None else f"never ok from {hi:,}"
-    notes = [f"band ({band.layouts} layouts): {lo}, {hi}"]
+    notes = [f"band ({band.tries_per_n} layouts): {lo}, {hi}"]
     if band.samples:
         off = sum(not zoom.lo <= n <= zoom.hi for n in _sample_ns(band))
         extra = [f"{dropped} crowded ticks unlabelled"] if dropped else []
@@ -462,7 +462,7 @@ def _common_per_n(docs: list[MaxNDoc]) -> str:
 
 def _legend(used: set[str], docs: list[MaxNDoc], limit_bytes: int | None) -> tuple[list, list]:
     """Handles and labels of the figure's legend: the entries some panel used, and the cap."""
-    layouts = sorted({str(d.band.layouts) for d in docs if d.band})
+    layouts = sorted({str(d.band.tries_per_n) for d in docs if d.band})
     k = f" ({layouts[0]} layouts)" if len(layouts) == 1 else ""
     kind = _limit_kind(docs)
     cap = f"cap{f' ({kind})' if kind else ''}: {limit_bytes / MIB:,.0f} MiB" if limit_bytes else ""

@@ -600,7 +600,7 @@ def band_section(study: Study) -> Lines:
     table = []
     for (server, fn, c), doc in rows:
         band = doc.band
-        lo, hi, k = band.always_ok_n, band.never_ok_n, band.layouts
+        lo, hi, k = band.always_ok_n, band.never_ok_n, band.tries_per_n
         what = f"{k} {band.what or 'randomized layouts'}"
         width = f"{hi / lo - 1:.1%}" if hi else "-"
         word = role_word(study, server)

@@ -360,7 +360,7 @@ def _band_rows(doc: MaxNDoc) -> list[tuple[str, str]]:
     rows = []
     band = doc.band
     if band:
-        lo, hi, k = band.always_ok_n, band.never_ok_n, band.layouts
+        lo, hi, k = band.always_ok_n, band.never_ok_n, band.tries_per_n
         what = band.what or "randomized layouts"
         if lo is not None and hi is not None:
             text = f"ok on all {k} {what} up to {format_n(lo)}, fails on all from {format_n(hi)}"

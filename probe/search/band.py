@@ -109,15 +109,15 @@ _LADDER = 64  # below this many rungs, steps and midpoints are counted in rungs
 class BandConfig:
     """How to measure the band: K layouts per n, precision, lanes and probe budget."""
 
-    layouts: int = 3  # K: fresh servers per n (>= 2)
+    tries_per_n: int = 3  # K: fresh servers per n (>= 2)
     precision: float = MAXN_PRECISION  # each edge to hi / lo - 1 <= precision (or hi - lo <= 1)
     lanes: int = 1  # probes per round
     max_probes: int = 60  # budget for the band search alone
     n_min: int = 1
 
     def __post_init__(self) -> None:
-        if self.layouts < 2:
-            raise ValueError(f"layouts must be >= 2, not {self.layouts}")
+        if self.tries_per_n < 2:
+            raise ValueError(f"tries_per_n must be >= 2, not {self.tries_per_n}")
         if not self.precision >= 0:
             raise ValueError(f"precision must be >= 0, not {self.precision}")
         if self.lanes < 1:
@@ -149,7 +149,7 @@ class Band:
     all K layouts and lies above every n that ever succeeded (None if there is none).
     """
 
-    layouts: int
+    tries_per_n: int
     always_ok_n: int | None
     never_ok_n: int | None
     samples: tuple[Sample, ...]  # sorted by n
@@ -158,7 +158,7 @@ class Band:
 
     def to_dict(self) -> dict:
         return {
-            "layouts": self.layouts,
+            "tries_per_n": self.tries_per_n,
             "always_ok_n": self.always_ok_n,
             "never_ok_n": self.never_ok_n,
             "samples": [s.to_dict() for s in self.samples],
@@ -205,7 +205,7 @@ def band_search(
     if first_failing_n is None:
         first_failing_n = _next(start, cfg.precision, +1)  # critical_n (1 + precision)
     first = max(first_failing_n, start + 1)
-    k = cfg.layouts
+    k = cfg.tries_per_n
     tally: Tally = {}
     for probe in prior:
         ok_tries = tally.setdefault(probe.n, [0, 0])
@@ -264,7 +264,7 @@ def _round(
     tally: Tally, ends: _Ends, start: int, first: int, cfg: BandConfig, room: int
 ) -> list[int]:
     """Up to `room` tries: one more of each candidate per level, lower edge first."""
-    k = cfg.layouts
+    k = cfg.tries_per_n
     if tally:
         both = (_lower(tally, ends, start, cfg), _upper(tally, ends, first, cfg))
         cands = [n for n in both if n is not None]
@@ -295,7 +295,7 @@ def _lower(tally: Tally, ends: _Ends, start: int, cfg: BandConfig) -> int | None
     lo, hi, p = ends.always_ok, ends.first_fail, cfg.precision
     if hi is None or closed(lo, hi, p):
         return None
-    pending = _pending(tally, lo, hi, cfg.layouts)
+    pending = _pending(tally, lo, hi, cfg.tries_per_n)
     if pending:
         return pending[-1]  # the highest: if it passes, the others are below L
     if lo is not None:
@@ -319,7 +319,7 @@ def _upper(tally: Tally, ends: _Ends, first: int, cfg: BandConfig) -> int | None
     lo, hi, p = ends.last_ok, ends.never_ok, cfg.precision
     if lo is None or closed(lo, hi, p):
         return None
-    pending = _pending(tally, lo, hi, cfg.layouts)
+    pending = _pending(tally, lo, hi, cfg.tries_per_n)
     if pending:
         return pending[0]  # the lowest: if it passes, the others are above U
     if hi is not None:
@@ -377,7 +377,7 @@ def _count(origin: int, target: int, precision: float, way: int) -> int | None:
 
 def _band(tally: Tally, probes: list[Probe], k: int, ends: _Ends, stop: str) -> Band:
     return Band(
-        layouts=k,
+        tries_per_n=k,
         always_ok_n=ends.always_ok,
         never_ok_n=ends.never_ok,
         samples=tuple(Sample(n, ok, tries) for n, (ok, tries) in sorted(tally.items())),

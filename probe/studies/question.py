@@ -235,7 +235,7 @@ def unusable_reason(doc: dict, cfg: MaxNConfig) -> str | None:
     precision, wanted = doc.precision, cfg.search.precision
     if precision is None or precision > wanted + 1e-12:
         return f"precision {precision} is coarser than {wanted}"
-    banded = (doc.band.layouts if doc.band else None) or 0
+    banded = (doc.band.tries_per_n if doc.band else None) or 0
     if cfg.band_layouts and doc.critical_n is not None and banded < cfg.band_layouts:
         return f"has no band over {cfg.band_layouts} layouts"
     return None

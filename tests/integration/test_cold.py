@@ -257,14 +257,14 @@ def test_band_over_randomized_layouts(searched, no_leftovers):
     band = doc["band"]
     assert band is not None, "--band 2 measures a band"
     no_leftovers += [pid for p in band["probes"] for pid in p["serving_pids"]]
-    assert {"layouts", "always_ok_n", "never_ok_n", "samples"} <= set(band), band
-    assert band["layouts"] == 2
+    assert {"tries_per_n", "always_ok_n", "never_ok_n", "samples"} <= set(band), band
+    assert band["tries_per_n"] == 2
     assert band["layout"] == "random", band["layout"]
     assert band["always_ok_n"] <= band["never_ok_n"], band
     assert band["samples"]
     for s in band["samples"]:
         assert {"n", "ok", "tries"} <= set(s), s
-        assert 0 <= s["ok"] <= s["tries"] <= band["layouts"], s
+        assert 0 <= s["ok"] <= s["tries"] <= band["tries_per_n"], s
     table = render_maxn(doc, "table")
     assert any(line.startswith("band ") for line in table.splitlines()), table
 

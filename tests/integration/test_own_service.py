@@ -176,7 +176,7 @@ def test_matrix_runs_the_workloads_of_a_file_with_n_auto(found, tmp_path, no_lef
                    "first_failing_n": single["critical_n"], "probes": [],
                    "seeded_by": "tests/integration/test_own_service.py"}  # fmt: skip
             if server == "flask":  # threads at concurrency 2: the catalog wants a band
-                doc["band"] = {"layouts": 3, "always_ok_n": safe, "samples": [],
+                doc["band"] = {"tries_per_n": 3, "always_ok_n": safe, "samples": [],
                                "never_ok_n": single["critical_n"], "what": "seeded"}  # fmt: skip
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(doc))

@@ -61,8 +61,8 @@ def closed(lo: int | None, hi: int | None, precision: float) -> bool:
 def check_invariants(band: Band, cfg: BandConfig, oracle: FakeBand | None = None) -> None:
     """What must hold of any result: the samples are the probes, and always_ok_n and
     never_ok_n are exactly what their definitions say (recomputed here from scratch)."""
-    k = cfg.layouts
-    assert band.layouts == k
+    k = cfg.tries_per_n
+    assert band.tries_per_n == k
     assert band.stop_reason in STOP_REASONS
     assert len(band.probes) <= cfg.max_probes
     ns = [s.n for s in band.samples]
@@ -141,7 +141,7 @@ def test_sharp_boundary_bracketed_by_the_start_costs_2k(a, k):
     """The main search's typical answer (critical_n = a - 1, first_failing_n = a) on a
     sharp boundary: K probes at each end and nothing else is the minimum any band
     search can do. a = 2 is the smallest boundary above n_min = 1."""
-    band, _, _ = run(a, a, a - 1, a, layouts=k)
+    band, _, _ = run(a, a, a - 1, a, tries_per_n=k)
     assert band.always_ok_n == a - 1
     assert band.never_ok_n == a
     assert len(band.probes) == 2 * k
@@ -166,7 +166,7 @@ def test_rounds_try_both_edges_before_repeating_one(lanes, rounds):
     open edge one try before any gets a second (2 lanes: one of each end per round,
     not two of one), and a round repeats an n only when the lanes outnumber the
     candidates (6 lanes: one round, each n three times)."""
-    band, _, oracle = run(F, F, C, F, layouts=3, lanes=lanes)
+    band, _, oracle = run(F, F, C, F, tries_per_n=3, lanes=lanes)
     assert oracle.rounds == rounds
     assert len(band.probes) == 6
 
@@ -224,7 +224,7 @@ def test_start_above_a_sharp_boundary_steps_down_at_the_derived_cost(a, rungs, k
     off a rung), j - 2 midpoints, and the docstring's cost exactly."""
     p = 0.01
     c = round(a * (1 + p) ** rungs)
-    band, _, _ = run(a, a, c, math.floor(c * (1 + p)), layouts=k)
+    band, _, _ = run(a, a, c, math.floor(c * (1 + p)), tries_per_n=k)
     rs = ladder(c, p, -1)
     t = next(i for i, n in enumerate(rs) if n < a)
     j = 1 + math.ceil(math.log2(t))
@@ -242,7 +242,7 @@ def test_start_below_a_sharp_boundary_steps_up_at_the_derived_cost(rungs, k):
     a, p = 1_000_000, 0.01
     c = round(a / (1 + p) ** (rungs + 1))
     f = rung_above(c, p)
-    band, _, _ = run(a, a, c, f, layouts=k)
+    band, _, _ = run(a, a, c, f, tries_per_n=k)
     rs = ladder(f, p, +1)
     t = next(i for i, n in enumerate(rs) if n >= a)
     j = 1 + math.ceil(math.log2(t))
@@ -362,8 +362,8 @@ def test_everything_fails():
 @pytest.mark.parametrize(
     "bad",
     [
-        {"layouts": 1},
-        {"layouts": 0},
+        {"tries_per_n": 1},
+        {"tries_per_n": 0},
         {"lanes": 0},
         {"max_probes": 0},
         {"precision": -0.01},
@@ -408,8 +408,15 @@ def test_to_dict_has_the_document_keys():
     """The key names are part of the results document."""
     band, _, _ = run(1_000_000, 1_020_000, 1_010_000, None, seed=1)
     d = band.to_dict()
-    assert set(d) == {"layouts", "always_ok_n", "never_ok_n", "samples", "probes", "stop_reason"}
-    assert d["layouts"] == 3 and d["probes"] == len(band.probes)
+    assert set(d) == {
+        "tries_per_n",
+        "always_ok_n",
+        "never_ok_n",
+        "samples",
+        "probes",
+        "stop_reason",
+    }
+    assert d["tries_per_n"] == 3 and d["probes"] == len(band.probes)
     assert d["always_ok_n"] == band.always_ok_n and d["never_ok_n"] == band.never_ok_n
     assert d["stop_reason"] == band.stop_reason
     assert d["samples"] == [{"n": s.n, "ok": s.ok, "tries": s.tries} for s in band.samples]
@@ -465,7 +472,7 @@ def test_any_band_any_lanes(a, width, where, above, k, lanes, precision, q, max_
     lo, hi = a / 1.2, b * 1.2
     c = max(1, round(lo * (hi / lo) ** where))
     f = None if above is None else max(c + 1, math.floor(c * (1 + precision * above)))
-    cfg = {"layouts": k, "lanes": lanes, "precision": precision, "max_probes": max_probes}
+    cfg = {"tries_per_n": k, "lanes": lanes, "precision": precision, "max_probes": max_probes}
     band, _, _ = run(a, b, c, f, q=q, seed=seed, **cfg)
     assert band.stop_reason in ("converged", "max_probes")
     if band.stop_reason == "converged":

@@ -46,9 +46,9 @@ def test_nested_records_are_read_in_place():
     matrix.variants.append(Variant.make(server="gunicorn"))
     assert [v.server for v in matrix.variants] == ["flask", "gunicorn"]
     assert isinstance(matrix["variants"][0], Variant)
-    doc = MaxNDoc.of({"band": {"layouts": 3}})
+    doc = MaxNDoc.of({"band": {"tries_per_n": 3}})
     doc.band.always_ok_n = 7
-    assert doc["band"] == {"layouts": 3, "always_ok_n": 7}
+    assert doc["band"] == {"tries_per_n": 3, "always_ok_n": 7}
     assert isinstance(doc.band, Band)
     assert MaxNDoc.of(None).band is None
 

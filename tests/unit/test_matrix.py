@@ -34,7 +34,7 @@ SERVER_CONFIG = {
               "worker_timeout_s": None, "preload": None},
 }  # fmt: skip
 # The band `probe max-n` measures for flask's threads under more than one request.
-FLASK_BAND = {"layouts": 3, "always_ok_n": 950_000, "never_ok_n": 1_050_000}
+FLASK_BAND = {"tries_per_n": 3, "always_ok_n": 950_000, "never_ok_n": 1_050_000}
 
 
 def maxn_doc(server: str, fn: str, concurrency: int, critical: int | None, **extra) -> dict:
@@ -332,7 +332,7 @@ def test_a_threads_race_file_needs_its_band():
     doc = maxn_doc("flask", "cpu_bounded", 10, 1_000_000, band=FLASK_BAND)
     assert usable(doc, "flask", c=10) is None
     assert usable({**doc, "band": None}, "flask", c=10) == "has no band over 3 layouts"
-    thin = {**doc, "band": {**FLASK_BAND, "layouts": 2}}
+    thin = {**doc, "band": {**FLASK_BAND, "tries_per_n": 2}}
     assert usable(thin, "flask", c=10) == "has no band over 3 layouts"
 
 

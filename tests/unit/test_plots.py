@@ -132,7 +132,7 @@ def _boundary_doc(server: str = "gunicorn", fn: str = "cpu_bounded", **keys) -> 
 
 
 _BAND = {
-    "layouts": 8,
+    "tries_per_n": 8,
     "always_ok_n": 9_789_467,
     "never_ok_n": 10_075_575,
     "samples": [

@@ -209,7 +209,7 @@ def _maxn_doc() -> dict:
         "first_failing_n": 2_500_000,
         "failure": {"kind": "memory_error", "status": 507, "detail": "MemoryError"},
         "band": {
-            "layouts": 3,
+            "tries_per_n": 3,
             "layout": "fixed",
             "what": "repeats on fresh servers",
             "always_ok_n": 1_900_000,

@@ -61,7 +61,7 @@ def band(state: Run, res: SearchResult, timings: bool = False) -> None:
     state.log(f"band: each n on {k} {what}")
     t0 = time.monotonic()
     count = [0]
-    band_doc = Band.make(layouts=k, layout=spec.layout, what=what)
+    band_doc = Band.make(tries_per_n=k, layout=spec.layout, what=what)
 
     def on_probe(probe: Probe) -> None:
         count[0] += 1
@@ -73,7 +73,7 @@ def band(state: Run, res: SearchResult, timings: bool = False) -> None:
 
     with lane_oracles(cfg, spec, lanes, timings=turns) as oracles:
         state.oracles += oracles
-        bcfg = BandConfig(layouts=k, precision=band_precision(cfg, timings), lanes=len(oracles))
+        bcfg = BandConfig(tries_per_n=k, precision=band_precision(cfg, timings), lanes=len(oracles))
         # the same servers: the search's and the re-check's probes are samples too
         prior = (*res.probes, *state.rechecked) if repeats else ()
         band = band_search(
