@@ -176,8 +176,9 @@ def next_points(g: _Grid, est: Estimate, lanes: int, precision: float = 0.01) ->
     the bound to n50's far side. With several lanes, each next lane's n is chosen given
     every outcome the earlier lanes' probes of the round may have (2^k branches).
 
-    Chosen over 150 seeded runs per row (a logistic service as tests/unit/test_rate.py's,
-    spread s in ln n; held: runs whose answer failed at most at the risk; below: the
+    Chosen over 150 seeded runs per row (`python bench/rate.py --lanes L --spread S`; the
+    design before, with --module and `git show ddb71e4~1:probe/search/rate.py`; a
+    logistic service as tests/unit/test_rate.py's, spread s in ln n; held: runs whose answer failed at most at the risk; below: the
     answer's median distance under the true quantile; probes this phase added), against
     the design before it (between the bound and the estimate, the estimate, n50):
 
