@@ -178,9 +178,10 @@ def next_points(g: _Grid, est: Estimate, lanes: int, precision: float = 0.01) ->
 
     Chosen over 150 seeded runs per row (`python bench/rate.py --lanes L --spread S`; the
     design before, with --module and `git show ddb71e4~1:probe/search/rate.py`; a
-    logistic service as tests/unit/test_rate.py's, spread s in ln n; held: runs whose answer failed at most at the risk; below: the
-    answer's median distance under the true quantile; probes this phase added), against
-    the design before it (between the bound and the estimate, the estimate, n50):
+    logistic service as tests/unit/test_rate.py's, spread s in ln n; held: runs whose
+    answer failed at most at the risk; below: the answer's median distance under the
+    true quantile; probes this phase added), against the design before it (between the
+    bound and the estimate, the estimate, n50):
 
         s      lanes  design       held     below    probes
         0.01   1      before       147/150  5.19 %   23.8
