@@ -22,7 +22,13 @@ from probe.cli.options import (
     server_options,
     workload_options,
 )
-from probe.cli.sections import SectionedCommand
+from probe.cli.sections import (
+    ANSWER,
+    INTERNALS,
+    OUTPUT,
+    SectionedCommand,
+    SectionedOption,
+)
 from probe.cli.workloads import WorkloadFlags
 from probe.defaults import (
     MAXN_LIMIT,
@@ -94,6 +100,8 @@ def search_options(f):
     opts = [
         click.option(
             "--n-start",
+            cls=SectionedOption,
+            section=ANSWER,
             type=click.IntRange(1),
             default=None,
             metavar="N",
@@ -105,6 +113,8 @@ def search_options(f):
         ),
         click.option(
             "--risk",
+            cls=SectionedOption,
+            section=ANSWER,
             type=click.FloatRange(0.001, 0.5),
             default=rate.RISK,
             show_default=True,
@@ -117,12 +127,16 @@ def search_options(f):
         ),
         click.option(
             "--cold-only",
+            cls=SectionedOption,
+            section=ANSWER,
             is_flag=True,
             help="Skip the warm phase: the answer is for a server's first request only "
             "(faster; a server that served other requests may take less).",
         ),
         click.option(
             "--warm-requests",
+            cls=SectionedOption,
+            section=ANSWER,
             type=click.IntRange(1, 10_000),
             default=WARM_REQUESTS,
             show_default=True,
@@ -134,6 +148,8 @@ def search_options(f):
         ),
         click.option(
             "--same-answer-ok",
+            cls=SectionedOption,
+            section=ANSWER,
             is_flag=True,
             help="The app's answer is right although it is the same at every n. Without "
             "it a run whose answers never change (and whose --expect has no {n}) stops: "
@@ -142,6 +158,8 @@ def search_options(f):
         no_check_option,
         click.option(
             "--settle",
+            cls=SectionedOption,
+            section=ANSWER,
             type=click.FloatRange(0.05, 600),
             default=SETTLE_S,
             show_default=True,
@@ -151,12 +169,16 @@ def search_options(f):
         ),
         click.option(
             "--token",
+            cls=SectionedOption,
+            section=INTERNALS,
             envvar="APP_TOKEN",
             default=None,
             help="Bearer token for --url servers that require one (env APP_TOKEN).",
         ),
         click.option(
             "--url",
+            cls=SectionedOption,
+            section=INTERNALS,
             default=None,
             help="Probe a running server you started yourself "
             "(no cap, no fresh servers, no restarts), e.g. http://127.0.0.1:8000.",
@@ -164,6 +186,8 @@ def search_options(f):
         request_timeout_option,
         click.option(
             "--max-probes",
+            cls=SectionedOption,
+            section=INTERNALS,
             type=click.IntRange(2, 500),
             default=40,
             show_default=True,
@@ -172,6 +196,8 @@ def search_options(f):
         ),
         click.option(
             "--lanes",
+            cls=SectionedOption,
+            section=INTERNALS,
             type=click.IntRange(1, 8),
             default=None,
             help="Servers probed side by side, each its own process under its own cap "
@@ -180,6 +206,8 @@ def search_options(f):
         ),
         click.option(
             "--band",
+            cls=SectionedOption,
+            section=INTERNALS,
             type=click.IntRange(2, 50),
             default=None,
             metavar="K",
@@ -190,6 +218,8 @@ def search_options(f):
         click.option(
             "--fresh/--no-fresh",
             "fresh",
+            cls=SectionedOption,
+            section=INTERNALS,
             default=True,
             show_default=True,
             help="A fresh server per probe; --no-fresh keeps one long-lived server per "
@@ -197,6 +227,8 @@ def search_options(f):
         ),
         click.option(
             "--confirm",
+            cls=SectionedOption,
+            section=INTERNALS,
             type=click.Choice(CONFIRM_POLICIES),
             default="auto",
             show_default=True,
@@ -208,6 +240,8 @@ def search_options(f):
         ),
         click.option(
             "--strategy",
+            cls=SectionedOption,
+            section=INTERNALS,
             type=click.Choice(STRATEGIES),
             default="model",
             show_default=True,
@@ -225,6 +259,8 @@ def search_options(f):
 @click.command("max-n", cls=SectionedCommand)
 @click.option(
     "--require-n",
+    cls=SectionedOption,
+    section=ANSWER,
     type=click.IntRange(1),
     default=None,
     metavar="N",
@@ -240,6 +276,8 @@ def search_options(f):
 @format_option(choices=("table", "json"))
 @click.option(
     "--out",
+    cls=SectionedOption,
+    section=OUTPUT,
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
     help="Results file (default results/max-n/<server>-<workload>-<limit>-c<C>.json).",

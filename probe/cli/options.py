@@ -15,6 +15,16 @@ from pathlib import Path
 
 import click
 
+from probe.cli.sections import (
+    ANSWER,
+    INTERNALS,
+    LIMIT,
+    OUTPUT,
+    REQUEST,
+    SERVER,
+    WHAT,
+    SectionedOption,
+)
 from probe.cli.workloads import WorkloadFlags
 from probe.defaults import (
     LOAD_CONCURRENCY,
@@ -110,6 +120,8 @@ def limit_options(default: str = MAXN_LIMIT):
     def kind(f):
         return click.option(
             "--limit-kind",
+            cls=SectionedOption,
+            section=LIMIT,
             type=click.Choice(LIMIT_KINDS),
             default=DEFAULTS["limit_kind"],
             show_default=True,
@@ -134,13 +146,15 @@ def limit_options(default: str = MAXN_LIMIT):
 
     def group_kill(f):
         return click.option(
-            "--oom-group", is_flag=True,
+            "--oom-group", cls=SectionedOption, section=LIMIT, is_flag=True,
             help="With --limit-kind tree or cgroup: past the budget, kill the whole tree, as "
             "Kubernetes does on cgroup v2 (memory.oom.group).",
         )(f)  # fmt: skip
 
     size = click.option(
         "--limit",
+        cls=SectionedOption,
+        section=LIMIT,
         type=SIZE,
         default=default,
         show_default=True,
@@ -162,10 +176,11 @@ BUILT_SERVER_ONLY = (
 def setting_option(x: settings.Setting):
     """The option of one pre-fork setting, its default the ServerSpec's."""
     if x.kind is bool:
-        return click.option(x.flag, x.param, is_flag=True, help=x.help)
+        return click.option(x.flag, x.param, cls=SectionedOption, section=SERVER,
+                            is_flag=True, help=x.help)  # fmt: skip
     kind = click.IntRange(1) if x.kind is int else str
-    return click.option(x.flag, x.param, type=kind, default=DEFAULTS[x.field],
-                        show_default=True, help=x.help)  # fmt: skip
+    return click.option(x.flag, x.param, cls=SectionedOption, section=SERVER, type=kind,
+                        default=DEFAULTS[x.field], show_default=True, help=x.help)  # fmt: skip
 
 
 def given_on_command_line(name: str) -> bool:
@@ -225,24 +240,29 @@ def server_options(f):
     """--server, --layout, the pre-fork settings (--workers, ...), --host, --port,
     --start-timeout: `server_flags`, a ServerFlags."""
     opts = [
-        click.option("--start-timeout", type=click.FloatRange(0.1), show_default=True,
+        click.option("--start-timeout", cls=SectionedOption, section=SERVER,
+                     type=click.FloatRange(0.1), show_default=True,
                      default=DEFAULTS["ready_timeout_s"],
                      help="Seconds a starting server may sit idle (its processes using "
                      "no CPU) before probe says it did not start. A server that keeps "
                      "computing (importing a model for minutes) is waited for; progress "
                      "says so every 10 s."),
-        click.option("--port", type=click.IntRange(0, 65535), default=DEFAULTS["port"],
+        click.option("--port", cls=SectionedOption, section=SERVER,
+                     type=click.IntRange(0, 65535), default=DEFAULTS["port"],
                      show_default=True,
                      help="Port to bind; 0 picks a free one."),
-        click.option("--host", default=DEFAULTS["host"], show_default=True,
+        click.option("--host", cls=SectionedOption, section=SERVER,
+                     default=DEFAULTS["host"], show_default=True,
                      help="Address to bind. Anything but loopback exposes the service."),
         *(setting_option(x) for x in reversed(settings.PREFORK) if x.kind is not bool),
-        click.option("--layout", type=click.Choice(LAYOUTS), default=DEFAULTS["layout"],
+        click.option("--layout", cls=SectionedOption, section=SERVER,
+                     type=click.Choice(LAYOUTS), default=DEFAULTS["layout"],
                      show_default=True, help="fixed: start the server with address-space "
                      "randomization off (as setarch -R), so a boundary repeats exactly; "
                      "random: the kernel's randomized layout, as a production server runs."),
         *(setting_option(x) for x in settings.PREFORK if x.kind is bool),
-        click.option("--server", type=click.Choice(SERVERS), default=DEFAULTS["server"],
+        click.option("--server", cls=SectionedOption, section=SERVER,
+                     type=click.Choice(SERVERS), default=DEFAULTS["server"],
                      show_default=True, help="The server probe builds for --app or --fn: "
                      + "; ".join(f"{k.name}: {k.help}" for k in KINDS.values()
                                  if k.name in SERVERS)),
@@ -252,7 +272,8 @@ def server_options(f):
 
 def format_option(choices=FORMATS, default="table"):
     return click.option(
-        "--format", "fmt", type=click.Choice(choices), default=default, show_default=True,
+        "--format", "fmt", cls=SectionedOption, section=OUTPUT,
+            type=click.Choice(choices), default=default, show_default=True,
         help="table for people; " + ", ".join(
             {"json": "json (the whole results document)", "csv": "csv",
              "markdown": "markdown"}[c] for c in choices if c != "table") + " for programs.",
@@ -263,75 +284,88 @@ def workload_options(f):
     """--fn | --app or --cmd (--chdir, --request, --json, --header, --n-env, --expect) |
     --workloads FILE --workload NAME: what to probe, as `workload_flags`."""
     opts = [
-        click.option("--workload", "workload_name", default=None, metavar="NAME",
+        click.option("--workload", "workload_name", cls=SectionedOption, section=WHAT,
+                     default=None, metavar="NAME",
                      help="The workload of --workloads to probe."),
-        click.option("--workloads", "workloads_file", default=None, metavar="FILE",
+        click.option("--workloads", "workloads_file", cls=SectionedOption, section=WHAT,
+                     default=None, metavar="FILE",
                      type=click.Path(dir_okay=False, path_type=Path),
                      help="A workload file: probe.toml ([workloads.NAME] tables) or a "
                      "pyproject.toml ([tool.probe.workloads.NAME])."),
-        click.option("--expect", default=None, metavar="TEXT",
+        click.option("--expect", cls=SectionedOption, section=REQUEST, default=None, metavar="TEXT",
                      help="The answer body must contain TEXT ({n} filled in), e.g. "
                      "'size={n} '. Default: any 2xx answer is right."),
-        click.option("--n-param", default=None, metavar="MODULE:FUNCTION.PARAM",
+        click.option("--n-param", cls=SectionedOption, section=REQUEST,
+                     default=None, metavar="MODULE:FUNCTION.PARAM",
                      help="n is fixed in your code: each probe's server starts with this "
                      "parameter's default (MODULE:FUNCTION.PARAM) or module constant "
                      "(MODULE:NAME) set to n, your files unchanged, e.g. "
                      "utils:predict_cpu_bounded.n."),
-        click.option("--n-env", default=None, metavar="NAME",
+        click.option("--n-env", cls=SectionedOption, section=REQUEST, default=None, metavar="NAME",
                      help="n reaches the app at start-up as environment variable NAME: "
                      "each probe starts its server with NAME=n."),
-        click.option("--header", "headers", multiple=True, metavar="'NAME: VALUE'",
+        click.option("--header", "headers", cls=SectionedOption, section=REQUEST,
+                     multiple=True, metavar="'NAME: VALUE'",
                      help="A request header; {n} and {env:VAR} are filled in (a token "
                      "as {env:APP_TOKEN} is read from probe's environment, never recorded)."),
-        click.option("--upload", default=None, metavar="FIELD",
+        click.option("--upload", cls=SectionedOption, section=REQUEST,
+                     default=None, metavar="FIELD",
                      help="The body is multipart/form-data with a file of n bytes (the "
                      "letter x) in form field FIELD, as a browser uploads it."),
-        click.option("--body-bytes", is_flag=True,
+        click.option("--body-bytes", cls=SectionedOption, section=REQUEST, is_flag=True,
                      help="The body is n bytes (the letter x, application/octet-stream), "
                      "generated as it is sent."),
-        click.option("--body-fn", default=None, metavar="MODULE:FUNCTION",
+        click.option("--body-fn", cls=SectionedOption, section=REQUEST,
+                     default=None, metavar="MODULE:FUNCTION",
                      help="The body (or the --upload file) from your own function, "
                      "imported from --chdir and called in probe's process: FUNCTION(n) "
                      "returns bytes or yields chunks, optionally as (body, content_type, "
                      "filename), e.g. bodies:png for an image of n x n pixels."),
-        click.option("--n-unit", default=None, metavar="UNIT",
+        click.option("--n-unit", cls=SectionedOption, section=REQUEST, default=None, metavar="UNIT",
                      help="What n counts, in your words (rows, pixels per side, items): "
                      "the table labels n with it."),
-        click.option("--content-type", default=None, metavar="TYPE",
+        click.option("--content-type", cls=SectionedOption, section=REQUEST,
+                     default=None, metavar="TYPE",
                      help="The content type of --content, --body-bytes or the --upload "
                      "file, e.g. text/csv."),
-        click.option("--filename", default=None, metavar="NAME",
+        click.option("--filename", cls=SectionedOption, section=REQUEST,
+                     default=None, metavar="NAME",
                      help="The --upload file's name, e.g. data.csv (default upload.bin)."),
-        click.option("--content", default=None, metavar="TEMPLATE",
+        click.option("--content", cls=SectionedOption, section=REQUEST,
+                     default=None, metavar="TEMPLATE",
                      help="The body (or the --upload file) from a template that repeats "
                      "one piece n times, {n*PIECE}, e.g. a CSV header and n rows: "
                      "'a,b,c\\n{n*1.5,2.5,3.5\\n}' (\\n, \\t are unescaped)."),
-        click.option("--json-separators", default=None,
+        click.option("--json-separators", cls=SectionedOption, section=REQUEST, default=None,
                      type=click.Choice(list(SEPARATORS)),
                      help="How the --json body is written: spaced (default: ', ' and ': ', "
                      "as Python's json.dumps, requests and httpx send it) or compact (',' "
                      "and ':', as JavaScript's JSON.stringify and orjson do). The server "
                      "holds the body, so the two forms have different boundaries."),
-        click.option("--json", "json_body", default=None, metavar="TEMPLATE",
+        click.option("--json", "json_body", cls=SectionedOption, section=REQUEST,
+                     default=None, metavar="TEMPLATE",
                      help="JSON body template, e.g. '{\"area\": 50, \"n\": {n}}'; "
                      "{n*ITEM} is an array of n copies of ITEM, a batch of n rows: "
                      "'{\"instances\": {n*[5.1, 3.5, 1.4, 0.2]}}'."),
-        click.option("--request", "request_line", default=None, metavar="'METHOD /PATH'",
+        click.option("--request", "request_line", cls=SectionedOption, section=REQUEST,
+                     default=None, metavar="'METHOD /PATH'",
                      help="The request, with {n} where n goes, e.g. 'GET /predict?batch={n}'."),
-        click.option("--chdir", default=None, metavar="DIR",
+        click.option("--chdir", cls=SectionedOption, section=WHAT, default=None, metavar="DIR",
                      type=click.Path(file_okay=False, path_type=Path),
                      help="Folder to import --app from, or to run --cmd in "
                      "(default: the current folder)."),
-        click.option("--app", default=None, metavar="MODULE:ATTR",
+        click.option("--app", cls=SectionedOption, section=WHAT,
+                     default=None, metavar="MODULE:ATTR",
                      help="Your WSGI app, named as gunicorn names it, e.g. mymodel.wsgi:app; "
                      "probe starts it with --server."),
-        click.option("--cmd", default=None, metavar="'COMMAND'",
+        click.option("--cmd", cls=SectionedOption, section=WHAT, default=None, metavar="'COMMAND'",
                      help="Your service's start command, as your Procfile or Dockerfile has "
                      "it, with {port} where the port goes: 'gunicorn -w 2 --bind "
                      "127.0.0.1:{port} myapp:app', 'uvicorn --port {port} main:app'. Run as "
                      "written (no shell), in your environment, under the cap and layout; "
                      "--server and its gunicorn options do not apply."),
-        click.option("--fn", default=None, type=click.Choice(BUILTIN_FNS),
+        click.option("--fn", cls=SectionedOption, section=WHAT,
+                     default=None, type=click.Choice(BUILTIN_FNS),
                      help="A built-in workload: the seminar's predictor cpu_bounded (a "
                      "Python list of n ints), cpu_multithread (numpy.arange(n)) or "
                      "io_bounded (a 1 s sleep, no n)."),
@@ -418,7 +452,8 @@ def precision_option(default: float):
     """--precision, declared once for every command that searches; its default is the
     command's (max-n: MAXN_PRECISION, the study's searches: STUDY_PRECISION)."""
     return click.option(
-        "--precision", type=float, default=default, show_default=True,
+        "--precision", cls=SectionedOption, section=ANSWER,
+            type=float, default=default, show_default=True,
         callback=parse_precision,
         help="Searches stop when first_failing_n / critical_n - 1 <= this.",
     )  # fmt: skip
@@ -434,19 +469,21 @@ def servers_option(f):
 
 def concurrency_option(default: int, help: str):
     """--concurrency, declared once: requests at once, what they mean the command's."""
-    return click.option("--concurrency", type=click.IntRange(1, 1000), default=default,
+    return click.option("--concurrency", cls=SectionedOption, section=ANSWER,
+                        type=click.IntRange(1, 1000), default=default,
                         show_default=True, help=help)  # fmt: skip
 
 
 # --request-timeout: declared once, joined into max-n's search options, explain and plan.
 request_timeout_option = click.option(
-    "--request-timeout", type=click.FloatRange(0.1), default=REQUEST_TIMEOUT_S,
+    "--request-timeout", cls=SectionedOption, section=INTERNALS,
+        type=click.FloatRange(0.1), default=REQUEST_TIMEOUT_S,
     show_default=True, help="Seconds to wait for one answer.",
 )  # fmt: skip
 
 # --no-check: declared once, joined into max-n's search options and the study commands'.
 no_check_option = click.option(
-    "--no-check", is_flag=True,
+    "--no-check", cls=SectionedOption, section=ANSWER, is_flag=True,
     help="Skip the re-check: by default both ends of every search are probed again on "
     "fresh servers, the first request as soon as the port accepts and --settle s after "
     "the workers wait (max-n), and where an outcome moves the band is measured.",
@@ -477,7 +514,8 @@ def study_options(f):
 
 def workloads_option(f):
     return click.option(
-        "--workloads", "workloads_file", default=None, metavar="FILE",
+        "--workloads", "workloads_file", cls=SectionedOption, section=WHAT,
+            default=None, metavar="FILE",
         type=click.Path(dir_okay=False, path_type=Path),
         help="Run the workloads of this file (probe.toml, or a pyproject.toml with "
         "[tool.probe.workloads.NAME]) instead of the seminar's predictors.",
