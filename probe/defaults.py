@@ -22,6 +22,7 @@ WARM_REQUESTS = 20  # max-n's warm phase: requests a server serves before the pr
 PLAN_HEADROOM = 0.1  # plan: a cell must hold N x (1 + this), its peak under the budget less this
 PLAN_CONFIRM_REQUESTS = 2000  # plan: requests of the sustained run that confirms a cell
 PLAN_N_START = 100_000  # plan: the first calibration size
+LOG_DIR = "log"  # where matrix and study write each variant's seminar-style log
 RESULTS_DIR = "results"  # where every command writes its documents, relative to the cwd
 
 # The app a server runs when none is named: the seminar's service (probe.workload.seminar

@@ -29,6 +29,7 @@ from probe.cli.workloads import WorkloadFlags
 from probe.defaults import (
     LOAD_CONCURRENCY,
     LOAD_REQUESTS,
+    LOG_DIR,
     MARGIN,
     MAXN_LIMIT,
     REQUEST_TIMEOUT_S,
@@ -496,7 +497,7 @@ def study_options(f):
     opts = [
         no_check_option,
         click.option("--logs", "log_dir", type=click.Path(file_okay=False, path_type=Path),
-                     default=Path("log"), show_default=True,
+                     default=Path(LOG_DIR), show_default=True,
                      help="Folder of the seminar-style logs <server>_<fn>.txt."),
         results_option,
         precision_option(STUDY_PRECISION),

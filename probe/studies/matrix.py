@@ -19,7 +19,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from probe import stats
-from probe.defaults import REQUEST_TIMEOUT_S, RESULTS_DIR, STUDY_PRECISION
+from probe.defaults import (
+    LOAD_CONCURRENCY,
+    LOAD_REQUESTS,
+    LOG_DIR,
+    MARGIN,
+    REQUEST_TIMEOUT_S,
+    RESULTS_DIR,
+    STUDY_PRECISION,
+)
 from probe.documents import store
 from probe.documents.matrix import MatrixDoc, Variant
 from probe.documents.maxn import MaxNDoc
@@ -54,15 +62,15 @@ class MatrixConfig:
     limit_bytes: int | None
     limit_kind: str = "as"
     n: int | None = None  # None: --n auto
-    requests: int = 10
-    concurrency: int = 10
+    requests: int = LOAD_REQUESTS
+    concurrency: int = LOAD_CONCURRENCY
     servers: tuple[str, ...] = SERVERS
     workloads: tuple[Workload, ...] = SEMINAR
-    margin: float = 0.9
+    margin: float = MARGIN
     precision: float = STUDY_PRECISION
     check: bool = True  # --n auto: re-check each search's ends (probe.search.verdict)
     results_dir: Path = Path(RESULTS_DIR)
-    log_dir: Path = Path("log")
+    log_dir: Path = Path(LOG_DIR)
     request_timeout_s: float = REQUEST_TIMEOUT_S
     env: dict[str, str] = field(default_factory=dict)  # extra server environment
 
