@@ -13,7 +13,7 @@ import requests
 
 from probe import interrupt
 from probe.measure.load import _root_cause
-from probe.measure.oracle import ServerOracle, _Pending
+from probe.measure.oracle import Pending, ServerOracle
 from probe.outcome import Probe
 from probe.servers.spec import ServerError
 
@@ -80,10 +80,10 @@ class LaneOracle:
             out.append(lane)
         return out
 
-    def _measure_together(self, pending: list[_Pending], lanes: list[int]) -> None:
+    def _measure_together(self, pending: list[Pending], lanes: list[int]) -> None:
         errors: list[BaseException] = []
 
-        def run(p: _Pending, lane: int) -> None:
+        def run(p: Pending, lane: int) -> None:
             try:
                 self.oracles[lane].measure(p)
             except BaseException as exc:  # noqa: BLE001 - re-raised on the main thread

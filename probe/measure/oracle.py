@@ -51,7 +51,7 @@ class OracleConfig:
 
 
 @dataclass
-class _Pending:
+class Pending:
     """A probe between its steps."""
 
     n: int
@@ -138,7 +138,7 @@ class ServerOracle:
     # finish may start servers, so they run on the main thread (the parent-death signal
     # that ties a server to probe fires when the thread that spawned it ends); measure
     # only waits, sends requests and reads /proc, on any thread.
-    def prepare(self, n: int, timing: float | None = None) -> _Pending:
+    def prepare(self, n: int, timing: float | None = None) -> Pending:
         """Get the server (fresh, or restarted if dead), note idle memory, start the step.
 
         `timing` (fresh servers; default: the next of config.timings) says when the request
@@ -167,14 +167,14 @@ class ServerOracle:
             self._ended = set()
         # A server started for this n: its whole life is the step (no peak reset).
         self.monitor.begin_step(reset=not wait_start)
-        return _Pending(n, restarts, before, idle, wait_start=wait_start,
+        return Pending(n, restarts, before, idle, wait_start=wait_start,
                         timing=timing if self.fresh_servers else None)  # fmt: skip
 
     @property
     def _n_at_start(self) -> bool:
         return self.config.workload.n_placement == "env"
 
-    def measure(self, pending: _Pending) -> _Pending:
+    def measure(self, pending: Pending) -> Pending:
         """(Wait for a server started at this n,) fire the C requests, end the step."""
         t0 = time.monotonic()
         if pending.wait_start:
@@ -230,14 +230,14 @@ class ServerOracle:
                 return replace(record, error=f"warm-up request at n={m:,}: {judged.detail}")
         return None
 
-    def finish(self, pending: _Pending) -> Probe:
+    def finish(self, pending: Pending) -> Probe:
         """Classify what happened, recover or retire the server, make the Probe."""
         n, mem, records = pending.n, pending.mem, pending.records
         self.probed += 1
         self.request_s += pending.elapsed_s
         self.last_records = records
         if pending.start_error is not None:
-            outcome = self._start_outcome(pending.start_error)
+            outcome = cause.start_outcome(self.server, pending.start_error)
         else:
             outcome = self._classify(n, records, mem)
         restarts = pending.restarts
@@ -332,9 +332,6 @@ class ServerOracle:
         return best
 
     # -- classification (probe.measure.cause) ---------------------------------------
-    def _start_outcome(self, exc: ServerStartError) -> Outcome:
-        return cause.start_outcome(self.server, exc)
-
     def _classify(self, n: int, records: list[RequestRecord], mem: StepMemory) -> Outcome:
         outcome, ended = cause.classify(self.config.workload, n, records, mem, self.server,
                                         self.config.limit_kind)  # fmt: skip

@@ -38,6 +38,7 @@ step; the fitted design here uses every probe at once and needs no step size.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -108,9 +109,7 @@ def _grid(samples: Sequence[tuple[int, bool]], risk: float, precision: float) ->
     # far below is what rules out a wide spread)
     lo, hi = min(edges) - WINDOW * p, max(edges) + WINDOW * p
     # each distinct (n, outcome) once, with its count: many probes repeat an n
-    distinct: dict[tuple[int, bool], int] = {}
-    for n_, f in samples:
-        distinct[(n_, bool(f))] = distinct.get((n_, bool(f)), 0) + 1
+    distinct = Counter((n_, bool(f)) for n_, f in samples)
     x = np.log(np.array([k[0] for k in distinct], dtype=float))
     sign = np.array([1.0 if k[1] else -1.0 for k in distinct])
     count = np.array(list(distinct.values()), dtype=float)
