@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from probe import stats
 from probe.cli.errors import friendly_errors
 from probe.cli.options import (
     Cap,
@@ -33,6 +34,8 @@ from probe.cli.workloads import WorkloadFlags
 from probe.defaults import (
     MAXN_LIMIT,
     MAXN_PRECISION,
+    RECHECK_RATE,
+    RECHECK_TRIES,
     SETTLE_S,
     WARM_REQUESTS,
 )
@@ -60,6 +63,7 @@ class SearchFlags:
     token: str | None
     settle: float
     no_check: bool
+    recheck_tries: int
     same_answer_ok: bool
     warm_requests: int
     cold_only: bool
@@ -92,6 +96,7 @@ class SearchFlags:
             settle_s=self.settle, same_answer_ok=self.same_answer_ok,
             warm_requests=0 if self.cold_only else self.warm_requests,
             learn_first_sizes=self.n_start is None, risk=self.risk,
+            recheck_tries=self.recheck_tries,
         )  # fmt: skip
 
 
@@ -156,6 +161,21 @@ def search_options(f):
             "the app may never have read n.",
         ),
         no_check_option,
+        click.option(
+            "--recheck-tries",
+            cls=SectionedOption,
+            section=ANSWER,
+            type=click.IntRange(2, 100),
+            default=RECHECK_TRIES,
+            show_default=True,
+            metavar="K",
+            help="The re-check tries the critical n on K fresh servers in all (the "
+            "search's own probe and both timings counted). "
+            f"{RECHECK_TRIES} catch a service failing there 1 time in "
+            f"{round(1 / RECHECK_RATE)} with probability "
+            f"{stats.catch_probability(RECHECK_TRIES, RECHECK_RATE):.2f}; each try costs a "
+            "boot and a request, so a slow service may take fewer (2: the two timings).",
+        ),
         click.option(
             "--settle",
             cls=SectionedOption,

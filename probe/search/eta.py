@@ -3,9 +3,10 @@
 Pure: from the bracket, the precision, the lanes and the probes' measured times. The
 search closes a bracket (lo, hi) by a (lanes + 1)-section each round: ceil(log_{k+1}(
 ln(hi/lo) / ln(1 + precision))) rounds; with no failure yet, about two more rounds (the
-model aims at the boundary). The checks after it: the re-check's 9 probes, the warm
-phase's probe at the answer (its warm-up counted as `warmup_units` probes at n). A round
-takes about as long as the slowest recent probe, its server booted while the last ran.
+model aims at the boundary). The checks after it: the re-check's probes (the critical
+n's tries less the search's own, the failing n at two timings), the warm phase's probe
+at the answer (its warm-up counted as `warmup_units` probes at n). A round takes about
+as long as the slowest recent probe, its server booted while the last ran.
 """
 
 from __future__ import annotations
@@ -13,11 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from probe.defaults import RECHECK_TRIES
 from probe.outcome import Probe
 
-# the re-check: the critical n's tries less the search's own, the failing n at two timings
-RECHECK_PROBES = RECHECK_TRIES - 1 + 2
 RECENT = 3  # probes whose times stand for the next ones
 
 
@@ -32,16 +30,19 @@ def search_rounds_left(lo: int | None, hi: int | None, precision: float, lanes: 
 
 
 def left(probes: Sequence[Probe], bracket: tuple[int | None, int | None], precision: float,
-         lanes: int, rechecks: bool, warmup_units: float | None) -> tuple[int, float]:  # fmt: skip
-    """(probes left, seconds left) after these probes of the search."""
+         lanes: int, recheck_tries: int,
+         warmup_units: float | None) -> tuple[int, float]:  # fmt: skip
+    """(probes left, seconds left) after these probes of the search; recheck_tries 0:
+    no re-check."""
     lanes = max(1, lanes)
     rounds = search_rounds_left(*bracket, precision, lanes)
     recent = [p.elapsed_s for p in probes[-RECENT:]] or [0.0]
     per_round = max(recent)
     count, seconds = rounds * lanes, rounds * per_round
-    if rechecks:
-        count += RECHECK_PROBES
-        seconds += math.ceil(RECHECK_PROBES / lanes) * per_round
+    if recheck_tries:
+        rechecks = max(recheck_tries, 2) - 1 + 2
+        count += rechecks
+        seconds += math.ceil(rechecks / lanes) * per_round
     if warmup_units is not None:
         count += 1
         seconds += (1 + warmup_units) * per_round

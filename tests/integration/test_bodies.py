@@ -32,7 +32,7 @@ def search(tmp_path, pids, *args: str, env: dict | None = None,
     where `check`."""
     out = tmp_path / "doc.json"
     result = probe_cli(
-        "max-n", "--cold-only",
+        "max-n", "--cold-only", "--recheck-tries", "2",
         "--app", "upload_app:app", "--chdir", "tests/apps", *args, "--limit", "96M",
         "--precision", "0.1", "--out", str(out), *([] if check else ["--no-check"]),
         pids=pids, env=env,

@@ -50,7 +50,7 @@ def test_a_users_command_gives_a_boundary_that_holds_on_their_plain_server(
     cmd, server = COMMANDS[name]
     out = tmp_path / "doc.json"
     result = probe_cli(
-        "max-n", "--cold-only",
+        "max-n", "--cold-only", "--recheck-tries", "2",
         "--cmd", cmd, "--chdir", "tests/apps", "--request", "GET /alloc?size={n}",
         "--expect", "size={n} sum=", "--limit", "160M", "--precision", "0.1",
         "--out", str(out), pids=no_leftovers,
@@ -117,7 +117,8 @@ def test_a_wrong_command_is_one_clear_line_not_a_hang(cmd, says, tmp_path, no_le
     t0 = time.monotonic()
     port = [] if "{port}" in cmd else ["--port", str(free_port())]
     result = probe_cli(
-        "max-n", "--cold-only", "--cmd", cmd, "--request", "GET /?n={n}", "--limit", "256M",
+        "max-n", "--cold-only", "--recheck-tries", "2",
+        "--cmd", cmd, "--request", "GET /?n={n}", "--limit", "256M",
         "--start-timeout", "1.5", *port, "--out", str(tmp_path / "doc.json"),
         pids=no_leftovers,
     )  # fmt: skip

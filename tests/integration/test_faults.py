@@ -166,7 +166,7 @@ def test_port_in_use_is_one_line_telling_to_pass_port_0(tmp_path):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        args = ("max-n", "--cold-only",
+        args = ("max-n", "--cold-only", "--recheck-tries", "2",
                 "--fn", "cpu_bounded", "--limit", "512M", "--port", str(port),
                 "--out", str(tmp_path / "r.json"))  # fmt: skip
         cold = run_cli(*args)

@@ -69,7 +69,9 @@ def test_auto_n_differs_between_flask_and_gunicorn_under_concurrency(tmp_path):
 
     auto builds on the safe edge of each max-n file: for flask's threads at concurrency
     4, max-n also measures the band, and the load uses its always-ok edge where that is
-    below the critical n (the source says which); gunicorn's sync worker has no band."""
+    below the critical n (the source says which); gunicorn's sync worker has no band.
+    The last line is the seminar's finding: flask's threads share one cap, so at once
+    they take far less than gunicorn's sync worker, which takes them in turn."""
     doc = run_matrix(tmp_path, "--n", "auto", "--fns", "cpu_multithread", "--precision", "0.1",
                      "--no-check",
                      limit="192M")  # a smaller cap: smaller n, shorter probes  # fmt: skip

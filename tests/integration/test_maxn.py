@@ -1,8 +1,9 @@
 """`probe max-n` against real capped servers: the boundary it reports holds on a fresh
-server, and it tells predictors and servers apart the way the seminar found.
+server, and it tells predictors apart the way the seminar found (the servers at 4
+requests at once: test_matrix.py).
 
-One search per (fn, server, concurrency) is shared by the tests that need it, at a 256M
-cap where a pure-Python probe near the boundary takes about half a second.
+One search per (fn, server) is shared by the tests that need it, at a 256M cap where a
+pure-Python probe near the boundary takes about half a second.
 """
 
 from __future__ import annotations
@@ -48,14 +49,14 @@ def no_servers_left():
 
 @pytest.fixture(scope="module")
 def found(tmp_path_factory):
-    """found(fn, server, concurrency) -> the max-n document of one search, run once."""
+    """found(fn, server) -> the max-n document of one search, run once."""
     cache: dict[tuple, dict] = {}
 
-    def run(fn: str, server: str = "gunicorn", concurrency: int = 1) -> dict:
-        key = (fn, server, concurrency)
+    def run(fn: str, server: str = "gunicorn") -> dict:
+        key = (fn, server)
         if key not in cache:
             out = tmp_path_factory.mktemp("max-n") / "doc.json"
-            cache[key] = search(fn, out, server, concurrency)
+            cache[key] = search(fn, out, server)
         return cache[key]
 
     return run
@@ -65,19 +66,14 @@ def predict(url: str, fn: str, n: int) -> requests.Response:
     return requests.post(f"{url}/predict", json={"area": 10, "fn": fn, "n": n}, timeout=60)
 
 
-def search(
-    fn: str, out, server: str = "gunicorn", concurrency: int = 1, fresh: bool = True
-) -> dict:
+def search(fn: str, out, server: str = "gunicorn", fresh: bool = True) -> dict:
     """One max-n run at CAP, its document written to `out`; a request that hangs costs
     10 s, not the default 120 s (every answer here comes within a second). `fresh`:
     every probe on a fresh server (max-n's default), else one long-lived server."""
     cfg = question.for_fn(
         fn,
         ServerSpec(server=server, limit_bytes=CAP),
-        concurrency=concurrency,
-        # at 10 requests at once only the ratio is asserted (measured 25-47x, asked > 4x), so
-        # a coarse bracket does
-        search=SearchConfig(limit_bytes=CAP, **({"precision": 0.3} if concurrency > 1 else {})),
+        search=SearchConfig(limit_bytes=CAP),
         request_timeout_s=10.0,
         fresh=fresh,
         check=False,  # the re-check is tested in test_verdict.py
@@ -135,17 +131,6 @@ def test_numpy_goes_several_times_further_than_a_python_list(found):
     an 8 B slot and 1/8 spare slots): over the same free address space ~5x the n."""
     ratio = found("cpu_multithread")["critical_n"] / found("cpu_bounded")["critical_n"]
     assert ratio > 3, ratio
-
-
-def test_ten_at_once_take_far_less_on_flask_than_on_gunicorn(found):
-    """Flask's threads hold up to ten arrays in one capped process (and reserve ten
-    thread stacks); gunicorn's sync worker takes the ten requests one after the other,
-    each with the whole cap. numpy keeps it quick: an allocation that does not fit fails
-    at once. Measured 25-47x (flask's n varies from run to run, 0.38M-0.72M at 256M, with
-    how many of the ten overlap); anything above 4x is the seminar's finding."""
-    flask = found("cpu_multithread", "flask", 10)["critical_n"]
-    gunicorn = found("cpu_multithread", "gunicorn", 10)["critical_n"]
-    assert gunicorn / flask > 4, (gunicorn, flask)
 
 
 def test_cli_prints_the_document_and_writes_it(tmp_path):

@@ -78,7 +78,8 @@ def found(tmp_path_factory):
             out = tmp_path_factory.mktemp("own") / f"{server}-{app}.json"
             pids: list[int] = []
             result = probe_cli(
-                "max-n", "--cold-only", *README_FORMS[app], "--server", server, "--limit", "160M",
+                "max-n", "--cold-only", "--recheck-tries", "2",
+                *README_FORMS[app], "--server", server, "--limit", "160M",
                 "--precision", "0.1", "--out", str(out), pids=pids,
             )  # fmt: skip
             doc = json.loads(out.read_text()) if out.exists() else None
@@ -210,7 +211,8 @@ def test_a_token_from_the_environment_stays_out_of_the_results(tmp_path, no_left
     the results file records the template, never the value. numpy: fast, exact."""
     out = tmp_path / "token.json"
     result = probe_cli(
-        "max-n", "--cold-only", "--app", "app.wsgi:app", "--request", "POST /predict",
+        "max-n", "--cold-only", "--recheck-tries", "2",
+        "--app", "app.wsgi:app", "--request", "POST /predict",
         "--json", '{"area": 10, "fn": "cpu_multithread", "n": {n}}',
         "--header", "Authorization: Bearer {env:APP_TOKEN}",
         "--limit", "160M", "--precision", "0.1", "--out", str(out),
@@ -234,7 +236,7 @@ def test_an_app_that_cannot_boot_is_one_line_naming_why(server, tmp_path, no_lef
     not advice about the cap, which is not the cause (the same app fails without one)."""
     out = tmp_path / "broken.json"
     result = probe_cli(
-        "max-n", "--cold-only",
+        "max-n", "--cold-only", "--recheck-tries", "2",
         "--app", "broken_app:app", "--chdir", "tests/apps", "--server", server,
         "--request", "GET /work?size={n}", "--limit", "160M", "--out", str(out),
         pids=no_leftovers,
@@ -256,7 +258,8 @@ def test_an_app_that_hangs_is_a_measured_timeout(tmp_path, no_leftovers):
     50 % precision: two rounds, and the point is the outcome, not the edge."""
     out = tmp_path / "slow.json"
     result = probe_cli(
-        "max-n", "--cold-only", "--app", "slow_app:app", "--chdir", "tests/apps",
+        "max-n", "--cold-only", "--recheck-tries", "2",
+        "--app", "slow_app:app", "--chdir", "tests/apps",
         "--request", "GET /sleep?s={n}", "--expect", "slept {n}", "--request-timeout", "0.5",
         "--limit", "160M", "--precision", "0.5", "--out", str(out), pids=no_leftovers,
     )  # fmt: skip

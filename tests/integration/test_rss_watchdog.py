@@ -80,7 +80,7 @@ def test_max_n_with_rss_kind_records_kills_and_how_far_past_the_cap(tmp_path):
     probes with SIGKILL. Restated for cold servers (see below)."""
     out = tmp_path / "rss.json"
     res = subprocess.run(
-        [sys.executable, "-m", "probe.cli", "max-n", "--cold-only",
+        [sys.executable, "-m", "probe.cli", "max-n", "--cold-only", "--recheck-tries", "2",
                                             "--fn", "cpu_bounded", "--limit", "256M",
          "--limit-kind", "rss", "--precision", "0.05", "--max-probes", "8", "--no-check",
          "--out", str(out)],

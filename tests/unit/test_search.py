@@ -526,15 +526,16 @@ def test_where_outcomes_are_facts_a_failure_below_a_success_bounds_the_answer():
 
 def test_the_progress_estimate_counts_the_rounds_left_and_the_checks():
     """A bracket 10 % wide at 1 % precision on 2 lanes: log3(ln 1.1 / ln 1.01) = 2.1, so 3
-    rounds of 2 probes; then the re-check's 9 probes (5 rounds) and the warm probe
-    (its warm-up of 3 units and itself: 4 probe times). At 2 s a probe: 12 probe times."""
+    rounds of 2 probes; then the re-check's 9 probes for 8 tries (5 rounds) and the warm
+    probe (its warm-up of 3 units and itself: 4 probe times). At 2 s a probe: 12 probe
+    times. With 2 tries the re-check is 3 probes (2 rounds)."""
     from probe.outcome import Kind, Outcome, Probe
     from probe.search import eta
 
     probes = [Probe(n, Outcome(Kind.OK, 200), elapsed_s=2.0) for n in (1, 2, 4)]
-    count, seconds = eta.left(probes, (100, 110), 0.01, 2, True, 3.0)
-    assert eta.RECHECK_PROBES == 9
+    count, seconds = eta.left(probes, (100, 110), 0.01, 2, 8, 3.0)
     assert (count, seconds) == (6 + 9 + 1, (3 + 5 + 4) * 2.0)
-    assert eta.left(probes, (100, 101), 0.01, 2, False, None) == (0, 0.0)
+    assert eta.left(probes, (100, 110), 0.01, 2, 2, None) == (6 + 3, (3 + 2) * 2.0)
+    assert eta.left(probes, (100, 101), 0.01, 2, 0, None) == (0, 0.0)
     assert eta.words(3, 11, 200) == "probe 3 of about 14, about 3 min left"
     assert eta.words(3, 1, 0.2) == "probe 3 of about 4, about 1 s left"

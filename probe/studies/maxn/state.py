@@ -88,7 +88,7 @@ class Run:
         cfg = self.cfg
         warmup = sum(warm.fractions(cfg.warm_requests)) if cfg.warms else None
         count, seconds = eta.left(self.probes, bracket, cfg.search.precision, cfg.lanes,
-                                  cfg.rechecks, warmup)  # fmt: skip
+                                  cfg.recheck_tries if cfg.rechecks else 0, warmup)  # fmt: skip
         self.log(progress_line(len(self.probes), probe, bracket) + tag
                  + f" | {eta.words(len(self.probes), count, seconds)}")  # fmt: skip
         refused = verdict.refused_at_once(self.probes) or asgi_as_wsgi(self.cfg, self.probes)
