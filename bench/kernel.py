@@ -7,6 +7,7 @@ Prints one JSON object: per app, both answers, the gap, and whether the tree's c
 n held under the kernel. Target: it holds, within 1 % below the kernel's boundary.
 
     python bench/kernel.py [--apps gunicorn,uvicorn,preload,json-batch,flask,n-at-start]
+                           [--precision P]   (both searches'; default 0.01)
 
 Takes a few minutes (the guest faults memory in 14-20x slower than the machine).
 """
@@ -54,12 +55,12 @@ CASES = {
 }  # fmt: skip
 
 
-def answer(name: str, kind: str, out: Path) -> dict:
+def answer(name: str, kind: str, out: Path, precision: float) -> dict:
     cmd, how, _, limit = CASES[name]
     doc = out / f"{name}-{kind}.json"
     argv = [PY, "-m", "probe.cli", "max-n", "--cmd", cmd, "--chdir", str(APPS), *how,
             "--limit", str(limit), "--limit-kind", kind, "--cold-only", "--no-check",
-            "--out", str(doc)]  # fmt: skip
+            "--precision", str(precision), "--out", str(doc)]  # fmt: skip
     t0 = time.monotonic()
     ran = subprocess.run(argv, capture_output=True, text=True)
     if ran.returncode != 0:
@@ -80,10 +81,11 @@ def by_hand(name: str, ns: list[int]) -> list[dict]:
     return rows
 
 
-def in_guest(names: list[str], out: Path) -> dict:
+def in_guest(names: list[str], out: Path, precision: float) -> dict:
     results = {}
     for name in names:
-        tree, kernel = answer(name, "tree", out), answer(name, "cgroup", out)
+        tree = answer(name, "tree", out, precision)
+        kernel = answer(name, "cgroup", out, precision)
         row = {"command": CASES[name][0].replace(PY, "python"), "limit_bytes": CASES[name][3],
                "tree": tree, "kernel": kernel}  # fmt: skip
         if "error" not in tree and "error" not in kernel:
@@ -103,15 +105,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--apps", default=",".join(CASES), help=", ".join(CASES))
     parser.add_argument("--out", default="/tmp/probe-bench-kernel")
+    parser.add_argument("--precision", type=float, default=0.01)
     args = parser.parse_args()
     names = args.apps.split(",")
     if os.environ.get("PROBE_IN_GUEST") != "1":  # boot the guest and run this inside
         argv = [str(GUEST / "run"), "env", "PROBE_IN_GUEST=1", PY, __file__, "--apps",
-                args.apps, "--out", args.out]  # fmt: skip
+                args.apps, "--out", args.out, "--precision", str(args.precision)]  # fmt: skip
         sys.exit(subprocess.run(argv).returncode)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(json.dumps({"apps": in_guest(names, out)}, indent=1))
+    print(json.dumps({"precision": args.precision, "apps": in_guest(names, out, args.precision)},
+                     indent=1))  # fmt: skip
 
 
 if __name__ == "__main__":
