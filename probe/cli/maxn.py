@@ -20,6 +20,7 @@ from probe.cli.options import (
     no_check_option,
     precision_option,
     request_timeout_option,
+    risk_option,
     server_options,
     workload_options,
 )
@@ -116,19 +117,12 @@ def search_options(f):
             f"within {growth.START_BUILD_S:g} s (an image of N x N pixels starts at a few "
             "thousand).",
         ),
-        click.option(
-            "--risk",
-            cls=SectionedOption,
-            section=ANSWER,
-            type=click.FloatRange(0.001, 0.5),
-            default=rate.RISK,
-            show_default=True,
-            metavar="P",
-            help="Where fresh servers disagree at one n (the re-check saw it move), the "
+        risk_option(
+            "Where fresh servers disagree at one n (the re-check saw it move), the "
             "critical n is the n at which at most this share of fresh servers fails its "
             "first request, fitted to every probe near the boundary, at "
             f"{rate.CONFIDENCE:.0%} confidence. 0.05: a rolling restart of 20 servers "
-            "meets about one such failure at that n.",
+            "meets about one such failure at that n."
         ),
         click.option(
             "--cold-only",

@@ -482,6 +482,17 @@ request_timeout_option = click.option(
     show_default=True, help="Seconds to wait for one answer.",
 )  # fmt: skip
 
+
+def risk_option(help: str):
+    """--risk, declared once: the failure rate an answer may carry (probe.search.rate);
+    what fails at that rate is the command's (`help`)."""
+    from probe.search import rate
+
+    return click.option("--risk", cls=SectionedOption, section=ANSWER,
+                        type=click.FloatRange(0.001, 0.5), default=rate.RISK,
+                        show_default=True, metavar="P", help=help)  # fmt: skip
+
+
 # --no-check: declared once, joined into max-n's search options and the study commands'.
 no_check_option = click.option(
     "--no-check", cls=SectionedOption, section=ANSWER, is_flag=True,

@@ -12,6 +12,7 @@ from probe.cli.options import (
     ServerFlags,
     format_option,
     request_timeout_option,
+    risk_option,
     server_options,
     workload_options,
 )
@@ -23,6 +24,8 @@ from probe.defaults import (
     RESULTS_DIR,
     STUDY_PRECISION,
 )
+from probe.plan.occupancy import WORDS
+from probe.search import rate
 from probe.servers.limits import WHOLE_SERVER
 
 
@@ -88,6 +91,12 @@ def _shard(ctx, param, value):
     help="Where a check disagrees, the search stops this close.",
 )
 @request_timeout_option
+@risk_option(
+    "A cell of several requests at once: its largest n is where at most this "
+    "share of sustained runs at full occupancy fails (" + WORDS + "), fitted "
+    f"over every run at {rate.CONFIDENCE:.0%} confidence; never below the n at "
+    "which all its peaks at once fit."
+)
 @click.option("--shard", callback=_shard, default=None, metavar="I/N",
               help="Run every N-th cell from I and write that part (results/plan-I-of-N.json); "
               "join the parts with --merge.")  # fmt: skip
@@ -113,15 +122,17 @@ def _shard(ctx, param, value):
 @friendly_errors
 def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets, budget_kind,
          n, headroom,
-         confirm_requests, load_requests, n_start, precision, request_timeout, shard,
+         confirm_requests, load_requests, n_start, precision, request_timeout, risk, shard,
          merge_paths, mix, rules, out, fmt):  # fmt: skip
     """Which configuration to run in a memory budget: workers x threads, measured.
 
     Each cell of the grid is your command with its placeholders filled. Under each
     budget (the whole process tree, as a container counts it, the largest process
     killed past it) the plan gives the cell's idle memory, the largest n at full
-    occupancy (all its concurrent requests at once) and its throughput; with --n, the
-    cell to run, confirmed by a sustained run of that exact command.
+    occupancy and its throughput; with --n, the cell to run, confirmed by a sustained
+    run of that exact command. A cell of several requests at once holds every peak at
+    once up to one n, and above it fails only when its peaks meet: its answer is where
+    sustained traffic fails at most at --risk.
 
     \b
     Examples:
@@ -164,7 +175,7 @@ def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets
         workload=workload, template=workload.cmd, axes=parsed, budgets=tuple(budgets),
         base=base, n=n, headroom=headroom, precision=precision, request_timeout_s=request_timeout,
         n_start=n_start, confirm_requests=confirm_requests, load_requests=load_requests,
-        shard=shard, out=path, rules=rules, mix=mix,
+        shard=shard, out=path, rules=rules, mix=mix, risk=risk,
     )  # fmt: skip
     log = lambda line: click.echo(line, err=True)  # noqa: E731
     doc = study.merge(cfg, list(merge_paths), log) if merge_paths else study.run(cfg, log)

@@ -23,8 +23,9 @@ class PlanDoc(Document):
     # one per cell: {"index", "name", "values", "cmd", "concurrency", "server",
     # "idle_bytes", "calibration": {"points", "fixed_bytes", "per_n_bytes"},
     # "budgets": {"<bytes>": {"predicted_n", "largest_n", "first_failing_n", "how",
-    # "probes"}}, "throughput": {"n", "requests", "rps", "p50_s", "p99_s", "ok",
-    # "failed"}, "error", "wall_s"}
+    # "probes", "full_overlap_n", "sustained"}} (the last two None but for a cell of
+    # several at once: probe.plan.occupancy; plan 9), "throughput": {"n", "requests",
+    # "rps", "p50_s", "p99_s", "ok", "failed"}, "error", "wall_s"}
     cells = key()
     # with --n: {"budget_bytes", "cell", "cmd", "knob"} of the cell confirmed, or None
     recommendation = key()

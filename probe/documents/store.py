@@ -71,8 +71,13 @@ from probe.interrupt import Interrupted
 #      servers, not layouts).
 #   plan 8: `margin` is named `headroom` (matrix's margin is a fraction of the critical n,
 #      the plan's the room above N and under the budget: two words for two things).
+#   plan 9: a cell of several requests at once answers where sustained traffic at full
+#      occupancy fails at most at the risk (probe.plan.occupancy): each of its budgets
+#      gains `full_overlap_n` (every peak at once fits up to it: the answer before) and
+#      `sustained` (the runs, the fit, the risk); older plans read them as None, or, where
+#      only below was checked, full_overlap_n as their largest_n.
 SCHEMA_VERSION = 6  # the version of every kind whose format has not changed since 6
-VERSIONS = {"max-n": 9, "matrix": 6, "compare": 6, "explain": 6, "plan": 8}
+VERSIONS = {"max-n": 9, "matrix": 6, "compare": 6, "explain": 6, "plan": 9}
 
 
 def _rename(old: str, new: str):
@@ -101,6 +106,18 @@ def _none(doc: dict) -> None:
     """Keys added, none renamed: an absent key reads as None."""
 
 
+def _budget_entries(doc: dict) -> None:
+    """plan 8 to 9: each budget entry gains full_overlap_n (the answer, where only below
+    was checked: every peak at once) and sustained (None: no runs were made)."""
+    for cell in doc.get("cells") or []:
+        for entry in (cell.get("budgets") or {}).values():
+            if entry is None:
+                continue
+            bound = "did not all meet" in (entry.get("how") or "")
+            entry.setdefault("full_overlap_n", entry.get("largest_n") if bound else None)
+            entry.setdefault("sustained", None)
+
+
 # Upgrade steps, as pyperf reads its old files: UPGRADES[kind][v] turns a document of
 # version v into one of version v + 1, in memory (the file is left as it was written).
 UPGRADES = {
@@ -120,7 +137,7 @@ UPGRADES = {
     "matrix": {v: _none for v in range(1, 6)},
     "compare": {v: _none for v in range(1, 6)},
     "explain": {},
-    "plan": {6: _default(limit_kind="tree"), 7: _rename("margin", "headroom")},
+    "plan": {6: _default(limit_kind="tree"), 7: _rename("margin", "headroom"), 8: _budget_entries},
 }
 
 

@@ -5,12 +5,12 @@ the largest budget: a small one, one that the first's slope puts halfway to the 
 budget, and one near where the first two predict the smallest budget's boundary. One
 request at a time is a fact (nothing races); the cell's full occupancy, C requests
 whose peaks all meet (production's worst case), is then C times one request's cost over
-the idle tree, and meets each budget at the predicted n. Whether C concurrent peaks meet
-is timing: the check's probe above the prediction can succeed when they did not; the
-answer stays the full-occupancy one, the edge that always holds. Each prediction is
-checked on fresh servers under its budget: just below it must succeed, just above it
-must fail; where the one below fails (or, for one request, the one above succeeds), the
-cell's answer comes from a max-n search instead, started at the check's n.
+the idle tree, and meets each budget at the predicted n, the edge that holds however
+the peaks meet. Each prediction is checked on fresh servers under its budget: just
+below it must succeed, and for one request just above it must fail; where the one below
+fails (or, for one request, the one above succeeds), the cell's answer comes from a
+max-n search instead, started at the check's n. Above a C > 1 cell's edge whether its
+peaks meet is timing, a rate measured by sustained runs (probe.plan.occupancy).
 """
 
 from __future__ import annotations
@@ -84,12 +84,11 @@ class Verdict:
     failing_n: int | None
 
 
-def judge(below: int, above: int, below_ok: bool, above_ok: bool | None,
-          concurrency: int = 1) -> Verdict:  # fmt: skip
-    """'holds' when below succeeds and above fails; with C > 1 also when above succeeds
-    ('bound': its peaks did not all meet there, so the edge may be higher)."""
+def judge(below: int, above: int, below_ok: bool, above_ok: bool | None) -> Verdict:
+    """'holds' when below succeeds and above fails; 'lower' when below fails; 'higher'
+    when above succeeds too."""
     if not below_ok:
         return Verdict("lower", None, below)
     if above_ok:
-        return Verdict("bound", below, None) if concurrency > 1 else Verdict("higher", None, None)
+        return Verdict("higher", None, None)
     return Verdict("holds", below, above)

@@ -17,9 +17,12 @@ def _budget_label(b: int) -> str:
 
 
 def _how_mark(entry: dict) -> str:
-    """'' for a checked prediction, '*' for a search, '≤' where only below was checked."""
+    """'' for a checked prediction, '*' for a search, '~' for a rate under sustained
+    traffic, '≤' where only below was checked (plans before format 9)."""
     how = entry.get("how") or ""
-    return "*" if how.startswith("searched") else ("≤" if "did not meet" in how else "")
+    if entry.get("sustained"):
+        return "~"
+    return "*" if how.startswith("searched") else ("≤" if "did not all meet" in how else "")
 
 
 def _verdict(doc: PlanDoc, row: dict) -> str:
@@ -81,13 +84,18 @@ def _lines(doc: PlanDoc) -> list[str]:
     how = ("the kernel's memory.max of a cgroup v2 per server" if doc.limit_kind == "cgroup"
            else "as a container counts it, emulated")  # fmt: skip
     out.append(
-        f"budgets {budgets} over the whole process tree ({how}); "
-        "largest n at full occupancy: every concurrent request at once"
+        f"budgets {budgets} over the whole process tree ({how}); largest n at full occupancy"
     )
-    out.append(
-        "  * searched (the check disagreed with the prediction); ≤ checked below only "
-        "(above it, the check's peaks did not all meet)"
-    )
+    out.append("  * searched (the check disagreed with the prediction)")
+    rated = [e["sustained"] for r in doc.cells or [] for e in (r.get("budgets") or {}).values()
+             if e and e.get("sustained")]  # fmt: skip
+    if rated:
+        out.append(f"  ~ several at once: at most {rated[0]['risk']:.0%} of sustained runs "
+                   f"fail up to it ({rated[0]['what']}); every peak at once fits up to "
+                   "the document's full_overlap_n, which it never falls below")  # fmt: skip
+    if any("did not all meet" in (e or {}).get("how", "") for r in doc.cells or []
+           for e in (r.get("budgets") or {}).values()):  # fmt: skip
+        out.append("  ≤ checked below only (above it, the check's peaks did not all meet)")
     loaded = {(r.get("throughput") or {}).get("n") for r in doc.cells or []} - {None}
     mixes = {(r.get("throughput") or {}).get("mix") for r in doc.cells or []} - {None, "fixed"}
     at = "N" if doc.n else "half of each cell's largest n under the first budget"

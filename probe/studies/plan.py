@@ -6,9 +6,11 @@ Per cell (probe.plan.grid):
 1. the idle tree: a fresh server, its charge as a container counts it;
 2. calibration: C requests at once (its concurrency) at two sizes, under the largest
    budget, the tree's charge at their peak (probe.plan.predict);
-3. per budget: the line's n, checked just below and just above on fresh servers; where
-   the check disagrees, a max-n search there (the same search as `probe max-n
-   --limit-kind tree --concurrency C`);
+3. per budget: the line's n, checked just below and (one request) just above on fresh
+   servers; where the check disagrees, a max-n search there (the same search as `probe
+   max-n --limit-kind tree --concurrency C`); a cell of C > 1 whose check held, the n at
+   which sustained traffic at full occupancy fails at most at the risk, above the n at
+   which all C peaks at once fit (probe.plan.occupancy);
 4. throughput: a closed-loop load at its concurrency, at N (or LOAD_FRACTION of its
    largest n under the first budget), req/s and latency p50/p99.
 Then, with N: the candidates that hold N with the headroom, best throughput first, each
@@ -41,7 +43,8 @@ from probe.documents.plan import PlanDoc
 from probe.errors import UsageProblem
 from probe.measure.sustained import closed_loop
 from probe.measure.tree import tree_snapshot
-from probe.plan import choose, confirm, grid, predict
+from probe.plan import choose, confirm, grid, occupancy, predict
+from probe.search.rate import RISK
 from probe.servers import settings
 from probe.servers.process import Server, ServerStartError
 from probe.servers.spec import ServerError, ServerSpec, from_command
@@ -75,6 +78,7 @@ class PlanConfig:
     shard: tuple[int, int] | None = None  # (I, N): every N-th cell from I
     rules: bool = True  # also measure the cells the rules of thumb would run
     mix: str = "fixed"  # the throughput load's sizes: "fixed" (all at its n) or MIXES
+    risk: float = RISK  # a cell of C > 1: the share of sustained runs that may fail at its n
     out: Path = Path(RESULTS_DIR) / "plan.json"
 
 
@@ -176,8 +180,10 @@ def measure_cell(cfg: PlanConfig, cell: grid.Cell, log: Log) -> dict:
         row["calibration"] = {"points": [list(p) for p in cal.points], "fixed_bytes": fixed,
                               "per_n_bytes": per_n}  # fmt: skip
         for budget in cfg.budgets:
-            row["budgets"][str(budget)] = boundary(cfg, values, cmd, budget, cell.concurrency,
-                                                   cal, log)  # fmt: skip
+            row["budgets"][str(budget)] = {
+                "full_overlap_n": None, "sustained": None,
+                **boundary(cfg, values, cmd, budget, cell.concurrency, cal, log),
+            }  # fmt: skip
         row["throughput"] = throughput(cfg, values, cmd, cell.concurrency, row, log)
     except (ServerError, ServerStartError, CellError) as exc:
         row["error"] = str(exc).splitlines()[0]
@@ -276,27 +282,57 @@ def boundary(cfg: PlanConfig, values: dict, cmd: str | None, budget: int, concur
     lo, hi = predict.check_sizes(pred)
     with _prober(cfg, spec, concurrency) as probe:
         lo_ok = probe(lo).ok
-        hi_ok = probe(hi).ok if lo_ok else None
-    verdict = predict.judge(lo, hi, lo_ok, hi_ok, concurrency)
+        # several at once: above the bound whether the peaks meet is a rate, measured
+        # by sustained runs, not by one probe's luck
+        hi_ok = probe(hi).ok if lo_ok and concurrency == 1 else None
     log(f"  {budget >> 20} MiB: predicted {pred:,}; n={lo:,} {'ok' if lo_ok else 'failed'}"
         + (f", n={hi:,} {'ok' if hi_ok else 'failed'}" if hi_ok is not None else ""))  # fmt: skip
+    if lo_ok and concurrency > 1:
+        return sustained(cfg, spec, concurrency, cal, budget, pred, lo, log)
+    verdict = predict.judge(lo, hi, lo_ok, hi_ok)
     if verdict.how == "holds":
         return {"predicted_n": pred, "largest_n": lo, "first_failing_n": hi,
                 "how": "predicted, checked", "probes": 2}  # fmt: skip
-    if verdict.how == "bound":
-        return {"predicted_n": pred, "largest_n": lo, "first_failing_n": None, "probes": 2,
-                "how": f"predicted for all {concurrency} peaks at once, checked below; "
-                       "above it they did not all meet (ok)"}  # fmt: skip
     bounds = {"n_max": lo} if verdict.how == "lower" else {"n_start": hi}
     q = question.ask(cfg.workload, spec, concurrency, precision=cfg.precision,
                      request_timeout_s=cfg.request_timeout_s, check=False, **bounds)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="probe-plan-") as tmp:
         doc = maxn.run(q, Path(tmp) / "search.json", log=lambda line: None)
     with_search = 2 if hi_ok is not None else 1
-    return {"predicted_n": pred, "largest_n": doc["critical_n"] or 0,
-            "first_failing_n": doc["first_failing_n"],
-            "how": f"searched (the check at {lo if verdict.how == 'lower' else hi:,} disagreed)",
-            "probes": with_search + len(doc["probes"] or [])}  # fmt: skip
+    searched = {"predicted_n": pred, "largest_n": doc["critical_n"] or 0,
+                "first_failing_n": doc["first_failing_n"],
+                "how": f"searched (the check at {lo if verdict.how == 'lower' else hi:,} "
+                       "disagreed)", "probes": with_search + len(doc["probes"] or [])}  # fmt: skip
+    if concurrency == 1 or not doc["critical_n"]:
+        return searched
+    # several at once: the search's C requests at once held there; above it, the rate
+    rated = sustained(cfg, spec, concurrency, cal, budget, pred, doc["critical_n"], log)
+    return {**rated, "how": f"{searched['how']}; {rated['how']}",
+            "probes": searched["probes"] + rated["probes"] - 1}  # fmt: skip
+
+
+def sustained(cfg: PlanConfig, spec: ServerSpec, concurrency: int, cal: predict.Calibration,
+              budget: int, pred: int, bound: int, log: Log) -> dict:  # fmt: skip
+    """Every peak at once fits up to `bound` (checked, or searched), and above it whether
+    the peaks meet is timing: the answer is where sustained traffic at full occupancy
+    fails at most at the risk (probe.plan.occupancy), between the bound and one
+    request's own boundary."""
+    single = predict.predicted_n(cal, budget, 1) or bound + 1
+    over = predict.check_sizes(single)[1]  # one peak alone is over the budget there
+    log(f"  {budget >> 20} MiB: all {concurrency} peaks at once fit up to {bound:,}; above "
+        f"it, {occupancy.WORDS}, up to {over:,}")  # fmt: skip
+    rate = occupancy.sustained(
+        bound, over, lambda n: occupancy.run_at(spec, cfg.workload, n, concurrency,
+                                                cfg.request_timeout_s),
+        cfg.risk, cfg.precision, log,
+    )  # fmt: skip
+    failed = [r["n"] for r in rate["runs"] if not r["ok"] and r["n"] > rate["n"]]
+    log(f"  {budget >> 20} MiB: at most {cfg.risk:.0%} of sustained runs fail up to "
+        f"n={rate['n']:,} ({len(rate['runs'])} runs)")  # fmt: skip
+    return {"predicted_n": pred, "largest_n": rate["n"], "full_overlap_n": bound,
+            "first_failing_n": min(failed) if failed else None, "probes": 1 + len(rate["runs"]),
+            "how": f"sustained runs fail at most {cfg.risk:.0%} up to it (all {concurrency} "
+                   f"peaks at once fit up to {bound:,})", "sustained": rate}  # fmt: skip
 
 
 def throughput(cfg: PlanConfig, values: dict, cmd: str | None, concurrency: int, row: dict,

@@ -88,9 +88,11 @@ def _environ() -> dict[str, str]:
 
 def first_statuses(cmd: list[str], path: str, tree_budget_bytes: int, concurrency: int,
                    cwd: str | None = None, env: dict | None = None,
-                   wait_s: float = 30.0) -> list[int | None]:  # fmt: skip
+                   wait_s: float = 30.0, rounds: int = 1) -> list[int | None]:  # fmt: skip
     """`cmd` under setarch -R and a TreeWatcher, `concurrency` GETs of `path` at once as
-    its first requests; their statuses (None: no answer)."""
+    its first requests (with `rounds` > 1, each of the `concurrency` clients sends its
+    next as soon as its last is answered, `rounds` in all: sustained traffic at full
+    occupancy); their statuses (None: no answer)."""
     port = free_port()
     argv = ["setarch", "-R", *[w.replace("{port}", str(port)) for w in cmd]]
     log = _log_file()
@@ -107,14 +109,18 @@ def first_statuses(cmd: list[str], path: str, tree_budget_bytes: int, concurrenc
             time.sleep(0.02)
         time.sleep(1.0)  # every worker booted: the budget counts all of them
 
-        def one(_: int) -> int | None:
-            try:
-                return requests.get(f"http://127.0.0.1:{port}{path}", timeout=60).status_code
-            except requests.RequestException:
-                return None
+        def one(_: int) -> list[int | None]:
+            out: list[int | None] = []
+            for _round in range(rounds):
+                try:
+                    url = f"http://127.0.0.1:{port}{path}"
+                    out.append(requests.get(url, timeout=60).status_code)
+                except requests.RequestException:
+                    out.append(None)
+            return out
 
         with ThreadPoolExecutor(concurrency) as pool:
-            return list(pool.map(one, range(concurrency)))
+            return [s for client in pool.map(one, range(concurrency)) for s in client]
     finally:
         watcher.stop.set()
         with contextlib.suppress(ProcessLookupError):
