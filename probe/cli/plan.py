@@ -24,7 +24,7 @@ from probe.defaults import (
     RESULTS_DIR,
     STUDY_PRECISION,
 )
-from probe.plan.occupancy import WORDS
+from probe.plan.occupancy import RATE, WORDS
 from probe.search import rate
 from probe.servers.limits import WHOLE_SERVER
 
@@ -97,6 +97,11 @@ def _shard(ctx, param, value):
     f"over every run at {rate.CONFIDENCE:.0%} confidence; never below the n at "
     "which all its peaks at once fit."
 )
+@click.option("--sustained-runs", type=click.IntRange(0, 100), default=RATE.max_probes,
+              show_default=True, metavar="K",
+              help="A cell of several at once: the runs the failure-rate fit may place "
+              "after a bisection of a few runs; fewer cost less and keep the answer "
+              "nearer the n at which every peak at once fits; 0 answers that n.")  # fmt: skip
 @click.option("--shard", callback=_shard, default=None, metavar="I/N",
               help="Run every N-th cell from I and write that part (results/plan-I-of-N.json); "
               "join the parts with --merge.")  # fmt: skip
@@ -122,7 +127,8 @@ def _shard(ctx, param, value):
 @friendly_errors
 def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets, budget_kind,
          n, headroom,
-         confirm_requests, load_requests, n_start, precision, request_timeout, risk, shard,
+         confirm_requests, load_requests, n_start, precision, request_timeout, risk,
+         sustained_runs, shard,
          merge_paths, mix, rules, out, fmt):  # fmt: skip
     """Which configuration to run in a memory budget: workers x threads, measured.
 
@@ -175,7 +181,7 @@ def plan(workload_flags: WorkloadFlags, server_flags: ServerFlags, axes, budgets
         workload=workload, template=workload.cmd, axes=parsed, budgets=tuple(budgets),
         base=base, n=n, headroom=headroom, precision=precision, request_timeout_s=request_timeout,
         n_start=n_start, confirm_requests=confirm_requests, load_requests=load_requests,
-        shard=shard, out=path, rules=rules, mix=mix, risk=risk,
+        shard=shard, out=path, rules=rules, mix=mix, risk=risk, sustained_runs=sustained_runs,
     )  # fmt: skip
     log = lambda line: click.echo(line, err=True)  # noqa: E731
     doc = study.merge(cfg, list(merge_paths), log) if merge_paths else study.run(cfg, log)

@@ -109,10 +109,13 @@ def bracket(ok_n: int, failed_n: int, batch: Callable[[list[int]], list[Run]],
 
 
 def sustained(bound_n: int, single_n: int, probe: Callable[[int], Run], risk: float,
-              precision: float, log: Callable[[str], None] = lambda s: None) -> dict:  # fmt: skip
+              precision: float, log: Callable[[str], None] = lambda s: None,
+              fit_runs: int = RATE.max_probes) -> dict:  # fmt: skip
     """The rate answer between the full-occupancy bound and one request's own boundary
     (`single_n`, where one peak alone is over the budget): the largest n at which at most
-    `risk` of the runs fail (at rate.CONFIDENCE), never below the bound."""
+    `risk` of the runs fail (at rate.CONFIDENCE), never below the bound. `fit_runs`: the
+    runs the fit may place after the bisection (fewer: cheaper, the answer nearer the
+    bound)."""
     lock = threading.Lock()
     runs: list[Run] = []
 
@@ -132,8 +135,9 @@ def sustained(bound_n: int, single_n: int, probe: Callable[[int], Run], risk: fl
     if prior[0].ok and not prior[1].ok:
         prior += bracket(bound_n, prior[1].n, batch, precision)
     cfg = rate.RateConfig(risk=risk, confidence=RATE.confidence, precision=precision,
-                          tolerance=RATE.tolerance, min_probes=RATE.min_probes,
-                          max_probes=RATE.max_probes, lanes=1)  # fmt: skip
+                          tolerance=RATE.tolerance,
+                          min_probes=min(RATE.min_probes, fit_runs), max_probes=fit_runs,
+                          lanes=1)  # fmt: skip
     est, _, stop = rate.rate_search(batch, prior, cfg)
     held = prior[0].ok
     answer = max(bound_n, est.n_risk_lower) if held else est.n_risk_lower

@@ -19,10 +19,11 @@ def _budget_label(b: int) -> str:
 def _how_mark(entry: dict) -> str:
     """'' for a checked prediction, '*' for a search, '~' for a rate under sustained
     traffic, '≤' where only below was checked (plans before format 9)."""
-    how = entry.get("how") or ""
     if entry.get("sustained"):
         return "~"
-    return "*" if how.startswith("searched") else ("≤" if "did not all meet" in how else "")
+    if entry.get("full_overlap_n"):
+        return "≤"
+    return "*" if (entry.get("how") or "").startswith("searched") else ""
 
 
 def _verdict(doc: PlanDoc, row: dict) -> str:
@@ -93,9 +94,9 @@ def _lines(doc: PlanDoc) -> list[str]:
         out.append(f"  ~ several at once: at most {rated[0]['risk']:.0%} of sustained runs "
                    f"fail up to it ({rated[0]['what']}); every peak at once fits up to "
                    "the document's full_overlap_n, which it never falls below")  # fmt: skip
-    if any("did not all meet" in (e or {}).get("how", "") for r in doc.cells or []
+    if any(e and e.get("full_overlap_n") and not e.get("sustained") for r in doc.cells or []
            for e in (r.get("budgets") or {}).values()):  # fmt: skip
-        out.append("  ≤ checked below only (above it, the check's peaks did not all meet)")
+        out.append("  ≤ every peak at once, checked below only (no sustained runs above it)")
     loaded = {(r.get("throughput") or {}).get("n") for r in doc.cells or []} - {None}
     mixes = {(r.get("throughput") or {}).get("mix") for r in doc.cells or []} - {None, "fixed"}
     at = "N" if doc.n else "half of each cell's largest n under the first budget"

@@ -79,6 +79,8 @@ class PlanConfig:
     rules: bool = True  # also measure the cells the rules of thumb would run
     mix: str = "fixed"  # the throughput load's sizes: "fixed" (all at its n) or MIXES
     risk: float = RISK  # a cell of C > 1: the share of sustained runs that may fail at its n
+    # ... and the runs the fit may place (0: answer where every peak at once fits)
+    sustained_runs: int = occupancy.RATE.max_probes
     out: Path = Path(RESULTS_DIR) / "plan.json"
 
 
@@ -277,8 +279,13 @@ def boundary(cfg: PlanConfig, values: dict, cmd: str | None, budget: int, concur
     spec = spec_of(cfg, values, cmd, budget)
     pred = predict.predicted_n(cal, budget, concurrency)
     if pred is None or pred < 1:
-        return {"predicted_n": None, "largest_n": 0, "first_failing_n": None, "probes": 0,
-                "how": "the idle tree and its fixed part are over the budget"}  # fmt: skip
+        if cal.idle_bytes >= budget:
+            return {"predicted_n": None, "largest_n": 0, "first_failing_n": None, "probes": 0,
+                    "how": "the idle tree is over the budget"}  # fmt: skip
+        # the line's fixed part, C times, leaves no room: a calibration two points wide
+        # can misjudge it (gthread cells measured here), so the search decides
+        log(f"  {budget >> 20} MiB: the calibration predicts no room; searching")
+        return search(cfg, spec, concurrency, cal, budget, None, {}, "no prediction", 0, log)
     lo, hi = predict.check_sizes(pred)
     with _prober(cfg, spec, concurrency) as probe:
         lo_ok = probe(lo).ok
@@ -288,22 +295,35 @@ def boundary(cfg: PlanConfig, values: dict, cmd: str | None, budget: int, concur
     log(f"  {budget >> 20} MiB: predicted {pred:,}; n={lo:,} {'ok' if lo_ok else 'failed'}"
         + (f", n={hi:,} {'ok' if hi_ok else 'failed'}" if hi_ok is not None else ""))  # fmt: skip
     if lo_ok and concurrency > 1:
+        if not cfg.sustained_runs:
+            return {"predicted_n": pred, "largest_n": lo, "full_overlap_n": lo,
+                    "first_failing_n": None, "probes": 1,
+                    "how": f"predicted for all {concurrency} peaks at once, checked below; "
+                           "no sustained runs (--sustained-runs 0)"}  # fmt: skip
         return sustained(cfg, spec, concurrency, cal, budget, pred, lo, log)
     verdict = predict.judge(lo, hi, lo_ok, hi_ok)
     if verdict.how == "holds":
         return {"predicted_n": pred, "largest_n": lo, "first_failing_n": hi,
                 "how": "predicted, checked", "probes": 2}  # fmt: skip
     bounds = {"n_max": lo} if verdict.how == "lower" else {"n_start": hi}
+    why = f"the check at {lo if verdict.how == 'lower' else hi:,} disagreed"
+    return search(cfg, spec, concurrency, cal, budget, pred, bounds, why,
+                  2 if hi_ok is not None else 1, log)  # fmt: skip
+
+
+def search(cfg: PlanConfig, spec: ServerSpec, concurrency: int, cal: predict.Calibration,
+           budget: int, pred: int | None, bounds: dict, why: str, checks: int,
+           log: Log) -> dict:  # fmt: skip
+    """The cell's own max-n search under the budget (`bounds`: n_max or n_start); with
+    several at once, the sustained rate above what it found."""
     q = question.ask(cfg.workload, spec, concurrency, precision=cfg.precision,
                      request_timeout_s=cfg.request_timeout_s, check=False, **bounds)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="probe-plan-") as tmp:
         doc = maxn.run(q, Path(tmp) / "search.json", log=lambda line: None)
-    with_search = 2 if hi_ok is not None else 1
     searched = {"predicted_n": pred, "largest_n": doc["critical_n"] or 0,
-                "first_failing_n": doc["first_failing_n"],
-                "how": f"searched (the check at {lo if verdict.how == 'lower' else hi:,} "
-                       "disagreed)", "probes": with_search + len(doc["probes"] or [])}  # fmt: skip
-    if concurrency == 1 or not doc["critical_n"]:
+                "first_failing_n": doc["first_failing_n"], "how": f"searched ({why})",
+                "probes": checks + len(doc["probes"] or [])}  # fmt: skip
+    if concurrency == 1 or not doc["critical_n"] or not cfg.sustained_runs:
         return searched
     # several at once: the search's C requests at once held there; above it, the rate
     rated = sustained(cfg, spec, concurrency, cal, budget, pred, doc["critical_n"], log)
@@ -312,7 +332,7 @@ def boundary(cfg: PlanConfig, values: dict, cmd: str | None, budget: int, concur
 
 
 def sustained(cfg: PlanConfig, spec: ServerSpec, concurrency: int, cal: predict.Calibration,
-              budget: int, pred: int, bound: int, log: Log) -> dict:  # fmt: skip
+              budget: int, pred: int | None, bound: int, log: Log) -> dict:  # fmt: skip
     """Every peak at once fits up to `bound` (checked, or searched), and above it whether
     the peaks meet is timing: the answer is where sustained traffic at full occupancy
     fails at most at the risk (probe.plan.occupancy), between the bound and one
@@ -324,7 +344,7 @@ def sustained(cfg: PlanConfig, spec: ServerSpec, concurrency: int, cal: predict.
     rate = occupancy.sustained(
         bound, over, lambda n: occupancy.run_at(spec, cfg.workload, n, concurrency,
                                                 cfg.request_timeout_s),
-        cfg.risk, cfg.precision, log,
+        cfg.risk, cfg.precision, log, fit_runs=cfg.sustained_runs,
     )  # fmt: skip
     failed = [r["n"] for r in rate["runs"] if not r["ok"] and r["n"] > rate["n"]]
     log(f"  {budget >> 20} MiB: at most {cfg.risk:.0%} of sustained runs fail up to "

@@ -298,3 +298,41 @@ def test_a_bisection_brings_far_ends_within_a_few_precisions():
     failed = min(r.n for r in added if not r.ok)
     assert ok <= 1_500_000 < failed <= ok * (1 + occupancy.BRACKET_PRECISIONS * 0.02)
     assert len(added) <= 4
+
+
+def test_a_calibration_that_leaves_no_room_is_searched_not_answered_zero(simulated, tmp_path,
+                                                                        monkeypatch):  # fmt: skip
+    """A line two points wide can put C x its fixed part over the budget although the
+    idle tree is far under it (gthread cells did, bench/plan.py): the cell's own search
+    decides, then, with several at once, the sustained runs above what it found."""
+    real = predict.predicted_n
+
+    def no_room(cal, budget, c=1):
+        return None if c > 1 else real(cal, budget, c)
+
+    monkeypatch.setattr(study.predict, "predicted_n", no_room)
+    searched = []
+
+    def fake_search(q, out, log):
+        truth = simulated.truth(q.spec, q.concurrency, q.spec.limit_bytes)
+        searched.append(q.concurrency)
+        return {"critical_n": truth, "first_failing_n": truth + 1, "probes": [{}] * 6}
+
+    monkeypatch.setattr(study.maxn, "run", fake_search)
+    doc = study.run(_cfg(tmp_path, axes=(("workers", ("2",)),), budgets=(512 * MIB,)))
+    entry = doc.cells[0]["budgets"][str(512 * MIB)]
+    assert searched == [2] and entry["how"].startswith("searched (no prediction); sustained")
+    assert entry["full_overlap_n"] > 0 and entry["largest_n"] >= entry["full_overlap_n"]
+
+
+def test_no_sustained_runs_answers_where_every_peak_at_once_fits(simulated, tmp_path):
+    """--sustained-runs 0: the cells of several at once answer their checked bound,
+    marked as such, and no run is made."""
+    from probe.report.plan import render_plan
+
+    doc = study.run(_cfg(tmp_path, sustained_runs=0))
+    several = [r["budgets"][str(512 * MIB)] for r in doc.cells if r["concurrency"] > 1]
+    assert several and all(e["largest_n"] == e["full_overlap_n"] and e["sustained"] is None
+                           for e in several)  # fmt: skip
+    assert simulated.runs == 0
+    assert "≤ every peak at once" in render_plan(doc, "table")
