@@ -20,7 +20,6 @@ then the fit's design places the rest.
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,10 +112,9 @@ def sustained(bound_n: int, single_n: int, probe: Callable[[int], Run], risk: fl
               fit_runs: int = RATE.max_probes) -> dict:  # fmt: skip
     """The rate answer between the full-occupancy bound and one request's own boundary
     (`single_n`, where one peak alone is over the budget): the largest n at which at most
-    `risk` of the runs fail (at rate.CONFIDENCE), never below the bound. `fit_runs`: the
-    runs the fit may place after the bisection (fewer: cheaper, the answer nearer the
-    bound)."""
-    lock = threading.Lock()
+    `risk` of the runs fail (at rate.CONFIDENCE), never below the bound where the bound
+    held, nor above the largest n a run held at. `fit_runs`: the runs the fit may place
+    after the bisection (fewer: cheaper, the answer nearer the bound)."""
     runs: list[Run] = []
 
     def batch(ns: list[int]) -> list[Run]:
@@ -124,10 +122,8 @@ def sustained(bound_n: int, single_n: int, probe: Callable[[int], Run], risk: fl
         for n in ns:
             r = probe(n)
             out.append(r)
-            with lock:
-                runs.append(r)
-                k = len(runs)
-            log(f"    sustained run {k}: n={r.n:,} "
+            runs.append(r)
+            log(f"    sustained run {len(runs)}: n={r.n:,} "
                 f"{'ok' if r.ok else 'failed: ' + (r.detail or '')}")  # fmt: skip
         return out
 
@@ -141,5 +137,7 @@ def sustained(bound_n: int, single_n: int, probe: Callable[[int], Run], risk: fl
     est, _, stop = rate.rate_search(batch, prior, cfg)
     held = prior[0].ok
     answer = max(bound_n, est.n_risk_lower) if held else est.n_risk_lower
+    # never above the largest n a run held at: the fit's bound is not a run
+    answer = min(answer, max((r.n for r in runs if r.ok), default=0))
     return {"what": WORDS, "rounds": ROUNDS, "n": answer, **est.to_dict(), "stop_reason": stop,
             "bound_held": held, "runs": [r.to_dict() for r in runs]}  # fmt: skip

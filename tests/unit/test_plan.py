@@ -283,6 +283,17 @@ def test_the_sustained_answer_is_never_below_the_bound_and_holds_the_risk():
     assert above >= 6, above  # and the rate adds to the bound in most runs
 
 
+def test_the_answer_is_never_above_a_run_that_held():
+    """Where even one request's own boundary held under sustained runs (its line was
+    off), nothing failed to fit to: the answer stays at or below the largest n run."""
+
+    def run(n):
+        return occupancy.Run(n, True, 8, 0, 0, None, 0.0)
+
+    got = occupancy.sustained(1_000_000, 2_000_000, run, 0.05, 0.02, fit_runs=4)
+    assert 1_000_000 <= got["n"] <= max(r["n"] for r in got["runs"])
+
+
 def test_a_bisection_brings_far_ends_within_a_few_precisions():
     """The bound and one request's own boundary about C x apart: the bisection closes
     them to BRACKET_PRECISIONS precisions in a handful of runs (a sharp edge at 1.5M)."""
