@@ -24,7 +24,9 @@ class PlanDoc(Document):
     # "idle_bytes", "calibration": {"points", "fixed_bytes", "per_n_bytes"},
     # "budgets": {"<bytes>": {"predicted_n", "largest_n", "first_failing_n", "how",
     # "probes", "full_overlap_n", "sustained"}} (the last two None but for a cell of
-    # several at once: probe.plan.occupancy; plan 9), "throughput": {"n", "requests",
+    # several at once: probe.plan.occupancy; plan 9; full_overlap_n is where every peak
+    # at once fits, or, where the check disagreed, where the cell's search held C at
+    # once; its "how" says which), "throughput": {"n", "requests",
     # "rps", "p50_s", "p99_s", "ok", "failed"}, "error", "wall_s"}
     cells = key()
     # with --n: {"budget_bytes", "cell", "cmd", "knob"} of the cell confirmed, or None

@@ -326,21 +326,25 @@ def search(cfg: PlanConfig, spec: ServerSpec, concurrency: int, cal: predict.Cal
     if concurrency == 1 or not doc["critical_n"] or not cfg.sustained_runs:
         return searched
     # several at once: the search's C requests at once held there; above it, the rate
-    rated = sustained(cfg, spec, concurrency, cal, budget, pred, doc["critical_n"], log)
+    rated = sustained(cfg, spec, concurrency, cal, budget, pred, doc["critical_n"], log,
+                      held=f"{concurrency} at once held in the search")  # fmt: skip
     return {**rated, "how": f"{searched['how']}; {rated['how']}",
             "probes": searched["probes"] + rated["probes"] - 1}  # fmt: skip
 
 
 def sustained(cfg: PlanConfig, spec: ServerSpec, concurrency: int, cal: predict.Calibration,
-              budget: int, pred: int | None, bound: int, log: Log) -> dict:  # fmt: skip
+              budget: int, pred: int | None, bound: int, log: Log,
+              held: str | None = None) -> dict:  # fmt: skip
     """Every peak at once fits up to `bound` (checked, or searched), and above it whether
     the peaks meet is timing: the answer is where sustained traffic at full occupancy
     fails at most at the risk (probe.plan.occupancy), between the bound and one
-    request's own boundary."""
+    request's own boundary. `held`: how the bound is known, where not by the check
+    of every peak at once."""
+    held = held or f"all {concurrency} peaks at once fit"
     single = predict.predicted_n(cal, budget, 1) or bound + 1
     over = predict.check_sizes(single)[1]  # one peak alone is over the budget there
-    log(f"  {budget >> 20} MiB: all {concurrency} peaks at once fit up to {bound:,}; above "
-        f"it, {occupancy.WORDS}, up to {over:,}")  # fmt: skip
+    log(f"  {budget >> 20} MiB: {held} up to {bound:,}; above it, {occupancy.WORDS}, up "
+        f"to {over:,}")  # fmt: skip
     rate = occupancy.sustained(
         bound, over, lambda n: occupancy.run_at(spec, cfg.workload, n, concurrency,
                                                 cfg.request_timeout_s),
@@ -351,8 +355,8 @@ def sustained(cfg: PlanConfig, spec: ServerSpec, concurrency: int, cal: predict.
         f"n={rate['n']:,} ({len(rate['runs'])} runs)")  # fmt: skip
     return {"predicted_n": pred, "largest_n": rate["n"], "full_overlap_n": bound,
             "first_failing_n": min(failed) if failed else None, "probes": 1 + len(rate["runs"]),
-            "how": f"sustained runs fail at most {cfg.risk:.0%} up to it (all {concurrency} "
-                   f"peaks at once fit up to {bound:,})", "sustained": rate}  # fmt: skip
+            "how": f"sustained runs fail at most {cfg.risk:.0%} up to it ({held} up to "
+                   f"{bound:,})", "sustained": rate}  # fmt: skip
 
 
 def throughput(cfg: PlanConfig, values: dict, cmd: str | None, concurrency: int, row: dict,
