@@ -101,6 +101,18 @@ class SearchFlags:
         )  # fmt: skip
 
 
+# --recheck-tries: the tries at the critical n, and what they buy and cost.
+recheck_tries_option = click.option(
+    "--recheck-tries", cls=SectionedOption, section=ANSWER, type=click.IntRange(2, 100),
+    default=RECHECK_TRIES, show_default=True, metavar="K",
+    help="The re-check tries the critical n on K fresh servers in all (the search's own "
+    f"probe and both timings counted). {RECHECK_TRIES} catch a service failing there 1 "
+    f"time in {round(1 / RECHECK_RATE)} with probability "
+    f"{stats.catch_probability(RECHECK_TRIES, RECHECK_RATE):.2f}; each try costs a boot and "
+    "a request, so a slow service may take fewer (2: the two timings).",
+)  # fmt: skip
+
+
 def search_options(f):
     """max-n's own options, as `search`: a SearchFlags."""
     opts = [
@@ -155,21 +167,7 @@ def search_options(f):
             "the app may never have read n.",
         ),
         no_check_option,
-        click.option(
-            "--recheck-tries",
-            cls=SectionedOption,
-            section=ANSWER,
-            type=click.IntRange(2, 100),
-            default=RECHECK_TRIES,
-            show_default=True,
-            metavar="K",
-            help="The re-check tries the critical n on K fresh servers in all (the "
-            "search's own probe and both timings counted). "
-            f"{RECHECK_TRIES} catch a service failing there 1 time in "
-            f"{round(1 / RECHECK_RATE)} with probability "
-            f"{stats.catch_probability(RECHECK_TRIES, RECHECK_RATE):.2f}; each try costs a "
-            "boot and a request, so a slow service may take fewer (2: the two timings).",
-        ),
+        recheck_tries_option,
         click.option(
             "--settle",
             cls=SectionedOption,
