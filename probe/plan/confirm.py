@@ -162,13 +162,9 @@ def run(spec, workload, n: int, concurrency: int, requests: int, headroom: float
         sampler.join(timeout=1)
         conf.memory_bytes = [memory[i] for i in sorted(memory)]
         conf.workers_seen = len(workers)
-        if kernel is not None:  # memory.peak is exact; the kernel's kills, from its events
-            conf.peak_bytes = max(peak[0], kernel.peak() or 0)
-            events = kernel.events()
-            conf.kills = events["oom_kill"] + events["oom_group_kill"]
-        else:
-            conf.peak_bytes = peak[0]
-            conf.kills = len(monitor.tree.kills)
+        # memory.peak is exact where the kernel counts
+        conf.peak_bytes = max(peak[0], kernel.peak() or 0) if kernel else peak[0]
+        conf.kills = memory_kills(server, monitor)
         for i, r in enumerate(records):
             outcome = workload.judge(r.status, r.text, r.body, r.n, r.area, r.found)
             if outcome.ok:
@@ -185,6 +181,13 @@ def run(spec, workload, n: int, concurrency: int, requests: int, headroom: float
     _fit_growth(conf)
     _judge(conf, headroom)
     return conf
+
+
+def memory_kills(server: Server, monitor) -> int:
+    """Processes killed for memory while `monitor` watched `server`: the kernel's OOM
+    kills in its cgroup (limit kind cgroup), else the tree sampler's."""
+    kernel = server.cgroup
+    return kernel.oom_kills() if kernel is not None else len(monitor.tree.kills)
 
 
 def _fit_growth(conf: Confirmation) -> None:

@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from probe.measure.sustained import closed_loop
 from probe.measure.tree import budget_for
+from probe.plan.confirm import memory_kills
 from probe.search import rate
 from probe.servers.process import Server, ServerStartError
 from probe.workload.model import Workload
@@ -72,12 +73,7 @@ def run_at(spec, workload: Workload, n: int, concurrency: int, timeout_s: float)
         records, wall = closed_loop(server.url, lambda i: workload.render(n), total,
                                     concurrency, timeout_s, workload.name,
                                     stop_after_failure=True)  # fmt: skip
-        kernel = server.cgroup
-        if kernel is not None:
-            events = kernel.events()
-            kills = events["oom_kill"] + events["oom_group_kill"]
-        else:
-            kills = len(monitor.tree.kills) if monitor.tree is not None else 0
+        kills = memory_kills(server, monitor)
         judged = [workload.judge(r.status, r.text, r.body, r.n, r.area, r.found) for r in records]
         bad = [o for o in judged if not o.ok]
         detail = None
@@ -130,10 +126,8 @@ def sustained(bound_n: int, single_n: int, probe: Callable[[int], Run], risk: fl
     prior = batch([bound_n, max(single_n, bound_n + 1)])
     if prior[0].ok and not prior[1].ok:
         prior += bracket(bound_n, prior[1].n, batch, precision)
-    cfg = rate.RateConfig(risk=risk, confidence=RATE.confidence, precision=precision,
-                          tolerance=RATE.tolerance,
-                          min_probes=min(RATE.min_probes, fit_runs), max_probes=fit_runs,
-                          lanes=1)  # fmt: skip
+    cfg = replace(RATE, risk=risk, precision=precision, max_probes=fit_runs,
+                  min_probes=min(RATE.min_probes, fit_runs))  # fmt: skip
     est, _, stop = rate.rate_search(batch, prior, cfg)
     held = prior[0].ok
     answer = max(bound_n, est.n_risk_lower) if held else est.n_risk_lower

@@ -189,6 +189,11 @@ class ServerCgroup:
         found = _pairs(self.path / "memory.events")
         return {key: found.get(key, 0) for key in EVENT_KEYS}
 
+    def oom_kills(self) -> int:
+        """Processes the kernel OOM-killed in this cgroup so far (memory.events)."""
+        events = self.events()
+        return events["oom_kill"] + events["oom_group_kill"]
+
     def stat(self) -> dict[str, int]:
         """The charge's parts now (memory.stat, bytes)."""
         found = _pairs(self.path / "memory.stat")
