@@ -21,6 +21,7 @@ APPS = HERE.parent / "apps"
 PY = sys.executable
 ALLOC = "GET /alloc?size={n}"
 MIB = 1 << 20
+FAST = ["--n-start", "250000"]
 
 # name: (the start command, the limit in bytes, probe's options, where probe runs). Near
 # memory.max the kernel's boundary moves from server to server by about half the 1 %
@@ -28,15 +29,18 @@ MIB = 1 << 20
 # limits), so the answer of a search is checked by hand one precision outside each end
 # (below the critical n, above the first failing n), and probe's own re-check (8 fresh
 # servers at the critical n, tested on this machine's limits) is skipped: it cost half of
-# the guest's time in the suite. At 48M two workers thrashed their file pages for
-# minutes instead of being killed; these limits were killed promptly in every run here.
+# the guest's time in the suite. A server costs about 5 s in the guest (a boot of 2 s, a
+# million-element list of 3 s: its page faults), so the search starts at 250,000 (FAST),
+# whose calibration (250k, 500k, 1M) reaches the boundaries (1.1M-1.9M): 5 probes a case
+# where 100,000 took 5-7. At 48M two workers thrashed their file pages for minutes
+# instead of being killed; these limits were killed promptly in every run here.
 CASES = {
     "gunicorn": (f"{PY} -m gunicorn --bind 127.0.0.1:{{port}} query_alloc:app", 64 * MIB,
-                 ["--cold-only", "--no-check"], "root"),
+                 [*FAST, "--cold-only", "--no-check"], "root"),
     "uvicorn": (f"{PY} -m uvicorn --port {{port}} asgi_alloc:app", 80 * MIB,
-                ["--cold-only", "--no-check"], "delegated"),
+                [*FAST, "--cold-only", "--no-check"], "delegated"),
     "oom-group": (f"{PY} -m gunicorn -w 2 --bind 127.0.0.1:{{port}} query_alloc:app",
-                  96 * MIB, ["--oom-group", "--cold-only", "--no-check"], "root"),
+                  96 * MIB, [*FAST, "--oom-group", "--cold-only", "--no-check"], "root"),
 }  # fmt: skip
 
 
@@ -71,13 +75,12 @@ def run_case(name: str, out: Path, fast: list[str]) -> dict:
     fail = doc.get("cold_first_failing_n") or doc["first_failing_n"]
     p = doc["precision"]
     result["checked_ends"] = ends = [int(crit * (1 - p)), int(fail * (1 + p)) + 1]
-    for settle in (0.0, 1.0):
-        check = [PY, str(HERE / "first_request.py"), "--limit", str(limit), "--cmd", cmd,
-                 "--chdir", str(APPS), "--request", ALLOC, "--settle", str(settle),
-                 *(["--oom-group"] if "--oom-group" in extra else []),
-                 "--concurrency", str(doc["concurrency"]), *(str(n) for n in ends)]  # fmt: skip
-        lines = subprocess.run(check, capture_output=True, text=True).stdout.splitlines()
-        result["checks"] += [json.loads(line) for line in lines]
+    check = [PY, str(HERE / "first_request.py"), "--limit", str(limit), "--cmd", cmd,
+             "--chdir", str(APPS), "--request", ALLOC, "--settle", "0", "--settle", "1",
+             *(["--oom-group"] if "--oom-group" in extra else []),
+             "--concurrency", str(doc["concurrency"]), *(str(n) for n in ends)]  # fmt: skip
+    lines = subprocess.run(check, capture_output=True, text=True).stdout.splitlines()
+    result["checks"] = [json.loads(line) for line in lines]
     return result
 
 

@@ -8,7 +8,7 @@ Standard library only; run as root in the guest of tests/guest/run (its /sys/fs/
 is the guest's).
 
     python first_request.py --limit BYTES --cmd 'gunicorn --bind 127.0.0.1:{port} a:app' \
-        --chdir DIR --request 'GET /alloc?size={n}' [--settle 1] [--oom-group] \
+        --chdir DIR --request 'GET /alloc?size={n}' [--settle 0 --settle 1] [--oom-group] \
         [--concurrency C] [--rounds R] [--json-rows ROW] [--n-env NAME] N [N ...]
 """
 
@@ -35,7 +35,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def first_request(args: argparse.Namespace, n: int, number: int) -> dict:
+def first_request(args: argparse.Namespace, n: int, settle: float, number: int) -> dict:
     cg = ROOT / f"by-hand-{os.getpid()}-{number}"
     cg.mkdir()
     (cg / "memory.max").write_text(str(args.limit))
@@ -56,7 +56,7 @@ def first_request(args: argparse.Namespace, n: int, number: int) -> dict:
             break
         except OSError:
             time.sleep(0.02)
-    time.sleep(args.settle)
+    time.sleep(settle)
     method, target = args.request.split(" ", 1)
     body, headers = None, {}
     if args.json_rows:  # {"rows": [ROW, ...]} as requests' json= writes it (", ", ": ")
@@ -86,7 +86,7 @@ def first_request(args: argparse.Namespace, n: int, number: int) -> dict:
             break
         time.sleep(0.01)
     cg.rmdir()
-    return {"n": n, "settle_s": args.settle, "statuses": statuses,
+    return {"n": n, "settle_s": settle, "statuses": statuses,
             "oom_kill": int(events.get("oom_kill", 0)), "peak_bytes": peak}  # fmt: skip
 
 
@@ -96,7 +96,12 @@ def main() -> None:
     parser.add_argument("--cmd", required=True)
     parser.add_argument("--chdir", default=".")
     parser.add_argument("--request", required=True)
-    parser.add_argument("--settle", type=float, default=0.0)
+    parser.add_argument(
+        "--settle",
+        type=float,
+        action="append",
+        help="seconds after the port accepts; repeat for each timing (default 0)",
+    )
     parser.add_argument("--oom-group", action="store_true")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=1)
@@ -106,8 +111,9 @@ def main() -> None:
     args = parser.parse_args()
     if not (ROOT / "cgroup.subtree_control").exists() or os.getuid() != 0:
         raise SystemExit("first_request.py runs as root in the guest (tests/guest/run)")
-    for number, n in enumerate(args.n):
-        print(json.dumps(first_request(args, n, number)), flush=True)
+    runs = [(settle, n) for settle in args.settle or [0.0] for n in args.n]
+    for number, (settle, n) in enumerate(runs):
+        print(json.dumps(first_request(args, n, settle, number)), flush=True)
 
 
 if __name__ == "__main__":
