@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import psutil
 
 from probe.measure.sustained import closed_loop
-from probe.measure.tree import budget_for, tree_snapshot
+from probe.plan.watched import watched
 from probe.search.estimate import fit_line
 from probe.servers.process import Server
 
@@ -111,21 +111,14 @@ def run(spec, workload, n: int, concurrency: int, requests: int, headroom: float
     """Start the command under the budget (spec: limit_kind tree, or cgroup: then the
     kernel's memory.current, memory.peak and OOM kills are read instead of the tree
     sampler's), send the requests, judge them. The server is stopped before returning."""
-    from probe.measure.memory import Monitor
-
     conf = Confirmation(spec.cmd or spec.describe(), spec.limit_bytes, n, concurrency, requests)
     sizes = sizes_up_to(n, requests, concurrency)  # every client meets N first
-    server = Server(spec, workload.fixed_env())
-    monitor = None
     stop = threading.Event()
-    try:
-        server.start()
+    with watched(spec, workload) as w:
+        server, monitor = w.server, w.monitor
         kernel = server.cgroup  # limit kind cgroup: the kernel counts and kills
-        snap = tree_snapshot(server.pids())
-        excess = max(0, snap["anon_rss_sum_bytes"] - snap["charge_bytes"])
-        conf.idle_bytes = kernel.current() if kernel else snap["charge_bytes"]
-        monitor = Monitor(server.pids, tree=budget_for(spec))
-        monitor.start()
+        excess = max(0, w.idle["anon_rss_sum_bytes"] - w.idle["charge_bytes"])
+        conf.idle_bytes = kernel.current() if kernel else w.idle["charge_bytes"]
 
         def charge_now() -> int:
             if kernel is not None:
@@ -155,16 +148,18 @@ def run(spec, workload, n: int, concurrency: int, requests: int, headroom: float
                 what = "cgroup" if kernel is not None else "tree"
                 log(f"confirm: {i + 1:,}/{requests:,} requests, {what} {now >> 20} MiB")
 
-        records, conf.wall_s = closed_loop(
-            server.url, lambda i: workload.render(sizes[i]), requests, concurrency,
-            timeout_s, workload.name, on_done=done)  # fmt: skip
-        stop.set()
+        try:
+            records, conf.wall_s = closed_loop(
+                server.url, lambda i: workload.render(sizes[i]), requests, concurrency,
+                timeout_s, workload.name, on_done=done)  # fmt: skip
+        finally:
+            stop.set()
         sampler.join(timeout=1)
         conf.memory_bytes = [memory[i] for i in sorted(memory)]
         conf.workers_seen = len(workers)
         # memory.peak is exact where the kernel counts
         conf.peak_bytes = max(peak[0], kernel.peak() or 0) if kernel else peak[0]
-        conf.kills = memory_kills(server, monitor)
+        conf.kills = w.memory_kills()
         for i, r in enumerate(records):
             outcome = workload.judge(r.status, r.text, r.body, r.n, r.area, r.found)
             if outcome.ok:
@@ -173,21 +168,9 @@ def run(spec, workload, n: int, concurrency: int, requests: int, headroom: float
                 conf.failed += 1
                 if conf.first_failure is None:
                     conf.first_failure = {"request": i + 1, "n": r.n, **outcome.to_dict()}
-    finally:
-        stop.set()
-        if monitor is not None:
-            monitor.stop()
-        server.close()
     _fit_growth(conf)
     _judge(conf, headroom)
     return conf
-
-
-def memory_kills(server: Server, monitor) -> int:
-    """Processes killed for memory while `monitor` watched `server`: the kernel's OOM
-    kills in its cgroup (limit kind cgroup), else the tree sampler's."""
-    kernel = server.cgroup
-    return kernel.oom_kills() if kernel is not None else len(monitor.tree.kills)
 
 
 def _fit_growth(conf: Confirmation) -> None:

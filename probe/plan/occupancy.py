@@ -24,10 +24,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from probe.measure.sustained import closed_loop
-from probe.measure.tree import budget_for
-from probe.plan.confirm import memory_kills
+from probe.plan.watched import watched
 from probe.search import rate
-from probe.servers.process import Server, ServerStartError
+from probe.servers.process import ServerStartError
 from probe.workload.model import Workload
 
 BRACKET_PRECISIONS = 4  # the bisection stops when its ends are this many precisions apart
@@ -58,35 +57,24 @@ def run_at(spec, workload: Workload, n: int, concurrency: int, timeout_s: float)
     kernel's memory.max), ROUNDS x `concurrency` requests at n, `concurrency` at once,
     stopping at the first failure. A server that does not start under the budget at all
     is a failed run."""
-    from probe.measure.memory import Monitor
-
     total = ROUNDS * concurrency
-    server = Server(spec, workload.fixed_env())
-    monitor = None
     try:
-        try:
-            server.start()
-        except ServerStartError as exc:
-            return Run(n, False, 0, 0, 0, str(exc).splitlines()[0], 0.0)
-        monitor = Monitor(server.pids, tree=budget_for(spec))
-        monitor.start()
-        records, wall = closed_loop(server.url, lambda i: workload.render(n), total,
-                                    concurrency, timeout_s, workload.name,
-                                    stop_after_failure=True)  # fmt: skip
-        kills = memory_kills(server, monitor)
-        judged = [workload.judge(r.status, r.text, r.body, r.n, r.area, r.found) for r in records]
-        bad = [o for o in judged if not o.ok]
-        detail = None
-        if bad:
-            detail = f"{bad[0].kind.value}{f' (HTTP {bad[0].status})' if bad[0].status else ''}"
-        elif kills:
-            detail = f"{kills} process(es) killed for memory"
-        ok = not bad and not kills and len(records) == total
-        return Run(n, ok, len(records), len(bad), kills, detail, round(wall, 3))
-    finally:
-        if monitor is not None:
-            monitor.stop()
-        server.close(grace_s=0)
+        with watched(spec, workload, grace_s=0) as w:
+            records, wall = closed_loop(w.server.url, lambda i: workload.render(n), total,
+                                        concurrency, timeout_s, workload.name,
+                                        stop_after_failure=True)  # fmt: skip
+            kills = w.memory_kills()
+    except ServerStartError as exc:
+        return Run(n, False, 0, 0, 0, str(exc).splitlines()[0], 0.0)
+    judged = [workload.judge(r.status, r.text, r.body, r.n, r.area, r.found) for r in records]
+    bad = [o for o in judged if not o.ok]
+    detail = None
+    if bad:
+        detail = f"{bad[0].kind.value}{f' (HTTP {bad[0].status})' if bad[0].status else ''}"
+    elif kills:
+        detail = f"{kills} process(es) killed for memory"
+    ok = not bad and not kills and len(records) == total
+    return Run(n, ok, len(records), len(bad), kills, detail, round(wall, 3))
 
 
 def bracket(ok_n: int, failed_n: int, batch: Callable[[list[int]], list[Run]],
