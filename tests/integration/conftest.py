@@ -10,24 +10,31 @@ import psutil
 import pytest
 
 # The modules that take longest (seconds of a clean-clone run), first: xdist's loadfile
-# hands whole modules to whichever worker is free, in collection order, so the long ones
-# started last left one worker alone at the end for a minute (alphabetical order put
-# test_plan, test_real_inputs, test_tree_budget, test_verdict and test_warm last).
+# hands whole modules to whichever worker is free, in collection order (with
+# --no-loadscope-reorder: by default xdist 3.8 puts the modules with the most tests
+# first, which put these last, test_plan 145 s into a 300 s run, test_rate 262 s), so
+# the long ones started last left one worker alone at the end.
 LONGEST_FIRST = ("test_plan", "test_real_inputs", "test_bodies", "test_tree_budget",
                  "test_slow_service", "test_rate",
                  "test_matrix", "test_verdict", "test_maxn", "test_cold", "test_explain",
                  "test_own_service", "test_commands", "test_warm", "test_lanes")  # fmt: skip
+# ...and last, after the unit tests: the module that waits for the guest's cases
+# (tests/guest/background.py), which end 2-3 minutes into the suite
+LAST = ("test_cgroup",)
 
 
 def pytest_collection_modifyitems(items):
     """Mark every test under tests/integration, so `-m "not integration"` runs units only;
-    order the modules longest first (LONGEST_FIRST), the others after in their order."""
+    order the modules longest first (LONGEST_FIRST), the others after in their order,
+    LAST at the end."""
     for item in items:
         if "tests/integration/" in item.nodeid:
             item.add_marker(pytest.mark.integration)
 
     def rank(item) -> int:
         name = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+        if name in LAST:
+            return len(LONGEST_FIRST) + 1 + LAST.index(name)
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: a module's tests keep their order

@@ -1,9 +1,9 @@
-"""`probe max-n` against real capped servers: the boundary it reports holds on a fresh
-server, and it tells predictors apart the way the seminar found (the servers at 4
-requests at once: test_matrix.py).
-
-One search per (fn, server) is shared by the tests that need it, at a 256M cap where a
-pure-Python probe near the boundary takes about half a second.
+"""`probe max-n` against real capped servers: a search on one long-lived server whose
+boundary holds on a fresh one, and the command as a user runs it. The cold searches,
+each probe on a fresh server, and how far numpy goes beside a list are test_cold.py's
+(one search per predictor, shared by its tests); the servers at 4 requests at once are
+test_matrix.py's. The cap is 256M, where a pure-Python probe near the boundary takes
+about half a second.
 """
 
 from __future__ import annotations
@@ -47,21 +47,6 @@ def no_servers_left():
     assert not alive, f"left behind: {[(p.pid, p.cmdline()) for p in alive]}"
 
 
-@pytest.fixture(scope="module")
-def found(tmp_path_factory):
-    """found(fn, server) -> the max-n document of one search, run once."""
-    cache: dict[tuple, dict] = {}
-
-    def run(fn: str, server: str = "gunicorn") -> dict:
-        key = (fn, server)
-        if key not in cache:
-            out = tmp_path_factory.mktemp("max-n") / "doc.json"
-            cache[key] = search(fn, out, server)
-        return cache[key]
-
-    return run
-
-
 def predict(url: str, fn: str, n: int) -> requests.Response:
     return requests.post(f"{url}/predict", json={"area": 10, "fn": fn, "n": n}, timeout=60)
 
@@ -97,17 +82,6 @@ def assert_holds_on_a_fresh_server(fn: str, doc: dict, jitter: float = 0.0) -> N
         assert fail.status_code == 507 and fail.json()["error"] == "memory_error", fail.text
 
 
-def test_numpy_boundary_holds_on_a_fresh_server(found):
-    """Cold (max-n's default): every probe of the search ran on a fresh server, and the
-    check runs on one more; numpy.arange is one allocation of 8 n bytes, so the
-    boundary is the same on all of them to the element."""
-    doc = found("cpu_multithread")
-    assert doc["fresh"] is True
-    pids = [pid for p in doc["probes"] for pid in p["serving_pids"]]
-    assert len(pids) == len(set(pids)) == len(doc["probes"])  # a fresh server per probe
-    assert_holds_on_a_fresh_server("cpu_multithread", doc)
-
-
 def test_list_boundary_holds_on_a_fresh_server(tmp_path):
     """Warm (--no-fresh), where a process's history can matter: every probe of the
     search builds and frees lists on one long-lived server; before glibc's mmap
@@ -124,13 +98,6 @@ def test_list_boundary_holds_on_a_fresh_server(tmp_path):
     pids = {pid for p in doc["probes"] for pid in p["serving_pids"]}
     assert len(pids) == doc["lanes"]  # one long-lived worker per lane saw every probe
     assert_holds_on_a_fresh_server("cpu_bounded", doc, jitter=0.01)
-
-
-def test_numpy_goes_several_times_further_than_a_python_list(found):
-    """numpy.arange holds 8 B per element, a list of ints ~41 B (a 32 B int object plus
-    an 8 B slot and 1/8 spare slots): over the same free address space ~5x the n."""
-    ratio = found("cpu_multithread")["critical_n"] / found("cpu_bounded")["critical_n"]
-    assert ratio > 3, ratio
 
 
 def test_cli_prints_the_document_and_writes_it(tmp_path):
