@@ -31,6 +31,9 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.guest import background  # noqa: E402
 
 PLUGIN = """
 import json, os, resource, time
@@ -73,7 +76,7 @@ def run(workers: str | None, no_guest: bool, extra: list[str], out: Path) -> dic
 
 def guest_end(t0: float) -> float | None:
     """When the newest guest folder's cases ended (its rc file), seconds after t0."""
-    dirs = [d for d in Path(tempfile.gettempdir()).glob("probe-guest-cases-*")
+    dirs = [d for d in Path(tempfile.gettempdir()).glob(f"{background.PREFIX}*")
             if (d / "rc").exists() and d.stat().st_mtime >= t0 - 60]  # fmt: skip
     if not dirs:
         return None
@@ -94,12 +97,14 @@ def summarize(out: Path, t0: float, top: int) -> dict:
         m["core_s"] += r["cpu"]
         m["wall_s"] += r["t1"] - r["t0"]
         m["tests"] += 1
-    rnd = {k: {f: round(v, 1) if isinstance(v, float) else v for f, v in d.items()}
-           for k, d in workers.items()}  # fmt: skip
     ranked = sorted(modules.items(), key=lambda kv: -kv[1]["core_s"])[:top]
-    return {"tests_core_s": round(sum(r["cpu"] for r in rows), 1), "workers": rnd,
-            "modules": [{"module": k, **{f: round(v, 1) if isinstance(v, float) else v
-                                         for f, v in m.items()}} for k, m in ranked]}  # fmt: skip
+    return {"tests_core_s": round(sum(r["cpu"] for r in rows), 1),
+            "workers": {k: _rounded(w) for k, w in workers.items()},
+            "modules": [{"module": k, **_rounded(m)} for k, m in ranked]}  # fmt: skip
+
+
+def _rounded(d: dict) -> dict:
+    return {k: round(v, 1) if isinstance(v, float) else v for k, v in d.items()}
 
 
 def main() -> None:

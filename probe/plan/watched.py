@@ -12,16 +12,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from probe.measure.tree import budget_for, tree_snapshot
 from probe.servers.process import Server
 from probe.workload.model import Workload
 
+if TYPE_CHECKING:
+    from probe.measure.memory import Monitor
+
 
 @dataclass(frozen=True)
 class Watched:
     server: Server
-    monitor: object  # probe.measure.memory.Monitor, watching the server's tree
+    monitor: Monitor  # watching the server's tree
     idle: dict  # the idle tree's exact read (tree_snapshot), before the watcher started
 
     def memory_kills(self) -> int:

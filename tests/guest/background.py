@@ -24,6 +24,7 @@ GUEST_DIR_VAR = "PROBE_TEST_GUEST_DIR"
 # the cases cgroup_cases.py runs, in its order
 CASES = ("gunicorn", "uvicorn", "oom-group")
 MISSING = "user-mode-linux is not installed (apt-get install -y user-mode-linux)"
+PREFIX = "probe-guest-cases-"  # the folder of a run's answers, in the temporary directory
 
 
 def available() -> str | None:
@@ -39,7 +40,7 @@ def start() -> Path | None:
     """Start the guest's cases in the background; the folder their answers go to."""
     if available() is not None:
         return None
-    out = Path(tempfile.mkdtemp(prefix="probe-guest-cases-"))
+    out = Path(tempfile.mkdtemp(prefix=PREFIX))
     argv = [str(HERE / "run"), sys.executable, str(HERE / "cgroup_cases.py"), str(out / "docs"),
             *CASES]  # fmt: skip
     with open(out / "out.jsonl", "wb") as stdout, open(out / "err.txt", "wb") as stderr:
